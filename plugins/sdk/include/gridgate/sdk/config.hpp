@@ -1,0 +1,250 @@
+// Configuration as a plugin sees it: a read-only tree of values the host has
+// parsed from the site file, each with the place it came from, and the
+// declaration of the keys a plugin accepts so the host can validate them with
+// the same FILE:LINE:COL errors as its own keys.
+//
+// Plain standard-library types only: no toml++ object ever crosses the
+// plugin boundary.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace gridgate::sdk {
+
+/// Where a value was written: "site.toml:12:5".
+struct SourceLocation {
+    std::string file;
+    int line = 0;
+    int column = 0;
+
+    std::string str() const {
+        if (line <= 0) return file;
+        return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+    }
+};
+
+/// One error found in a configuration, printed as `FILE:LINE:COL: message`.
+struct ConfigDiagnostic {
+    SourceLocation where;
+    std::string message;
+
+    std::string str() const { return where.str() + ": " + message; }
+};
+
+class ConfigTable;
+
+/// A configuration value: boolean, integer, float, string, array or table.
+class ConfigValue {
+public:
+    using Array = std::vector<ConfigValue>;
+    using TablePtr = std::shared_ptr<const ConfigTable>;
+    using Storage = std::variant<std::monostate, bool, std::int64_t, double, std::string, Array,
+                                 TablePtr>;
+
+    ConfigValue() = default;
+    ConfigValue(Storage value, SourceLocation where)
+        : value_(std::move(value)), where_(std::move(where)) {}
+
+    const SourceLocation& where() const noexcept { return where_; }
+
+    bool is_bool() const noexcept { return std::holds_alternative<bool>(value_); }
+    bool is_integer() const noexcept { return std::holds_alternative<std::int64_t>(value_); }
+    bool is_float() const noexcept { return std::holds_alternative<double>(value_); }
+    /// Integer or float: TOML's `5` is a fine value for a float key.
+    bool is_number() const noexcept { return is_integer() || is_float(); }
+    bool is_string() const noexcept { return std::holds_alternative<std::string>(value_); }
+    bool is_array() const noexcept { return std::holds_alternative<Array>(value_); }
+    bool is_table() const noexcept { return std::holds_alternative<TablePtr>(value_); }
+
+    std::optional<bool> as_bool() const noexcept {
+        if (auto* b = std::get_if<bool>(&value_)) return *b;
+        return std::nullopt;
+    }
+    std::optional<std::int64_t> as_integer() const noexcept {
+        if (auto* i = std::get_if<std::int64_t>(&value_)) return *i;
+        return std::nullopt;
+    }
+    /// A float, or an integer widened to double.
+    std::optional<double> as_number() const noexcept {
+        if (auto* d = std::get_if<double>(&value_)) return *d;
+        if (auto* i = std::get_if<std::int64_t>(&value_)) return static_cast<double>(*i);
+        return std::nullopt;
+    }
+    const std::string* as_string() const noexcept { return std::get_if<std::string>(&value_); }
+    const Array* as_array() const noexcept { return std::get_if<Array>(&value_); }
+    const ConfigTable* as_table() const noexcept {
+        auto* t = std::get_if<TablePtr>(&value_);
+        return t ? t->get() : nullptr;
+    }
+
+    /// "boolean", "integer", "float", "string", "array", "table".
+    std::string_view type_name() const noexcept {
+        constexpr std::string_view names[] = {"nothing", "boolean", "integer", "float",
+                                              "string",  "array",   "table"};
+        return names[value_.index()];
+    }
+
+private:
+    Storage value_;
+    SourceLocation where_;
+};
+
+/// A table in file order. Lookups are linear: tables are small.
+class ConfigTable {
+public:
+    using Entry = std::pair<std::string, ConfigValue>;
+
+    ConfigTable() = default;
+    explicit ConfigTable(SourceLocation where) : where_(std::move(where)) {}
+
+    const SourceLocation& where() const noexcept { return where_; }
+    const std::vector<Entry>& entries() const noexcept { return entries_; }
+    bool empty() const noexcept { return entries_.empty(); }
+
+    const ConfigValue* find(std::string_view key) const noexcept {
+        for (const auto& [k, v] : entries_)
+            if (k == key) return &v;
+        return nullptr;
+    }
+
+    void add(std::string key, ConfigValue value) {
+        entries_.emplace_back(std::move(key), std::move(value));
+    }
+
+private:
+    SourceLocation where_;
+    std::vector<Entry> entries_;
+};
+
+/// The type a declared key accepts.
+enum class ConfigType : std::uint8_t { Boolean, Integer, Float, String, Array, Table, Any };
+
+constexpr std::string_view to_string(ConfigType t) noexcept {
+    constexpr std::string_view names[] = {"boolean", "integer", "float", "string",
+                                          "array",   "table",   "any value"};
+    return names[static_cast<std::size_t>(t)];
+}
+
+/// One configuration key a plugin accepts.
+struct ConfigKey {
+    std::string_view name;
+    ConfigType type = ConfigType::String;
+    std::string_view default_value;  // as text, for documentation and --list-plugins
+    bool required = false;
+    std::string_view description;
+    /// For strings: the accepted values (empty: any string).
+    std::vector<std::string_view> one_of;
+    /// For numbers: the accepted range, inclusive.
+    std::optional<double> min;
+    std::optional<double> max;
+};
+
+namespace detail {
+inline std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t prev = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t cur = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            prev = cur;
+        }
+    }
+    return row[b.size()];
+}
+}  // namespace detail
+
+/// The closest of `candidates` to `word`, if one is close enough to be a typo.
+inline std::optional<std::string_view> did_you_mean(std::string_view word,
+                                                    std::span<const std::string_view> candidates) {
+    std::optional<std::string_view> best;
+    std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+    for (auto c : candidates) {
+        std::size_t d = detail::edit_distance(word, c);
+        if (d < best_distance) {
+            best_distance = d;
+            best = c;
+        }
+    }
+    return best;
+}
+
+/// Checks `table` against the declared keys, skipping keys in `ignore` (the
+/// host's own keys in a shared table). Returns every problem found: unknown
+/// keys (with a suggestion), wrong types, values out of range or not among the
+/// accepted ones, missing required keys. `what` names the table in messages,
+/// e.g. "[adapters.ocpp]".
+inline std::vector<ConfigDiagnostic> validate_keys(const ConfigTable& table,
+                                                   std::span<const ConfigKey> keys,
+                                                   std::string_view what,
+                                                   std::span<const std::string_view> ignore = {}) {
+    std::vector<ConfigDiagnostic> out;
+    std::vector<std::string_view> names;
+    for (const auto& k : keys) names.push_back(k.name);
+    for (auto n : ignore) names.push_back(n);
+
+    for (const auto& [key, value] : table.entries()) {
+        if (std::find(ignore.begin(), ignore.end(), key) != ignore.end()) continue;
+        auto it = std::find_if(keys.begin(), keys.end(),
+                               [&](const ConfigKey& k) { return k.name == key; });
+        if (it == keys.end()) {
+            std::string msg = "unknown key '" + key + "' in " + std::string(what);
+            if (auto s = did_you_mean(key, names)) msg += " (did you mean '" + std::string(*s) + "'?)";
+            out.push_back({value.where(), std::move(msg)});
+            continue;
+        }
+        const ConfigKey& k = *it;
+        bool type_ok = true;
+        switch (k.type) {
+            case ConfigType::Boolean: type_ok = value.is_bool(); break;
+            case ConfigType::Integer: type_ok = value.is_integer(); break;
+            case ConfigType::Float: type_ok = value.is_number(); break;
+            case ConfigType::String: type_ok = value.is_string(); break;
+            case ConfigType::Array: type_ok = value.is_array(); break;
+            case ConfigType::Table: type_ok = value.is_table(); break;
+            case ConfigType::Any: break;
+        }
+        if (!type_ok) {
+            out.push_back({value.where(), "'" + key + "' must be a " +
+                                              std::string(to_string(k.type)) + ", not a " +
+                                              std::string(value.type_name())});
+            continue;
+        }
+        if (auto s = value.as_string(); s && !k.one_of.empty() &&
+                                        std::find(k.one_of.begin(), k.one_of.end(), *s) ==
+                                            k.one_of.end()) {
+            std::string msg = "'" + key + "' must be one of";
+            for (std::size_t i = 0; i < k.one_of.size(); ++i)
+                msg += (i ? ", \"" : " \"") + std::string(k.one_of[i]) + "\"";
+            out.push_back({value.where(), msg + "; got \"" + *s + "\""});
+        }
+        if (auto n = value.as_number(); n && (k.type == ConfigType::Integer || k.type == ConfigType::Float)) {
+            if ((k.min && *n < *k.min) || (k.max && *n > *k.max)) {
+                std::string range = k.min && k.max ? "between " + std::to_string(*k.min) + " and " +
+                                                         std::to_string(*k.max)
+                                    : k.min ? "at least " + std::to_string(*k.min)
+                                            : "at most " + std::to_string(*k.max);
+                out.push_back({value.where(), "'" + key + "' must be " + range});
+            }
+        }
+    }
+    for (const auto& k : keys) {
+        if (k.required && !table.find(k.name))
+            out.push_back({table.where(), "missing required key '" + std::string(k.name) +
+                                              "' in " + std::string(what)});
+    }
+    return out;
+}
+
+}  // namespace gridgate::sdk
