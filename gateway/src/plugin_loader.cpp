@@ -239,7 +239,10 @@ std::string PluginCatalog::why_unavailable(std::string_view name) const {
     if (find(name)) return {};
     std::string why;
     for (const auto& r : reports_) {
-        if (r.loaded || r.name != name) continue;
+        // A descriptor too foreign to read has no trusted name; the file is
+        // named after its plugin by gridgate_add_plugin().
+        bool same = r.name.empty() ? r.file.stem() == name : r.name == name;
+        if (r.loaded || !same) continue;
         why += (why.empty() ? "" : "; ") + r.file.string() + " was refused: " + r.reason;
     }
     if (!why.empty()) return "plugin '" + std::string(name) + "' is not available: " + why;
