@@ -5,7 +5,9 @@
 
 namespace gridgate::gateway {
 
-AdapterRegistry::~AdapterRegistry() { clear(); }
+AdapterRegistry::~AdapterRegistry() {
+    clear();
+}
 
 std::vector<std::string> AdapterRegistry::add(std::shared_ptr<const LoadedPlugin> plugin,
                                               sdk::AdapterConfig config, HostHooks hooks) {

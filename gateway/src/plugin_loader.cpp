@@ -33,7 +33,9 @@ std::string load_error_text(const std::exception& e) {
     return s;
 }
 
-std::string text_or_empty(const char* s) { return s ? std::string(s) : std::string(); }
+std::string text_or_empty(const char* s) {
+    return s ? std::string(s) : std::string();
+}
 
 bool valid_plugin_name(std::string_view name) {
     if (name.empty() || name.size() > 64) return false;
@@ -47,7 +49,8 @@ bool valid_plugin_name(std::string_view name) {
 std::string check_descriptor(const sdk::PluginDescriptor& d) {
     constexpr std::size_t head = offsetof(sdk::PluginDescriptor, abi_minor) + sizeof(d.abi_minor);
     if (d.struct_size < head)
-        return "descriptor is " + std::to_string(d.struct_size) + " bytes, too small to hold an ABI version";
+        return "descriptor is " + std::to_string(d.struct_size) +
+               " bytes, too small to hold an ABI version";
     if (d.abi_major != sdk::kAbiMajor)
         return "ABI major version " + std::to_string(d.abi_major) + " (plugin) does not match " +
                std::to_string(sdk::kAbiMajor) + " (gateway)";
@@ -72,7 +75,9 @@ std::string check_descriptor(const sdk::PluginDescriptor& d) {
     return {};
 }
 
-std::string asset_context(const sdk::AssetConfig& asset) { return "asset '" + asset.id + "'"; }
+std::string asset_context(const sdk::AssetConfig& asset) {
+    return "asset '" + asset.id + "'";
+}
 
 }  // namespace
 
@@ -84,20 +89,22 @@ std::vector<sdk::ConfigDiagnostic> LoadedPlugin::validate(const sdk::AdapterConf
     static constexpr std::string_view asset_host_keys[] = {"id", "type", "adapter"};
 
     const sdk::Plugin& p = *plugin_;
-    auto out = sdk::validate_keys(config.table, p.adapter_keys(),
-                                  "[adapters." + config.name + "]", adapter_host_keys);
+    auto out = sdk::validate_keys(config.table, p.adapter_keys(), "[adapters." + config.name + "]",
+                                  adapter_host_keys);
     auto types = p.asset_types();
     for (const auto& asset : config.assets) {
         if (!types.empty() && std::find(types.begin(), types.end(), asset.type) == types.end()) {
             const sdk::ConfigValue* type = asset.table.find("type");
             std::string accepted;
-            for (auto t : types) accepted += (accepted.empty() ? "\"" : ", \"") + std::string(t) + "\"";
+            for (auto t : types)
+                accepted += (accepted.empty() ? "\"" : ", \"") + std::string(t) + "\"";
             out.push_back({type ? type->where() : asset.table.where(),
-                           asset_context(asset) + " has type \"" + asset.type + "\", but adapter '" +
-                               config.name + "' (plugin " + name() + ") drives only " + accepted});
+                           asset_context(asset) + " has type \"" + asset.type +
+                               "\", but adapter '" + config.name + "' (plugin " + name() +
+                               ") drives only " + accepted});
         }
-        auto found = sdk::validate_keys(asset.table, p.asset_keys(), asset_context(asset),
-                                        asset_host_keys);
+        auto found =
+            sdk::validate_keys(asset.table, p.asset_keys(), asset_context(asset), asset_host_keys);
         out.insert(out.end(), std::make_move_iterator(found.begin()),
                    std::make_move_iterator(found.end()));
     }
@@ -113,7 +120,8 @@ AdapterInstance LoadedPlugin::create_adapter(sdk::HostContext& host) const {
                              "': " + made.status.message()};
     }
     if (!made.adapter) {
-        return {nullptr, "plugin " + name() + " returned no adapter for '" + host.config().name + "'"};
+        return {nullptr,
+                "plugin " + name() + " returned no adapter for '" + host.config().name + "'"};
     }
     // The adapter's code lives in the library: destroy it first, then let go
     // of the plugin (and, with the last reference, the library).
@@ -229,7 +237,8 @@ const LoadedPlugin* PluginCatalog::find(std::string_view name) const noexcept {
     return find_shared(name).get();
 }
 
-std::shared_ptr<const LoadedPlugin> PluginCatalog::find_shared(std::string_view name) const noexcept {
+std::shared_ptr<const LoadedPlugin> PluginCatalog::find_shared(
+    std::string_view name) const noexcept {
     for (const auto& p : plugins_)
         if (p->name() == name) return p;
     return nullptr;

@@ -36,14 +36,24 @@ namespace sdk = gridgate::sdk;
 namespace {
 
 const std::vector<sdk::ConfigKey> kAdapterKeys = {
-    {.name = "io_timeout_seconds", .type = sdk::ConfigType::Float, .default_value = "2.0",
-     .description = "how long to wait for a connection or a reply", .min = 0.01, .max = 60.0},
+    {.name = "io_timeout_seconds",
+     .type = sdk::ConfigType::Float,
+     .default_value = "2.0",
+     .description = "how long to wait for a connection or a reply",
+     .min = 0.01,
+     .max = 60.0},
 };
 const std::vector<sdk::ConfigKey> kAssetKeys = {
-    {.name = "host", .type = sdk::ConfigType::String, .required = true,
+    {.name = "host",
+     .type = sdk::ConfigType::String,
+     .required = true,
      .description = "the battery controller's address"},
-    {.name = "port", .type = sdk::ConfigType::Integer, .required = true,
-     .description = "its TCP port", .min = 1, .max = 65535},
+    {.name = "port",
+     .type = sdk::ConfigType::Integer,
+     .required = true,
+     .description = "its TCP port",
+     .min = 1,
+     .max = 65535},
 };
 constexpr std::string_view kAssetTypes[] = {"battery"};
 
@@ -56,7 +66,7 @@ std::string format_kw(double kw) {
 // One blocking connection to one battery controller. Used by the worker
 // thread only.
 class LineConnection {
-public:
+  public:
     LineConnection(std::string host, int port, int timeout_ms)
         : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
     ~LineConnection() { close(); }
@@ -152,7 +162,7 @@ public:
         }
     }
 
-private:
+  private:
     bool wait_for(int fd, short events) const {
         pollfd p{fd, events, 0};
         int rc;
@@ -171,7 +181,7 @@ private:
 // Thread-safety: execute(), supports() and state() from any thread; one
 // worker thread does all the I/O, commands reach it through a queue.
 class LineBatteryAdapter final : public sdk::Adapter {
-public:
+  public:
     explicit LineBatteryAdapter(sdk::HostContext& host) : host_(host) {
         double timeout_s = 2.0;
         if (auto* v = host.config().table.find("io_timeout_seconds"))
@@ -214,7 +224,8 @@ public:
                 done(sdk::CommandResult::failure("power_kw is missing", false));
                 return;
             }
-            double setpoint = command.command_type == sdk::CommandType::SetDischargeRate ? -*kw : *kw;
+            double setpoint =
+                command.command_type == sdk::CommandType::SetDischargeRate ? -*kw : *kw;
             {
                 std::lock_guard lock(mutex_);
                 if (stopping_) {
@@ -228,8 +239,8 @@ public:
     }
 
     bool supports(std::string_view asset_id, sdk::CommandType type) const noexcept override {
-        return links_.count(std::string(asset_id)) &&
-               (type == sdk::CommandType::SetChargeRate || type == sdk::CommandType::SetDischargeRate);
+        return links_.count(std::string(asset_id)) && (type == sdk::CommandType::SetChargeRate ||
+                                                       type == sdk::CommandType::SetDischargeRate);
     }
 
     sdk::AssetState state(std::string_view asset_id) const noexcept override {
@@ -238,7 +249,7 @@ public:
         return it == states_.end() ? sdk::AssetState{} : it->second;
     }
 
-private:
+  private:
     struct Job {
         std::string asset_id;
         double setpoint_kw;
@@ -267,20 +278,24 @@ private:
     // Worker thread only.
     sdk::CommandResult send(const Job& job) {
         Link& link = links_.at(job.asset_id);
-        if (auto why = link.connection.open()) return lost(job.asset_id, link, "not connected: " + *why);
+        if (auto why = link.connection.open())
+            return lost(job.asset_id, link, "not connected: " + *why);
 
         std::string error;
         auto reply = link.connection.request("SET " + format_kw(job.setpoint_kw), error);
         if (!reply) return lost(job.asset_id, link, error);
         if (!link.was_connected) {
             link.was_connected = true;
-            host_.publish({.type = sdk::AssetEventType::Connected, .asset_id = job.asset_id,
+            host_.publish({.type = sdk::AssetEventType::Connected,
+                           .asset_id = job.asset_id,
                            .at = sdk::Clock::now()});
         }
         mark_seen(job.asset_id);
-        if (reply->rfind("ERR ", 0) == 0) return sdk::CommandResult::failure(reply->substr(4), false);
+        if (reply->rfind("ERR ", 0) == 0)
+            return sdk::CommandResult::failure(reply->substr(4), false);
         if (*reply != "OK") {
-            host_.log(sdk::LogLevel::Warn, "asset " + job.asset_id + ": unexpected reply '" + *reply + "'");
+            host_.log(sdk::LogLevel::Warn,
+                      "asset " + job.asset_id + ": unexpected reply '" + *reply + "'");
             return sdk::CommandResult::failure("unexpected reply: " + *reply, false);
         }
         read_soc(job.asset_id, link);
@@ -292,7 +307,8 @@ private:
         auto reply = link.connection.request("GET SOC", error);
         double soc = 0;
         if (!reply || reply->rfind("SOC ", 0) != 0 ||
-            std::from_chars(reply->data() + 4, reply->data() + reply->size(), soc).ec != std::errc()) {
+            std::from_chars(reply->data() + 4, reply->data() + reply->size(), soc).ec !=
+                std::errc()) {
             if (host_.enabled(sdk::LogLevel::Debug))
                 host_.log(sdk::LogLevel::Debug, "asset " + asset_id + ": no SOC reading");
             return;
@@ -303,8 +319,10 @@ private:
             auto& s = states_[asset_id];
             s.telemetry = {value};
         }
-        host_.publish({.type = sdk::AssetEventType::Telemetry, .asset_id = asset_id,
-                       .at = sdk::Clock::now(), .telemetry = {value}});
+        host_.publish({.type = sdk::AssetEventType::Telemetry,
+                       .asset_id = asset_id,
+                       .at = sdk::Clock::now(),
+                       .telemetry = {value}});
     }
 
     void mark_seen(const std::string& asset_id) {
@@ -324,8 +342,10 @@ private:
         }
         if (link.was_connected) {
             link.was_connected = false;
-            host_.publish({.type = sdk::AssetEventType::Disconnected, .asset_id = asset_id,
-                           .at = sdk::Clock::now(), .reason = why});
+            host_.publish({.type = sdk::AssetEventType::Disconnected,
+                           .asset_id = asset_id,
+                           .at = sdk::Clock::now(),
+                           .reason = why});
         }
         host_.log(sdk::LogLevel::Warn, "asset " + asset_id + ": " + why);
         return sdk::CommandResult::failure(std::move(why));  // retryable: the link may come back
@@ -342,16 +362,15 @@ private:
 };
 
 class LineBatteryPlugin final : public sdk::Plugin {
-public:
+  public:
     std::span<const sdk::ConfigKey> adapter_keys() const noexcept override { return kAdapterKeys; }
     std::span<const sdk::ConfigKey> asset_keys() const noexcept override { return kAssetKeys; }
     std::span<const std::string_view> asset_types() const noexcept override { return kAssetTypes; }
 
     sdk::AdapterCreation create_adapter(sdk::HostContext& host) noexcept override {
         sdk::AdapterCreation made;
-        made.status = sdk::guarded("create_adapter", [&] {
-            made.adapter = std::make_unique<LineBatteryAdapter>(host);
-        });
+        made.status = sdk::guarded(
+            "create_adapter", [&] { made.adapter = std::make_unique<LineBatteryAdapter>(host); });
         return made;
     }
 };

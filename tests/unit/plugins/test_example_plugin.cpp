@@ -34,7 +34,7 @@ const fs::path kPluginDir = GRIDGATE_EXAMPLE_PLUGIN_DIR;
 // The battery controller: answers `SET <kw>` with OK (or ERR out_of_range
 // beyond 100 kW) and `GET SOC` with the state of charge. One client at a time.
 class BatterySimulator {
-public:
+  public:
     BatterySimulator() {
         listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_in addr{};
@@ -68,7 +68,7 @@ public:
         return lines_;
     }
 
-private:
+  private:
     void serve() {
         int client = -1;
         std::string buffer;
@@ -93,7 +93,8 @@ private:
                 std::string line = buffer.substr(0, nl);
                 buffer.erase(0, nl + 1);
                 std::string reply = answer(line) + "\n";
-                [[maybe_unused]] auto sent = ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
+                [[maybe_unused]] auto sent =
+                    ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
                 std::lock_guard lock(mutex_);
                 lines_.push_back(line);
                 cv_.notify_all();
@@ -187,7 +188,7 @@ struct Events {
 };
 
 class ExamplePlugin : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         catalog.load_directory(kPluginDir);
         plugin = catalog.find_shared("linebattery");
@@ -215,8 +216,9 @@ TEST_F(ExamplePlugin, ItsDeclaredKeysCatchAVendorTypo) {
     Events events;
     auto errors = registry.add(plugin, c, events.hooks());
     ASSERT_EQ(errors.size(), 2u);
-    EXPECT_EQ(errors[0],
-              "site.toml:16:8: unknown key 'prot' in asset 'ast_vendor_batt' (did you mean 'port'?)");
+    EXPECT_EQ(
+        errors[0],
+        "site.toml:16:8: unknown key 'prot' in asset 'ast_vendor_batt' (did you mean 'port'?)");
     EXPECT_EQ(errors[1], "site.toml:17:8: 'port' must be between 1.000000 and 65535.000000");
 }
 
@@ -252,16 +254,18 @@ TEST_F(ExamplePlugin, DrivesTheSimulatedBatteryEndToEnd) {
     EXPECT_TRUE(state->last_seen.has_value());
     ASSERT_NE(state->find("soc"), nullptr);
     EXPECT_EQ(state->find("soc")->value, 55.5);
-    EXPECT_EQ(events.types(),
-              (std::vector<sdk::AssetEventType>{sdk::AssetEventType::Connected,
-                                                sdk::AssetEventType::Telemetry,
-                                                sdk::AssetEventType::Telemetry}));
+    EXPECT_EQ(events.types(), (std::vector<sdk::AssetEventType>{sdk::AssetEventType::Connected,
+                                                                sdk::AssetEventType::Telemetry,
+                                                                sdk::AssetEventType::Telemetry}));
     registry.clear();
 }
 
 TEST_F(ExamplePlugin, AnUnreachableBatteryIsARetryableFailure) {
     int port;
-    { BatterySimulator gone; port = gone.port(); }  // the port is now closed
+    {
+        BatterySimulator gone;
+        port = gone.port();
+    }  // the port is now closed
     gateway::AdapterRegistry registry;
     Events events;
     ASSERT_TRUE(registry.add(plugin, site(port), events.hooks()).empty());

@@ -1,8 +1,8 @@
 #include "gridgate/gateway/plugin_loader.hpp"
 
 #include <dlfcn.h>
-#include <unistd.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -16,7 +16,9 @@ namespace fs = std::filesystem;
 namespace {
 const fs::path kDir = GRIDGATE_TEST_PLUGIN_DIR;
 
-fs::path plugin_file(const std::string& name) { return kDir / (name + ".so"); }
+fs::path plugin_file(const std::string& name) {
+    return kDir / (name + ".so");
+}
 
 // Whether the dynamic loader still holds `file`. RTLD_NOLOAD takes a
 // reference when it finds the library, so give it back at once.
@@ -30,7 +32,8 @@ bool is_loaded(const fs::path& file) {
 ::testing::AssertionResult refused_with(const PluginReport& r, const std::string& text) {
     if (r.loaded) return ::testing::AssertionFailure() << r.file << " was loaded";
     if (r.reason.find(text) == std::string::npos)
-        return ::testing::AssertionFailure() << "reason '" << r.reason << "' lacks '" << text << "'";
+        return ::testing::AssertionFailure()
+               << "reason '" << r.reason << "' lacks '" << text << "'";
     return ::testing::AssertionSuccess();
 }
 }  // namespace
@@ -73,9 +76,10 @@ TEST(PluginLoader, RefusesANewerMinor) {
 TEST(PluginLoader, RefusesADifferentFingerprintNamingBoth) {
     PluginCatalog catalog;
     const auto& r = catalog.load_file(plugin_file("tp_bad_fingerprint"));
-    EXPECT_TRUE(refused_with(r, "build fingerprint 'gcc-4.8.5 libstdc++-cxx11abi0 c++201103 "
-                                "boost-105300 sdk-0.0.1' (plugin) differs from '" +
-                                    std::string(sdk::kBuildFingerprint) + "' (gateway)"));
+    EXPECT_TRUE(refused_with(r,
+                             "build fingerprint 'gcc-4.8.5 libstdc++-cxx11abi0 c++201103 "
+                             "boost-105300 sdk-0.0.1' (plugin) differs from '" +
+                                 std::string(sdk::kBuildFingerprint) + "' (gateway)"));
     EXPECT_EQ(r.name, "tp_bad_fingerprint");
 }
 
@@ -146,9 +150,10 @@ TEST(PluginLoader, SaysWhyAPluginASiteNeedsIsUnavailable) {
     PluginCatalog catalog;
     catalog.load_directory(kDir);
     EXPECT_EQ(catalog.why_unavailable("testgood"), "");
-    EXPECT_EQ(catalog.why_unavailable("tp_wrong_major"),
-              "plugin 'tp_wrong_major' is not available: " + plugin_file("tp_wrong_major").string() +
-                  " was refused: " + catalog.reports()[8].reason);
+    EXPECT_EQ(
+        catalog.why_unavailable("tp_wrong_major"),
+        "plugin 'tp_wrong_major' is not available: " + plugin_file("tp_wrong_major").string() +
+            " was refused: " + catalog.reports()[8].reason);
     EXPECT_EQ(catalog.why_unavailable("modbus_tcp"),
               "no plugin named 'modbus_tcp' in " + kDir.string());
 }

@@ -30,11 +30,19 @@ bool is_loaded(const fs::path& file) {
     return true;
 }
 
-sdk::SourceLocation at(int line, int column = 1) { return {"site.toml", line, column}; }
+sdk::SourceLocation at(int line, int column = 1) {
+    return {"site.toml", line, column};
+}
 
-sdk::ConfigValue text(std::string v, int line) { return {sdk::ConfigValue::Storage{std::move(v)}, at(line, 13)}; }
-sdk::ConfigValue number(double v, int line) { return {sdk::ConfigValue::Storage{v}, at(line, 13)}; }
-sdk::ConfigValue boolean(bool v, int line) { return {sdk::ConfigValue::Storage{v}, at(line, 13)}; }
+sdk::ConfigValue text(std::string v, int line) {
+    return {sdk::ConfigValue::Storage{std::move(v)}, at(line, 13)};
+}
+sdk::ConfigValue number(double v, int line) {
+    return {sdk::ConfigValue::Storage{v}, at(line, 13)};
+}
+sdk::ConfigValue boolean(bool v, int line) {
+    return {sdk::ConfigValue::Storage{v}, at(line, 13)};
+}
 
 sdk::AssetConfig asset(std::string id, std::string type, std::string behaviour, int line) {
     sdk::AssetConfig a{id, type, sdk::ConfigTable(at(line))};
@@ -57,7 +65,8 @@ sdk::AdapterConfig site() {
     return c;
 }
 
-sdk::Command command(std::string asset_id, sdk::CommandType type = sdk::CommandType::SetChargeRate) {
+sdk::Command command(std::string asset_id,
+                     sdk::CommandType type = sdk::CommandType::SetChargeRate) {
     sdk::Command c;
     c.command_id = sdk::CommandId{42};
     c.asset_id = std::move(asset_id);
@@ -110,7 +119,7 @@ struct Outcome {
 };
 
 class Registry : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         catalog.load_file(kDir / "tp_good.so");
         plugin = catalog.find_shared("testgood");
@@ -217,8 +226,9 @@ TEST_F(Registry, UnsupportedCommandFailsWithAClearErrorWithoutReachingTheAdapter
     Outcome soc;
     registry.dispatch(command("ast_charger", sdk::CommandType::SetSocTarget), soc.completion());
     ASSERT_TRUE(soc.wait());
-    EXPECT_EQ(soc.result->error, "adapter 'test' (plugin testgood) does not support "
-                                 "SET_SOC_TARGET for asset 'ast_charger'");
+    EXPECT_EQ(soc.result->error,
+              "adapter 'test' (plugin testgood) does not support "
+              "SET_SOC_TARGET for asset 'ast_charger'");
     EXPECT_FALSE(registry.supports("ast_charger", sdk::CommandType::SetSocTarget));
     EXPECT_TRUE(registry.supports("ast_ok", sdk::CommandType::SetSocTarget));
     EXPECT_EQ(registry.state("ast_ok")->find("commands_received")->value, 0.0);
@@ -238,11 +248,13 @@ TEST_F(Registry, RefusesConfigurationAgainstThePluginsDeclaredKeys) {
     c.assets[5].type = "heat_pump";
     auto errors = registry.add(plugin, c, recorder.hooks());
     ASSERT_EQ(errors.size(), 3u);
-    EXPECT_EQ(errors[0], "site.toml:12:13: unknown key 'site_limt_kw' in [adapters.test] (did you "
-                         "mean 'site_limit_kw'?)");
+    EXPECT_EQ(errors[0],
+              "site.toml:12:13: unknown key 'site_limt_kw' in [adapters.test] (did you "
+              "mean 'site_limit_kw'?)");
     EXPECT_EQ(errors[1], "site.toml:13:13: 'fail_start' must be a boolean, not a string");
-    EXPECT_EQ(errors[2], "site.toml:72:13: asset 'ast_charger' has type \"heat_pump\", but adapter "
-                         "'test' (plugin testgood) drives only \"battery\", \"ev_charger\"");
+    EXPECT_EQ(errors[2],
+              "site.toml:72:13: asset 'ast_charger' has type \"heat_pump\", but adapter "
+              "'test' (plugin testgood) drives only \"battery\", \"ev_charger\"");
     EXPECT_EQ(registry.adapter_count(), 0u);
     EXPECT_EQ(registry.get("ast_ok"), nullptr);
 }

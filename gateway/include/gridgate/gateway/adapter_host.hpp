@@ -25,7 +25,7 @@ struct HostHooks {
 /// Thread-safety: every member may be called from any thread (the hooks must
 /// be thread-safe, see HostHooks); the object is immutable after construction.
 class AdapterHost final : public sdk::HostContext {
-public:
+  public:
     AdapterHost(sdk::AdapterConfig config, HostHooks hooks)
         : config_(std::move(config)), hooks_(std::move(hooks)) {}
     AdapterHost(const AdapterHost&) = delete;
@@ -53,7 +53,7 @@ public:
     }
     const sdk::AdapterConfig& config() const noexcept override { return config_; }
 
-private:
+  private:
     const sdk::AdapterConfig config_;
     const HostHooks hooks_;
 };

@@ -39,7 +39,7 @@ struct AssetBinding {
 /// const members (get, supports, dispatch, state, bindings) may be called from
 /// any thread concurrently. stop() and clear() must not race with them.
 class AdapterRegistry {
-public:
+  public:
     AdapterRegistry() = default;
     AdapterRegistry(const AdapterRegistry&) = delete;
     AdapterRegistry& operator=(const AdapterRegistry&) = delete;
@@ -82,7 +82,7 @@ public:
     const std::vector<AssetBinding>& bindings() const noexcept { return bindings_; }
     std::size_t adapter_count() const noexcept { return entries_.size(); }
 
-private:
+  private:
     struct Entry {
         std::string name;
         std::string plugin_name;  // "" for an adapter not made by a plugin

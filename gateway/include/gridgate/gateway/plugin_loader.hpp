@@ -47,7 +47,7 @@ struct AdapterInstance {
 /// object's own calls (validate, create_adapter) are made one at a time by the
 /// host's start-up code.
 class LoadedPlugin {
-public:
+  public:
     LoadedPlugin(PluginReport report, std::shared_ptr<sdk::Plugin> plugin)
         : report_(std::move(report)), plugin_(std::move(plugin)) {}
 
@@ -69,7 +69,7 @@ public:
     /// `host` must outlive it.
     AdapterInstance create_adapter(sdk::HostContext& host) const;
 
-private:
+  private:
     PluginReport report_;
     std::shared_ptr<sdk::Plugin> plugin_;  // its deleter holds the library
 };
@@ -79,7 +79,7 @@ private:
 /// Thread-safety: not thread-safe; load at start-up on one thread, then only
 /// read.
 class PluginCatalog {
-public:
+  public:
     /// `<dir of the running executable>/../lib/gridgate/plugins`.
     static std::filesystem::path default_directory();
 
@@ -107,7 +107,7 @@ public:
     /// file loaded or refused, and why.
     std::string render_report() const;
 
-private:
+  private:
     struct Directory {
         std::filesystem::path path;
         bool exists = false;

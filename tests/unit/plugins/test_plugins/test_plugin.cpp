@@ -21,15 +21,24 @@ namespace sdk = gridgate::sdk;
 namespace {
 
 const std::vector<sdk::ConfigKey> kAdapterKeys = {
-    {.name = "site_limit_kw", .type = sdk::ConfigType::Float, .default_value = "100.0",
-     .description = "no asset's limit_kw may exceed it", .min = 0.0},
-    {.name = "fail_start", .type = sdk::ConfigType::Boolean, .default_value = "false",
+    {.name = "site_limit_kw",
+     .type = sdk::ConfigType::Float,
+     .default_value = "100.0",
+     .description = "no asset's limit_kw may exceed it",
+     .min = 0.0},
+    {.name = "fail_start",
+     .type = sdk::ConfigType::Boolean,
+     .default_value = "false",
      .description = "start() fails (tests the host's start-up path)"},
-    {.name = "refuse_create", .type = sdk::ConfigType::Boolean, .default_value = "false",
+    {.name = "refuse_create",
+     .type = sdk::ConfigType::Boolean,
+     .default_value = "false",
      .description = "create_adapter() fails"},
 };
 const std::vector<sdk::ConfigKey> kAssetKeys = {
-    {.name = "behaviour", .type = sdk::ConfigType::String, .default_value = "ok",
+    {.name = "behaviour",
+     .type = sdk::ConfigType::String,
+     .default_value = "ok",
      .description = "how execute() answers",
      .one_of = {"ok", "fail", "foreign_thread", "never", "throw"}},
     {.name = "limit_kw", .type = sdk::ConfigType::Float, .description = "the asset's limit"},
@@ -48,7 +57,7 @@ bool flag_of(const sdk::ConfigTable& t, std::string_view key) {
 // Answers each command as its asset's `behaviour` says. Thread-safe: one
 // mutex guards the queue, the held completions and the per-asset state.
 class TestAdapter final : public sdk::Adapter {
-public:
+  public:
     explicit TestAdapter(sdk::HostContext& host) : host_(host) {}
     ~TestAdapter() override { stop(); }
 
@@ -61,9 +70,8 @@ public:
                 host_.publish({.type = sdk::AssetEventType::Connected,
                                .asset_id = asset.id,
                                .at = sdk::Clock::now()});
-            host_.log(sdk::LogLevel::Info, "started with " +
-                                               std::to_string(host_.config().assets.size()) +
-                                               " assets");
+            host_.log(sdk::LogLevel::Info,
+                      "started with " + std::to_string(host_.config().assets.size()) + " assets");
             host_.log(sdk::LogLevel::Debug, "debug detail");
             return sdk::Status::ok();
         });
@@ -92,7 +100,8 @@ public:
             {
                 std::lock_guard lock(mutex_);
                 ++received_[command.asset_id];
-                if (command.parameters.power_kw) last_power_[command.asset_id] = *command.parameters.power_kw;
+                if (command.parameters.power_kw)
+                    last_power_[command.asset_id] = *command.parameters.power_kw;
             }
             if (behaviour == "throw") throw std::runtime_error("boom from execute");
             if (behaviour == "fail") {
@@ -131,7 +140,7 @@ public:
         return s;
     }
 
-private:
+  private:
     void run() {
         std::unique_lock lock(mutex_);
         for (;;) {
@@ -157,15 +166,21 @@ private:
 };
 
 class TestPlugin final : public sdk::Plugin {
-public:
+  public:
     TestPlugin() {
 #if defined(TEST_PLUGIN_VARIANT_NULL_FACTORY)
         throw std::runtime_error("licence file missing");
 #endif
     }
-    std::span<const sdk::ConfigKey> adapter_keys() const noexcept override { return kAdapterKeys; }
-    std::span<const sdk::ConfigKey> asset_keys() const noexcept override { return kAssetKeys; }
-    std::span<const std::string_view> asset_types() const noexcept override { return kAssetTypes; }
+    std::span<const sdk::ConfigKey> adapter_keys() const noexcept override {
+        return kAdapterKeys;
+    }
+    std::span<const sdk::ConfigKey> asset_keys() const noexcept override {
+        return kAssetKeys;
+    }
+    std::span<const std::string_view> asset_types() const noexcept override {
+        return kAssetTypes;
+    }
 
     std::vector<sdk::ConfigDiagnostic> validate(
         const sdk::AdapterConfig& config) const noexcept override {
@@ -175,7 +190,8 @@ public:
         for (const auto& asset : config.assets) {
             auto* limit = asset.table.find("limit_kw");
             if (limit && limit->as_number().value_or(0.0) > site_limit)
-                out.push_back({limit->where(), "asset '" + asset.id + "': limit_kw exceeds site_limit_kw"});
+                out.push_back(
+                    {limit->where(), "asset '" + asset.id + "': limit_kw exceeds site_limit_kw"});
         }
         return out;
     }
@@ -210,7 +226,7 @@ GRIDGATE_PLUGIN(TestPlugin, "tp_null_factory", "1.0.0", "Its constructor throws"
 
 namespace {
 class EmptyPlugin final : public sdk::Plugin {
-public:
+  public:
     std::span<const sdk::ConfigKey> adapter_keys() const noexcept override { return {}; }
     std::span<const sdk::ConfigKey> asset_keys() const noexcept override { return {}; }
     sdk::AdapterCreation create_adapter(sdk::HostContext&) noexcept override {
@@ -218,7 +234,9 @@ public:
     }
 };
 
-[[maybe_unused]] sdk::Plugin* make_empty(std::string&) { return new EmptyPlugin(); }
+[[maybe_unused]] sdk::Plugin* make_empty(std::string&) {
+    return new EmptyPlugin();
+}
 
 [[maybe_unused]] constexpr sdk::PluginDescriptor with_name(const char* name) {
     return sdk::make_descriptor(name, "1.0.0", "deliberately broken", 0);
@@ -239,24 +257,31 @@ GRIDGATE_PLUGIN_FACTORY(make_empty)
 GRIDGATE_PLUGIN_DESCRIPTOR(tampered(with_name("tp_newer_minor"), 0, 1, nullptr))
 GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_BAD_FINGERPRINT)
-GRIDGATE_PLUGIN_DESCRIPTOR(tampered(with_name("tp_bad_fingerprint"), 0, 0,
-                                    "gcc-4.8.5 libstdc++-cxx11abi0 c++201103 boost-105300 sdk-0.0.1"))
+GRIDGATE_PLUGIN_DESCRIPTOR(
+    tampered(with_name("tp_bad_fingerprint"), 0, 0,
+             "gcc-4.8.5 libstdc++-cxx11abi0 c++201103 boost-105300 sdk-0.0.1"))
 GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_NO_DESCRIPTOR)
 GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_NO_FACTORY)
 GRIDGATE_PLUGIN_DESCRIPTOR(with_name("tp_no_factory"))
 // An unexported helper: the library has code, but no entry point.
-[[maybe_unused]] sdk::Plugin* not_exported(std::string& e) { return make_empty(e); }
+[[maybe_unused]] sdk::Plugin* not_exported(std::string& e) {
+    return make_empty(e);
+}
 #elif defined(TEST_PLUGIN_VARIANT_THROWING_FACTORY)
 namespace {
-sdk::Plugin* throwing_factory(std::string&) { throw std::runtime_error("factory exploded"); }
+sdk::Plugin* throwing_factory(std::string&) {
+    throw std::runtime_error("factory exploded");
+}
 }  // namespace
 GRIDGATE_PLUGIN_DESCRIPTOR(with_name("tp_throwing_factory"))
 GRIDGATE_PLUGIN_FACTORY(throwing_factory)
 #elif defined(TEST_PLUGIN_VARIANT_EMPTY_FACTORY)
 namespace {
-sdk::Plugin* empty_factory(std::string&) { return nullptr; }
+sdk::Plugin* empty_factory(std::string&) {
+    return nullptr;
+}
 }  // namespace
 GRIDGATE_PLUGIN_DESCRIPTOR(with_name("tp_empty_factory"))
 GRIDGATE_PLUGIN_FACTORY(empty_factory)

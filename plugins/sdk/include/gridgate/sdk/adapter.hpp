@@ -50,7 +50,7 @@ struct AssetState {
 /// thread, concurrently; start() and stop() are called once each, by the host,
 /// never concurrently with each other.
 class Adapter {
-public:
+  public:
     virtual ~Adapter() = default;
 
     /// Starts sending `command` and returns without blocking. The adapter

@@ -31,7 +31,7 @@ struct CommandResult {
 /// same once-flag, so whichever copy completes first wins and later calls are
 /// ignored (and return false). Thread-safe: any thread may call it.
 class Completion {
-public:
+  public:
     using Handler = std::function<void(CommandResult)>;
 
     Completion() = default;
@@ -52,7 +52,7 @@ public:
         return !state_ || state_->done.load(std::memory_order_acquire);
     }
 
-private:
+  private:
     struct State {
         explicit State(Handler h) : handler(std::move(h)) {}
         Handler handler;

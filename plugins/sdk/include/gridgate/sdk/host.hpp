@@ -78,7 +78,7 @@ struct AdapterConfig {
 ///
 /// Thread-safety: every member may be called from any thread, concurrently.
 class HostContext {
-public:
+  public:
     /// Writes a line to the gateway's log, tagged with the adapter's name.
     virtual void log(LogLevel level, std::string_view text) noexcept = 0;
     /// Whether log(level, ...) would write anything: check it before
@@ -90,7 +90,7 @@ public:
     /// This adapter's configuration, validated against the plugin's keys.
     virtual const AdapterConfig& config() const noexcept = 0;
 
-protected:
+  protected:
     ~HostContext() = default;  // the host owns it; a plugin never deletes it
 };
 

@@ -32,11 +32,13 @@
 #define GRIDGATE_SDK_STR(x) GRIDGATE_SDK_STR2(x)
 
 #if defined(__clang__)
-#define GRIDGATE_SDK_COMPILER \
-    "clang-" GRIDGATE_SDK_STR(__clang_major__) "." GRIDGATE_SDK_STR(__clang_minor__) "." GRIDGATE_SDK_STR(__clang_patchlevel__)
+#define GRIDGATE_SDK_COMPILER                                        \
+    "clang-" GRIDGATE_SDK_STR(__clang_major__) "." GRIDGATE_SDK_STR( \
+        __clang_minor__) "." GRIDGATE_SDK_STR(__clang_patchlevel__)
 #elif defined(__GNUC__)
-#define GRIDGATE_SDK_COMPILER \
-    "gcc-" GRIDGATE_SDK_STR(__GNUC__) "." GRIDGATE_SDK_STR(__GNUC_MINOR__) "." GRIDGATE_SDK_STR(__GNUC_PATCHLEVEL__)
+#define GRIDGATE_SDK_COMPILER                                                                    \
+    "gcc-" GRIDGATE_SDK_STR(__GNUC__) "." GRIDGATE_SDK_STR(__GNUC_MINOR__) "." GRIDGATE_SDK_STR( \
+        __GNUC_PATCHLEVEL__)
 #else
 #define GRIDGATE_SDK_COMPILER "unknown-compiler"
 #endif
@@ -70,8 +72,8 @@
 #endif
 
 /// "gcc-12.2.0 libstdc++-cxx11abi1 c++202002 boost-107400 sdk-0.1.0"
-#define GRIDGATE_SDK_FINGERPRINT                                                            \
-    GRIDGATE_SDK_COMPILER " " GRIDGATE_SDK_STDLIB GRIDGATE_SDK_STDLIB_MODE                  \
+#define GRIDGATE_SDK_FINGERPRINT                                                           \
+    GRIDGATE_SDK_COMPILER " " GRIDGATE_SDK_STDLIB GRIDGATE_SDK_STDLIB_MODE                 \
                           " c++" GRIDGATE_SDK_STR(__cplusplus) " boost-" GRIDGATE_SDK_STR( \
                               BOOST_VERSION) " sdk-" GRIDGATE_SDK_VERSION GRIDGATE_SDK_SANITIZER
 
@@ -134,9 +136,9 @@ struct PluginDescriptor {
     std::uint16_t abi_minor;
     const char* fingerprint;  // GRIDGATE_SDK_FINGERPRINT of the plugin's build
     std::uint64_t boundary_layout;
-    const char* name;         // what `plugin = "..."` in the site file names
-    const char* version;      // the plugin's own version
-    const char* description;  // one line, for --list-plugins
+    const char* name;            // what `plugin = "..."` in the site file names
+    const char* version;         // the plugin's own version
+    const char* description;     // one line, for --list-plugins
     std::uint32_t capabilities;  // command types it can carry, see capability()
     std::uint32_t flags;         // none defined yet; 0
     const void* reserved[4];
@@ -145,8 +147,7 @@ struct PluginDescriptor {
 /// A descriptor of this SDK's build. For GRIDGATE_PLUGIN; tests build
 /// deliberately wrong ones from it.
 constexpr PluginDescriptor make_descriptor(const char* name, const char* version,
-                                           const char* description,
-                                           std::uint32_t caps) noexcept {
+                                           const char* description, std::uint32_t caps) noexcept {
     return PluginDescriptor{sizeof(PluginDescriptor),
                             kAbiMajor,
                             kAbiMinor,
@@ -174,7 +175,7 @@ struct AdapterCreation {
 ///
 /// Thread-safety: the host calls it from one thread at a time.
 class Plugin {
-public:
+  public:
     virtual ~Plugin() = default;
 
     /// The keys of its `[adapters.NAME]` table (the host's own `plugin` key aside).

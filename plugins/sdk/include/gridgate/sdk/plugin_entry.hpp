@@ -18,7 +18,7 @@
 
 /// Exports `gridgate_plugin_descriptor`, initialised with `...` (a constant
 /// expression of type PluginDescriptor).
-#define GRIDGATE_PLUGIN_DESCRIPTOR(...)                                  \
+#define GRIDGATE_PLUGIN_DESCRIPTOR(...)                                              \
     extern "C" BOOST_SYMBOL_EXPORT constinit const ::gridgate::sdk::PluginDescriptor \
         gridgate_plugin_descriptor = __VA_ARGS__;
 
@@ -26,19 +26,19 @@
 #define GRIDGATE_PLUGIN_FACTORY(function) BOOST_DLL_ALIAS(function, gridgate_create_plugin)
 
 /// Descriptor plus a factory that default-constructs `PluginClass`.
-#define GRIDGATE_PLUGIN(PluginClass, name, version, description, caps)                         \
+#define GRIDGATE_PLUGIN(PluginClass, name, version, description, caps)                             \
     GRIDGATE_PLUGIN_DESCRIPTOR(::gridgate::sdk::make_descriptor(name, version, description, caps)) \
-    namespace gridgate_plugin_entry {                                                          \
-    inline ::gridgate::sdk::Plugin* create(std::string& error) noexcept {                      \
-        try {                                                                                  \
-            return new PluginClass();                                                          \
-        } catch (...) {                                                                        \
-            try {                                                                              \
-                error = ::gridgate::sdk::detail::current_exception_message();                  \
-            } catch (...) {                                                                    \
-            }                                                                                  \
-            return nullptr;                                                                    \
-        }                                                                                      \
-    }                                                                                          \
-    }                                                                                          \
+    namespace gridgate_plugin_entry {                                                              \
+    inline ::gridgate::sdk::Plugin* create(std::string& error) noexcept {                          \
+        try {                                                                                      \
+            return new PluginClass();                                                              \
+        } catch (...) {                                                                            \
+            try {                                                                                  \
+                error = ::gridgate::sdk::detail::current_exception_message();                      \
+            } catch (...) {                                                                        \
+            }                                                                                      \
+            return nullptr;                                                                        \
+        }                                                                                          \
+    }                                                                                              \
+    }                                                                                              \
     GRIDGATE_PLUGIN_FACTORY(gridgate_plugin_entry::create)

@@ -18,7 +18,7 @@ namespace gridgate::sdk {
 
 /// Success, or a failure with a message meant for the operator's log.
 class Status {
-public:
+  public:
     Status() = default;
 
     static Status ok() { return {}; }
@@ -28,7 +28,7 @@ public:
     explicit operator bool() const noexcept { return !failed_; }
     const std::string& message() const noexcept { return message_; }
 
-private:
+  private:
     explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
 
     bool failed_ = false;
