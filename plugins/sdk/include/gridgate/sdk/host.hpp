@@ -43,8 +43,8 @@ struct AssetEvent {
     std::string reason;
 };
 
-/// One `[[assets]]` entry bound to this adapter. `table` holds the whole
-/// entry, including the host's own keys (id, type, adapter).
+/// One `[[assets]]` entry bound to this adapter. `table` holds the plugin's
+/// keys of the entry; the host's own (id, type, adapter) may be left out.
 struct AssetConfig {
     std::string id;
     std::string type;  // "ev_charger", "battery", ...
@@ -57,7 +57,7 @@ struct AssetConfig {
 struct AdapterConfig {
     std::string name;    // NAME of [adapters.NAME]
     std::string plugin;  // the plugin that makes it
-    ConfigTable table;
+    ConfigTable table;   // the plugin's keys; the host's `plugin` may be left out
     std::vector<AssetConfig> assets;
     std::vector<std::pair<std::string, ConfigTable>> shared_tables;
 
