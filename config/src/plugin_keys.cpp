@@ -22,6 +22,7 @@ std::vector<sdk::ConfigDiagnostic> validate_adapter_keys(const SiteConfig& site,
 
     std::map<std::string, std::optional<PluginKeys>, std::less<>> by_adapter;
     for (const auto& adapter : site.adapters) {
+        if (adapter.plugin.empty()) continue;  // the host reported the missing plugin key
         std::optional<PluginKeys> keys = lookup.find ? lookup.find(adapter.plugin) : std::nullopt;
         by_adapter.emplace(adapter.name, keys);
         if (!keys) {

@@ -140,6 +140,7 @@ class SiteReader {
         LoadResult result;
         sort_diagnostics(errors_, file_);
         result.errors = std::move(errors_);
+        result.partial = site_;
         if (result.errors.empty()) result.config = std::move(site_);
         return result;
     }
@@ -505,7 +506,7 @@ std::vector<std::filesystem::path> default_register_map_dirs(
 
 LoadResult load_site_file(const std::string& path, const LoadOptions& options) {
     auto doc = detail::read_toml_file(path, path);
-    if (!doc.root) return LoadResult{std::nullopt, std::move(doc.errors)};
+    if (!doc.root) return LoadResult{.errors = std::move(doc.errors)};
     return SiteReader(path, options).read(*doc.root, std::move(doc.errors));
 }
 
@@ -513,8 +514,21 @@ LoadResult parse_site(std::string_view text, std::string_view file_name,
                       const LoadOptions& options) {
     std::string file(file_name);
     auto doc = detail::parse_toml(text, file);
-    if (!doc.root) return LoadResult{std::nullopt, std::move(doc.errors)};
+    if (!doc.root) return LoadResult{.errors = std::move(doc.errors)};
     return SiteReader(file, options).read(*doc.root, std::move(doc.errors));
+}
+
+LoadResult check_site_file(const std::string& path, const LoadOptions& options,
+                           const PluginKeysProvider& plugins) {
+    LoadResult result = load_site_file(path, options);
+    if (!result.partial) return result;
+    auto plugin_errors = validate_adapter_keys(*result.partial, plugins(*result.partial));
+    if (plugin_errors.empty()) return result;
+    result.errors.insert(result.errors.end(), std::make_move_iterator(plugin_errors.begin()),
+                         std::make_move_iterator(plugin_errors.end()));
+    sort_diagnostics(result.errors, path);
+    result.config.reset();
+    return result;
 }
 
 void sort_diagnostics(std::vector<sdk::ConfigDiagnostic>& diagnostics,

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "gridgate/config/site_loader.hpp"
 #include "site_file_testing.hpp"
 
@@ -180,4 +182,79 @@ serial = "A-1"
                 ElementsAre("site.toml:3:1: missing required key 'endpoint' in [adapters.acme]",
                             "site.toml:5:1: unknown key 'endpont' in [adapters.acme] (did you mean "
                             "'endpoint'?)"));
+}
+
+namespace {
+
+class SiteFile {
+  public:
+    explicit SiteFile(std::string_view text) : path_(dir_.path() / "site.toml") {
+        std::ofstream(path_, std::ios::binary) << text;
+    }
+    std::string path() const { return path_.string(); }
+
+  private:
+    gridgate::config::testing::TemporaryFolder dir_;
+    std::filesystem::path path_;
+};
+
+}  // namespace
+
+TEST(CheckSiteFile, ReportsHostAndPluginErrorsTogetherInFileOrder) {
+    SiteFile file(R"([site]
+name = "x"
+[plugins]
+dirs = ["vendor"]
+[engine]
+max_retries = -1
+[adapters.ocpp]
+plugin = "ocpp16"
+lisen = "0.0.0.0:9000"
+[adapters.broken]
+port = 1
+)");
+    std::vector<std::filesystem::path> dirs_seen;
+    auto result = check_site_file(file.path(), {}, [&](const SiteConfig& partial) {
+        dirs_seen = partial.plugins.dirs;
+        return bundled_plugins();
+    });
+    EXPECT_FALSE(result.ok());
+    EXPECT_THAT(dirs_seen,
+                ElementsAre(std::filesystem::path(file.path()).parent_path() / "vendor"));
+    EXPECT_THAT(lines(result.errors),
+                ElementsAre(file.path() + ":6:1: 'max_retries' must be from 0 to 100, got -1",
+                            file.path() + ":9:1: unknown key 'lisen' in [adapters.ocpp] (did you "
+                                          "mean 'listen'?)",
+                            file.path() + ":10:1: missing required key 'plugin' in "
+                                          "[adapters.broken]"));
+}
+
+TEST(CheckSiteFile, ValidFileGivesTheConfig) {
+    SiteFile file("[site]\nname = \"x\"\n[adapters.m]\nplugin = \"modbus_tcp\"\n");
+    auto result =
+        check_site_file(file.path(), {}, [](const SiteConfig&) { return bundled_plugins(); });
+    ASSERT_TRUE(result.ok()) << ::testing::PrintToString(lines(result.errors));
+    EXPECT_EQ(result.config->adapters.at(0).plugin, "modbus_tcp");
+}
+
+TEST(CheckSiteFile, PluginKeyErrorAloneRefusesTheFile) {
+    SiteFile file("[site]\nname = \"x\"\n[adapters.m]\nplugin = \"modbus_tcp\"\npoll = 1\n");
+    auto result =
+        check_site_file(file.path(), {}, [](const SiteConfig&) { return bundled_plugins(); });
+    EXPECT_FALSE(result.ok());
+    EXPECT_THAT(lines(result.errors),
+                ElementsAre(file.path() + ":5:1: unknown key 'poll' in [adapters.m]"));
+}
+
+TEST(CheckSiteFile, SyntaxErrorLoadsNoPlugins) {
+    SiteFile file("[site\n");
+    bool called = false;
+    auto result = check_site_file(file.path(), {}, [&](const SiteConfig&) {
+        called = true;
+        return bundled_plugins();
+    });
+    EXPECT_FALSE(called);
+    EXPECT_FALSE(result.partial.has_value());
+    ASSERT_EQ(result.errors.size(), 1u);
+    EXPECT_THAT(result.errors[0].str(), StartsWith(file.path() + ":1:"));
 }

@@ -13,11 +13,13 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "gridgate/config/plugin_keys.hpp"
 #include "gridgate/config/site_config.hpp"
 #include "gridgate/sdk/config.hpp"
 
@@ -32,6 +34,11 @@ struct LoadOptions {
 struct LoadResult {
     /// Set only when `errors` is empty.
     std::optional<SiteConfig> config;
+    /// What could be read, with defaults in place of wrong values; set unless
+    /// the file is not TOML at all. Lets the caller load the plugins the file
+    /// names and check their keys too, so one run reports all of a file's
+    /// errors. Not for running anything.
+    std::optional<SiteConfig> partial;
     std::vector<sdk::ConfigDiagnostic> errors;
 
     bool ok() const noexcept { return config.has_value(); }
@@ -51,6 +58,18 @@ LoadResult load_site_file(const std::string& path, const LoadOptions& options);
 /// relative plugin folders are taken relative to its folder.
 LoadResult parse_site(std::string_view text, std::string_view file_name,
                       const LoadOptions& options);
+
+/// Given what could be read of a site file, makes the plugins it names
+/// available (the daemon loads them here and keeps them) and says which keys
+/// each declares.
+using PluginKeysProvider = std::function<PluginKeyLookup(const SiteConfig& partial)>;
+
+/// The whole check of `gridgate --check-config`: load_site_file(), then the
+/// plugin-owned keys through validate_adapter_keys() with the lookup that
+/// `plugins` returns. All errors of both steps, sorted; `config` is set only
+/// when there are none.
+LoadResult check_site_file(const std::string& path, const LoadOptions& options,
+                           const PluginKeysProvider& plugins);
 
 /// Orders diagnostics by file (those of `primary_file` first), line, column;
 /// equal positions keep their order.
