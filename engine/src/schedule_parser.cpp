@@ -123,6 +123,8 @@ class CsvReader {
                            [](char c) { return is_blank(c) || c == '\n' || c == '\r'; });
     }
 
+    std::size_t remaining_bytes() const noexcept { return text_.size() - pos_; }
+
     std::size_t remaining_line_breaks() const noexcept {
         return static_cast<std::size_t>(
             std::count(text_.begin() + static_cast<std::ptrdiff_t>(pos_), text_.end(), '\n'));
@@ -347,6 +349,9 @@ std::vector<TimePoint> read_json_index(const rapidjson::Value& v, const std::str
             }
             t = TimePoint(
                 std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(millis)));
+        } else if (entry.IsUint64()) {
+            refuse(element_path(path, i) + ": " + std::to_string(entry.GetUint64()) +
+                   " epoch milliseconds is out of the representable range");
         } else {
             const std::string got =
                 entry.IsNumber() ? "a non-integer number" : std::string(json_type_name(entry));
@@ -374,7 +379,8 @@ void read_json_data(const rapidjson::Value& v, const std::string& path, Schedule
         refuse(path + ": " + std::to_string(v.Size()) + " rows, but the index has " +
                std::to_string(rows) + " timestamps");
     }
-    schedule.values.assign(rows * cols, kMissing);
+    // Check every row's shape before allocating rows x cols, so a short body
+    // cannot claim a huge table.
     for (rapidjson::SizeType r = 0; r < v.Size(); ++r) {
         const rapidjson::Value& row = v[r];
         if (!row.IsArray()) {
@@ -385,6 +391,10 @@ void read_json_data(const rapidjson::Value& v, const std::string& path, Schedule
             refuse(element_path(path, r) + ": expected " + std::to_string(cols) +
                    " values (one per column), got " + std::to_string(row.Size()));
         }
+    }
+    schedule.values.assign(rows * cols, kMissing);
+    for (rapidjson::SizeType r = 0; r < v.Size(); ++r) {
+        const rapidjson::Value& row = v[r];
         for (rapidjson::SizeType c = 0; c < row.Size(); ++c) {
             const rapidjson::Value& cell = row[c];
             if (cell.IsNull()) continue;
@@ -505,9 +515,13 @@ Schedule parse_schedule_csv(std::string_view text) {
     }
 
     // Rows arrive row-major; collect them so, then transpose once at the end.
+    // Every cell costs at least its comma, so the remaining bytes bound the
+    // reservation even when a hostile header names millions of columns.
     const std::size_t expected_rows = reader.remaining_line_breaks() + 1;
+    const std::size_t remaining_bytes = reader.remaining_bytes();
     std::vector<double> row_major;
-    row_major.reserve(expected_rows * cols);
+    row_major.reserve(expected_rows > remaining_bytes / cols ? remaining_bytes
+                                                             : expected_rows * cols);
     schedule.index.reserve(expected_rows);
     std::size_t previous_line = 0;
     while (!reader.at_end()) {

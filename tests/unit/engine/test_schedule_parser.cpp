@@ -302,6 +302,17 @@ TEST(ScheduleCsvErrors, LinesCountPastQuotedLineBreaks) {
               "line 3, column 2 (two\nlines): 'x' is not a number");
 }
 
+TEST(ScheduleCsvErrors, HugeHeaderWithFewRowsIsRefusedCheaply) {
+    // Two hundred thousand columns over a body of line breaks: the row
+    // reservation must follow the body's size, not rows x columns.
+    std::string text;
+    for (int c = 0; c < 200'000; ++c) text += ",c" + std::to_string(c);
+    text += '\n';
+    text += "2024-01-15 08:00:00,1\n";
+    text += std::string(200'000, '\n');
+    EXPECT_EQ(csv_refusal(text), "line 2: expected 200001 fields like the header, got 2");
+}
+
 TEST(ScheduleCsvErrors, CrlfLineNumbers) {
     EXPECT_EQ(csv_refusal(",a\r\n2024-01-15 08:00:00,1\r\n2024-01-15 08:15:00,bad\r\n"),
               "line 3, column 2 (a): 'bad' is not a number");
@@ -452,6 +463,9 @@ TEST(ScheduleJsonErrors, Index) {
               "non-integer number");
     EXPECT_EQ(json_refusal(R"({"columns":["a"],"index":[9223372036854775807],"data":[[1]]})"),
               "$.index[0]: 9223372036854775807 epoch milliseconds is out of the representable "
+              "range");
+    EXPECT_EQ(json_refusal(R"({"columns":["a"],"index":[18446744073709551615],"data":[[1]]})"),
+              "$.index[0]: 18446744073709551615 epoch milliseconds is out of the representable "
               "range");
     EXPECT_EQ(
         json_refusal(
