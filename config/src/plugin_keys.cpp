@@ -42,7 +42,8 @@ std::vector<sdk::ConfigDiagnostic> validate_adapter_keys(const SiteConfig& site,
     for (const auto& asset : site.assets) {
         auto it = by_adapter.find(asset.adapter);
         if (it == by_adapter.end() || !it->second) continue;
-        append(sdk::validate_keys(asset.options, it->second->asset_keys, "asset '" + asset.id + "'",
+        append(sdk::validate_keys(asset.options, it->second->asset_keys,
+                                  asset.id.empty() ? "[[assets]]" : "asset '" + asset.id + "'",
                                   kAssetHostKeys));
     }
     sort_diagnostics(out, site.source_file);
