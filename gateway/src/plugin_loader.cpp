@@ -262,6 +262,12 @@ std::string PluginCatalog::why_unavailable(std::string_view name) const {
     return why;
 }
 
+std::vector<fs::path> PluginCatalog::searched_directories() const {
+    std::vector<fs::path> out;
+    for (const auto& d : directories_) out.push_back(d.path);
+    return out;
+}
+
 std::string describe_capabilities(std::uint32_t capabilities) {
     std::string out;
     for (std::size_t i = 0; i < sdk::kCommandTypeCount; ++i) {

@@ -144,6 +144,8 @@ TEST(PluginLoader, ScansADirectoryAndRefusesADuplicateName) {
     EXPECT_NE(report.find("  refused  " + plugin_file("tp_wrong_major").string()),
               std::string::npos);
     EXPECT_NE(report.find("1 loaded, 9 refused"), std::string::npos) << report;
+    EXPECT_EQ(catalog.searched_directories(),
+              (std::vector<fs::path>{kDir, kDir / "does-not-exist"}));
 }
 
 TEST(PluginLoader, SaysWhyAPluginASiteNeedsIsUnavailable) {

@@ -99,6 +99,8 @@ class PluginCatalog {
     std::string why_unavailable(std::string_view name) const;
 
     const std::vector<PluginReport>& reports() const noexcept { return reports_; }
+    /// Every directory load_directory() was given, in order, found or not.
+    std::vector<std::filesystem::path> searched_directories() const;
     const std::vector<std::shared_ptr<const LoadedPlugin>>& plugins() const noexcept {
         return plugins_;
     }

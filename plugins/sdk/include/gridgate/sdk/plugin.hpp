@@ -71,7 +71,7 @@
 #define GRIDGATE_SDK_SANITIZER ""
 #endif
 
-/// "gcc-12.2.0 libstdc++-cxx11abi1 c++202002 boost-107400 sdk-0.1.0"
+/// "gcc-12.2.0 libstdc++-cxx11abi1 c++202002L boost-107400 sdk-0.1.0"
 #define GRIDGATE_SDK_FINGERPRINT                                                           \
     GRIDGATE_SDK_COMPILER " " GRIDGATE_SDK_STDLIB GRIDGATE_SDK_STDLIB_MODE                 \
                           " c++" GRIDGATE_SDK_STR(__cplusplus) " boost-" GRIDGATE_SDK_STR( \
