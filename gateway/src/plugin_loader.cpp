@@ -1,5 +1,8 @@
 #include "gridgate/gateway/plugin_loader.hpp"
 
+#include <dlfcn.h>
+#include <link.h>
+
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
 
@@ -7,6 +10,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <system_error>
 
 namespace gridgate::gateway {
@@ -73,6 +77,16 @@ std::string check_descriptor(const sdk::PluginDescriptor& d) {
     if (!valid_plugin_name(name))
         return "plugin name '" + name + "' is not 1 to 64 of a-z, 0-9, '_', '-'";
     return {};
+}
+
+// The size the ELF symbol table gives the descriptor, so that a symbol of the
+// right name but too small is refused before it is read past its end.
+std::optional<std::size_t> symbol_size(const void* address) {
+    Dl_info info{};
+    void* entry = nullptr;
+    if (dladdr1(address, &info, &entry, RTLD_DL_SYMENT) == 0 || !entry) return std::nullopt;
+    const auto* symbol = static_cast<const ElfW(Sym)*>(entry);
+    return static_cast<std::size_t>(symbol->st_size);
 }
 
 std::string asset_context(const sdk::AssetConfig& asset) {
@@ -188,6 +202,10 @@ const PluginReport& PluginCatalog::load_file(const fs::path& file) {
                       "' exported: not a gridgate plugin, or not built with GRIDGATE_PLUGIN");
     // Read as data: nothing of the plugin's runs until every check passes.
     const auto& descriptor = library.get<const sdk::PluginDescriptor>(sdk::kDescriptorSymbol);
+    constexpr std::size_t head = offsetof(sdk::PluginDescriptor, abi_minor) + sizeof(std::uint16_t);
+    if (auto size = symbol_size(&descriptor); size && *size < head)
+        return refuse("descriptor symbol is " + std::to_string(*size) +
+                      " bytes, too small to hold an ABI version");
     if (auto why = check_descriptor(descriptor); !why.empty()) {
         if (descriptor.struct_size >= sizeof(sdk::PluginDescriptor) &&
             descriptor.abi_major == sdk::kAbiMajor) {

@@ -89,6 +89,12 @@ TEST(PluginLoader, RefusesAMissingDescriptor) {
                              "no descriptor 'gridgate_plugin_descriptor' exported"));
 }
 
+TEST(PluginLoader, RefusesADescriptorSymbolTooSmallToRead) {
+    PluginCatalog catalog;
+    EXPECT_TRUE(refused_with(catalog.load_file(plugin_file("tp_tiny_descriptor")),
+                             "descriptor symbol is 2 bytes, too small to hold an ABI version"));
+}
+
 TEST(PluginLoader, RefusesAMissingFactory) {
     PluginCatalog catalog;
     EXPECT_TRUE(refused_with(catalog.load_file(plugin_file("tp_no_factory")),
@@ -128,7 +134,7 @@ TEST(PluginLoader, ScansADirectoryAndRefusesADuplicateName) {
     PluginCatalog catalog;
     catalog.load_directory(kDir);
     catalog.load_directory(kDir / "does-not-exist");
-    ASSERT_EQ(catalog.reports().size(), 10u);
+    ASSERT_EQ(catalog.reports().size(), 11u);
     ASSERT_EQ(catalog.plugins().size(), 1u);
     EXPECT_EQ(catalog.plugins()[0]->file(), plugin_file("tp_good"));
     const auto& dup = catalog.reports().back();
@@ -143,7 +149,7 @@ TEST(PluginLoader, ScansADirectoryAndRefusesADuplicateName) {
               std::string::npos);
     EXPECT_NE(report.find("  refused  " + plugin_file("tp_wrong_major").string()),
               std::string::npos);
-    EXPECT_NE(report.find("1 loaded, 9 refused"), std::string::npos) << report;
+    EXPECT_NE(report.find("1 loaded, 10 refused"), std::string::npos) << report;
     EXPECT_EQ(catalog.searched_directories(),
               (std::vector<fs::path>{kDir, kDir / "does-not-exist"}));
 }
@@ -155,7 +161,8 @@ TEST(PluginLoader, SaysWhyAPluginASiteNeedsIsUnavailable) {
     EXPECT_EQ(
         catalog.why_unavailable("tp_wrong_major"),
         "plugin 'tp_wrong_major' is not available: " + plugin_file("tp_wrong_major").string() +
-            " was refused: " + catalog.reports()[8].reason);
+            " was refused: ABI major version " + std::to_string(sdk::kAbiMajor + 1) +
+            " (plugin) does not match " + std::to_string(sdk::kAbiMajor) + " (gateway)");
     EXPECT_EQ(catalog.why_unavailable("modbus_tcp"),
               "no plugin named 'modbus_tcp' in " + kDir.string());
 }

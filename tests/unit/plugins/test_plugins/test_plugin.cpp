@@ -261,6 +261,11 @@ GRIDGATE_PLUGIN_DESCRIPTOR(
     tampered(with_name("tp_bad_fingerprint"), 0, 0,
              "gcc-4.8.5 libstdc++-cxx11abi0 c++201103 boost-105300 sdk-0.0.1"))
 GRIDGATE_PLUGIN_FACTORY(make_empty)
+#elif defined(TEST_PLUGIN_VARIANT_TINY_DESCRIPTOR)
+// The right name on the wrong thing: two bytes, where the ABI version would
+// start to be read past the end.
+extern "C" BOOST_SYMBOL_EXPORT constinit const std::uint16_t gridgate_plugin_descriptor = 1;
+GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_NO_DESCRIPTOR)
 GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_NO_FACTORY)
