@@ -6,15 +6,15 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <spdlog/spdlog.h>
 
 #include "gridgate/http/json.hpp"
 #include "http_session.hpp"
@@ -31,7 +31,7 @@ using tcp = net::ip::tcp;
 // bare reset, then reads and drops what the client sent for a moment so the
 // answer is not lost to a reset.
 class ConnectionRefusal : public std::enable_shared_from_this<ConnectionRefusal> {
-public:
+  public:
     explicit ConnectionRefusal(tcp::socket&& socket) : stream_(std::move(socket)) {}
 
     void run() {
@@ -43,12 +43,12 @@ public:
                    std::to_string(body.size()) + "\r\n\r\n" + body;
         }();
         stream_.expires_after(std::chrono::seconds(1));
-        net::async_write(stream_, net::buffer(answer),
-                         beast::bind_front_handler(&ConnectionRefusal::on_write,
-                                                   shared_from_this()));
+        net::async_write(
+            stream_, net::buffer(answer),
+            beast::bind_front_handler(&ConnectionRefusal::on_write, shared_from_this()));
     }
 
-private:
+  private:
     void on_write(beast::error_code ec, std::size_t) {
         if (ec) return;
         beast::error_code ignored;
@@ -56,9 +56,9 @@ private:
         do_drain();
     }
     void do_drain() {
-        stream_.async_read_some(net::buffer(discard_),
-                                beast::bind_front_handler(&ConnectionRefusal::on_drain,
-                                                          shared_from_this()));
+        stream_.async_read_some(
+            net::buffer(discard_),
+            beast::bind_front_handler(&ConnectionRefusal::on_drain, shared_from_this()));
     }
     void on_drain(beast::error_code ec, std::size_t) {
         if (!ec) do_drain();
@@ -73,7 +73,7 @@ private:
 // The listener and the stop sequence. Acceptor, timers and the stop
 // bookkeeping live on one strand.
 class ApiServer::Impl : public std::enable_shared_from_this<ApiServer::Impl> {
-public:
+  public:
     Impl(net::io_context& ioc, ApiServerOptions options, ApiBackend& backend)
         : ioc_(ioc),
           strand_(net::make_strand(ioc)),
@@ -99,9 +99,10 @@ public:
     std::size_t open_connections() const noexcept { return state_->open_connections(); }
 
     void stop(std::function<void()> on_stopped) {
-        net::post(strand_, [self = shared_from_this(), on_stopped = std::move(on_stopped)]() mutable {
-            self->on_stop(std::move(on_stopped));
-        });
+        net::post(strand_,
+                  [self = shared_from_this(), on_stopped = std::move(on_stopped)]() mutable {
+                      self->on_stop(std::move(on_stopped));
+                  });
     }
 
     // From the destructor: no grace, as the owner is going away.
@@ -112,7 +113,7 @@ public:
         });
     }
 
-private:
+  private:
     beast::error_code open() {
         const ApiServerOptions& options = state_->options();
         beast::error_code ec;
@@ -210,14 +211,24 @@ private:
 ApiServer::ApiServer(net::io_context& ioc, ApiServerOptions options, ApiBackend& backend)
     : impl_(std::make_shared<Impl>(ioc, std::move(options), backend)) {}
 
-ApiServer::~ApiServer() { impl_->stop_now(); }
+ApiServer::~ApiServer() {
+    impl_->stop_now();
+}
 
-beast::error_code ApiServer::start() { return impl_->start(); }
+beast::error_code ApiServer::start() {
+    return impl_->start();
+}
 
-std::uint16_t ApiServer::port() const noexcept { return impl_->port(); }
+std::uint16_t ApiServer::port() const noexcept {
+    return impl_->port();
+}
 
-void ApiServer::stop(std::function<void()> on_stopped) { impl_->stop(std::move(on_stopped)); }
+void ApiServer::stop(std::function<void()> on_stopped) {
+    impl_->stop(std::move(on_stopped));
+}
 
-std::size_t ApiServer::open_connections() const noexcept { return impl_->open_connections(); }
+std::size_t ApiServer::open_connections() const noexcept {
+    return impl_->open_connections();
+}
 
 }  // namespace gridgate::http

@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/bind_handler.hpp>
@@ -12,7 +13,6 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
 
 #include "gridgate/http/json.hpp"
 #include "gridgate/http/metrics.hpp"
@@ -57,11 +57,13 @@ HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> stat
       state_(std::move(state)),
       backend_timer_(strand_) {}
 
-HttpSession::~HttpSession() { state_->remove(this); }
+HttpSession::~HttpSession() {
+    state_->remove(this);
+}
 
 void HttpSession::run() {
-    net::dispatch(strand_, beast::bind_front_handler(&HttpSession::do_read_header,
-                                                     shared_from_this()));
+    net::dispatch(strand_,
+                  beast::bind_front_handler(&HttpSession::do_read_header, shared_from_this()));
 }
 
 void HttpSession::stop_gracefully() {
@@ -119,17 +121,19 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
     route_ = std::move(*decision.route);
     if (parser_->is_done()) return handle_request();
     auto expect = header(req, bhttp::field::expect);
-    if (expect && beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue")) return do_send_continue();
+    if (expect &&
+        beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue"))
+        return do_send_continue();
     do_read_body();
 }
 
 void HttpSession::do_send_continue() {
-    continue_ = std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_,
-                                                                      version_);
+    continue_ =
+        std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, version_);
     stream_.expires_after(state_->options().write_timeout);
-    bhttp::async_write(stream_, *continue_,
-                       beast::bind_front_handler(&HttpSession::on_send_continue,
-                                                 shared_from_this()));
+    bhttp::async_write(
+        stream_, *continue_,
+        beast::bind_front_handler(&HttpSession::on_send_continue, shared_from_this()));
 }
 
 void HttpSession::on_send_continue(beast::error_code ec, std::size_t) {
@@ -143,9 +147,9 @@ void HttpSession::do_read_body() {
     phase_ = Phase::ReadingBody;
     // Renewed per read: a large body may take long, but it must keep coming.
     stream_.expires_after(state_->options().body_progress_timeout);
-    bhttp::async_read_some(stream_, buffer_, *parser_,
-                           beast::bind_front_handler(&HttpSession::on_read_body,
-                                                     shared_from_this()));
+    bhttp::async_read_some(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&HttpSession::on_read_body, shared_from_this()));
 }
 
 void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
@@ -185,9 +189,9 @@ void HttpSession::handle_request() {
     const std::uint64_t request = ++request_;
     const ApiServerOptions& options = state_->options();
     backend_timer_.expires_after(route_.endpoint == Endpoint::Health ? options.health_timeout
-                                                                      : options.backend_timeout);
-    backend_timer_.async_wait(beast::bind_front_handler(&HttpSession::on_backend_timeout,
-                                                        shared_from_this(), request));
+                                                                     : options.backend_timeout);
+    backend_timer_.async_wait(
+        beast::bind_front_handler(&HttpSession::on_backend_timeout, shared_from_this(), request));
 
     // The backend may answer from any thread; the answer comes back through
     // this connection's strand.
@@ -242,11 +246,10 @@ void HttpSession::on_backend_timeout(std::uint64_t request, beast::error_code ec
     if (ec || request != request_ || phase_ != Phase::Handling) return;
     const ApiServerOptions& options = state_->options();
     if (route_.endpoint == Endpoint::Health) {
-        return do_write(error_reply(
-            503,
-            "engine not responding within " + std::to_string(options.health_timeout.count()) +
-                " ms",
-            false, false));
+        return do_write(error_reply(503,
+                                    "engine not responding within " +
+                                        std::to_string(options.health_timeout.count()) + " ms",
+                                    false, false));
     }
     spdlog::warn("api: the gateway did not answer a request within {} ms",
                  options.backend_timeout.count());
@@ -258,8 +261,7 @@ void HttpSession::on_backend_timeout(std::uint64_t request, beast::error_code ec
 
 void HttpSession::do_write(Reply reply) {
     phase_ = Phase::Writing;
-    close_after_write_ =
-        reply.close || !keep_alive_ || stop_requested_ || state_->stopping();
+    close_after_write_ = reply.close || !keep_alive_ || stop_requested_ || state_->stopping();
     linger_after_write_ = reply.unread_body;
 
     ApiResponse& answer = reply.content.response;

@@ -35,7 +35,7 @@ struct Reply {
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
-public:
+  public:
     /// `socket`'s executor must be a strand; the caller has reserved a
     /// connection slot in `state`, which the destructor releases.
     HttpSession(boost::asio::ip::tcp::socket&& socket, std::shared_ptr<ServerState> state);
@@ -52,7 +52,7 @@ public:
     /// Closes the connection whatever it is doing.
     void close_now();
 
-private:
+  private:
     enum class Phase { ReadingHeader, ReadingBody, Handling, Writing, Lingering, Closed };
 
     void do_read_header();

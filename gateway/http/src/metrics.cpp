@@ -37,10 +37,17 @@ void append_integer(std::string& out, Integer v) {
 void append_label_value(std::string& out, std::string_view value) {
     for (char c : value) {
         switch (c) {
-            case '\\': out += "\\\\"; break;
-            case '"': out += "\\\""; break;
-            case '\n': out += "\\n"; break;
-            default: out += c;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            default:
+                out += c;
         }
     }
 }
@@ -60,7 +67,8 @@ void append_header(std::string& out, std::string_view name, std::string_view hel
 
 using Label = std::pair<std::string_view, std::string_view>;
 
-void append_series_name(std::string& out, std::string_view name, std::initializer_list<Label> labels) {
+void append_series_name(std::string& out, std::string_view name,
+                        std::initializer_list<Label> labels) {
     out += name;
     if (labels.size() == 0) return;
     out += '{';
@@ -171,8 +179,7 @@ std::string Metrics::render() const {
                       "Errors reported by adapter instances (failed sends, lost connections).",
                       "counter");
         for (const auto& [name, series] : adapters) {
-            append_sample(out, "gridgate_adapter_errors_total", {{"adapter", name}},
-                          series.errors);
+            append_sample(out, "gridgate_adapter_errors_total", {{"adapter", name}}, series.errors);
         }
     }
 

@@ -12,7 +12,9 @@ int hex_value(char c) noexcept {
     return -1;
 }
 
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 }  // namespace
 
@@ -56,8 +58,7 @@ QueryParseResult parse_query(std::string_view query) {
         }
         auto value = percent_decode(raw_value, true);
         if (!value) {
-            result.error =
-                "malformed percent-encoding in query parameter '" + *name + "'";
+            result.error = "malformed percent-encoding in query parameter '" + *name + "'";
             return result;
         }
         result.parameters.push_back({std::move(*name), std::move(*value)});

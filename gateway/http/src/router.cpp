@@ -20,9 +20,9 @@ RouteDecision refuse(unsigned status, std::string_view message) {
 
 RouteDecision method_not_allowed(const RequestHead& head, std::string_view path,
                                  std::string_view allowed) {
-    RouteDecision d = refuse(405, "method " + std::string(head.method_text) + " not allowed on " +
-                                      std::string(path) + " (allowed: " + std::string(allowed) +
-                                      ")");
+    RouteDecision d =
+        refuse(405, "method " + std::string(head.method_text) + " not allowed on " +
+                        std::string(path) + " (allowed: " + std::string(allowed) + ")");
     d.refusal.allow = std::string(allowed);
     return d;
 }
@@ -53,7 +53,8 @@ RouteDecision route_schedule(const RequestHead& head) {
     if (!head.content_type) {
         return refuse(415, "missing Content-Type: send text/csv or application/json");
     }
-    std::string media = ascii_lower(trim(head.content_type->substr(0, head.content_type->find(';'))));
+    std::string media =
+        ascii_lower(trim(head.content_type->substr(0, head.content_type->find(';'))));
     RouteDecision d;
     d.route = Route{.endpoint = Endpoint::PostSchedule};
     if (media == "text/csv") {
@@ -76,8 +77,7 @@ RouteDecision route_command_list(std::string_view query) {
     for (auto& [name, value] : parsed.parameters) {
         bool* seen = name == "asset_id" ? &seen_asset : name == "status" ? &seen_status : nullptr;
         if (seen == nullptr) {
-            return refuse(400, "unknown query parameter '" + name +
-                                   "' (known: asset_id, status)");
+            return refuse(400, "unknown query parameter '" + name + "' (known: asset_id, status)");
         }
         if (*seen) return refuse(400, "query parameter '" + name + "' given twice");
         *seen = true;

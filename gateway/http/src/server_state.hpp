@@ -22,7 +22,7 @@ namespace gridgate::http::detail {
 class HttpSession;
 
 class ServerState {
-public:
+  public:
     ServerState(ApiServerOptions options, ApiBackend& backend)
         : options_(std::move(options)), backend_(backend) {}
 
@@ -57,7 +57,8 @@ public:
             std::lock_guard lock(mutex_);
             sessions_.erase(session);
             open_.fetch_sub(1, std::memory_order_relaxed);
-            if (stopping() && sessions_.empty()) all_closed = std::exchange(on_all_closed_, nullptr);
+            if (stopping() && sessions_.empty())
+                all_closed = std::exchange(on_all_closed_, nullptr);
         }
         if (all_closed) all_closed();
     }
@@ -93,7 +94,7 @@ public:
         return open;
     }
 
-private:
+  private:
     const ApiServerOptions options_;
     ApiBackend& backend_;
     std::atomic<std::size_t> open_{0};

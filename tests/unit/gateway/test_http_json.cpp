@@ -63,13 +63,14 @@ TEST(CommandJson, FinishedCommandShowsItsTimesAndErrorEscaped) {
     c.dispatched_at = at(2024, 1, 15, 8, 0, 0) + milliseconds(12);
     c.completed_at = at(2024, 1, 15, 8, 0, 1);
     c.error = "CALLERROR NotSupported: \"remote start\"\nline2\t\\";
-    EXPECT_EQ(command_to_json(c),
-              R"({"command_id":"cmd_abcdef012345","asset_id":"ast_charger_bay_1",)"
-              R"("command_type":"START_CHARGING","parameters":{"connector_id":2,"id_tag":"TAG\"1"},)"
-              R"("scheduled_at":"2024-01-15T08:00:00Z","status":"FAILED","retry_count":3,)"
-              R"("max_retries":3,"timeout_seconds":12.5,)"
-              R"("dispatched_at":"2024-01-15T08:00:00.012Z","completed_at":"2024-01-15T08:00:01Z",)"
-              R"("error":"CALLERROR NotSupported: \"remote start\"\nline2\t\\"})");
+    EXPECT_EQ(
+        command_to_json(c),
+        R"({"command_id":"cmd_abcdef012345","asset_id":"ast_charger_bay_1",)"
+        R"("command_type":"START_CHARGING","parameters":{"connector_id":2,"id_tag":"TAG\"1"},)"
+        R"("scheduled_at":"2024-01-15T08:00:00Z","status":"FAILED","retry_count":3,)"
+        R"("max_retries":3,"timeout_seconds":12.5,)"
+        R"("dispatched_at":"2024-01-15T08:00:00.012Z","completed_at":"2024-01-15T08:00:01Z",)"
+        R"("error":"CALLERROR NotSupported: \"remote start\"\nline2\t\\"})");
 }
 
 TEST(CommandJson, AllParameterKindsInAFixedOrder) {
@@ -87,8 +88,8 @@ TEST(CommandJson, ListWrapsCommands) {
     std::vector<sdk::Command> two{sample_command(), sample_command()};
     two[1].command_id = sdk::CommandId{1};
     std::string json = commands_to_json(two);
-    EXPECT_EQ(json, R"({"commands":[)" + command_to_json(two[0]) + "," + command_to_json(two[1]) +
-                        "]}");
+    EXPECT_EQ(json,
+              R"({"commands":[)" + command_to_json(two[0]) + "," + command_to_json(two[1]) + "]}");
 }
 
 TEST(ErrorJson, EscapesControlCharactersAndQuotes) {
@@ -105,9 +106,17 @@ TEST(ErrorJson, ReplacesInvalidUtf8SoTheOutputStaysJson) {
 
 TEST(AssetsJson, RendersEveryFieldWithNullLastSeenAndNonFiniteTelemetry) {
     std::vector<AssetStatus> assets(2);
-    assets[0] = {"ast_batt_001", "battery", "modbus", true, at(2024, 1, 15, 8, 0, 5),
+    assets[0] = {"ast_batt_001",
+                 "battery",
+                 "modbus",
+                 true,
+                 at(2024, 1, 15, 8, 0, 5),
                  {{"soc", 55.0}, {"active_power", -3.2}}};
-    assets[1] = {"ast_charger_bay_1", "ev_charger", "ocpp", false, std::nullopt,
+    assets[1] = {"ast_charger_bay_1",
+                 "ev_charger",
+                 "ocpp",
+                 false,
+                 std::nullopt,
                  {{"power", std::numeric_limits<double>::quiet_NaN()}}};
     EXPECT_EQ(assets_to_json(assets),
               R"({"assets":[)"

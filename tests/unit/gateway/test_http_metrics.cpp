@@ -74,12 +74,14 @@ const char* const kGolden =
     "gridgate_assets_connected{adapter=\"modbus\"} 0\n"
     "gridgate_assets_connected{adapter=\"ocpp\"} 3\n"
     "gridgate_assets_connected{adapter=\"vendor \\\"x\\\"\\\\\\n\"} 0\n"
-    "# HELP gridgate_adapter_errors_total Errors reported by adapter instances (failed sends, lost connections).\n"
+    "# HELP gridgate_adapter_errors_total Errors reported by adapter instances (failed sends, lost "
+    "connections).\n"
     "# TYPE gridgate_adapter_errors_total counter\n"
     "gridgate_adapter_errors_total{adapter=\"modbus\"} 0\n"
     "gridgate_adapter_errors_total{adapter=\"ocpp\"} 2\n"
     "gridgate_adapter_errors_total{adapter=\"vendor \\\"x\\\"\\\\\\n\"} 1\n"
-    "# HELP gridgate_dispatch_latency_seconds Delay from a command's scheduled_at to its hand-off to the adapter.\n"
+    "# HELP gridgate_dispatch_latency_seconds Delay from a command's scheduled_at to its hand-off "
+    "to the adapter.\n"
     "# TYPE gridgate_dispatch_latency_seconds histogram\n"
     "gridgate_dispatch_latency_seconds_bucket{le=\"0.001\"} 3\n"
     "gridgate_dispatch_latency_seconds_bucket{le=\"0.0025\"} 3\n"
@@ -122,10 +124,12 @@ TEST(Metrics, RendersTheTextExpositionFormatExactly) {
 TEST(Metrics, FreshRegistryHasEverySeriesAtZeroAndNoAdapters) {
     Metrics m;
     std::string text = m.render();
-    EXPECT_NE(text.find("gridgate_commands_total{type=\"SET_SOC_TARGET\",status=\"CANCELLED\"} 0\n"),
-              std::string::npos);
-    EXPECT_NE(text.find("# TYPE gridgate_assets_connected gauge\n# HELP gridgate_adapter_errors_total"),
-              std::string::npos);
+    EXPECT_NE(
+        text.find("gridgate_commands_total{type=\"SET_SOC_TARGET\",status=\"CANCELLED\"} 0\n"),
+        std::string::npos);
+    EXPECT_NE(
+        text.find("# TYPE gridgate_assets_connected gauge\n# HELP gridgate_adapter_errors_total"),
+        std::string::npos);
     EXPECT_NE(text.find("gridgate_dispatch_latency_seconds_sum 0\n"
                         "gridgate_dispatch_latency_seconds_count 0\n"),
               std::string::npos);

@@ -44,7 +44,7 @@ struct CommandFilter {
 /// A call not completed within the server's backend timeout is answered with
 /// 503 by the server, and its late completion is dropped.
 class ApiBackend {
-public:
+  public:
     virtual ~ApiBackend() = default;
 
     /// POST /api/v1/schedules: 201 with schedule_accepted_json(), 400 for bad

@@ -47,7 +47,7 @@ struct ApiServerOptions {
 /// each connection has its own strand. `backend` must outlive the io_context's
 /// last handler, not only this object.
 class ApiServer {
-public:
+  public:
     ApiServer(boost::asio::io_context& ioc, ApiServerOptions options, ApiBackend& backend);
     ~ApiServer();  // stops at once (no grace) if stop() was not called
     ApiServer(const ApiServer&) = delete;
@@ -69,7 +69,7 @@ public:
     /// Connections currently open (accepted and not yet closed).
     std::size_t open_connections() const noexcept;
 
-private:
+  private:
     class Impl;
     std::shared_ptr<Impl> impl_;
 };

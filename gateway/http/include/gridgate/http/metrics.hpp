@@ -21,7 +21,7 @@
 namespace gridgate::http {
 
 class Metrics {
-public:
+  public:
     /// Upper bounds of the dispatch latency buckets, in seconds, around the
     /// 50 ms dispatch target; +Inf follows implicitly.
     static constexpr std::array<double, 10> kLatencyBuckets{0.001, 0.0025, 0.005, 0.01, 0.025,
@@ -57,7 +57,7 @@ public:
     /// adapters by name.
     std::string render() const;
 
-private:
+  private:
     struct AdapterSeries {
         std::uint64_t errors = 0;
         std::int64_t assets_connected = 0;
