@@ -1,6 +1,7 @@
 #include "gridgate/gateway/plugin_loader.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <link.h>
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -10,6 +11,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <system_error>
 
@@ -87,6 +89,58 @@ std::optional<std::size_t> symbol_size(const void* address) {
     if (dladdr1(address, &info, &entry, RTLD_DL_SYMENT) == 0 || !entry) return std::nullopt;
     const auto* symbol = static_cast<const ElfW(Sym)*>(entry);
     return static_cast<std::size_t>(symbol->st_size);
+}
+
+// The DT_NEEDED entries of a 64-bit ELF file, read without loading it; empty
+// when the file is not one (dlopen then says what is wrong).
+std::vector<std::string> needed_libraries(const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    auto read_at = [&](std::uint64_t offset, void* out, std::size_t size) {
+        in.seekg(static_cast<std::streamoff>(offset));
+        in.read(static_cast<char*>(out), static_cast<std::streamsize>(size));
+        return static_cast<bool>(in);
+    };
+    Elf64_Ehdr eh{};
+    if (!read_at(0, &eh, sizeof eh) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr))
+        return {};
+    std::vector<std::string> out;
+    for (unsigned i = 0; i < eh.e_shnum; ++i) {
+        Elf64_Shdr dynamic{}, strings{};
+        if (!read_at(eh.e_shoff + std::uint64_t{i} * sizeof(Elf64_Shdr), &dynamic, sizeof dynamic))
+            return out;
+        if (dynamic.sh_type != SHT_DYNAMIC || dynamic.sh_link >= eh.e_shnum) continue;
+        if (!read_at(eh.e_shoff + std::uint64_t{dynamic.sh_link} * sizeof(Elf64_Shdr), &strings,
+                     sizeof strings))
+            return out;
+        for (std::uint64_t at = 0; at + sizeof(Elf64_Dyn) <= dynamic.sh_size;
+             at += sizeof(Elf64_Dyn)) {
+            Elf64_Dyn entry{};
+            if (!read_at(dynamic.sh_offset + at, &entry, sizeof entry) || entry.d_tag == DT_NULL)
+                break;
+            if (entry.d_tag != DT_NEEDED || entry.d_un.d_val >= strings.sh_size) continue;
+            char name[256] = {};
+            in.seekg(static_cast<std::streamoff>(strings.sh_offset + entry.d_un.d_val));
+            in.get(name, sizeof name, '\0');
+            in.clear();
+            out.emplace_back(name);
+        }
+    }
+    return out;
+}
+
+// A sanitizer runtime must be the first library of a process: loading a
+// plugin that needs one into a gateway without it makes the runtime end the
+// process from its constructor, before any check could refuse the plugin.
+std::string foreign_sanitizer_runtime(const fs::path& file) {
+    const bool host_has_asan = std::string_view(sdk::kBuildFingerprint).ends_with(" asan");
+    for (const auto& lib : needed_libraries(file)) {
+        bool asan = lib.rfind("libasan.so", 0) == 0;
+        bool other = lib.rfind("libtsan.so", 0) == 0 || lib.rfind("libhwasan.so", 0) == 0 ||
+                     lib.rfind("libmsan.so", 0) == 0;
+        if ((asan && !host_has_asan) || other) return lib;
+    }
+    return {};
 }
 
 std::string asset_context(const sdk::AssetConfig& asset) {
@@ -187,6 +241,12 @@ const PluginReport& PluginCatalog::load_file(const fs::path& file) {
         reports_.push_back(std::move(report));
         return reports_.back();
     };
+
+    if (auto runtime = foreign_sanitizer_runtime(file); !runtime.empty())
+        return refuse(
+            "built with the sanitizer runtime " + runtime +
+            ", which this gateway does not use; build it like the gateway (fingerprint '" +
+            sdk::kBuildFingerprint + "')");
 
     // The library is opened with immediate binding, so an undefined symbol
     // refuses it here rather than crashing the first call that needs it.

@@ -130,6 +130,16 @@ TEST(PluginLoader, RefusesAFileThatIsNotALibrary) {
     fs::remove_all(dir);
 }
 
+TEST(PluginLoader, RefusesAPluginNeedingASanitizerRuntimeTheGatewayLacks) {
+    fs::path file = fs::path(GRIDGATE_TEST_ASAN_PLUGIN_DIR) / "tp_asan_runtime.so";
+    if (!fs::exists(file)) GTEST_SKIP() << "an ASan gateway loads ASan plugins";
+    PluginCatalog catalog;
+    // Reaching the next line at all is the point: dlopen would have ended the process.
+    EXPECT_TRUE(
+        refused_with(catalog.load_file(file), "built with the sanitizer runtime libasan.so"));
+    EXPECT_FALSE(is_loaded(file));
+}
+
 TEST(PluginLoader, ScansADirectoryAndRefusesADuplicateName) {
     PluginCatalog catalog;
     catalog.load_directory(kDir);

@@ -282,6 +282,9 @@ sdk::Plugin* throwing_factory(std::string&) {
 }  // namespace
 GRIDGATE_PLUGIN_DESCRIPTOR(with_name("tp_throwing_factory"))
 GRIDGATE_PLUGIN_FACTORY(throwing_factory)
+#elif defined(TEST_PLUGIN_VARIANT_ASAN_RUNTIME)
+GRIDGATE_PLUGIN_DESCRIPTOR(with_name("tp_asan_runtime"))
+GRIDGATE_PLUGIN_FACTORY(make_empty)
 #elif defined(TEST_PLUGIN_VARIANT_EMPTY_FACTORY)
 namespace {
 sdk::Plugin* empty_factory(std::string&) {
