@@ -113,8 +113,13 @@ Slot CommandStore::emplace(AssetIndex asset, sdk::CommandType type, TimePoint sc
 
 std::uint64_t CommandStore::fresh_id() {
     for (;;) {
-        std::uint64_t v = rng_() & sdk::CommandId::kMask;
-        // 0 is the default CommandId ("none"); a collision is re-drawn.
+        const std::uint64_t v = next_ids_[next_id_pos_];
+        const std::uint64_t ahead = rng_() & sdk::CommandId::kMask;
+        next_ids_[next_id_pos_] = ahead;
+        next_id_pos_ = (next_id_pos_ + 1) % kIdLookahead;
+        if (!id_table_.empty()) __builtin_prefetch(&id_table_[id_home(ahead)]);
+        // 0 is the default CommandId ("none") and also what the look-ahead
+        // starts with; a collision is re-drawn.
         if (v != 0 && !find(sdk::CommandId{v})) return v;
     }
 }
@@ -122,13 +127,13 @@ std::uint64_t CommandStore::fresh_id() {
 void CommandStore::id_insert(std::uint64_t id, Slot slot) {
     const std::size_t mask = id_table_.size() - 1;
     std::size_t h = id_home(id);
-    while (id_table_[h] != kEmpty) h = (h + 1) & mask;
-    id_table_[h] = slot;
+    while (id_table_[h] != kFreeEntry) h = (h + 1) & mask;
+    id_table_[h] = (id << 32) | slot;
 }
 
 void CommandStore::id_rehash(std::size_t capacity) {
     capacity = std::max<std::size_t>(capacity, 16);
-    id_table_.assign(capacity, kEmpty);
+    id_table_.assign(capacity, kFreeEntry);
     id_shift_ = 64 - std::countr_zero(capacity);
     for (std::size_t s = 0; s < records_.size(); ++s) {
         id_insert(records_[s].id, static_cast<Slot>(s));
@@ -140,10 +145,12 @@ void CommandStore::id_rehash(std::size_t capacity) {
 std::optional<Slot> CommandStore::find(sdk::CommandId id) const noexcept {
     if (id_table_.empty()) return std::nullopt;
     const std::size_t mask = id_table_.size() - 1;
+    const std::uint64_t fingerprint = id.value() & 0xFFFF'FFFF;
     for (std::size_t h = id_home(id.value());; h = (h + 1) & mask) {
-        const Slot s = id_table_[h];
-        if (s == kEmpty) return std::nullopt;
-        if (records_[s].id == id.value()) return s;
+        const std::uint64_t entry = id_table_[h];
+        if (entry == kFreeEntry) return std::nullopt;
+        const auto s = static_cast<Slot>(entry);
+        if ((entry >> 32) == fingerprint && records_[s].id == id.value()) return s;
     }
 }
 
@@ -182,44 +189,36 @@ std::size_t CommandStore::count(sdk::CommandStatus status) const noexcept {
 
 // ---------------------------------------------------------------- lanes
 
-std::vector<Slot>* CommandStore::lane_of(const CommandRecord& r) {
+std::vector<CommandStore::LaneEntry>* CommandStore::lane_of(const CommandRecord& r) {
     return is_setpoint(r.type) ? &assets_[r.asset].lanes[lane_number(r.type)] : nullptr;
 }
 
-const std::vector<Slot>* CommandStore::lane_of(const CommandRecord& r) const {
+const std::vector<CommandStore::LaneEntry>* CommandStore::lane_of(const CommandRecord& r) const {
     return is_setpoint(r.type) ? &assets_[r.asset].lanes[lane_number(r.type)] : nullptr;
-}
-
-bool CommandStore::lane_before(Slot a, Slot b) const noexcept {
-    const TimePoint ta = records_[a].scheduled_at, tb = records_[b].scheduled_at;
-    return ta < tb || (ta == tb && a < b);
 }
 
 void CommandStore::lane_insert(Slot slot) {
-    std::vector<Slot>& lane = *lane_of(records_[slot]);
+    std::vector<LaneEntry>& lane = *lane_of(records_[slot]);
+    const LaneEntry entry = lane_entry(slot);
     // Schedules arrive in time order, so this is almost always an append.
-    if (lane.empty() || lane_before(lane.back(), slot)) {
-        lane.push_back(slot);
+    if (lane.empty() || lane_before(lane.back(), entry)) {
+        lane.push_back(entry);
         return;
     }
-    auto at = std::upper_bound(lane.begin(), lane.end(), slot,
-                               [this](Slot a, Slot b) { return lane_before(a, b); });
-    lane.insert(at, slot);
+    lane.insert(std::upper_bound(lane.begin(), lane.end(), entry, lane_before), entry);
 }
 
 void CommandStore::lane_erase(Slot slot) {
-    std::vector<Slot>* lane = lane_of(records_[slot]);
+    std::vector<LaneEntry>* lane = lane_of(records_[slot]);
     if (!lane) return;
-    auto it = std::lower_bound(lane->begin(), lane->end(), slot,
-                               [this](Slot a, Slot b) { return lane_before(a, b); });
-    if (it != lane->end() && *it == slot) lane->erase(it);
+    auto it = std::lower_bound(lane->begin(), lane->end(), lane_entry(slot), lane_before);
+    if (it != lane->end() && it->slot == slot) lane->erase(it);
 }
 
-std::optional<Slot> CommandStore::next_in_lane(Slot slot) const {
-    const std::vector<Slot>* lane = lane_of(records_[slot]);
+std::optional<CommandStore::LaneEntry> CommandStore::next_in_lane(Slot slot) const {
+    const std::vector<LaneEntry>* lane = lane_of(records_[slot]);
     if (!lane) return std::nullopt;
-    auto it = std::upper_bound(lane->begin(), lane->end(), slot,
-                               [this](Slot a, Slot b) { return lane_before(a, b); });
+    auto it = std::upper_bound(lane->begin(), lane->end(), lane_entry(slot), lane_before);
     if (it == lane->end()) return std::nullopt;
     return *it;
 }
@@ -228,11 +227,11 @@ std::vector<Slot> CommandStore::pending_in_lane_from(AssetIndex asset, sdk::Comm
                                                      TimePoint from) const {
     std::vector<Slot> out;
     if (!is_setpoint(type)) return out;
-    const std::vector<Slot>& lane = assets_[asset].lanes[lane_number(type)];
+    const std::vector<LaneEntry>& lane = assets_[asset].lanes[lane_number(type)];
     auto it = std::partition_point(lane.begin(), lane.end(),
-                                   [&](Slot s) { return records_[s].scheduled_at < from; });
+                                   [&](const LaneEntry& e) { return e.scheduled_at < from; });
     for (; it != lane.end(); ++it) {
-        if (records_[*it].status == sdk::CommandStatus::Pending) out.push_back(*it);
+        if (records_[it->slot].status == sdk::CommandStatus::Pending) out.push_back(it->slot);
     }
     return out;
 }

@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <stdexcept>
 #include <utility>
+
+#include "gridgate/engine/timestamp.hpp"
 
 namespace gridgate::engine {
 
@@ -23,29 +24,8 @@ std::string quoted(std::string_view s) {
     return out;
 }
 
-/// "2024-01-01T08:00:00Z" (with fractional seconds only when present), for messages.
-std::string iso_utc(TimePoint t) {
-    using namespace std::chrono;
-    const auto day = floor<days>(t);
-    const year_month_day ymd{day};
-    const hh_mm_ss hms{floor<milliseconds>(t - day)};
-    char buf[64];
-    const auto ms = hms.subseconds().count();
-    const int n =
-        std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", int(ymd.year()),
-                      unsigned(ymd.month()), unsigned(ymd.day()), int(hms.hours().count()),
-                      int(hms.minutes().count()), int(hms.seconds().count()));
-    std::string out(buf, static_cast<std::size_t>(n));
-    if (ms != 0) {
-        std::snprintf(buf, sizeof buf, ".%03d", int(ms));
-        out += buf;
-    }
-    out += 'Z';
-    return out;
-}
-
 std::string row_label(const Schedule& schedule, std::size_t row) {
-    return "row " + std::to_string(row + 1) + " (" + iso_utc(schedule.index[row]) + ")";
+    return "row " + std::to_string(row + 1) + " (" + format_timestamp(schedule.index[row]) + ")";
 }
 
 std::string hex12(std::uint64_t v) {
@@ -239,13 +219,13 @@ CommandId DispatchEngine::add_command(const NewCommand& command) {
 
 bool DispatchEngine::overtaken_by(Slot slot, TimePoint at, Slot* by) const {
     auto next = store_.next_in_lane(slot);
-    if (!next || store_.record(*next).scheduled_at > at) return false;
-    *by = *next;
+    if (!next || next->scheduled_at > at) return false;
+    *by = next->slot;
     return true;
 }
 
 std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
-    std::vector<Slot> ready;
+    std::vector<CommandStore::LaneEntry> ready;  // (scheduled_at, slot): sorts without the records
     for (Slot s : store_.due(now)) {
         const CommandRecord& r = store_.record(s);
         // Re-checked: a handler of an event published below may have moved it.
@@ -256,15 +236,15 @@ std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
                    "stale: newer setpoint " + CommandId{store_.record(newer).id}.str() + " is due");
             continue;
         }
-        ready.push_back(s);
+        ready.push_back({r.scheduled_at, s});
     }
-    std::sort(ready.begin(), ready.end(), [this](Slot a, Slot b) {
-        const TimePoint ta = store_.record(a).scheduled_at, tb = store_.record(b).scheduled_at;
-        return ta < tb || (ta == tb && a < b);
+    std::sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) {
+        return a.scheduled_at < b.scheduled_at ||
+               (a.scheduled_at == b.scheduled_at && a.slot < b.slot);
     });
     std::vector<sdk::Command> out;
     out.reserve(ready.size());
-    for (Slot s : ready) {
+    for (const auto& [at, s] : ready) {
         const CommandRecord& r = store_.record(s);
         if (r.status == CommandStatus::Pending && r.when <= now)
             out.push_back(store_.materialize(s));

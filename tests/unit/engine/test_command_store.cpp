@@ -105,17 +105,17 @@ TEST(CommandStore, LanesOrderBySchedulingTimeAndDropCancelled) {
     const Slot mid = store.add_setpoint(a, CommandType::SetChargeRate, t0 + 1h, 3, kLimits);
     const Slot other_type =
         store.add_setpoint(a, CommandType::SetDischargeRate, t0 + 1h, 3, kLimits);
-    EXPECT_EQ(store.next_in_lane(early), mid);
-    EXPECT_EQ(store.next_in_lane(mid), late);
+    EXPECT_EQ(store.next_in_lane(early)->slot, mid);
+    EXPECT_EQ(store.next_in_lane(mid)->slot, late);
     EXPECT_FALSE(store.next_in_lane(late));
     EXPECT_FALSE(store.next_in_lane(other_type));
     // Same time: the newer command comes after.
     const Slot twin = store.add_setpoint(a, CommandType::SetChargeRate, t0 + 1h, 4, kLimits);
-    EXPECT_EQ(store.next_in_lane(mid), twin);
-    EXPECT_EQ(store.next_in_lane(twin), late);
+    EXPECT_EQ(store.next_in_lane(mid)->slot, twin);
+    EXPECT_EQ(store.next_in_lane(twin)->slot, late);
 
     store.mark_finished(twin, CommandStatus::Cancelled, t0);
-    EXPECT_EQ(store.next_in_lane(mid), late);
+    EXPECT_EQ(store.next_in_lane(mid)->slot, late);
     EXPECT_EQ(store.pending_in_lane_from(a, CommandType::SetChargeRate, t0 + 1h),
               (std::vector<Slot>{mid, late}));
     store.mark_dispatched(mid, t0);

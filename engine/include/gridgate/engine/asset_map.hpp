@@ -23,7 +23,8 @@
 namespace gridgate::engine {
 
 /// Column-prefix key ("ev_001", "battery") -> asset id ("ast_charger_bay_1").
-using AssetMap = std::map<std::string, std::string, std::less<>>;
+/// The same type as ScheduleRequest::asset_map, so a body's map merges over the site's.
+using AssetMap = std::map<std::string, std::string>;
 
 /// Whether an asset id names an asset the site knows. An empty predicate
 /// accepts every non-empty id.

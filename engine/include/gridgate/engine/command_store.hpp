@@ -110,8 +110,12 @@ class CommandStore {
     std::size_t count(sdk::CommandStatus status) const noexcept;
 
     // --- lanes (setpoint types only)
+    struct LaneEntry {
+        TimePoint scheduled_at;
+        Slot slot;
+    };
     /// The record after `slot` in its lane (by scheduled_at, then creation), if any.
-    std::optional<Slot> next_in_lane(Slot slot) const;
+    std::optional<LaneEntry> next_in_lane(Slot slot) const;
     /// PENDING records of the lane scheduled at or after `from`, in lane order.
     std::vector<Slot> pending_in_lane_from(AssetIndex asset, sdk::CommandType type,
                                            TimePoint from) const;
@@ -141,11 +145,14 @@ class CommandStore {
   private:
     static constexpr std::uint8_t kHasExtra = 1;
     static constexpr Slot kEmpty = UINT32_MAX;
+    static constexpr std::uint64_t kFreeEntry = UINT64_MAX;
 
     struct Asset {
         std::string id;
         std::vector<Slot> commands;
-        std::array<std::vector<Slot>, 4> lanes;  // one per setpoint type
+        // One per setpoint type. Entries carry their time so that searching a
+        // lane reads only the lane, not the records.
+        std::array<std::vector<LaneEntry>, 4> lanes;
     };
     struct Extra {
         sdk::Parameters parameters;
@@ -167,9 +174,13 @@ class CommandStore {
     std::size_t id_home(std::uint64_t id) const noexcept {
         return static_cast<std::size_t>((id * 0x9E3779B97F4A7C15ULL) >> id_shift_);
     }
-    std::vector<Slot>* lane_of(const CommandRecord& r);
-    const std::vector<Slot>* lane_of(const CommandRecord& r) const;
-    bool lane_before(Slot a, Slot b) const noexcept;
+    std::vector<LaneEntry>* lane_of(const CommandRecord& r);
+    const std::vector<LaneEntry>* lane_of(const CommandRecord& r) const;
+    static bool lane_before(const LaneEntry& a, const LaneEntry& b) noexcept {
+        return a.scheduled_at < b.scheduled_at ||
+               (a.scheduled_at == b.scheduled_at && a.slot < b.slot);
+    }
+    LaneEntry lane_entry(Slot slot) const noexcept { return {records_[slot].scheduled_at, slot}; }
     void lane_insert(Slot slot);
     void lane_erase(Slot slot);
     void index(Buckets& buckets, TimePoint key, Slot slot);
@@ -178,7 +189,10 @@ class CommandStore {
     void set_status(CommandRecord& r, sdk::CommandStatus status) noexcept;
 
     std::vector<CommandRecord> records_;
-    std::vector<Slot> id_table_;  // open addressing, linear probing; kEmpty = free
+    // Open addressing, linear probing. An entry is the slot in its low half and
+    // the id's low 32 bits in its high half, so a probe rarely has to load a
+    // record to rule it out; kFreeEntry marks a free entry.
+    std::vector<std::uint64_t> id_table_;
     int id_shift_ = 64;
     std::vector<Asset> assets_;
     std::unordered_map<std::string, AssetIndex, AssetIdHash, std::equal_to<>> asset_index_;
@@ -187,6 +201,12 @@ class CommandStore {
     Buckets deadlines_;
     std::array<std::array<std::size_t, sdk::kCommandStatusCount>, sdk::kCommandTypeCount> counts_{};
     std::mt19937_64 rng_;
+    // Ids are drawn this many ahead of use and their table entries prefetched:
+    // a random id lands on a random cache line, and waiting for each in turn
+    // would dominate the cost of converting a large schedule.
+    static constexpr std::size_t kIdLookahead = 16;
+    std::array<std::uint64_t, kIdLookahead> next_ids_{};
+    std::size_t next_id_pos_ = 0;
 };
 
 }  // namespace gridgate::engine
