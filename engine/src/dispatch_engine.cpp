@@ -144,10 +144,8 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
         for (const MappedColumn& m : plan.mapped) {
             auto asset = store_.find_asset(m.asset_id);
             if (!asset) continue;
-            for (Slot s : store_.pending_in_lane_from(*asset, m.command_type, schedule.index[0])) {
-                store_.mark_finished(s, CommandStatus::Cancelled, now);
-                cancelled.push_back(s);
-            }
+            auto gone = store_.cancel_pending_from(*asset, m.command_type, schedule.index[0], now);
+            cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
     }
 

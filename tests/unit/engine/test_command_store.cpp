@@ -209,3 +209,27 @@ TEST(CommandStore, RefusesImpossibleTransitions) {
     EXPECT_THROW(store.mark_retry(s, t0), std::logic_error);
     EXPECT_THROW(store.mark_finished(s, CommandStatus::Completed, t0), std::logic_error);
 }
+
+TEST(CommandStore, CancelPendingFromLeavesEarlierAndNonPendingRecords) {
+    CommandStore store;
+    const AssetIndex a = store.intern_asset("a");
+    std::vector<Slot> s;
+    for (int h = 0; h < 5; ++h) {
+        s.push_back(store.add_setpoint(a, CommandType::SetChargeRate, t0 + std::chrono::hours(h), h,
+                                       kLimits));
+    }
+    const Slot other = store.add_setpoint(a, CommandType::SetDischargeRate, t0 + 3h, 1, kLimits);
+    store.mark_dispatched(s[3], t0);
+    auto cancelled = store.cancel_pending_from(a, CommandType::SetChargeRate, t0 + 2h, t0 + 1s);
+    EXPECT_EQ(cancelled, (std::vector<Slot>{s[2], s[4]}));
+    EXPECT_EQ(store.record(s[2]).status, CommandStatus::Cancelled);
+    EXPECT_EQ(store.materialize(s[4]).completed_at, t0 + 1s);
+    EXPECT_EQ(store.record(s[1]).status, CommandStatus::Pending);
+    EXPECT_EQ(store.record(s[3]).status, CommandStatus::Dispatched);
+    EXPECT_EQ(store.record(other).status, CommandStatus::Pending);
+    // Gone from the lane and from the due index.
+    EXPECT_EQ(store.next_in_lane(s[1])->slot, s[3]);
+    EXPECT_FALSE(store.next_in_lane(s[3]));
+    EXPECT_EQ(store.due(t0 + 10h), (std::vector<Slot>{s[0], s[1], other}));
+    EXPECT_EQ(store.count(CommandStatus::Cancelled), 2u);
+}

@@ -820,3 +820,25 @@ TEST_F(DispatchEngineTest, Lookups) {
     EXPECT_EQ(counts[charge][static_cast<std::size_t>(CommandStatus::Completed)], 1u);
     EXPECT_EQ(engine->count(CommandStatus::Pending), 3u);
 }
+
+TEST_F(DispatchEngineTest, ResendingAScheduleReplacesItsPendingCommands) {
+    const Schedule schedule = make_schedule(hours(1, 3), {{"ev_001_kw", {1, 2, 3}}});
+    auto first = engine->schedule_to_commands(schedule, map);
+    auto second = engine->schedule_to_commands(schedule, map);
+    EXPECT_EQ(second.cancelled, first.commands);
+    EXPECT_EQ(second.commands.size(), 3u);
+    EXPECT_EQ(engine->count(CommandStatus::Pending), 3u);
+    auto due = engine->get_pending_commands(hour(1));
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].command_id, second.commands[0]);
+}
+
+TEST_F(DispatchEngineTest, RetriedCommandComesBeforeLaterScheduledOnes) {
+    const CommandId early = one_command(hour(0), 1, "ev_001_kw");
+    ASSERT_TRUE(engine->fail_command(early, "not connected", true));  // due again at +5 s
+    const CommandId later = one_command(hour(0) + 5s, 1, "ev_002_kw");
+    auto due = engine->get_pending_commands(hour(0) + 5s);
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(due[0].command_id, early);
+    EXPECT_EQ(due[1].command_id, later);
+}

@@ -141,6 +141,11 @@ class CommandStore {
     /// PENDING or DISPATCHED -> a terminal status at `at`.
     void mark_finished(Slot slot, sdk::CommandStatus status, TimePoint at);
     void set_error(Slot slot, std::string_view error);
+    /// Cancels, at `at`, every PENDING record of the lane scheduled at or
+    /// after `from` (a new schedule takes over from there); returns them in
+    /// lane order. One pass over the lane's tail.
+    std::vector<Slot> cancel_pending_from(AssetIndex asset, sdk::CommandType type, TimePoint from,
+                                          TimePoint at);
 
   private:
     static constexpr std::uint8_t kHasExtra = 1;
