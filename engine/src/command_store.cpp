@@ -384,6 +384,57 @@ std::vector<Slot> CommandStore::cancel_pending_from(AssetIndex asset, sdk::Comma
     return cancelled;
 }
 
+std::size_t CommandStore::forget_finished_before(TimePoint cutoff) {
+    std::vector<Slot> remap(records_.size(), kEmpty);
+    std::vector<CommandRecord> kept;
+    kept.reserve(records_.size());
+    for (std::size_t s = 0; s < records_.size(); ++s) {
+        const CommandRecord& r = records_[s];
+        if (sdk::is_terminal(r.status) && r.when < cutoff) {
+            --counts_[static_cast<std::size_t>(r.type)][static_cast<std::size_t>(r.status)];
+            continue;
+        }
+        remap[s] = static_cast<Slot>(kept.size());
+        kept.push_back(r);
+    }
+    const std::size_t dropped = records_.size() - kept.size();
+    if (dropped == 0) return 0;
+    kept.shrink_to_fit();
+    records_ = std::move(kept);
+
+    // The remap keeps the order of slots, so every sorted list stays sorted.
+    auto remap_list = [&](std::vector<Slot>& list) {
+        std::size_t out = 0;
+        for (Slot s : list) {
+            if (remap[s] != kEmpty) list[out++] = remap[s];
+        }
+        list.resize(out);
+    };
+    for (Asset& asset : assets_) {
+        remap_list(asset.commands);
+        for (auto& lane : asset.lanes) {
+            std::size_t out = 0;
+            for (const LaneEntry& e : lane) {
+                if (remap[e.slot] != kEmpty) lane[out++] = {e.scheduled_at, remap[e.slot]};
+            }
+            lane.resize(out);
+        }
+    }
+    // PENDING and DISPATCHED records are never dropped: bucket positions hold.
+    for (Buckets* buckets : {&due_, &deadlines_}) {
+        for (auto& [key, bucket] : *buckets) {
+            for (Slot& s : bucket) s = remap[s];
+        }
+    }
+    std::unordered_map<Slot, Extra> extras;
+    for (auto& [slot, extra] : extras_) {
+        if (remap[slot] != kEmpty) extras.emplace(remap[slot], std::move(extra));
+    }
+    extras_ = std::move(extras);
+    id_rehash(std::bit_ceil(2 * records_.size() + 2));
+    return dropped;
+}
+
 void CommandStore::set_error(Slot slot, std::string_view error) {
     CommandRecord& r = records_[slot];
     if (error.empty() && !(r.flags & kHasExtra)) return;

@@ -97,6 +97,7 @@ std::string DispatchEngine::fresh_schedule_id() {
 ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
                                                     const AssetMap& asset_map,
                                                     const AssetPredicate& known_asset) {
+    const CallDepth call{call_depth_};
     using Kind = ScheduleError::Kind;
     const std::size_t rows = schedule.rows();
     if (schedule.values.size() != rows * schedule.cols()) {
@@ -188,6 +189,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
 }
 
 CommandId DispatchEngine::add_command(const NewCommand& command) {
+    const CallDepth call{call_depth_};
     if (command.asset_id.empty()) throw std::invalid_argument("command has no asset_id");
     const sdk::Parameters& p = command.parameters;
     const std::string_view type_name = sdk::to_string(command.command_type);
@@ -223,6 +225,7 @@ bool DispatchEngine::overtaken_by(Slot slot, TimePoint at, Slot* by) const {
 }
 
 std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
+    const CallDepth call{call_depth_};
     std::vector<CommandStore::LaneEntry> ready;  // (scheduled_at, slot): sorts without the records
     for (Slot s : store_.due(now)) {
         const CommandRecord& r = store_.record(s);
@@ -251,6 +254,7 @@ std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
 }
 
 bool DispatchEngine::dispatch_command(CommandId id, sdk::Adapter& adapter) {
+    const CallDepth call{call_depth_};
     auto slot = store_.find(id);
     if (!slot) {
         log_(LogLevel::Warning, "dispatch of unknown command " + id.str() + " ignored");
@@ -301,6 +305,7 @@ void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::Com
 
 void DispatchEngine::handle_response(CommandId id, bool success, std::string_view error,
                                      bool retryable) {
+    const CallDepth call{call_depth_};
     auto slot = store_.find(id);
     if (!slot) {
         log_(LogLevel::Warning, "response for unknown command " + id.str() + " ignored");
@@ -324,6 +329,7 @@ void DispatchEngine::handle_response(CommandId id, const sdk::CommandResult& res
 }
 
 bool DispatchEngine::fail_command(CommandId id, std::string_view error, bool retryable) {
+    const CallDepth call{call_depth_};
     auto slot = store_.find(id);
     if (!slot) return false;
     const CommandStatus status = store_.record(*slot).status;
@@ -333,6 +339,7 @@ bool DispatchEngine::fail_command(CommandId id, std::string_view error, bool ret
 }
 
 bool DispatchEngine::cancel_command(CommandId id, std::string_view reason) {
+    const CallDepth call{call_depth_};
     auto slot = store_.find(id);
     if (!slot || store_.record(*slot).status != CommandStatus::Pending) return false;
     cancel(*slot, clock_(), reason);
@@ -340,6 +347,7 @@ bool DispatchEngine::cancel_command(CommandId id, std::string_view reason) {
 }
 
 std::size_t DispatchEngine::check_timeouts(TimePoint now) {
+    const CallDepth call{call_depth_};
     std::size_t timed_out = 0;
     for (Slot s : store_.take_expired(now)) {
         const CommandRecord& r = store_.record(s);
@@ -461,6 +469,13 @@ std::vector<sdk::Command> DispatchEngine::list_commands(std::optional<std::strin
         }
     }
     return out;
+}
+
+std::size_t DispatchEngine::forget_finished_before(TimePoint cutoff) {
+    if (call_depth_ > 0) {
+        throw std::logic_error("forget_finished_before() cannot run inside another engine call");
+    }
+    return store_.forget_finished_before(cutoff);
 }
 
 CommandCounts DispatchEngine::counts() const noexcept {

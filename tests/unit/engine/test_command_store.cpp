@@ -233,3 +233,50 @@ TEST(CommandStore, CancelPendingFromLeavesEarlierAndNonPendingRecords) {
     EXPECT_EQ(store.due(t0 + 10h), (std::vector<Slot>{s[0], s[1], other}));
     EXPECT_EQ(store.count(CommandStatus::Cancelled), 2u);
 }
+
+TEST(CommandStore, ForgetFinishedBeforeCompactsAndKeepsEveryIndexRight) {
+    CommandStore store;
+    const AssetIndex a = store.intern_asset("a");
+    const AssetIndex b = store.intern_asset("b");
+    std::vector<Slot> s;
+    for (int h = 0; h < 6; ++h) {
+        s.push_back(store.add_setpoint(h % 2 ? b : a, CommandType::SetChargeRate,
+                                       t0 + std::chrono::hours(h), h, kLimits));
+    }
+    const CommandId completed_old{store.record(s[0]).id}, failed_recent{store.record(s[1]).id},
+        cancelled_old{store.record(s[2]).id}, dispatched{store.record(s[3]).id},
+        pending{store.record(s[5]).id};
+    store.mark_dispatched(s[0], t0);
+    store.mark_finished(s[0], CommandStatus::Completed, t0 + 1s);
+    store.mark_dispatched(s[1], t0);
+    store.set_error(s[1], "Rejected");
+    store.mark_finished(s[1], CommandStatus::Failed, t0 + 2h);
+    store.mark_finished(s[2], CommandStatus::Cancelled, t0 + 2s);
+    store.mark_dispatched(s[3], t0 + 3h);
+    store.set_error(s[4], "kept");
+
+    EXPECT_EQ(store.forget_finished_before(t0 + 1h), 2u);
+    EXPECT_EQ(store.size(), 4u);
+    EXPECT_FALSE(store.find(completed_old));
+    EXPECT_FALSE(store.find(cancelled_old));
+    ASSERT_TRUE(store.find(failed_recent));
+    EXPECT_EQ(store.materialize(*store.find(failed_recent)).error, "Rejected");
+    EXPECT_EQ(store.count(CommandStatus::Completed), 0u);
+    EXPECT_EQ(store.count(CommandStatus::Cancelled), 0u);
+    EXPECT_EQ(store.count(CommandStatus::Failed), 1u);
+
+    const Slot d = *store.find(dispatched);
+    const Slot p = *store.find(pending);
+    EXPECT_EQ(store.take_expired(t0 + 4h), (std::vector<Slot>{d}));
+    auto due = store.due(t0 + 10h);
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(store.record(due[1]).id, pending.value());
+    EXPECT_EQ(store.error(due[0]), "kept");
+    EXPECT_EQ(store.asset_commands(a).size(), 1u);
+    EXPECT_EQ(store.asset_commands(b).size(), 3u);
+    EXPECT_EQ(store.next_in_lane(d)->slot, p);
+    EXPECT_EQ(store.forget_finished_before(t0 + 1h), 0u);
+    // New records still get fresh slots and ids.
+    const Slot fresh = store.add_setpoint(a, CommandType::SetChargeRate, t0 + 9h, 1, kLimits);
+    EXPECT_EQ(store.find(CommandId{store.record(fresh).id}), fresh);
+}

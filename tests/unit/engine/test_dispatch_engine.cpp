@@ -842,3 +842,38 @@ TEST_F(DispatchEngineTest, RetriedCommandComesBeforeLaterScheduledOnes) {
     EXPECT_EQ(due[0].command_id, early);
     EXPECT_EQ(due[1].command_id, later);
 }
+
+TEST_F(DispatchEngineTest, ForgetFinishedCommandsKeepsLiveOnesWorking) {
+    auto r = engine->schedule_to_commands(make_schedule(hours(0, 4), {{"ev_001_kw", {1, 2, 3, 4}}}),
+                                          map);
+    ScriptedAdapter adapter;
+    adapter.inline_result = CommandResult::ok();
+    now = hour(0);
+    ASSERT_TRUE(engine->dispatch_command(r.commands[0], adapter));  // completed at hour 0
+    now = hour(1);
+    adapter.inline_result.reset();
+    ASSERT_TRUE(engine->dispatch_command(r.commands[1], adapter));  // in flight
+
+    EXPECT_EQ(engine->forget_finished_before(hour(1)), 1u);
+    EXPECT_FALSE(engine->get_command(r.commands[0]));
+    EXPECT_EQ(engine->size(), 3u);
+    EXPECT_EQ(engine->get_commands_for_asset("ast_ev1").size(), 3u);
+    adapter.completions.at(0)(CommandResult::ok());  // the in-flight one still settles
+    EXPECT_EQ(command(r.commands[1]).status, CommandStatus::Completed);
+    auto due = engine->get_pending_commands(hour(2));
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].command_id, r.commands[2]);
+}
+
+TEST_F(DispatchEngineTest, ForgetIsRefusedFromInsideAnEngineCall) {
+    bool refused = false;
+    auto sub = engine->events().subscribe(EventType::ScheduleReceived, [&](const Event&) {
+        try {
+            engine->forget_finished_before(hour(100));
+        } catch (const std::logic_error&) {
+            refused = true;
+        }
+    });
+    one_command(hour(0));
+    EXPECT_TRUE(refused);
+}

@@ -11,7 +11,8 @@
 //
 // A record is 64 bytes; a schedule command keeps its one parameter (power_kw)
 // inline, anything rarer (other parameters, an error text) lives out of line.
-// Records are never removed, so a slot names a record for the store's lifetime.
+// A slot names a record until forget_finished_before() compacts the store;
+// ids never change.
 //
 // Part of DispatchEngine, which owns the lifecycle rules; public for the tests
 // and the benchmark. Not thread-safe; use one strand.
@@ -141,6 +142,11 @@ class CommandStore {
     /// PENDING or DISPATCHED -> a terminal status at `at`.
     void mark_finished(Slot slot, sdk::CommandStatus status, TimePoint at);
     void set_error(Slot slot, std::string_view error);
+    /// Drops the records that ended (terminal status) before `cutoff` and
+    /// rebuilds every index; returns how many were dropped. Costs in
+    /// proportion to everything held: call it now and then (retention), not
+    /// per command. Every slot may change.
+    std::size_t forget_finished_before(TimePoint cutoff);
     /// Cancels, at `at`, every PENDING record of the lane scheduled at or
     /// after `from` (a new schedule takes over from there); returns them in
     /// lane order. One pass over the lane's tail.

@@ -113,7 +113,9 @@ class DispatchEngine {
     /// PENDING commands due at `now`, in scheduled_at order. When several
     /// setpoints of one asset and type are due together, only the newest is
     /// returned; the older ones are CANCELLED (a stale setpoint is never sent
-    /// late). Costs in proportion to what is due.
+    /// late). Costs in proportion to what is due. A returned command stays
+    /// PENDING and due until it is dispatched, failed or cancelled, so the
+    /// caller must do one of those with each.
     std::vector<sdk::Command> get_pending_commands(TimePoint now);
 
     /// PENDING -> DISPATCHED, publishes COMMAND_DISPATCHED, then hands the
@@ -121,6 +123,9 @@ class DispatchEngine {
     /// before execute() returns) is posted back as the response of this very
     /// attempt. Returns false (and changes nothing) unless the id is PENDING.
     bool dispatch_command(sdk::CommandId id, sdk::Adapter& adapter);
+    bool dispatch_command(const sdk::Command& command, sdk::Adapter& adapter) {
+        return dispatch_command(command.command_id, adapter);
+    }
 
     /// The outcome of the current attempt. Acts only on a DISPATCHED
     /// command; anything else is ignored and logged.
@@ -158,6 +163,13 @@ class DispatchEngine {
                                             std::optional<sdk::CommandStatus> status = {},
                                             std::size_t limit = SIZE_MAX) const;
 
+    /// Retention: drops commands that ended (COMPLETED, FAILED, TIMED_OUT,
+    /// CANCELLED) before `cutoff`; returns how many. Costs in proportion to
+    /// everything held, so a daemon calls it now and then (e.g. hourly with
+    /// now - 7 days). Throws std::logic_error when called from inside another
+    /// engine call (an event handler).
+    std::size_t forget_finished_before(TimePoint cutoff);
+
     std::size_t size() const noexcept { return store_.size(); }
     std::size_t count(sdk::CommandStatus status) const noexcept { return store_.count(status); }
     CommandCounts counts() const noexcept;
@@ -167,6 +179,16 @@ class DispatchEngine {
 
   private:
     enum class FailureKind { Error, Timeout };
+
+    // Counts engine calls on the stack; slots held by an outer call must not
+    // be invalidated by a handler compacting the store.
+    struct CallDepth {
+        explicit CallDepth(int& d) : depth(d) { ++depth; }
+        ~CallDepth() { --depth; }
+        CallDepth(const CallDepth&) = delete;
+        CallDepth& operator=(const CallDepth&) = delete;
+        int& depth;
+    };
 
     void on_completion(sdk::CommandId id, std::uint16_t attempt, sdk::CommandResult result);
     void complete(Slot slot);
@@ -189,6 +211,7 @@ class DispatchEngine {
     // Posted completions check this before touching an engine that may be gone.
     std::shared_ptr<DispatchEngine*> alive_;
     std::mt19937_64 schedule_ids_;
+    int call_depth_ = 0;
 };
 
 }  // namespace gridgate::engine
