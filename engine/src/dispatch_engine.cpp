@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <stdexcept>
 #include <utility>
@@ -22,6 +24,19 @@ std::string quoted(std::string_view s) {
     out += s;
     out += '\'';
     return out;
+}
+
+/// "-4", "2.5", "inf": numbers as a reader wrote them, not "-4.000000".
+std::string shortest(double v) {
+    char buf[32];
+    const int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+    // Prefer the shortest form that reads back as the same value.
+    for (int precision = 1; precision < 17; ++precision) {
+        char shorter[32];
+        std::snprintf(shorter, sizeof shorter, "%.*g", precision, v);
+        if (std::strtod(shorter, nullptr) == v) return shorter;
+    }
+    return std::string(buf, static_cast<std::size_t>(n));
 }
 
 std::string row_label(const Schedule& schedule, std::size_t row) {
@@ -128,7 +143,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
                     "column " + quoted(schedule.columns[m.column]) + ", " + row_label(schedule, r) +
                         ": power must be a finite number of kW >= 0 (charge and discharge "
                         "have separate columns), got " +
-                        std::to_string(v));
+                        shortest(v));
             }
             if (std::isnan(previous) || v != previous) ++to_emit;
             previous = v;

@@ -248,7 +248,7 @@ TEST_F(DispatchEngineTest, NegativePowerIsRefusedNamingColumnAndRow) {
     try {
         engine->schedule_to_commands(
             make_schedule(hours(0, 3),
-                          {{"ev_001_kw", {1, 2, 3}}, {"battery_charge_kw", {1, NaN, -4}}}),
+                          {{"ev_001_kw", {1, 2, 3}}, {"battery_charge_kw", {1, NaN, -4.5}}}),
             map);
         FAIL() << "expected ScheduleError";
     } catch (const ScheduleError& e) {
@@ -256,6 +256,7 @@ TEST_F(DispatchEngineTest, NegativePowerIsRefusedNamingColumnAndRow) {
         const std::string what = e.what();
         EXPECT_NE(what.find("'battery_charge_kw'"), std::string::npos) << what;
         EXPECT_NE(what.find("row 3 (2024-01-01T02:00:00Z)"), std::string::npos) << what;
+        EXPECT_NE(what.find("got -4.5"), std::string::npos) << what;
     }
     EXPECT_EQ(engine->size(), 1u);
     EXPECT_EQ(command(existing).status, CommandStatus::Pending);
