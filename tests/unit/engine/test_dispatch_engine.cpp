@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "gridgate/engine/schedule_parser.hpp"
+
 using namespace gridgate::engine;
 using gridgate::sdk::Adapter;
 using gridgate::sdk::Command;
@@ -148,6 +150,36 @@ TEST_F(DispatchEngineTest, ReferenceExampleEmitsOnlyChanges) {
     EXPECT_EQ(first.command_id.str().substr(0, 4), "cmd_");
     EXPECT_NE(first.command_id, second.command_id);
     EXPECT_EQ(engine->size(), 2u);
+}
+
+TEST_F(DispatchEngineTest, ReferenceExampleFromCsvText) {
+    const Schedule schedule = parse_schedule_csv(
+        ",ev_001_kw,price\n"
+        "2024-01-01 08:00:00,22.0,31\n"
+        "2024-01-01 09:00:00,22.0,30\n"
+        "2024-01-01 10:00:00,22.0,\n"
+        "2024-01-01 11:00:00,0.0,35\n");
+    auto r = engine->schedule_to_commands(schedule, map);
+    ASSERT_EQ(r.commands.size(), 2u);
+    EXPECT_EQ(command(r.commands[0]).scheduled_at, hour(8));
+    EXPECT_EQ(command(r.commands[0]).parameters.power_kw, 22.0);
+    EXPECT_EQ(command(r.commands[1]).scheduled_at, hour(11));
+    EXPECT_EQ(command(r.commands[1]).parameters.power_kw, 0.0);
+    EXPECT_EQ(r.ignored_columns, std::vector<std::string>{"price"});
+}
+
+TEST_F(DispatchEngineTest, RequestAssetMapIsUsedAsIs) {
+    const ScheduleRequest request = parse_schedule_request_json(
+        R"({"schedule": {"columns": ["battery_3_discharge_kw"], "index": ["2024-01-01T05:00:00Z"],
+            "data": [[4.5]]}, "asset_map": {"battery_3": "ast_batt_003"}})");
+    AssetMap merged = map;  // the site file's map, then the body's keys win
+    for (const auto& [key, asset] : request.asset_map) merged[key] = asset;
+    auto r = engine->schedule_to_commands(request.schedule, merged);
+    ASSERT_EQ(r.commands.size(), 1u);
+    const Command c = command(r.commands[0]);
+    EXPECT_EQ(c.asset_id, "ast_batt_003");
+    EXPECT_EQ(c.command_type, CommandType::SetDischargeRate);
+    EXPECT_EQ(c.scheduled_at, hour(5));
 }
 
 TEST_F(DispatchEngineTest, ScheduleIdAndIgnoredColumnsAreReported) {
