@@ -105,6 +105,7 @@ class Gateway::Impl {
           strand_(asio::make_strand(ioc_)),
           timer_(strand_),
           drain_timer_(strand_),
+          retention_timer_(strand_),
           signals_(ioc_) {
         engine::EngineOptions eo;
         eo.max_retries = site_.engine.max_retries;
@@ -191,6 +192,7 @@ class Gateway::Impl {
             return {"cannot listen for the HTTP API on " + site_.api.listen.str() + ": " +
                     ec.message()};
         }
+        asio::post(strand_, [this] { forget_old_commands(); });
         spdlog::info("site '{}': HTTP API on {}:{}, {} adapter(s), {} asset(s)", site_.site.name,
                      api.host, api_->port(), registry_.adapter_count(), site_.assets.size());
         return {};
@@ -239,6 +241,7 @@ class Gateway::Impl {
             if (api_) api_->stop();
             ++timer_generation_;
             timer_.cancel();
+            retention_timer_.cancel();
             drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
             drain();
         });
@@ -305,6 +308,19 @@ class Gateway::Impl {
         engine_->dispatch_command(command.command_id, *adapter);
     }
 
+    // Finished commands are kept for the API for options_.retention, then
+    // dropped, so a gateway that runs for months holds bounded memory.
+    void forget_old_commands() {
+        if (shutting_down_) return;
+        auto dropped = engine_->forget_finished_before(sdk::Clock::now() - options_.retention);
+        if (dropped)
+            spdlog::info("forgot {} finished command(s) older than the retention", dropped);
+        retention_timer_.expires_after(std::chrono::hours(1));
+        retention_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) forget_old_commands();
+        });
+    }
+
     void publish_asset_event(const sdk::AssetEvent& a) {
         engine::Event e;
         e.type = to_engine(a.type);
@@ -324,6 +340,7 @@ class Gateway::Impl {
     EngineStrand strand_;
     asio::system_timer timer_;
     asio::steady_timer drain_timer_;
+    asio::steady_timer retention_timer_;
     asio::signal_set signals_;
     asio::executor_work_guard<asio::io_context::executor_type>* work_ = nullptr;
 

@@ -26,6 +26,8 @@ struct GatewayOptions {
     sdk::LogLevel plugin_log_level = sdk::LogLevel::Info;
     /// How long a clean stop waits for commands already handed to adapters.
     std::chrono::milliseconds drain_timeout{5000};
+    /// How long finished commands stay visible in the API before they are dropped.
+    std::chrono::hours retention{24 * 7};
 };
 
 /// Not thread-safe: construct, start() and run() from one thread; stop() may
