@@ -336,3 +336,36 @@ TEST(GatewayDaemon, AssetsReportTheirAdapterAndConnection) {
     EXPECT_TRUE(gw.process().wait_for_output("ASSET_CONNECTED asset_id=ast_ok"));
     EXPECT_EQ(gw.process().stop(SIGINT), 0);
 }
+
+TEST(Gridgatectl, PostsASchedulesAndListsWhatTheGatewayHolds) {
+    Daemon gw;
+    const std::string url = "http://127.0.0.1:" + std::to_string(gw.port());
+    auto csv = write_temp_file(
+        "plan.csv", schedule_csv("timestamp,ev_001_kw,spot_price", {"4.0,10", "6.0,11"}, 60s, 60s));
+    auto post = run_to_completion("/usr/bin/env",
+                                  {"python3", GRIDGATECTL, "--url", url, "post", csv.string()});
+    ASSERT_EQ(post.exit_code, 0) << post.output;
+    EXPECT_NE(post.output.find("2 command(s)"), std::string::npos) << post.output;
+    EXPECT_NE(post.output.find("ignored columns: spot_price"), std::string::npos);
+
+    auto list = run_to_completion("/usr/bin/env", {"python3", GRIDGATECTL, "--url", url, "commands",
+                                                   "--asset", "ast_ok", "--status", "pending"});
+    ASSERT_EQ(list.exit_code, 0) << list.output;
+    EXPECT_NE(list.output.find("SET_CHARGE_RATE"), std::string::npos) << list.output;
+    EXPECT_NE(list.output.find("6.0"), std::string::npos) << list.output;
+
+    auto assets =
+        run_to_completion("/usr/bin/env", {"python3", GRIDGATECTL, "--url", url, "assets"});
+    EXPECT_EQ(assets.exit_code, 0) << assets.output;
+    EXPECT_NE(assets.output.find("ast_silent"), std::string::npos) << assets.output;
+
+    auto refused = run_to_completion(
+        "/usr/bin/env", {"python3", GRIDGATECTL, "--url", url, "command", "cmd_000000000000"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.output.find("404"), std::string::npos) << refused.output;
+
+    auto unreachable = run_to_completion(
+        "/usr/bin/env", {"python3", GRIDGATECTL, "--url",
+                         "http://127.0.0.1:" + std::to_string(free_tcp_port()), "health"});
+    EXPECT_EQ(unreachable.exit_code, 3) << unreachable.output;
+}
