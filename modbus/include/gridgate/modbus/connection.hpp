@@ -1,0 +1,182 @@
+// The Modbus TCP client: one connection per host:port, shared by the unit
+// ids behind it, with every request serialized on the connection's own
+// worker thread. No libmodbus call runs anywhere else, so no libmodbus
+// context is touched by two threads and no caller's I/O thread ever blocks.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gridgate/modbus/error.hpp"
+#include "gridgate/modbus/expected.hpp"
+#include "gridgate/modbus/types.hpp"
+
+// libmodbus's context (modbus_t), kept out of this header.
+struct _modbus;
+
+namespace gridgate::modbus {
+
+struct Endpoint {
+    std::string host;
+    std::uint16_t port = 502;
+
+    /// "host:port"
+    std::string str() const { return host + ":" + std::to_string(port); }
+    bool operator==(const Endpoint&) const = default;
+};
+
+struct ConnectionOptions {
+    /// How long to wait for an answer (and for a connect).
+    std::chrono::milliseconds response_timeout{1000};
+    /// Silence after the TCP connect before the first request (some
+    /// gateways drop requests that arrive too early).
+    std::chrono::milliseconds delay_after_connect{0};
+    /// Silence between the end of one request and the start of the next.
+    std::chrono::milliseconds inter_request_delay{0};
+    /// Reconnect backoff: first wait, doubled after each failed attempt up to the max.
+    std::chrono::milliseconds reconnect_initial{250};
+    std::chrono::milliseconds reconnect_max{std::chrono::seconds(30)};
+    /// Requests waiting beyond this are refused (submit returns false).
+    std::size_t queue_limit = 1024;
+
+    bool operator==(const ConnectionOptions&) const = default;
+};
+
+/// A read: `count` registers (or bits) of `table` from `address`.
+struct ReadRequest {
+    std::uint8_t unit = 1;
+    Table table = Table::holding;
+    std::uint16_t address = 0;
+    std::uint16_t count = 1;
+};
+
+/// A write of registers (holding) or bits (coil, values 0/1) from `address`.
+/// One value uses FC6/FC5 unless `write_multiple`; several use FC16/FC15, so a
+/// 32-bit point is always written in one request.
+struct WriteRequest {
+    std::uint8_t unit = 1;
+    Table table = Table::holding;
+    std::uint16_t address = 0;
+    std::vector<std::uint16_t> values;
+    bool write_multiple = false;
+};
+
+/// Registers (or 0/1 bits) read, in address order.
+using ReadResult = Expected<std::vector<std::uint16_t>, ModbusError>;
+using ReadHandler = std::function<void(ReadResult)>;
+/// No error = the device acknowledged the write.
+using WriteHandler = std::function<void(std::optional<ModbusError>)>;
+/// Called with true when the connection comes up, false when it goes down.
+using StateHandler = std::function<void(bool connected)>;
+
+/// One TCP connection to a Modbus server (a device or a gateway).
+///
+/// Thread-safety: every public member may be called from any thread. The
+/// worker thread owns the libmodbus context; handlers run on the worker, one
+/// at a time, in request order, and must not block it for long (post the
+/// result where it is needed). A handler must not call stop() or
+/// unsubscribe(); the destructor stops the connection.
+///
+/// After a timeout or a broken answer the connection is closed and opened
+/// again before the next request, so a late reply can never be taken as the
+/// answer to a later request. Failed connects are retried with exponential
+/// backoff; requests submitted while the connection is down fail at once with
+/// a retryable `not_connected` error.
+class ModbusConnection {
+  public:
+    ModbusConnection(Endpoint endpoint, ConnectionOptions options);
+    ~ModbusConnection();
+
+    ModbusConnection(const ModbusConnection&) = delete;
+    ModbusConnection& operator=(const ModbusConnection&) = delete;
+
+    const Endpoint& endpoint() const noexcept { return endpoint_; }
+    const ConnectionOptions& options() const noexcept { return options_; }
+
+    /// Queues a request. Returns false, without ever calling the handler,
+    /// when the connection is stopped or its queue is full; otherwise the
+    /// handler is called exactly once on the worker.
+    bool read(const ReadRequest& request, ReadHandler handler);
+    bool write(WriteRequest request, WriteHandler handler);
+
+    /// True while the TCP connection is up and the last request did not fail
+    /// at the transport level.
+    bool connected() const noexcept;
+
+    /// Subscribes to connection state changes; the handler runs on the
+    /// worker. Returns an id for unsubscribe(), after which the handler is
+    /// never called again.
+    int subscribe(StateHandler handler);
+    void unsubscribe(int id);
+
+    /// Stops the worker; queued requests fail with a `shutdown` error.
+    /// Idempotent. Must not be called from a handler.
+    void stop();
+
+  private:
+    struct Job;
+    void run();
+    bool connect_now();
+    void disconnect(bool notify);
+    void execute(Job& job);
+    void set_state(bool up);
+    void fail_queued(ErrorKind kind, const std::string& why);
+    /// Waits on the queue until `deadline`, `wake` returns true or stop.
+    template <typename Pred>
+    void wait_until(std::chrono::steady_clock::time_point deadline, Pred wake);
+
+    const Endpoint endpoint_;
+    const ConnectionOptions options_;
+
+    mutable std::mutex mutex_;  // guards queue_, stopping_
+    std::condition_variable wakeup_;
+    std::deque<std::unique_ptr<Job>> queue_;
+    bool stopping_ = false;
+
+    std::mutex state_mutex_;  // guards subscribers_, serializes state handlers
+    std::map<int, StateHandler> subscribers_;
+    int next_subscriber_ = 1;
+    std::atomic<bool> up_{false};
+
+    // Worker-only.
+    struct ContextDeleter {
+        void operator()(::_modbus* ctx) const noexcept;
+    };
+    std::unique_ptr<::_modbus, ContextDeleter> ctx_;
+    bool socket_open_ = false;
+    std::chrono::milliseconds backoff_{0};
+    std::chrono::steady_clock::time_point next_attempt_{};
+    std::chrono::steady_clock::time_point quiet_until_{};
+    std::string last_connect_error_ = "not yet connected";
+
+    std::thread worker_;
+};
+
+/// Hands out one shared connection per host:port.
+///
+/// Thread-safe. Connections live as long as someone holds them.
+class ConnectionPool {
+  public:
+    /// The connection to `endpoint`, made if none is alive. Devices behind
+    /// one host:port share its options: asking with different ones fails,
+    /// naming the endpoint and the differing option.
+    Expected<std::shared_ptr<ModbusConnection>> get(const Endpoint& endpoint,
+                                                    const ConnectionOptions& options);
+
+  private:
+    std::mutex mutex_;
+    std::map<std::string, std::weak_ptr<ModbusConnection>> connections_;
+};
+
+}  // namespace gridgate::modbus
