@@ -1,10 +1,12 @@
 #include "gridgate/battery_sim/map_file.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <toml++/toml.h>
 
@@ -23,7 +25,16 @@ class MapReader {
     }
 
     MapResult read(const toml::table& root) {
-        for (const auto& [key, node] : root) read_entry(std::string(key.str()), node);
+        // toml++ iterates keys sorted by name; the file's order decides which
+        // of two overlapping points is reported and the order of pre-writes.
+        std::vector<std::pair<std::string, const toml::node*>> entries;
+        for (const auto& [key, node] : root) entries.emplace_back(std::string(key.str()), &node);
+        std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+            const auto& pa = a.second->source().begin;
+            const auto& pb = b.second->source().begin;
+            return std::tie(pa.line, pa.column) < std::tie(pb.line, pb.column);
+        });
+        for (const auto& [key, node] : entries) read_entry(key, *node);
         if (!errors_.empty()) return MapResult::failure(std::move(errors_));
         auto problems = modbus::validate(map_);
         if (!problems.empty()) return MapResult::failure(std::move(problems));

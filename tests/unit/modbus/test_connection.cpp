@@ -1,0 +1,360 @@
+// The libmodbus client against the battery simulator over 127.0.0.1.
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/modbus/connection.hpp"
+#include "gridgate/modbus/setpoint.hpp"
+#include "helpers.hpp"
+
+namespace gridgate::modbus {
+namespace {
+
+using battery_sim::BatterySimulator;
+using battery_sim::ReceivedWrite;
+using battery_sim::SimulatorOptions;
+using namespace testing;
+using Words = std::vector<std::uint16_t>;
+
+const AssetLimits limits{.max_charge_kw = 50, .max_discharge_kw = 50, .rated_power_kw = 100};
+
+Endpoint local(const BatterySimulator& sim) {
+    return {"127.0.0.1", sim.port()};
+}
+
+WriteRequest to_request(const RegisterWrite& w, std::uint8_t unit = 1) {
+    return {unit, w.table, w.address, w.values, w.write_multiple};
+}
+
+/// Writes every register write of a plan, in order, stopping at the first error.
+std::optional<ModbusError> execute(ModbusConnection& c, const SetpointPlan& plan,
+                                   std::uint8_t unit = 1) {
+    for (const auto& w : plan.writes) {
+        if (auto error = write_sync(c, to_request(w, unit))) return error;
+    }
+    return std::nullopt;
+}
+
+RegisterPoint pt(std::string name, std::uint16_t address, PointType type, double scale = 1) {
+    RegisterPoint p;
+    p.name = std::move(name);
+    p.address = address;
+    p.type = type;
+    p.scale = scale;
+    return p;
+}
+
+std::uint16_t unused_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);  // nothing listens there now
+    return ntohs(addr.sin_port);
+}
+
+TEST(ModbusConnection, WritesTheSignedSetpointInOneRequest) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    auto plan = plan_setpoint(sim.options().map, limits, {.charge_kw = 0, .discharge_kw = 5});
+    ASSERT_TRUE(plan);
+    ASSERT_FALSE(execute(c, *plan));
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{{1, 16, 100, {0xFFFF, 0xEC78}}}));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -5.0);
+    EXPECT_TRUE(c.connected());
+
+    auto soc = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_TRUE(soc) << soc.error().message;
+    EXPECT_EQ(*soc, Words{500});  // 50.0 %
+}
+
+TEST(ModbusConnection, SeparateChargeAndDischargePointsOnTheSimulator) {
+    SimulatorOptions options;
+    options.map.name = "split";
+    options.map.points = {pt("charge_setpoint", 10, PointType::uint16, 0.1),
+                          pt("discharge_setpoint", 11, PointType::uint16, 0.1)};
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+
+    ASSERT_FALSE(execute(c, *plan_setpoint(options.map, limits, {.charge_kw = 7.5})));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 7.5);
+    ASSERT_FALSE(execute(c, *plan_setpoint(options.map, limits, {.discharge_kw = 3})));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -3.0);
+    EXPECT_EQ(sim.writes(),
+              (std::vector<ReceivedWrite>{
+                  {1, 6, 11, {0}}, {1, 6, 10, {75}}, {1, 6, 10, {0}}, {1, 6, 11, {30}}}));
+}
+
+TEST(ModbusConnection, DirectionThenMagnitudeAfterThePreWritesOnTheSimulator) {
+    SimulatorOptions options;
+    options.map.name = "dir";
+    options.map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
+    options.map.points = {pt("remote_mode", 19, PointType::uint16),
+                          pt("direction", 20, PointType::uint16),
+                          pt("power_magnitude", 21, PointType::uint32, 0.01)};
+    options.map.pre_writes = {{"remote_mode", 1, ""}};
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+
+    ASSERT_FALSE(execute(c, *plan_setpoint(options.map, limits, {.discharge_kw = 12.34})));
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{
+                                {1, 6, 19, {1}}, {1, 6, 20, {2}}, {1, 16, 21, {0, 1234}}}));
+    EXPECT_NEAR(sim.setpoint_kw(), -12.34, 1e-9);
+}
+
+TEST(ModbusConnection, PercentSetpointWithFc16ForSingleRegisters) {
+    SimulatorOptions options;
+    options.map.name = "pct";
+    options.map.always_write_multiple = true;
+    auto p = pt("power_setpoint", 40, PointType::int16, 0.1);
+    p.unit = PowerUnit::percent;
+    options.map.points = {p};
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+
+    ASSERT_FALSE(execute(c, *plan_setpoint(options.map, limits, {.charge_kw = 25})));
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{{1, 16, 40, {250}}}));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 25.0);  // 25 % of the simulator's 100 kW rating
+}
+
+TEST(ModbusConnection, CoilsAreWrittenAndRead) {
+    SimulatorOptions options;
+    auto enable = pt("enable", 7, PointType::boolean);
+    enable.table = Table::coil;
+    options.map.points.push_back(enable);
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    auto w = plan_point_write(options.map, "enable", 1);
+    ASSERT_TRUE(w);
+    ASSERT_FALSE(write_sync(c, to_request(*w)));
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{{1, 5, 7, {1}}}));
+    auto back = read_sync(c, {1, Table::coil, 7, 1});
+    ASSERT_TRUE(back);
+    EXPECT_EQ(*back, Words{1});
+}
+
+TEST(ModbusConnection, IllegalFunctionAddressAndValueAreNotRetryable) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    const std::string where =
+        "127.0.0.1:" + std::to_string(sim.port()) + " unit 1 write holding 100..101: ";
+    for (int code : {1, 2, 3}) {
+        sim.clear_faults();
+        sim.inject_exception(100, code, 1);
+        auto error = write_sync(c, {1, Table::holding, 100, {0, 1}});
+        ASSERT_TRUE(error);
+        EXPECT_EQ(error->kind, ErrorKind::exception);
+        EXPECT_EQ(error->exception_code, code);
+        EXPECT_FALSE(error->retryable);
+        EXPECT_EQ(error->message, where + exception_name(code) + "; retrying will not help");
+    }
+    EXPECT_EQ(exception_name(2), "Illegal data address (exception 2)");
+    EXPECT_TRUE(c.connected());  // an exception is an answer: the link is fine
+    EXPECT_EQ(sim.connections_accepted(), 1U);
+}
+
+TEST(ModbusConnection, BusyAndDeviceFailureAreRetryable) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    for (int code : {4, 5, 6}) {
+        sim.inject_exception(200, code, 1);
+        auto result = read_sync(c, {1, Table::input, 200, 1});
+        ASSERT_FALSE(result);
+        EXPECT_EQ(result.error().exception_code, code);
+        EXPECT_TRUE(result.error().retryable) << result.error().message;
+        EXPECT_EQ(result.error().message.find("retrying will not help"), std::string::npos);
+    }
+    auto error = read_sync(c, {1, Table::input, 200, 1});
+    EXPECT_TRUE(error) << "the injected faults were used up";
+}
+
+TEST(ModbusConnection, ALateReplyIsNeverTakenAsTheNextAnswer) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = fast_options();
+    options.response_timeout = 150ms;
+    ModbusConnection c(local(sim), options);
+    ASSERT_FALSE(execute(c, *plan_setpoint(sim.options().map, limits, {.discharge_kw = 5})));
+
+    sim.delay_replies(400ms, 1);  // the reply to the next request comes after the timeout
+    auto late = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_FALSE(late);
+    EXPECT_EQ(late.error().kind, ErrorKind::timeout);
+    EXPECT_TRUE(late.error().retryable);
+    EXPECT_NE(late.error().message.find("unit 1 read input 200: timeout"), std::string::npos)
+        << late.error().message;
+
+    // Same shape of request at once: the answer must be its own (0xFFFF, the
+    // high word of -5000), not the late SoC (500).
+    auto next = read_sync(c, {1, Table::holding, 100, 1});
+    ASSERT_TRUE(next) << next.error().message;
+    EXPECT_EQ(*next, Words{0xFFFF});
+    EXPECT_EQ(sim.connections_accepted(), 2U);  // re-opened after the timeout
+
+    // And once the late reply has surely been sent, answers still match.
+    // The simulator's thread for the first connection ends once its delayed
+    // reply has gone out to the closed socket.
+    ASSERT_TRUE(eventually([&] { return sim.open_connections() == 1; }));
+    auto after = read_sync(c, {1, Table::holding, 101, 1});
+    ASSERT_TRUE(after) << after.error().message;
+    EXPECT_EQ(*after, Words{0xEC78});
+}
+
+TEST(ModbusConnection, ReconnectsWithBackoffAndReportsTheState) {
+    std::uint16_t port = 0;
+    std::mutex mutex;
+    std::vector<bool> states;
+    auto sim = std::make_unique<BatterySimulator>();
+    sim->start();
+    port = sim->port();
+    ModbusConnection c({"127.0.0.1", port}, fast_options());
+    c.subscribe([&](bool up) {
+        std::lock_guard lock(mutex);
+        states.push_back(up);
+    });
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    ASSERT_TRUE(eventually([&] { return c.connected(); }));
+
+    sim.reset();  // the device goes away
+    auto lost = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_FALSE(lost);
+    EXPECT_TRUE(lost.error().retryable);
+    EXPECT_TRUE(eventually([&] { return !c.connected(); }));
+    auto refused = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().kind, ErrorKind::not_connected);
+
+    SimulatorOptions options;
+    options.port = port;
+    sim = std::make_unique<BatterySimulator>(options);
+    sim->start();
+    ASSERT_TRUE(eventually([&] { return c.connected(); }));
+    auto back = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_TRUE(back) << back.error().message;
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(states, (std::vector<bool>{true, false, true}));
+}
+
+TEST(ModbusConnection, NotConnectedNamesTheRequestAndTheCause) {
+    const std::uint16_t port = unused_port();
+    ModbusConnection c({"127.0.0.1", port}, fast_options());
+    auto result = read_sync(c, {3, Table::holding, 100, 2});
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().kind, ErrorKind::not_connected);
+    EXPECT_TRUE(result.error().retryable);
+    EXPECT_EQ(result.error().message.rfind(
+                  "127.0.0.1:" + std::to_string(port) +
+                      " unit 3 read holding 100..101: not connected (connect failed: ",
+                  0),
+              0U)
+        << result.error().message;
+    EXPECT_FALSE(c.connected());
+}
+
+TEST(ModbusConnection, ADroppedConnectionIsReopened) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    sim.drop_connections(1);
+    auto dropped = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_FALSE(dropped);
+    EXPECT_EQ(dropped.error().kind, ErrorKind::transport);
+    EXPECT_TRUE(dropped.error().retryable);
+    auto again = read_sync(c, {1, Table::input, 200, 1});
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(sim.connections_accepted(), 2U);
+}
+
+TEST(ModbusConnection, TwoUnitIdsShareOneConnection) {
+    SimulatorOptions options;
+    options.units = {1, 2};
+    BatterySimulator sim(options);
+    sim.start();
+    ConnectionPool pool;
+    auto a = pool.get(local(sim), fast_options());
+    auto b = pool.get(local(sim), fast_options());
+    ASSERT_TRUE(a && b);
+    EXPECT_EQ(a->get(), b->get());
+
+    ASSERT_FALSE(execute(**a, *plan_setpoint(options.map, limits, {.charge_kw = 5}), 1));
+    ASSERT_FALSE(execute(**b, *plan_setpoint(options.map, limits, {.discharge_kw = 7}), 2));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 5.0);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), -7.0);
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{{1, 16, 100, {0, 5000}},
+                                                        {2, 16, 100, {0xFFFF, 0xE4A8}}}));
+    EXPECT_EQ(sim.connections_accepted(), 1U);
+
+    // A unit the gateway does not know: its own exception, retryable.
+    auto missing = read_sync(**a, {3, Table::input, 200, 1});
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().exception_code, 11);
+    EXPECT_TRUE(missing.error().retryable);
+}
+
+TEST(ModbusConnection, PoolRefusesDifferingOptionsForOneEndpoint) {
+    ConnectionPool pool;
+    const Endpoint endpoint{"127.0.0.1", unused_port()};
+    auto first = pool.get(endpoint, fast_options());
+    ASSERT_TRUE(first);
+    auto other = fast_options();
+    other.inter_request_delay = 20ms;
+    auto second = pool.get(endpoint, other);
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error(),
+              "devices on " + endpoint.str() +
+                  " share one connection but differ in inter_request_delay (0 ms vs 20 ms)");
+}
+
+TEST(ModbusConnection, KeepsSilenceAfterConnectAndBetweenRequests) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = fast_options();
+    options.delay_after_connect = 100ms;
+    options.inter_request_delay = 40ms;
+    const auto begin = std::chrono::steady_clock::now();
+    ModbusConnection c(local(sim), options);
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    const auto first = std::chrono::steady_clock::now();
+    EXPECT_GE(first - begin, 100ms);
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    EXPECT_GE(std::chrono::steady_clock::now() - first, 80ms);
+}
+
+TEST(ModbusConnection, RefusesMalformedRequestsAndStopsCleanly) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    auto empty = read_sync(c, {1, Table::holding, 100, 0});
+    ASSERT_FALSE(empty);
+    EXPECT_EQ(empty.error().kind, ErrorKind::invalid_request);
+    EXPECT_FALSE(empty.error().retryable);
+    auto read_only = write_sync(c, {1, Table::input, 200, {1}});
+    ASSERT_TRUE(read_only);
+    EXPECT_EQ(read_only->kind, ErrorKind::invalid_request);
+
+    c.stop();
+    EXPECT_FALSE(c.read({1, Table::input, 200, 1}, [](ReadResult) { ADD_FAILURE(); }));
+}
+
+}  // namespace
+}  // namespace gridgate::modbus
