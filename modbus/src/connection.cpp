@@ -92,6 +92,9 @@ bool ModbusConnection::connected() const noexcept {
 int ModbusConnection::subscribe(StateHandler handler) {
     std::lock_guard lock(state_mutex_);
     const int id = next_subscriber_++;
+    // Told the current state under the same lock as every change, so the
+    // subscriber neither misses nor repeats a transition.
+    handler(up_.load(std::memory_order_acquire));
     subscribers_.emplace(id, std::move(handler));
     return id;
 }
@@ -281,8 +284,9 @@ void ModbusConnection::execute(Job& job) {
 }
 
 void ModbusConnection::set_state(bool up) {
-    if (up_.exchange(up, std::memory_order_acq_rel) == up) return;
+    if (up_.load(std::memory_order_acquire) == up) return;  // only the worker changes it
     std::lock_guard lock(state_mutex_);
+    up_.store(up, std::memory_order_release);
     for (auto& [id, handler] : subscribers_) handler(up);
 }
 

@@ -25,7 +25,7 @@ std::optional<ModbusError> write_setpoint(ModbusConnection& c, const RegisterMap
     return std::nullopt;
 }
 
-TEST(BatterySimulator, PowerFollowsTheSetpointAndSocIntegratesIt) {
+TEST(ModbusBatterySim, PowerFollowsTheSetpointAndSocIntegratesIt) {
     SimulatorOptions options;
     options.time_scale = 3600;  // one real second is a simulated hour
     options.capacity_kwh = 100;
@@ -47,7 +47,7 @@ TEST(BatterySimulator, PowerFollowsTheSetpointAndSocIntegratesIt) {
     EXPECT_NEAR((*soc)[0] * 0.1, sim.soc(), 0.2);
 }
 
-TEST(BatterySimulator, AFullBatteryStopsCharging) {
+TEST(ModbusBatterySim, AFullBatteryStopsCharging) {
     SimulatorOptions options;
     options.time_scale = 3600;
     options.initial_soc = 99.5;
@@ -61,7 +61,7 @@ TEST(BatterySimulator, AFullBatteryStopsCharging) {
     EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 100.0) << "the setpoint stays; the battery cannot follow";
 }
 
-TEST(BatterySimulator, RevertsWithoutARefreshButNotWithOne) {
+TEST(ModbusBatterySim, RevertsWithoutARefreshButNotWithOne) {
     SimulatorOptions options;
     options.revert_after = 150ms;
     options.tick = 10ms;
@@ -81,7 +81,7 @@ TEST(BatterySimulator, RevertsWithoutARefreshButNotWithOne) {
     EXPECT_TRUE(eventually([&] { return sim.active_power_kw() == 0.0; }));
 }
 
-TEST(BatterySimulator, DirectionMapsAreFollowedToo) {
+TEST(ModbusBatterySim, DirectionMapsAreFollowedToo) {
     SimulatorOptions options;
     RegisterMap map;
     map.name = "dir";
@@ -104,7 +104,7 @@ TEST(BatterySimulator, DirectionMapsAreFollowedToo) {
     EXPECT_TRUE(eventually([&] { return sim.point_value("active_power") == -12.5; }));
 }
 
-TEST(BatterySimulator, RefusesAddressesOutsideItsMapUnlessLenient) {
+TEST(ModbusBatterySim, RefusesAddressesOutsideItsMapUnlessLenient) {
     BatterySimulator strict;
     strict.start();
     ModbusConnection c({"127.0.0.1", strict.port()}, fast_options());
@@ -120,7 +120,7 @@ TEST(BatterySimulator, RefusesAddressesOutsideItsMapUnlessLenient) {
     EXPECT_TRUE(read_sync(l, {1, Table::input, 200, 4}));
 }
 
-TEST(BatterySimulator, RefusesAnInvalidMap) {
+TEST(ModbusBatterySim, RefusesAnInvalidMap) {
     SimulatorOptions options;
     options.map.points.push_back(RegisterPoint{.name = "clash", .address = 101});
     EXPECT_THROW(BatterySimulator{options}, std::invalid_argument);

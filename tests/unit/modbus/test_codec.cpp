@@ -97,7 +97,7 @@ const std::vector<Layout> layouts = {
     {PointType::float64, Order::little, Order::little, 1.5, {0x0000, 0x0000, 0x0000, 0xF83F}},
 };
 
-TEST(Codec, EveryTypeAndOrderHasTheDeviceLayout) {
+TEST(ModbusCodec, EveryTypeAndOrderHasTheDeviceLayout) {
     for (const auto& l : layouts) {
         const auto p = point(l.type, l.word, l.byte);
         SCOPED_TRACE(std::string(to_string(l.type)) + " word " + std::string(to_string(l.word)) +
@@ -111,7 +111,7 @@ TEST(Codec, EveryTypeAndOrderHasTheDeviceLayout) {
     }
 }
 
-TEST(Codec, RoundTripsEveryTypeInEveryOrderAtItsExtremes) {
+TEST(ModbusCodec, RoundTripsEveryTypeInEveryOrderAtItsExtremes) {
     const std::vector<std::pair<PointType, std::vector<double>>> cases = {
         {PointType::int16, {-32768, -1, 0, 1, 32767}},
         {PointType::uint16, {0, 1, 65535}},
@@ -141,7 +141,7 @@ TEST(Codec, RoundTripsEveryTypeInEveryOrderAtItsExtremes) {
     }
 }
 
-TEST(Codec, WidthFollowsFromTheType) {
+TEST(ModbusCodec, WidthFollowsFromTheType) {
     EXPECT_EQ(width_of(PointType::int16), 1);
     EXPECT_EQ(width_of(PointType::uint32), 2);
     EXPECT_EQ(width_of(PointType::float32), 2);
@@ -149,7 +149,7 @@ TEST(Codec, WidthFollowsFromTheType) {
     EXPECT_EQ(width_of(PointType::float64), 4);
 }
 
-TEST(Codec, ScaleAndOffset) {
+TEST(ModbusCodec, ScaleAndOffset) {
     auto p = point(PointType::int32);
     p.scale = 0.001;
     auto words = encode(p, -12.5);  // kW -> W
@@ -166,7 +166,7 @@ TEST(Codec, ScaleAndOffset) {
     EXPECT_DOUBLE_EQ(*decode(t, Words{615}), 21.5);
 }
 
-TEST(Codec, NegativeScaleFlipsTheDeviceSignConvention) {
+TEST(ModbusCodec, NegativeScaleFlipsTheDeviceSignConvention) {
     // The device counts discharge positive; the map's engineering value is + charge.
     auto p = point(PointType::int32);
     p.scale = -0.001;
@@ -176,14 +176,14 @@ TEST(Codec, NegativeScaleFlipsTheDeviceSignConvention) {
     EXPECT_DOUBLE_EQ(*decode(p, Words{0x0000, 0x0BB8}), -3.0);  // device: +3000 (discharging)
 }
 
-TEST(Codec, RoundsToTheNearestRawValue) {
+TEST(ModbusCodec, RoundsToTheNearestRawValue) {
     auto p = point(PointType::uint16);
     p.scale = 0.1;
     EXPECT_EQ(*encode(p, 55.04), Words{550});
     EXPECT_EQ(*encode(p, 55.06), Words{551});
 }
 
-TEST(Codec, RefusesValuesThatDoNotFitTheType) {
+TEST(ModbusCodec, RefusesValuesThatDoNotFitTheType) {
     auto p = point(PointType::int16);
     p.name = "power_setpoint";
     p.scale = 0.001;
@@ -198,7 +198,7 @@ TEST(Codec, RefusesValuesThatDoNotFitTheType) {
     EXPECT_FALSE(encode(point(PointType::float64), std::numeric_limits<double>::infinity()));
 }
 
-TEST(Codec, NanSentinelReadsAsNoValue) {
+TEST(ModbusCodec, NanSentinelReadsAsNoValue) {
     auto p = point(PointType::uint16);
     p.nan_value = 0xFFFF;
     EXPECT_FALSE(decode(p, Words{0xFFFF}));
@@ -225,7 +225,7 @@ TEST(Codec, NanSentinelReadsAsNoValue) {
     EXPECT_FALSE(decode(f, Words{0xBF80, 0x0000}));
 }
 
-TEST(Codec, MinAndMaxBoundReadsAndWrites) {
+TEST(ModbusCodec, MinAndMaxBoundReadsAndWrites) {
     auto p = point(PointType::uint16);
     p.scale = 0.1;
     p.min = 0;
@@ -239,7 +239,7 @@ TEST(Codec, MinAndMaxBoundReadsAndWrites) {
         << refused.error();
 }
 
-TEST(Codec, BitsHoldZeroOrOne) {
+TEST(ModbusCodec, BitsHoldZeroOrOne) {
     RegisterPoint coil = point(PointType::boolean);
     coil.table = Table::coil;
     EXPECT_EQ(*encode(coil, 1), Words{1});

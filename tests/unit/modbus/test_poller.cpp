@@ -28,7 +28,7 @@ RegisterPoint polled(std::string name, std::uint16_t address, PointType type,
     return p;
 }
 
-TEST(PollPlan, ContiguousPointsShareARead) {
+TEST(ModbusPollPlan, ContiguousPointsShareARead) {
     const std::vector<RegisterPoint> points = {
         polled("b", 102, PointType::int32), polled("a", 100, PointType::uint16),
         polled("c", 101, PointType::uint16), polled("far", 110, PointType::uint16),
@@ -40,7 +40,7 @@ TEST(PollPlan, ContiguousPointsShareARead) {
     EXPECT_EQ(blocks[2], (PollBlock{Table::input, 110, 1, 5s, {3}}));
 }
 
-TEST(PollPlan, AGapAllowanceJoinsNearbyPoints) {
+TEST(ModbusPollPlan, AGapAllowanceJoinsNearbyPoints) {
     const std::vector<RegisterPoint> points = {polled("soc", 200, PointType::uint16),
                                                polled("active_power", 202, PointType::int32)};
     EXPECT_EQ(plan_poll_blocks(points, {}).size(), 2U);
@@ -50,7 +50,7 @@ TEST(PollPlan, AGapAllowanceJoinsNearbyPoints) {
     EXPECT_EQ(blocks[0].count, 4);
 }
 
-TEST(PollPlan, ABlockStaysWithin125Registers) {
+TEST(ModbusPollPlan, ABlockStaysWithin125Registers) {
     std::vector<RegisterPoint> points;
     for (std::uint16_t i = 0; i < 70; ++i) {
         points.push_back(polled("p" + std::to_string(i), 1000 + 2 * i, PointType::float32));
@@ -62,7 +62,7 @@ TEST(PollPlan, ABlockStaysWithin125Registers) {
     EXPECT_EQ(blocks[1].count, 16);
 }
 
-TEST(PollPlan, IntervalsAndUnpolledPointsSeparateReads) {
+TEST(ModbusPollPlan, IntervalsAndUnpolledPointsSeparateReads) {
     auto fast = polled("fast", 1, PointType::uint16);
     fast.poll_interval = 500ms;
     auto slow = polled("slow", 2, PointType::uint16);
@@ -75,7 +75,7 @@ TEST(PollPlan, IntervalsAndUnpolledPointsSeparateReads) {
     EXPECT_EQ(blocks[1].points, std::vector<std::size_t>{1});
 }
 
-TEST(PollPlan, BitsGroupUpTo2000) {
+TEST(ModbusPollPlan, BitsGroupUpTo2000) {
     std::vector<RegisterPoint> points;
     for (std::uint16_t i = 0; i < 2001; ++i) {
         points.push_back(polled("d" + std::to_string(i), i, PointType::boolean, Table::discrete));
@@ -116,7 +116,7 @@ struct Recorder {
     }
 };
 
-TEST(Poller, PublishesTelemetryThatFollowsTheSetpoint) {
+TEST(ModbusPoller, PublishesTelemetryThatFollowsTheSetpoint) {
     BatterySimulator sim;
     sim.start();
     auto c = std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", sim.port()}, fast_options());
@@ -143,7 +143,7 @@ TEST(Poller, PublishesTelemetryThatFollowsTheSetpoint) {
     EXPECT_EQ(rec.error_count(), 0U);
 }
 
-TEST(Poller, SplitsABlockTheDeviceRefusesWithException2) {
+TEST(ModbusPoller, SplitsABlockTheDeviceRefusesWithException2) {
     BatterySimulator sim;  // strict: register 201 between soc and active_power does not exist
     sim.start();
     auto c = std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", sim.port()}, fast_options());
@@ -164,7 +164,7 @@ TEST(Poller, SplitsABlockTheDeviceRefusesWithException2) {
     EXPECT_EQ(rec.error_count(), 0U) << "a split is not an error";
 }
 
-TEST(Poller, AValueNotReadForTooLongIsStale) {
+TEST(ModbusPoller, AValueNotReadForTooLongIsStale) {
     BatterySimulator sim;
     sim.start();
     auto c = std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", sim.port()}, fast_options());
@@ -196,7 +196,7 @@ TEST(Poller, AValueNotReadForTooLongIsStale) {
     }));
 }
 
-TEST(Poller, SentinelsReadAsNoValue) {
+TEST(ModbusPoller, SentinelsReadAsNoValue) {
     SimulatorOptions options;
     auto temperature = polled("temperature", 300, PointType::int16);
     temperature.nan_value = -32768;
@@ -219,7 +219,7 @@ TEST(Poller, SentinelsReadAsNoValue) {
     }));
 }
 
-TEST(Poller, NoHandlerRunsAfterStop) {
+TEST(ModbusPoller, NoHandlerRunsAfterStop) {
     BatterySimulator sim;
     sim.start();
     auto c = std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", sim.port()}, fast_options());

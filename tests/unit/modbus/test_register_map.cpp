@@ -28,13 +28,13 @@ std::string all(const std::vector<MapError>& errors) {
     return text;
 }
 
-TEST(RegisterMapValidation, TheGenericBatteryIsValid) {
+TEST(ModbusMapValidation, TheGenericBatteryIsValid) {
     const auto map = battery_sim::generic_battery_map();
     EXPECT_TRUE(validate(map).empty()) << all(validate(map));
     EXPECT_EQ(map.effective_pattern(), SetpointPattern::signed_power);
 }
 
-TEST(RegisterMapValidation, OverlappingPointsAreReportedAtTheLaterPoint) {
+TEST(ModbusMapValidation, OverlappingPointsAreReportedAtTheLaterPoint) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("power_setpoint", 100, PointType::int32, Table::holding, "a.toml:2:1"),
@@ -48,14 +48,14 @@ TEST(RegisterMapValidation, OverlappingPointsAreReportedAtTheLaterPoint) {
               "'power_setpoint' (holding 100..101)");
 }
 
-TEST(RegisterMapValidation, AThirtyTwoBitPointNeverReachesAThirdRegister) {
+TEST(ModbusMapValidation, AThirtyTwoBitPointNeverReachesAThirdRegister) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("power_setpoint", 100, PointType::int32), pt("next", 102, PointType::uint16)};
     EXPECT_TRUE(validate(map).empty()) << all(validate(map));
 }
 
-TEST(RegisterMapValidation, TypeMustFitItsTable) {
+TEST(ModbusMapValidation, TypeMustFitItsTable) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("enable", 1, PointType::int32, Table::coil, "f:1:1"),
@@ -71,7 +71,7 @@ TEST(RegisterMapValidation, TypeMustFitItsTable) {
               std::string::npos);
 }
 
-TEST(RegisterMapValidation, ADeclaredPatternNeedsItsPoints) {
+TEST(ModbusMapValidation, ADeclaredPatternNeedsItsPoints) {
     RegisterMap map;
     map.name = "m";
     map.where = "site.toml:10:1";
@@ -84,7 +84,7 @@ TEST(RegisterMapValidation, ADeclaredPatternNeedsItsPoints) {
               "point 'power_magnitude'");
 }
 
-TEST(RegisterMapValidation, HalfOfATwoPointPatternIsAnError) {
+TEST(ModbusMapValidation, HalfOfATwoPointPatternIsAnError) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("charge_setpoint", 10, PointType::uint16, Table::holding, "f:4:1")};
@@ -94,7 +94,7 @@ TEST(RegisterMapValidation, HalfOfATwoPointPatternIsAnError) {
     EXPECT_NE(errors[0].message.find("needs a point 'discharge_setpoint'"), std::string::npos);
 }
 
-TEST(RegisterMapValidation, SetpointsCannotLiveInReadOnlyTables) {
+TEST(ModbusMapValidation, SetpointsCannotLiveInReadOnlyTables) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("power_setpoint", 10, PointType::int32, Table::input, "f:1:1"),
@@ -105,7 +105,7 @@ TEST(RegisterMapValidation, SetpointsCannotLiveInReadOnlyTables) {
     EXPECT_EQ(errors[1].where, "f:2:1");
 }
 
-TEST(RegisterMapValidation, PointRangeScaleAndLimits) {
+TEST(ModbusMapValidation, PointRangeScaleAndLimits) {
     RegisterMap map;
     map.name = "m";
     auto a = pt("a", 65535, PointType::int32, Table::holding, "f:1:1");
@@ -122,7 +122,7 @@ TEST(RegisterMapValidation, PointRangeScaleAndLimits) {
     EXPECT_NE(errors[2].message.find("min is greater than max"), std::string::npos);
 }
 
-TEST(RegisterMapValidation, PreWritesAndHeartbeatNameWritablePoints) {
+TEST(ModbusMapValidation, PreWritesAndHeartbeatNameWritablePoints) {
     RegisterMap map;
     map.name = "m";
     map.points = {pt("power_setpoint", 100, PointType::int32),
@@ -137,7 +137,7 @@ TEST(RegisterMapValidation, PreWritesAndHeartbeatNameWritablePoints) {
     EXPECT_EQ(errors[2].str(), "f:8:1: register map 'm': the heartbeat needs a point 'watchdog'");
 }
 
-TEST(RegisterMapValidation, PatternIsInferredFromThePoints) {
+TEST(ModbusMapValidation, PatternIsInferredFromThePoints) {
     RegisterMap map;
     map.points = {pt("charge_setpoint", 1, PointType::uint16),
                   pt("discharge_setpoint", 2, PointType::uint16)};
@@ -152,7 +152,7 @@ TEST(RegisterMapValidation, PatternIsInferredFromThePoints) {
 // ---------------------------------------------------------------------------
 // Map files
 
-TEST(RegisterMapFile, TheShippedGenericBatteryEqualsTheBuiltInMap) {
+TEST(ModbusMapFile, TheShippedGenericBatteryEqualsTheBuiltInMap) {
     auto loaded = battery_sim::load_register_map(std::string(GRIDGATE_SOURCE_DIR) +
                                                  "/config/register_maps/generic_battery.toml");
     ASSERT_TRUE(loaded) << all(loaded.error());
@@ -170,7 +170,7 @@ TEST(RegisterMapFile, TheShippedGenericBatteryEqualsTheBuiltInMap) {
     }
 }
 
-TEST(RegisterMapFile, ReadsEveryKey) {
+TEST(ModbusMapFile, ReadsEveryKey) {
     const char* text = R"(setpoint_pattern = "direction_magnitude"
 direction_values = { charge = 2, discharge = 3, idle = 0 }
 pre_writes = [ { point = "remote_mode", value = 1 } ]
@@ -212,7 +212,7 @@ temperature = { address = 40, type = "int16", table = "input", offset = -40, pol
     EXPECT_EQ(map->find("temperature")->offset, -40);
 }
 
-TEST(RegisterMapFile, ErrorsCarryFileLineAndColumn) {
+TEST(ModbusMapFile, ErrorsCarryFileLineAndColumn) {
     const char* text = R"(power_setpoint = { address = 100, type = "int32", scale = 0.001 }
 soc = { address = 200, type = "uint128", table = "input" }
 mode = { address = 101, type = "uint16", colour = "red" }
@@ -234,7 +234,7 @@ stray = 5
         << text_of;
 }
 
-TEST(RegisterMapFile, ValidationErrorsPointAtTheOffendingPoint) {
+TEST(ModbusMapFile, ValidationErrorsPointAtTheOffendingPoint) {
     const char* text = R"(power_setpoint = { address = 100, type = "int32" }
 mode = { address = 101, type = "uint16" }
 )";
@@ -246,7 +246,7 @@ mode = { address = 101, type = "uint16" }
               "'power_setpoint' (holding 100..101)");
 }
 
-TEST(RegisterMapFile, SyntaxErrorsCarryTheirPlace) {
+TEST(ModbusMapFile, SyntaxErrorsCarryTheirPlace) {
     auto map = parse_register_map("soc = { address = }\n", "bad.toml", "bad");
     ASSERT_FALSE(map);
     ASSERT_EQ(map.error().size(), 1U);

@@ -30,7 +30,7 @@ std::vector<std::tuple<std::string, std::uint16_t, Words>> summary(const Setpoin
     return out;
 }
 
-TEST(SetpointPlan, SignedPowerWritesChargeMinusDischarge) {
+TEST(ModbusSetpointPlan, SignedPowerWritesChargeMinusDischarge) {
     const auto map = battery_sim::generic_battery_map();
     auto plan = plan_setpoint(map, limits, {.charge_kw = 0, .discharge_kw = 5});
     ASSERT_TRUE(plan) << plan.error();
@@ -48,7 +48,7 @@ TEST(SetpointPlan, SignedPowerWritesChargeMinusDischarge) {
     EXPECT_EQ(plan->writes[0].values, (Words{0x0000, 0x30D4}));  // 12500
 }
 
-TEST(SetpointPlan, ArrivalOrderOfChargeAndDischargeDoesNotMatter) {
+TEST(ModbusSetpointPlan, ArrivalOrderOfChargeAndDischargeDoesNotMatter) {
     // Whatever order SET_CHARGE_RATE 0 and SET_DISCHARGE_RATE 5 arrive in, the
     // adapter plans from both latest values, so the result is the same.
     const auto map = battery_sim::generic_battery_map();
@@ -58,7 +58,7 @@ TEST(SetpointPlan, ArrivalOrderOfChargeAndDischargeDoesNotMatter) {
     EXPECT_EQ(a->writes, b->writes);
 }
 
-TEST(SetpointPlan, ClampsToTheAssetLimits) {
+TEST(ModbusSetpointPlan, ClampsToTheAssetLimits) {
     const auto map = battery_sim::generic_battery_map();
     auto plan = plan_setpoint(map, limits, {.charge_kw = 80});
     ASSERT_TRUE(plan);
@@ -72,7 +72,7 @@ TEST(SetpointPlan, ClampsToTheAssetLimits) {
     EXPECT_EQ(plan->net_kw, -40);
 }
 
-TEST(SetpointPlan, SocLimitsStopChargingAndDischarging) {
+TEST(ModbusSetpointPlan, SocLimitsStopChargingAndDischarging) {
     const auto map = battery_sim::generic_battery_map();
     AssetLimits l = limits;
     l.min_soc = 10;
@@ -99,7 +99,7 @@ TEST(SetpointPlan, SocLimitsStopChargingAndDischarging) {
     EXPECT_EQ(unknown->net_kw, 20);
 }
 
-TEST(SetpointPlan, SeparateChargeAndDischargePointsZeroTheOtherSideFirst) {
+TEST(ModbusSetpointPlan, SeparateChargeAndDischargePointsZeroTheOtherSideFirst) {
     RegisterMap map;
     map.name = "split";
     map.points = {pt("charge_setpoint", 10, PointType::uint16, 0.1),
@@ -115,7 +115,7 @@ TEST(SetpointPlan, SeparateChargeAndDischargePointsZeroTheOtherSideFirst) {
               (std::vector<Row>{{"charge_setpoint", 10, {0}}, {"discharge_setpoint", 11, {30}}}));
 }
 
-TEST(SetpointPlan, DirectionIsWrittenBeforeTheMagnitude) {
+TEST(ModbusSetpointPlan, DirectionIsWrittenBeforeTheMagnitude) {
     RegisterMap map;
     map.name = "dir";
     map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
@@ -136,7 +136,7 @@ TEST(SetpointPlan, DirectionIsWrittenBeforeTheMagnitude) {
               (std::vector<Row>{{"direction", 20, {0}}, {"power_magnitude", 21, {0, 0}}}));
 }
 
-TEST(SetpointPlan, PercentOfRatedPower) {
+TEST(ModbusSetpointPlan, PercentOfRatedPower) {
     RegisterMap map;
     map.name = "pct";
     auto p = pt("power_setpoint", 40, PointType::int16, 0.1);
@@ -155,7 +155,7 @@ TEST(SetpointPlan, PercentOfRatedPower) {
               std::string::npos);
 }
 
-TEST(SetpointPlan, PreWritesComeFirstInMapOrder) {
+TEST(ModbusSetpointPlan, PreWritesComeFirstInMapOrder) {
     RegisterMap map = battery_sim::generic_battery_map();
     map.points.push_back(pt("remote_mode", 90, PointType::uint16));
     map.points.push_back(pt("unlock", 91, PointType::uint16));
@@ -168,7 +168,7 @@ TEST(SetpointPlan, PreWritesComeFirstInMapOrder) {
                                                 {"power_setpoint", 100, {0, 1000}}}));
 }
 
-TEST(SetpointPlan, ThePointsOwnRangeClampsLast) {
+TEST(ModbusSetpointPlan, ThePointsOwnRangeClampsLast) {
     RegisterMap map;
     map.name = "r";
     auto p = pt("power_setpoint", 1, PointType::int16, 0.1);
@@ -181,7 +181,7 @@ TEST(SetpointPlan, ThePointsOwnRangeClampsLast) {
     EXPECT_EQ(plan->adjustments.back(), "'power_setpoint' 45 clamped to the point's max 30");
 }
 
-TEST(SetpointPlan, RefusesWhatCannotBePlanned) {
+TEST(ModbusSetpointPlan, RefusesWhatCannotBePlanned) {
     RegisterMap telemetry_only;
     telemetry_only.name = "meter";
     telemetry_only.points = {pt("soc", 1, PointType::uint16)};
@@ -195,7 +195,7 @@ TEST(SetpointPlan, RefusesWhatCannotBePlanned) {
     EXPECT_FALSE(plan_setpoint(map, limits, {.discharge_kw = std::nan("")}));
 }
 
-TEST(SetpointPlan, NamedPointWrites) {
+TEST(ModbusSetpointPlan, NamedPointWrites) {
     RegisterMap map = battery_sim::generic_battery_map();
     auto enable = pt("enable", 5, PointType::boolean);
     enable.table = Table::coil;
@@ -221,7 +221,7 @@ TEST(SetpointPlan, NamedPointWrites) {
     EXPECT_NE(read_only.error().find("read-only input table"), std::string::npos);
 }
 
-TEST(SetpointPlan, HeartbeatCountsAndWraps) {
+TEST(ModbusSetpointPlan, HeartbeatCountsAndWraps) {
     RegisterMap map = battery_sim::generic_battery_map();
     map.points.push_back(pt("watchdog", 300, PointType::uint16));
     map.heartbeat = Heartbeat{.point = "watchdog", .mode = Heartbeat::Mode::counter};
@@ -233,7 +233,7 @@ TEST(SetpointPlan, HeartbeatCountsAndWraps) {
     EXPECT_EQ(plan_heartbeat(map, 9)->values, Words{0x55});
 }
 
-TEST(SetpointPlan, MultipleWriteFunctionOnRequest) {
+TEST(ModbusSetpointPlan, MultipleWriteFunctionOnRequest) {
     RegisterMap map;
     map.name = "fc16";
     map.always_write_multiple = true;

@@ -114,9 +114,10 @@ class ModbusConnection {
     /// at the transport level.
     bool connected() const noexcept;
 
-    /// Subscribes to connection state changes; the handler runs on the
-    /// worker. Returns an id for unsubscribe(), after which the handler is
-    /// never called again.
+    /// Subscribes to connection state changes. The handler is called at once
+    /// (on the caller's thread) with the current state, then on the worker
+    /// with each change. Returns an id for unsubscribe(), after which the
+    /// handler is never called again.
     int subscribe(StateHandler handler);
     void unsubscribe(int id);
 
