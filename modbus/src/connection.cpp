@@ -202,18 +202,18 @@ void ModbusConnection::disconnect(bool notify) {
 void ModbusConnection::execute(Job& job) {
     modbus_t* ctx = ctx_.get();
     modbus_set_slave(ctx, job.unit());
-    std::string what = endpoint_.str() + " unit " + std::to_string(job.unit());
+    // Names the request in errors; built only when one occurs.
+    const auto what = [&] { return describe(job); };
     int rc = -1;
     int error_number = 0;
     std::vector<std::uint16_t> data;
 
     const auto invalid = [&](const std::string& why) {
-        job.fail({ErrorKind::invalid_request, 0, false, what + ": " + why});
+        job.fail({ErrorKind::invalid_request, 0, false, what() + ": " + why});
     };
 
     if (job.is_read) {
         const ReadRequest& r = job.read;
-        what += " read " + span_text(r.table, r.address, r.count);
         const std::uint16_t limit =
             is_bit_table(r.table) ? max_bits_per_read : max_registers_per_read;
         if (r.count == 0 || r.count > limit || r.address + std::size_t{r.count} > 65536) {
@@ -235,7 +235,6 @@ void ModbusConnection::execute(Job& job) {
         }
     } else {
         const WriteRequest& w = job.write;
-        what += " write " + span_text(w.table, w.address, w.values.size());
         const bool bits = w.table == Table::coil;
         const std::size_t limit = bits ? 1968 : 123;
         if (!is_writable(w.table)) {
@@ -265,7 +264,7 @@ void ModbusConnection::execute(Job& job) {
     if (rc == -1) error_number = errno;
 
     if (rc == -1) {
-        ModbusError error = error_from_errno(error_number, what);
+        ModbusError error = error_from_errno(error_number, what());
         if (error.kind != ErrorKind::exception) {
             // Re-open before the next request: whatever the device still
             // sends on this socket belongs to a request we gave up on.
@@ -283,6 +282,14 @@ void ModbusConnection::execute(Job& job) {
     }
 }
 
+std::string ModbusConnection::describe(const Job& job) const {
+    std::string text = endpoint_.str() + " unit " + std::to_string(job.unit());
+    if (job.is_read)
+        return text + " read " + span_text(job.read.table, job.read.address, job.read.count);
+    return text + " write " +
+           span_text(job.write.table, job.write.address, job.write.values.size());
+}
+
 void ModbusConnection::set_state(bool up) {
     if (up_.load(std::memory_order_acquire) == up) return;  // only the worker changes it
     std::lock_guard lock(state_mutex_);
@@ -297,12 +304,7 @@ void ModbusConnection::fail_queued(ErrorKind kind, const std::string& why) {
         jobs.swap(queue_);
     }
     for (auto& job : jobs) {
-        std::string what = endpoint_.str() + " unit " + std::to_string(job->unit());
-        what += job->is_read
-                    ? " read " + span_text(job->read.table, job->read.address, job->read.count)
-                    : " write " +
-                          span_text(job->write.table, job->write.address, job->write.values.size());
-        job->fail({kind, 0, true, what + ": " + why});
+        job->fail({kind, 0, true, describe(*job) + ": " + why});
     }
 }
 

@@ -132,6 +132,8 @@ class ModbusConnection {
     void disconnect(bool notify);
     void execute(Job& job);
     void set_state(bool up);
+    /// "host:port unit U read|write TABLE FIRST..LAST", for error messages.
+    std::string describe(const Job& job) const;
     void fail_queued(ErrorKind kind, const std::string& why);
     /// Waits on the queue until `deadline`, `wake` returns true or stop.
     template <typename Pred>
