@@ -1,10 +1,12 @@
 #include <algorithm>
+#include <filesystem>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/modbus/register_map.hpp"
+#include "gridgate/modbus/setpoint.hpp"
 
 namespace gridgate::modbus {
 namespace {
@@ -168,6 +170,25 @@ TEST(ModbusMapFile, TheShippedGenericBatteryEqualsTheBuiltInMap) {
         EXPECT_EQ(p->scale, expected.scale) << expected.name;
         EXPECT_EQ(p->poll, expected.poll) << expected.name;
     }
+}
+
+TEST(ModbusMapFile, EveryShippedMapLoadsAndPlansASetpoint) {
+    const std::filesystem::path dir =
+        std::filesystem::path(GRIDGATE_SOURCE_DIR) / "config/register_maps";
+    int maps = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+        if (entry.path().extension() != ".toml") continue;
+        ++maps;
+        auto map = battery_sim::load_register_map(entry.path().string());
+        ASSERT_TRUE(map) << all(map.error());
+        EXPECT_EQ(map->name, entry.path().stem().string());
+        EXPECT_NE(map->effective_pattern(), SetpointPattern::none) << map->name;
+        auto plan = plan_setpoint(
+            *map, {.max_charge_kw = 50, .max_discharge_kw = 50, .rated_power_kw = 100},
+            {.charge_kw = 10});
+        EXPECT_TRUE(plan) << map->name << ": " << plan.error();
+    }
+    EXPECT_GE(maps, 3);
 }
 
 TEST(ModbusMapFile, ReadsEveryKey) {

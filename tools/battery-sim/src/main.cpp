@@ -2,6 +2,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -56,6 +57,13 @@ int main(int argc, char** argv) {
             if (arg == "--lenient") {
                 options.strict_addresses = false;
                 continue;
+            }
+            static const std::set<std::string> with_value{
+                "--port",         "--bind",       "--map",           "--unit",
+                "--capacity-kwh", "--soc",        "--max-charge-kw", "--max-discharge-kw",
+                "--rated-kw",     "--time-scale", "--revert-after"};
+            if (!with_value.contains(arg)) {
+                throw std::invalid_argument("unknown option " + arg + " (see --help)");
             }
             if (i + 1 >= argc) throw std::invalid_argument(arg + " needs a value (see --help)");
             const char* value = argv[++i];
