@@ -1,6 +1,7 @@
 #include "gridgate/modbus/connection.hpp"
 
 #include <cerrno>
+#include <cstdio>
 #include <utility>
 
 #include <modbus/modbus.h>
@@ -12,11 +13,11 @@ using Clock = std::chrono::steady_clock;
 struct ModbusConnection::Job {
     bool is_read = true;
     ReadRequest read;
-    WriteRequest write;
+    /// Written in order, nothing else in between; one for a plain write.
+    std::vector<WriteRequest> writes;
+    bool verify = false;
     ReadHandler on_read;
     WriteHandler on_write;
-
-    std::uint8_t unit() const { return is_read ? read.unit : write.unit; }
 
     void fail(ModbusError error) {
         if (is_read) {
@@ -72,9 +73,18 @@ bool ModbusConnection::read(const ReadRequest& request, ReadHandler handler) {
 }
 
 bool ModbusConnection::write(WriteRequest request, WriteHandler handler) {
+    std::vector<WriteRequest> writes;
+    writes.push_back(std::move(request));
+    return write_sequence(std::move(writes), std::move(handler), false);
+}
+
+bool ModbusConnection::write_sequence(std::vector<WriteRequest> writes, WriteHandler handler,
+                                      bool verify) {
+    if (writes.empty()) return false;
     auto job = std::make_unique<Job>();
     job->is_read = false;
-    job->write = std::move(request);
+    job->writes = std::move(writes);
+    job->verify = verify;
     job->on_write = std::move(handler);
     {
         std::lock_guard lock(mutex_);
@@ -199,95 +209,165 @@ void ModbusConnection::disconnect(bool notify) {
     if (notify) set_state(false);
 }
 
-void ModbusConnection::execute(Job& job) {
-    modbus_t* ctx = ctx_.get();
-    modbus_set_slave(ctx, job.unit());
-    // Names the request in errors; built only when one occurs.
-    const auto what = [&] { return describe(job); };
-    int rc = -1;
-    int error_number = 0;
-    std::vector<std::uint16_t> data;
+std::string ModbusConnection::describe(const ReadRequest& r) const {
+    return endpoint_.str() + " unit " + std::to_string(r.unit) + " read " +
+           span_text(r.table, r.address, r.count);
+}
 
-    const auto invalid = [&](const std::string& why) {
-        job.fail({ErrorKind::invalid_request, 0, false, what() + ": " + why});
-    };
-
-    if (job.is_read) {
-        const ReadRequest& r = job.read;
-        const std::uint16_t limit =
-            is_bit_table(r.table) ? max_bits_per_read : max_registers_per_read;
-        if (r.count == 0 || r.count > limit || r.address + std::size_t{r.count} > 65536) {
-            invalid("a read covers 1 to " + std::to_string(limit) +
-                    " items within the address space");
-            return;
-        }
-        data.resize(r.count);
-        if (is_bit_table(r.table)) {
-            std::vector<std::uint8_t> bits(r.count);
-            rc = r.table == Table::coil
-                     ? modbus_read_bits(ctx, r.address, r.count, bits.data())
-                     : modbus_read_input_bits(ctx, r.address, r.count, bits.data());
-            for (std::size_t i = 0; i < bits.size(); ++i) data[i] = bits[i] != 0 ? 1 : 0;
-        } else {
-            rc = r.table == Table::holding
-                     ? modbus_read_registers(ctx, r.address, r.count, data.data())
-                     : modbus_read_input_registers(ctx, r.address, r.count, data.data());
-        }
-    } else {
-        const WriteRequest& w = job.write;
-        const bool bits = w.table == Table::coil;
-        const std::size_t limit = bits ? 1968 : 123;
-        if (!is_writable(w.table)) {
-            invalid(std::string(to_string(w.table)) + " table is read-only");
-            return;
-        }
-        if (w.values.empty() || w.values.size() > limit || w.address + w.values.size() > 65536) {
-            invalid("a write covers 1 to " + std::to_string(limit) +
-                    " items within the address space");
-            return;
-        }
-        const bool single = w.values.size() == 1 && !w.write_multiple;
-        const int count = static_cast<int>(w.values.size());
-        if (bits) {
-            if (single) {
-                rc = modbus_write_bit(ctx, w.address, w.values[0] != 0 ? 1 : 0);
-            } else {
-                std::vector<std::uint8_t> raw(w.values.size());
-                for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = w.values[i] != 0 ? 1 : 0;
-                rc = modbus_write_bits(ctx, w.address, count, raw.data());
-            }
-        } else {
-            rc = single ? modbus_write_register(ctx, w.address, w.values[0])
-                        : modbus_write_registers(ctx, w.address, count, w.values.data());
-        }
-    }
-    if (rc == -1) error_number = errno;
-
-    if (rc == -1) {
-        ModbusError error = error_from_errno(error_number, what());
-        if (error.kind != ErrorKind::exception) {
-            // Re-open before the next request: whatever the device still
-            // sends on this socket belongs to a request we gave up on.
-            disconnect(true);
-            next_attempt_ = Clock::now();
-        }
-        job.fail(std::move(error));
-        return;
-    }
-    set_state(true);
-    if (job.is_read) {
-        job.on_read(std::move(data));
-    } else {
-        job.on_write(std::nullopt);
-    }
+std::string ModbusConnection::describe(const WriteRequest& w) const {
+    return endpoint_.str() + " unit " + std::to_string(w.unit) + " write " +
+           span_text(w.table, w.address, w.values.size());
 }
 
 std::string ModbusConnection::describe(const Job& job) const {
-    std::string text = endpoint_.str() + " unit " + std::to_string(job.unit());
-    if (job.is_read)
-        return text + " read " + span_text(job.read.table, job.read.address, job.read.count);
-    return text + " write " +
-           span_text(job.write.table, job.write.address, job.write.values.size());
+    return job.is_read ? describe(job.read) : describe(job.writes.front());
+}
+
+std::optional<ModbusError> ModbusConnection::failed(int error_number, const std::string& what) {
+    ModbusError error = error_from_errno(error_number, what);
+    if (error.kind != ErrorKind::exception) {
+        // Re-open before the next request: whatever the device still sends
+        // on this socket belongs to a request we gave up on.
+        disconnect(true);
+        next_attempt_ = Clock::now();
+    }
+    return error;
+}
+
+std::optional<ModbusError> ModbusConnection::perform(const ReadRequest& r,
+                                                     std::vector<std::uint16_t>& data) {
+    const std::uint16_t limit = is_bit_table(r.table) ? max_bits_per_read : max_registers_per_read;
+    if (r.count == 0 || r.count > limit || r.address + std::size_t{r.count} > 65536) {
+        return ModbusError{ErrorKind::invalid_request, 0, false,
+                           describe(r) + ": a read covers 1 to " + std::to_string(limit) +
+                               " items within the address space"};
+    }
+    if (!socket_open_) {
+        return ModbusError{ErrorKind::not_connected, 0, true, describe(r) + ": not connected"};
+    }
+    modbus_t* ctx = ctx_.get();
+    modbus_set_slave(ctx, r.unit);
+    data.resize(r.count);
+    int rc = -1;
+    if (is_bit_table(r.table)) {
+        std::vector<std::uint8_t> bits(r.count);
+        rc = r.table == Table::coil ? modbus_read_bits(ctx, r.address, r.count, bits.data())
+                                    : modbus_read_input_bits(ctx, r.address, r.count, bits.data());
+        for (std::size_t i = 0; i < bits.size(); ++i) data[i] = bits[i] != 0 ? 1 : 0;
+    } else {
+        rc = r.table == Table::holding
+                 ? modbus_read_registers(ctx, r.address, r.count, data.data())
+                 : modbus_read_input_registers(ctx, r.address, r.count, data.data());
+    }
+    if (rc == -1) return failed(errno, describe(r));
+    set_state(true);
+    return std::nullopt;
+}
+
+std::optional<ModbusError> ModbusConnection::perform(const WriteRequest& w) {
+    const bool bits = w.table == Table::coil;
+    const std::size_t limit = bits ? 1968 : 123;  // FC15 / FC16 limits
+    if (!is_writable(w.table)) {
+        return ModbusError{
+            ErrorKind::invalid_request, 0, false,
+            describe(w) + ": the " + std::string(to_string(w.table)) + " table is read-only"};
+    }
+    if (w.values.empty() || w.values.size() > limit || w.address + w.values.size() > 65536) {
+        return ModbusError{ErrorKind::invalid_request, 0, false,
+                           describe(w) + ": a write covers 1 to " + std::to_string(limit) +
+                               " items within the address space"};
+    }
+    if (!socket_open_) {
+        return ModbusError{ErrorKind::not_connected, 0, true, describe(w) + ": not connected"};
+    }
+    modbus_t* ctx = ctx_.get();
+    modbus_set_slave(ctx, w.unit);
+    const bool single = w.values.size() == 1 && !w.write_multiple;
+    const int count = static_cast<int>(w.values.size());
+    int rc = -1;
+    if (bits) {
+        if (single) {
+            rc = modbus_write_bit(ctx, w.address, w.values[0] != 0 ? 1 : 0);
+        } else {
+            std::vector<std::uint8_t> raw(w.values.size());
+            for (std::size_t i = 0; i < raw.size(); ++i) raw[i] = w.values[i] != 0 ? 1 : 0;
+            rc = modbus_write_bits(ctx, w.address, count, raw.data());
+        }
+    } else {
+        rc = single ? modbus_write_register(ctx, w.address, w.values[0])
+                    : modbus_write_registers(ctx, w.address, count, w.values.data());
+    }
+    if (rc == -1) return failed(errno, describe(w));
+    set_state(true);
+    return std::nullopt;
+}
+
+bool ModbusConnection::keep_silence() {
+    if (options_.inter_request_delay.count() <= 0) return true;
+    wait_until(Clock::now() + options_.inter_request_delay, [] { return false; });
+    std::lock_guard lock(mutex_);
+    return !stopping_;
+}
+
+namespace {
+std::string hex_words(const std::vector<std::uint16_t>& words) {
+    std::string text;
+    char buffer[8];
+    for (auto w : words) {
+        std::snprintf(buffer, sizeof buffer, "%s0x%04X", text.empty() ? "" : " ", w);
+        text += buffer;
+    }
+    return text;
+}
+}  // namespace
+
+void ModbusConnection::execute(Job& job) {
+    if (job.is_read) {
+        std::vector<std::uint16_t> data;
+        if (auto error = perform(job.read, data)) {
+            job.on_read(ReadResult::failure(std::move(*error)));
+        } else {
+            job.on_read(std::move(data));
+        }
+        return;
+    }
+    for (std::size_t i = 0; i < job.writes.size(); ++i) {
+        const WriteRequest& w = job.writes[i];
+        if (i > 0 && !keep_silence()) {
+            job.on_write(
+                ModbusError{ErrorKind::shutdown, 0, true, describe(w) + ": connection stopped"});
+            return;
+        }
+        if (auto error = perform(w)) {
+            job.on_write(std::move(error));
+            return;
+        }
+        if (!job.verify) continue;
+        if (!keep_silence()) {
+            job.on_write(
+                ModbusError{ErrorKind::shutdown, 0, true, describe(w) + ": connection stopped"});
+            return;
+        }
+        std::vector<std::uint16_t> back;
+        const ReadRequest check{w.unit, w.table, w.address,
+                                static_cast<std::uint16_t>(w.values.size())};
+        if (auto error = perform(check, back)) {
+            error->message = describe(w) + ": reading the value back failed: " + error->message;
+            job.on_write(std::move(error));
+            return;
+        }
+        std::vector<std::uint16_t> expected = w.values;
+        if (w.table == Table::coil) {
+            for (auto& v : expected) v = v != 0 ? 1 : 0;
+        }
+        if (back != expected) {
+            job.on_write(ModbusError{ErrorKind::verify_mismatch, 0, false,
+                                     describe(w) + ": wrote " + hex_words(expected) +
+                                         " but read back " + hex_words(back)});
+            return;
+        }
+    }
+    job.on_write(std::nullopt);
 }
 
 void ModbusConnection::set_state(bool up) {

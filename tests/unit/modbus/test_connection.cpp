@@ -149,6 +149,72 @@ TEST(ModbusConnection, CoilsAreWrittenAndRead) {
     EXPECT_EQ(*back, Words{1});
 }
 
+std::vector<WriteRequest> requests_of(const SetpointPlan& plan) {
+    std::vector<WriteRequest> out;
+    for (const auto& w : plan.writes) out.push_back(to_request(w));
+    return out;
+}
+
+std::optional<ModbusError> sequence_sync(ModbusConnection& c, std::vector<WriteRequest> writes,
+                                         bool verify) {
+    auto promise = std::make_shared<std::promise<std::optional<ModbusError>>>();
+    auto future = promise->get_future();
+    EXPECT_TRUE(c.write_sequence(
+        std::move(writes), [promise](std::optional<ModbusError> e) { promise->set_value(e); },
+        verify));
+    EXPECT_EQ(future.wait_for(10s), std::future_status::ready);
+    return future.get();
+}
+
+SimulatorOptions direction_battery() {
+    SimulatorOptions options;
+    options.map.name = "dir";
+    options.map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
+    options.map.points = {pt("remote_mode", 19, PointType::uint16),
+                          pt("direction", 20, PointType::uint16),
+                          pt("power_magnitude", 21, PointType::uint32, 0.01)};
+    options.map.pre_writes = {{"remote_mode", 1, ""}};
+    return options;
+}
+
+TEST(ModbusConnection, ASequenceStopsAtItsFirstFailure) {
+    const auto options = direction_battery();
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    sim.inject_exception(20, 3, 1);  // the direction write is refused
+    auto error =
+        sequence_sync(c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 2})), false);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->exception_code, 3);
+    EXPECT_EQ(error->message, "127.0.0.1:" + std::to_string(sim.port()) +
+                                  " unit 1 write holding 20: Illegal data value (exception 3); "
+                                  "retrying will not help");
+    // The pre-write went out; the magnitude never did.
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{{1, 6, 19, {1}}}));
+}
+
+TEST(ModbusConnection, VerifyReadsBackEachWrite) {
+    const auto options = direction_battery();
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    const auto writes = requests_of(*plan_setpoint(options.map, limits, {.discharge_kw = 12.34}));
+    ASSERT_FALSE(sequence_sync(c, writes, true));
+    EXPECT_NEAR(sim.setpoint_kw(), -12.34, 1e-9);
+
+    // A device that acknowledges the magnitude but keeps its old value.
+    sim.ignore_writes(21, 1);
+    auto mismatch =
+        sequence_sync(c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 5})), true);
+    ASSERT_TRUE(mismatch);
+    EXPECT_EQ(mismatch->kind, ErrorKind::verify_mismatch);
+    EXPECT_FALSE(mismatch->retryable);
+    EXPECT_EQ(mismatch->message, "127.0.0.1:" + std::to_string(sim.port()) +
+                                     " unit 1 write holding 21..22: wrote 0x0000 0x01F4 but read "
+                                     "back 0x0000 0x04D2");
+}
+
 TEST(ModbusConnection, IllegalFunctionAddressAndValueAreNotRetryable) {
     BatterySimulator sim;
     sim.start();

@@ -389,7 +389,25 @@ void BatterySimulator::serve(std::shared_ptr<Client> client) {
                 }
             }
         }
+        // A write the device acknowledges but does not apply: reply, then put
+        // the old registers back.
+        std::vector<std::uint16_t> kept;
+        if (touch && touch->is_write) {
+            const std::uint32_t end = std::uint32_t{touch->address} + touch->count;
+            for (auto& rule : ignore_rules_) {
+                if (rule.remaining != 0 && rule.address >= touch->address && rule.address < end) {
+                    if (rule.remaining > 0) --rule.remaining;
+                    for (std::uint32_t a = touch->address; a < end && a < 65536; ++a) {
+                        kept.push_back(unit->get(touch->table, a));
+                    }
+                    break;
+                }
+            }
+        }
         if (modbus_reply(ctx, query.data(), length, unit->mapping) < 0) break;
+        for (std::size_t i = 0; i < kept.size(); ++i) {
+            unit->put(touch->table, touch->address + static_cast<std::uint32_t>(i), kept[i]);
+        }
     }
     {
         std::lock_guard lock(mutex_);
@@ -453,6 +471,11 @@ void BatterySimulator::inject_exception(std::uint16_t address, int exception_cod
     exception_rules_.push_back({address, exception_code, times});
 }
 
+void BatterySimulator::ignore_writes(std::uint16_t address, int times) {
+    std::lock_guard lock(mutex_);
+    ignore_rules_.push_back({address, 0, times});
+}
+
 void BatterySimulator::delay_replies(std::chrono::milliseconds delay, int count) {
     std::lock_guard lock(mutex_);
     reply_delay_ = delay;
@@ -473,6 +496,7 @@ void BatterySimulator::set_revert_after(std::optional<std::chrono::milliseconds>
 void BatterySimulator::clear_faults() {
     std::lock_guard lock(mutex_);
     exception_rules_.clear();
+    ignore_rules_.clear();
     delayed_replies_ = 0;
     drops_ = 0;
 }

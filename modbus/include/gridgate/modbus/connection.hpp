@@ -109,6 +109,13 @@ class ModbusConnection {
     /// handler is called exactly once on the worker.
     bool read(const ReadRequest& request, ReadHandler handler);
     bool write(WriteRequest request, WriteHandler handler);
+    /// Writes `writes` in order as one job: no other request on this
+    /// connection runs between them (pre-writes stay next to their
+    /// setpoint), and the first failure ends the sequence. With `verify`,
+    /// each write is read back and a difference fails it with a
+    /// non-retryable `verify_mismatch`. Returns false for an empty sequence.
+    bool write_sequence(std::vector<WriteRequest> writes, WriteHandler handler,
+                        bool verify = false);
 
     /// True while the TCP connection is up and the last request did not fail
     /// at the transport level.
@@ -131,6 +138,14 @@ class ModbusConnection {
     bool connect_now();
     void disconnect(bool notify);
     void execute(Job& job);
+    std::optional<ModbusError> perform(const ReadRequest& read, std::vector<std::uint16_t>& data);
+    std::optional<ModbusError> perform(const WriteRequest& write);
+    /// Classifies a libmodbus failure and re-opens after transport errors.
+    std::optional<ModbusError> failed(int error_number, const std::string& what);
+    /// Waits inter_request_delay; false if the connection stopped meanwhile.
+    bool keep_silence();
+    std::string describe(const ReadRequest& read) const;
+    std::string describe(const WriteRequest& write) const;
     void set_state(bool up);
     /// "host:port unit U read|write TABLE FIRST..LAST", for error messages.
     std::string describe(const Job& job) const;

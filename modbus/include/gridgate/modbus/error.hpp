@@ -16,6 +16,7 @@ enum class ErrorKind {
     transport,        ///< the connection broke or the answer was malformed
     shutdown,         ///< the connection was stopped before the request ran
     invalid_request,  ///< the request cannot be sent (count or address out of range)
+    verify_mismatch,  ///< a written value read back differently
 };
 
 struct ModbusError {

@@ -83,6 +83,9 @@ class BatterySimulator {
     void delay_replies(std::chrono::milliseconds delay, int count = 1);
     /// Closes the connection instead of answering the next `count` requests.
     void drop_connections(int count = 1);
+    /// Acknowledges writes touching `address` without applying them (a device
+    /// that is not in remote-control mode), `times` times (negative = until cleared).
+    void ignore_writes(std::uint16_t address, int times = -1);
     /// Changes the revert-without-refresh time while running.
     void set_revert_after(std::optional<std::chrono::milliseconds> after);
     void clear_faults();
@@ -137,6 +140,7 @@ class BatterySimulator {
         int remaining;
     };
     std::vector<ExceptionRule> exception_rules_;
+    std::vector<ExceptionRule> ignore_rules_;  // code unused
     std::chrono::milliseconds reply_delay_{0};
     int delayed_replies_ = 0;
     int drops_ = 0;
