@@ -10,7 +10,9 @@ namespace gridgate::modbus {
 
 using Clock = std::chrono::steady_clock;
 
-struct ModbusConnection::Job {
+namespace {
+
+struct Job {
     bool is_read = true;
     ReadRequest read;
     /// Written in order, nothing else in between; one for a plain write.
@@ -26,6 +28,63 @@ struct ModbusConnection::Job {
             on_write(std::move(error));
         }
     }
+};
+
+}  // namespace
+
+struct ModbusConnection::Core {
+    Core(Endpoint endpoint, ConnectionOptions options)
+        : endpoint_(std::move(endpoint)), options_(options) {}
+
+    bool enqueue(std::unique_ptr<Job> job);
+    bool connected() const noexcept { return up_.load(std::memory_order_acquire); }
+    int subscribe(StateHandler handler);
+    void unsubscribe(int id);
+    void request_stop();
+
+    void run();
+    bool connect_now();
+    void disconnect(bool notify);
+    void execute(Job& job);
+    std::optional<ModbusError> perform(const ReadRequest& read, std::vector<std::uint16_t>& data);
+    std::optional<ModbusError> perform(const WriteRequest& write);
+    /// Classifies a libmodbus failure and re-opens after transport errors.
+    std::optional<ModbusError> failed(int error_number, const std::string& what);
+    /// Waits inter_request_delay; false if the connection stopped meanwhile.
+    bool keep_silence();
+    std::string describe(const ReadRequest& read) const;
+    std::string describe(const WriteRequest& write) const;
+    void set_state(bool up);
+    /// "host:port unit U read|write TABLE FIRST..LAST", for error messages.
+    std::string describe(const Job& job) const;
+    void fail_queued(ErrorKind kind, const std::string& why);
+    /// Waits on the queue until `deadline`, `wake` returns true or stop.
+    template <typename Pred>
+    void wait_until(std::chrono::steady_clock::time_point deadline, Pred wake);
+
+    const Endpoint endpoint_;
+    const ConnectionOptions options_;
+
+    mutable std::mutex mutex_;  // guards queue_, stopping_
+    std::condition_variable wakeup_;
+    std::deque<std::unique_ptr<Job>> queue_;
+    bool stopping_ = false;
+
+    std::mutex state_mutex_;  // guards subscribers_, serializes state handlers
+    std::map<int, StateHandler> subscribers_;
+    int next_subscriber_ = 1;
+    std::atomic<bool> up_{false};
+
+    // Worker-only.
+    struct ContextDeleter {
+        void operator()(::_modbus* ctx) const noexcept;
+    };
+    std::unique_ptr<::_modbus, ContextDeleter> ctx_;
+    bool socket_open_ = false;
+    std::chrono::milliseconds backoff_{0};
+    std::chrono::steady_clock::time_point next_attempt_{};
+    std::chrono::steady_clock::time_point quiet_until_{};
+    std::string last_connect_error_ = "not yet connected";
 };
 
 namespace {
@@ -44,14 +103,14 @@ void set_timeout(modbus_t* ctx, std::chrono::milliseconds timeout,
 
 }  // namespace
 
-void ModbusConnection::ContextDeleter::operator()(::_modbus* ctx) const noexcept {
+void ModbusConnection::Core::ContextDeleter::operator()(::_modbus* ctx) const noexcept {
     modbus_close(ctx);
     modbus_free(ctx);
 }
 
 ModbusConnection::ModbusConnection(Endpoint endpoint, ConnectionOptions options)
-    : endpoint_(std::move(endpoint)), options_(options) {
-    worker_ = std::thread([this] { run(); });
+    : endpoint_(endpoint), options_(options), core_(std::make_shared<Core>(endpoint, options)) {
+    worker_ = std::thread([core = core_] { core->run(); });
 }
 
 ModbusConnection::~ModbusConnection() {
@@ -63,13 +122,7 @@ bool ModbusConnection::read(const ReadRequest& request, ReadHandler handler) {
     job->is_read = true;
     job->read = request;
     job->on_read = std::move(handler);
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_ || queue_.size() >= options_.queue_limit) return false;
-        queue_.push_back(std::move(job));
-    }
-    wakeup_.notify_one();
-    return true;
+    return core_->enqueue(std::move(job));
 }
 
 bool ModbusConnection::write(WriteRequest request, WriteHandler handler) {
@@ -86,6 +139,34 @@ bool ModbusConnection::write_sequence(std::vector<WriteRequest> writes, WriteHan
     job->writes = std::move(writes);
     job->verify = verify;
     job->on_write = std::move(handler);
+    return core_->enqueue(std::move(job));
+}
+
+bool ModbusConnection::connected() const noexcept {
+    return core_->connected();
+}
+
+int ModbusConnection::subscribe(StateHandler handler) {
+    return core_->subscribe(std::move(handler));
+}
+
+void ModbusConnection::unsubscribe(int id) {
+    core_->unsubscribe(id);
+}
+
+void ModbusConnection::stop() {
+    core_->request_stop();
+    if (!worker_.joinable()) return;
+    if (worker_.get_id() == std::this_thread::get_id()) {
+        // Stopped (or destroyed) from one of our own handlers: the worker
+        // holds the core and finishes on its own once the handler returns.
+        worker_.detach();
+    } else {
+        worker_.join();
+    }
+}
+
+bool ModbusConnection::Core::enqueue(std::unique_ptr<Job> job) {
     {
         std::lock_guard lock(mutex_);
         if (stopping_ || queue_.size() >= options_.queue_limit) return false;
@@ -95,11 +176,7 @@ bool ModbusConnection::write_sequence(std::vector<WriteRequest> writes, WriteHan
     return true;
 }
 
-bool ModbusConnection::connected() const noexcept {
-    return up_.load(std::memory_order_acquire);
-}
-
-int ModbusConnection::subscribe(StateHandler handler) {
+int ModbusConnection::Core::subscribe(StateHandler handler) {
     std::lock_guard lock(state_mutex_);
     const int id = next_subscriber_++;
     // Told the current state under the same lock as every change, so the
@@ -109,27 +186,26 @@ int ModbusConnection::subscribe(StateHandler handler) {
     return id;
 }
 
-void ModbusConnection::unsubscribe(int id) {
+void ModbusConnection::Core::unsubscribe(int id) {
     std::lock_guard lock(state_mutex_);
     subscribers_.erase(id);
 }
 
-void ModbusConnection::stop() {
+void ModbusConnection::Core::request_stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
     }
     wakeup_.notify_all();
-    if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
 }
 
 template <typename Pred>
-void ModbusConnection::wait_until(Clock::time_point deadline, Pred wake) {
+void ModbusConnection::Core::wait_until(Clock::time_point deadline, Pred wake) {
     std::unique_lock lock(mutex_);
     wakeup_.wait_until(lock, deadline, [&] { return stopping_ || wake(); });
 }
 
-void ModbusConnection::run() {
+void ModbusConnection::Core::run() {
     const auto stopping = [this] {
         std::lock_guard lock(mutex_);
         return stopping_;
@@ -170,7 +246,7 @@ void ModbusConnection::run() {
     disconnect(true);
 }
 
-bool ModbusConnection::connect_now() {
+bool ModbusConnection::Core::connect_now() {
     if (!ctx_) {
         const std::string port = std::to_string(endpoint_.port);
         ctx_.reset(modbus_new_tcp_pi(endpoint_.host.c_str(), port.c_str()));
@@ -203,27 +279,28 @@ bool ModbusConnection::connect_now() {
     return true;
 }
 
-void ModbusConnection::disconnect(bool notify) {
+void ModbusConnection::Core::disconnect(bool notify) {
     if (ctx_ && socket_open_) modbus_close(ctx_.get());
     socket_open_ = false;
     if (notify) set_state(false);
 }
 
-std::string ModbusConnection::describe(const ReadRequest& r) const {
+std::string ModbusConnection::Core::describe(const ReadRequest& r) const {
     return endpoint_.str() + " unit " + std::to_string(r.unit) + " read " +
            span_text(r.table, r.address, r.count);
 }
 
-std::string ModbusConnection::describe(const WriteRequest& w) const {
+std::string ModbusConnection::Core::describe(const WriteRequest& w) const {
     return endpoint_.str() + " unit " + std::to_string(w.unit) + " write " +
            span_text(w.table, w.address, w.values.size());
 }
 
-std::string ModbusConnection::describe(const Job& job) const {
+std::string ModbusConnection::Core::describe(const Job& job) const {
     return job.is_read ? describe(job.read) : describe(job.writes.front());
 }
 
-std::optional<ModbusError> ModbusConnection::failed(int error_number, const std::string& what) {
+std::optional<ModbusError> ModbusConnection::Core::failed(int error_number,
+                                                          const std::string& what) {
     ModbusError error = error_from_errno(error_number, what);
     if (error.kind != ErrorKind::exception) {
         // Re-open before the next request: whatever the device still sends
@@ -234,8 +311,8 @@ std::optional<ModbusError> ModbusConnection::failed(int error_number, const std:
     return error;
 }
 
-std::optional<ModbusError> ModbusConnection::perform(const ReadRequest& r,
-                                                     std::vector<std::uint16_t>& data) {
+std::optional<ModbusError> ModbusConnection::Core::perform(const ReadRequest& r,
+                                                           std::vector<std::uint16_t>& data) {
     const std::uint16_t limit = is_bit_table(r.table) ? max_bits_per_read : max_registers_per_read;
     if (r.count == 0 || r.count > limit || r.address + std::size_t{r.count} > 65536) {
         return ModbusError{ErrorKind::invalid_request, 0, false,
@@ -264,7 +341,7 @@ std::optional<ModbusError> ModbusConnection::perform(const ReadRequest& r,
     return std::nullopt;
 }
 
-std::optional<ModbusError> ModbusConnection::perform(const WriteRequest& w) {
+std::optional<ModbusError> ModbusConnection::Core::perform(const WriteRequest& w) {
     const bool bits = w.table == Table::coil;
     const std::size_t limit = bits ? 1968 : 123;  // FC15 / FC16 limits
     if (!is_writable(w.table)) {
@@ -302,7 +379,7 @@ std::optional<ModbusError> ModbusConnection::perform(const WriteRequest& w) {
     return std::nullopt;
 }
 
-bool ModbusConnection::keep_silence() {
+bool ModbusConnection::Core::keep_silence() {
     if (options_.inter_request_delay.count() <= 0) return true;
     wait_until(Clock::now() + options_.inter_request_delay, [] { return false; });
     std::lock_guard lock(mutex_);
@@ -321,7 +398,7 @@ std::string hex_words(const std::vector<std::uint16_t>& words) {
 }
 }  // namespace
 
-void ModbusConnection::execute(Job& job) {
+void ModbusConnection::Core::execute(Job& job) {
     if (job.is_read) {
         std::vector<std::uint16_t> data;
         if (auto error = perform(job.read, data)) {
@@ -370,14 +447,14 @@ void ModbusConnection::execute(Job& job) {
     job.on_write(std::nullopt);
 }
 
-void ModbusConnection::set_state(bool up) {
+void ModbusConnection::Core::set_state(bool up) {
     if (up_.load(std::memory_order_acquire) == up) return;  // only the worker changes it
     std::lock_guard lock(state_mutex_);
     up_.store(up, std::memory_order_release);
     for (auto& [id, handler] : subscribers_) handler(up);
 }
 
-void ModbusConnection::fail_queued(ErrorKind kind, const std::string& why) {
+void ModbusConnection::Core::fail_queued(ErrorKind kind, const std::string& why) {
     std::deque<std::unique_ptr<Job>> jobs;
     {
         std::lock_guard lock(mutex_);

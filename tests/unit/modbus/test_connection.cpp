@@ -412,6 +412,24 @@ TEST(ModbusConnection, KeepsSilenceAfterConnectAndBetweenRequests) {
     EXPECT_GE(std::chrono::steady_clock::now() - begin, 180ms);
 }
 
+TEST(ModbusConnection, MayBeReleasedByItsOwnHandler) {
+    BatterySimulator sim;
+    sim.start();
+    auto c = std::make_shared<ModbusConnection>(local(sim), fast_options());
+    std::weak_ptr<ModbusConnection> weak = c;
+    auto promise = std::make_shared<std::promise<bool>>();
+    auto future = promise->get_future();
+    ModbusConnection* raw = c.get();
+    // The handler holds the last reference: it goes away on the worker.
+    ASSERT_TRUE(raw->read({1, Table::input, 200, 1}, [c = std::move(c), promise](ReadResult r) {
+        promise->set_value(bool(r));
+    }));
+    ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+    EXPECT_TRUE(future.get());
+    EXPECT_TRUE(eventually([&] { return weak.expired(); }));
+    EXPECT_TRUE(eventually([&] { return sim.open_connections() == 0; }));
+}
+
 TEST(ModbusConnection, RefusesMalformedRequestsAndStopsCleanly) {
     BatterySimulator sim;
     sim.start();

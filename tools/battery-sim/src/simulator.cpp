@@ -432,7 +432,8 @@ void BatterySimulator::physics_loop() {
             std::chrono::duration<double>(now - last).count() * options_.time_scale / 3600.0;
         last = now;
         for (auto& unit : units_) {
-            if (options_.revert_after && now - unit->last_setpoint_write > *options_.revert_after) {
+            if (options_.revert_after && now - unit->last_setpoint_write > *options_.revert_after &&
+                requested_kw(map, options_.limits, *unit) != 0.0) {
                 // The device gives up on a setpoint nobody refreshed.
                 if (auto idle = modbus::plan_idle(map, options_.limits)) {
                     for (const auto& w : idle->writes) {
@@ -446,6 +447,7 @@ void BatterySimulator::physics_loop() {
                     }
                 }
                 unit->last_setpoint_write = now;
+                ++reverts_;
             }
             double kw = requested_kw(map, options_.limits, *unit);
             kw = std::clamp(kw, -options_.limits.max_discharge_kw, options_.limits.max_charge_kw);

@@ -85,8 +85,9 @@ using StateHandler = std::function<void(bool connected)>;
 /// Thread-safety: every public member may be called from any thread. The
 /// worker thread owns the libmodbus context; handlers run on the worker, one
 /// at a time, in request order, and must not block it for long (post the
-/// result where it is needed). A handler must not call stop() or
-/// unsubscribe(); the destructor stops the connection.
+/// result where it is needed). A handler must not call unsubscribe(); it may
+/// drop the last reference to the connection (the worker then winds down on
+/// its own).
 ///
 /// After a timeout or a broken answer the connection is closed and opened
 /// again before the next request, so a late reply can never be taken as the
@@ -129,55 +130,18 @@ class ModbusConnection {
     void unsubscribe(int id);
 
     /// Stops the worker; queued requests fail with a `shutdown` error.
-    /// Idempotent. Must not be called from a handler.
+    /// Idempotent. Waits for the worker unless called from a handler.
     void stop();
 
-  private:
-    struct Job;
-    void run();
-    bool connect_now();
-    void disconnect(bool notify);
-    void execute(Job& job);
-    std::optional<ModbusError> perform(const ReadRequest& read, std::vector<std::uint16_t>& data);
-    std::optional<ModbusError> perform(const WriteRequest& write);
-    /// Classifies a libmodbus failure and re-opens after transport errors.
-    std::optional<ModbusError> failed(int error_number, const std::string& what);
-    /// Waits inter_request_delay; false if the connection stopped meanwhile.
-    bool keep_silence();
-    std::string describe(const ReadRequest& read) const;
-    std::string describe(const WriteRequest& write) const;
-    void set_state(bool up);
-    /// "host:port unit U read|write TABLE FIRST..LAST", for error messages.
-    std::string describe(const Job& job) const;
-    void fail_queued(ErrorKind kind, const std::string& why);
-    /// Waits on the queue until `deadline`, `wake` returns true or stop.
-    template <typename Pred>
-    void wait_until(std::chrono::steady_clock::time_point deadline, Pred wake);
+    /// The worker's state. Shared by the worker thread, so the connection
+    /// may even be destroyed from one of its own handlers (the last holder
+    /// of a shared_ptr letting go there): the worker then winds down alone.
+    struct Core;
 
+  private:
     const Endpoint endpoint_;
     const ConnectionOptions options_;
-
-    mutable std::mutex mutex_;  // guards queue_, stopping_
-    std::condition_variable wakeup_;
-    std::deque<std::unique_ptr<Job>> queue_;
-    bool stopping_ = false;
-
-    std::mutex state_mutex_;  // guards subscribers_, serializes state handlers
-    std::map<int, StateHandler> subscribers_;
-    int next_subscriber_ = 1;
-    std::atomic<bool> up_{false};
-
-    // Worker-only.
-    struct ContextDeleter {
-        void operator()(::_modbus* ctx) const noexcept;
-    };
-    std::unique_ptr<::_modbus, ContextDeleter> ctx_;
-    bool socket_open_ = false;
-    std::chrono::milliseconds backoff_{0};
-    std::chrono::steady_clock::time_point next_attempt_{};
-    std::chrono::steady_clock::time_point quiet_until_{};
-    std::string last_connect_error_ = "not yet connected";
-
+    std::shared_ptr<Core> core_;
     std::thread worker_;
 };
 

@@ -96,6 +96,8 @@ class BatterySimulator {
     std::uint64_t requests_served() const noexcept { return requests_.load(); }
     std::uint64_t connections_accepted() const noexcept { return accepted_.load(); }
     std::size_t open_connections() const;
+    /// How often a setpoint fell back to idle for want of a refresh.
+    std::uint64_t reverts() const noexcept { return reverts_.load(); }
 
     /// The setpoint the registers of `unit` hold, in kW (+ charge).
     double setpoint_kw(std::uint8_t unit = 1) const;
@@ -147,6 +149,7 @@ class BatterySimulator {
 
     std::atomic<std::uint64_t> requests_{0};
     std::atomic<std::uint64_t> accepted_{0};
+    std::atomic<std::uint64_t> reverts_{0};
 
     std::thread acceptor_;
     std::thread physics_;
