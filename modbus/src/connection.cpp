@@ -1,6 +1,11 @@
 #include "gridgate/modbus/connection.hpp"
 
+#include <atomic>
 #include <cerrno>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
 #include <cstdio>
 #include <utility>
 

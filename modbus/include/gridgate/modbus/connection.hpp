@@ -4,11 +4,8 @@
 // context is touched by two threads and no caller's I/O thread ever blocks.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
