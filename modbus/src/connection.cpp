@@ -3,10 +3,10 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
-#include <cstdio>
 #include <utility>
 
 #include <modbus/modbus.h>
@@ -74,6 +74,7 @@ struct ModbusConnection::Core {
     std::condition_variable wakeup_;
     std::deque<std::unique_ptr<Job>> queue_;
     bool stopping_ = false;
+    std::atomic<bool> stop_requested_{false};  // stopping_, readable without the lock
 
     std::mutex state_mutex_;  // guards subscribers_, serializes state handlers
     std::map<int, StateHandler> subscribers_;
@@ -200,6 +201,7 @@ void ModbusConnection::Core::request_stop() {
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
+        stop_requested_.store(true, std::memory_order_release);
     }
     wakeup_.notify_all();
 }
@@ -211,10 +213,8 @@ void ModbusConnection::Core::wait_until(Clock::time_point deadline, Pred wake) {
 }
 
 void ModbusConnection::Core::run() {
-    const auto stopping = [this] {
-        std::lock_guard lock(mutex_);
-        return stopping_;
-    };
+    const auto stopping = [this] { return stop_requested_.load(std::memory_order_acquire); };
+    std::deque<std::unique_ptr<Job>> batch;
     while (!stopping()) {
         if (!socket_open_) {
             if (Clock::now() < next_attempt_) {
@@ -229,23 +229,37 @@ void ModbusConnection::Core::run() {
             }
             continue;
         }
-        std::unique_ptr<Job> job;
         {
+            // Take everything waiting at once: callers queueing while the
+            // worker runs do not contend with it for every request.
             std::unique_lock lock(mutex_);
             wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (stopping_) break;
-            job = std::move(queue_.front());
-            queue_.pop_front();
+            batch.swap(queue_);
         }
-        if (Clock::now() < quiet_until_) {
-            wait_until(quiet_until_, [] { return false; });
-            if (stopping()) {
-                job->fail({ErrorKind::shutdown, 0, true, endpoint_.str() + ": connection stopped"});
-                break;
+        while (!batch.empty() && socket_open_ && !stopping()) {
+            std::unique_ptr<Job> job = std::move(batch.front());
+            batch.pop_front();
+            if (Clock::now() < quiet_until_) {
+                wait_until(quiet_until_, [] { return false; });
+                if (stopping()) {
+                    job->fail(
+                        {ErrorKind::shutdown, 0, true, describe(*job) + ": connection stopped"});
+                    break;
+                }
+            }
+            execute(*job);
+            quiet_until_ = Clock::now() + options_.inter_request_delay;
+        }
+        if (!batch.empty()) {
+            // The connection broke (or is stopping): the rest go back, in
+            // order, for the reconnect or the shutdown below to handle.
+            std::lock_guard lock(mutex_);
+            while (!batch.empty()) {
+                queue_.push_front(std::move(batch.back()));
+                batch.pop_back();
             }
         }
-        execute(*job);
-        quiet_until_ = Clock::now() + options_.inter_request_delay;
     }
     fail_queued(ErrorKind::shutdown, "connection stopped");
     disconnect(true);
