@@ -280,10 +280,12 @@ bool ModbusConnection::Core::connect_now() {
         set_timeout(ctx_.get(), options_.response_timeout, modbus_set_byte_timeout);
     }
     if (modbus_connect(ctx_.get()) == -1) {
-        last_connect_error_ = std::string("connect failed: ") + modbus_strerror(errno);
+        const int error_number = errno;
         modbus_close(ctx_.get());
         backoff_ = backoff_.count() == 0 ? options_.reconnect_initial
                                          : std::min(backoff_ * 2, options_.reconnect_max);
+        last_connect_error_ = std::string("connect failed: ") + modbus_strerror(error_number) +
+                              "; next attempt in " + std::to_string(backoff_.count()) + " ms";
         next_attempt_ = Clock::now() + backoff_;
         set_state(false);
         return false;

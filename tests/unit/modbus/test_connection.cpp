@@ -341,6 +341,31 @@ TEST(ModbusConnection, NotConnectedNamesTheRequestAndTheCause) {
     EXPECT_FALSE(c.connected());
 }
 
+TEST(ModbusConnection, ReconnectBackoffDoublesUpToItsMaximum) {
+    auto options = fast_options();
+    options.reconnect_initial = 10ms;
+    options.reconnect_max = 80ms;
+    ModbusConnection c({"127.0.0.1", unused_port()}, options);
+    // Each refusal says when the next attempt comes; collect the waits seen.
+    std::vector<int> waits;
+    int at_max = 0;
+    ASSERT_TRUE(eventually([&] {
+        auto r = read_sync(c, {1, Table::holding, 0, 1});
+        const auto& m = r.error().message;
+        const auto at = m.find("next attempt in ");
+        if (at == std::string::npos) return false;
+        const int wait = std::stoi(m.substr(at + 16));
+        if (waits.empty() || waits.back() != wait) waits.push_back(wait);
+        at_max += wait == 80;
+        return at_max >= 20;  // stays at the maximum
+    }));
+    ASSERT_FALSE(waits.empty());
+    EXPECT_EQ(waits.back(), 80);
+    for (std::size_t i = 1; i < waits.size(); ++i) {
+        EXPECT_EQ(waits[i], std::min(2 * waits[i - 1], 80)) << "after " << waits[i - 1] << " ms";
+    }
+}
+
 TEST(ModbusConnection, ADroppedConnectionIsReopened) {
     BatterySimulator sim;
     sim.start();
