@@ -184,6 +184,57 @@ TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {
         << errors[0];
 }
 
+TEST_F(ModbusTcpPlugin, DevicesBehindOneAddressShareTheirConnectionOptions) {
+    auto config = site(1502);
+    sdk::AssetConfig second{"ast_batt_002", "battery", sdk::ConfigTable({"site.toml", 20, 1})};
+    second.table.add("host", value(std::string("127.0.0.1"), 21));
+    second.table.add("port", value(std::int64_t{1502}, 22));
+    second.table.add("unit_id", value(std::int64_t{2}, 23));
+    second.table.add("register_map", value(std::string("generic_battery"), 24));
+    second.table.add("max_charge_kw", value(50.0, 25));
+    second.table.add("max_discharge_kw", value(50.0, 26));
+    second.table.add("response_timeout_seconds", value(2.0, 27));
+    config.assets.push_back(std::move(second));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:21:8: asset 'ast_batt_002' shares 127.0.0.1:1502 with asset "
+              "'ast_batt_001' but not its response_timeout_seconds, delay_after_connect_seconds "
+              "and inter_request_delay_seconds");
+}
+
+TEST_F(ModbusTcpPlugin, TwoUnitIdsBehindOneGateway) {
+    battery_sim::SimulatorOptions options;
+    options.units = {1, 2};
+    BatterySimulator sim(options);
+    sim.start();
+    auto config = site(sim.port());
+    sdk::AssetConfig second{"ast_batt_002", "battery", sdk::ConfigTable({"site.toml", 20, 1})};
+    second.table.add("host", value(std::string("127.0.0.1"), 21));
+    second.table.add("port", value(std::int64_t{sim.port()}, 22));
+    second.table.add("unit_id", value(std::int64_t{2}, 23));
+    second.table.add("register_map", value(std::string("generic_battery"), 24));
+    second.table.add("max_charge_kw", value(50.0, 25));
+    second.table.add("max_discharge_kw", value(50.0, 26));
+    second.table.add("response_timeout_seconds", value(0.3, 27));
+    config.assets.push_back(std::move(second));
+    gateway::AdapterRegistry registry;
+    Events events;
+    auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    ASSERT_TRUE(registry.start());
+    EXPECT_TRUE(run(registry, command(sdk::CommandType::SetChargeRate, 4)).success);
+    auto to_second = command(sdk::CommandType::SetDischargeRate, 6);
+    to_second.asset_id = "ast_batt_002";
+    EXPECT_TRUE(run(registry, to_second).success);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 4.0);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), -6.0);
+    EXPECT_EQ(sim.connections_accepted(), 1U);
+    registry.clear();
+}
+
 TEST_F(ModbusTcpPlugin, DrivesTheSimulatedBatteryEndToEnd) {
     BatterySimulator sim;
     sim.start();
