@@ -44,7 +44,7 @@ TEST(Examples, DemoSiteIsValidAndLocal) {
     EXPECT_THAT(ids(c), ElementsAre("ast_charger_bay_1", "ast_charger_bay_2", "ast_batt_001"));
     EXPECT_EQ(*c.assets[0].options.find("charging_rate_unit")->as_string(), "W");
     EXPECT_EQ(*c.assets[1].options.find("charging_rate_unit")->as_string(), "A");
-    EXPECT_EQ(*c.assets[1].options.find("charge_point_id")->as_string(), "CP002");
+    EXPECT_EQ(*c.assets[1].options.find("charge_point_id")->as_string(), "CP0002");
     EXPECT_EQ(*c.assets[2].options.find("port")->as_integer(), 1502);
     EXPECT_NE(c.find_register_map("generic_battery"), nullptr);
     EXPECT_EQ(c.asset_map, (std::map<std::string, std::string>{{"ev_001", "ast_charger_bay_1"},
