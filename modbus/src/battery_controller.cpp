@@ -271,44 +271,37 @@ void BatteryController::stop() {
     s.handlers_off = true;
 }
 
-void BatteryController::set_charge(double kw, ControlDone done) {
+namespace {
+// Records one side of the battery's setpoint and writes the combined value:
+// the adapter keeps both sides, so their order within a slot does not matter.
+void set_side(const StatePtr& s, double BatteryController::State::*side, const char* what,
+              double kw, ControlDone done) {
     std::vector<std::string> notes;
     std::optional<ControlResult> immediate;
     {
-        std::lock_guard lock(state_->mutex);
-        if (state_->stopping) {
+        std::lock_guard lock(s->mutex);
+        if (s->stopping) {
             immediate = ControlResult::failure("battery controller stopped", true);
         } else if (!(kw >= 0)) {
-            immediate =
-                ControlResult::failure("charge power " + format_kw(kw) + " is negative", false);
+            immediate = ControlResult::failure(
+                std::string(what) + " power " + format_kw(kw) + " is negative", false);
         } else {
-            state_->charge_kw = kw;
-            state_->commanded = true;
-            immediate = send_setpoint(state_, done, notes);
+            (*s).*side = kw;
+            s->commanded = true;
+            immediate = send_setpoint(s, done, notes);
         }
     }
-    for (const auto& n : notes) state_->note(n);
+    for (const auto& n : notes) s->note(n);
     if (immediate && done) done(std::move(*immediate));
+}
+}  // namespace
+
+void BatteryController::set_charge(double kw, ControlDone done) {
+    set_side(state_, &State::charge_kw, "charge", kw, std::move(done));
 }
 
 void BatteryController::set_discharge(double kw, ControlDone done) {
-    std::vector<std::string> notes;
-    std::optional<ControlResult> immediate;
-    {
-        std::lock_guard lock(state_->mutex);
-        if (state_->stopping) {
-            immediate = ControlResult::failure("battery controller stopped", true);
-        } else if (!(kw >= 0)) {
-            immediate =
-                ControlResult::failure("discharge power " + format_kw(kw) + " is negative", false);
-        } else {
-            state_->discharge_kw = kw;
-            state_->commanded = true;
-            immediate = send_setpoint(state_, done, notes);
-        }
-    }
-    for (const auto& n : notes) state_->note(n);
-    if (immediate && done) done(std::move(*immediate));
+    set_side(state_, &State::discharge_kw, "discharge", kw, std::move(done));
 }
 
 namespace {
