@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <utility>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -229,7 +230,6 @@ public:
     }
 
     const beast::error_code& handshake_error() const { return ec_; }
-    unsigned status() const { return response_.result_int(); }
     const websocket::response_type& response() const { return response_; }
     bool open() const { return !ec_; }
 
@@ -334,5 +334,41 @@ private:
     int close_code_ = 0;
     std::atomic<bool> paused_{false};
 };
+
+// A raw HTTP upgrade request, for the refusals: Beast's client does not
+// hand back the response of a declined handshake. Status 0: no response.
+inline http::response<http::string_body> probe_upgrade(std::uint16_t port,
+                                                       const ClientOptions& options) {
+    net::io_context io;
+    net::ssl::context tls_context{net::ssl::context::tls_client};
+    tls_context.set_verify_mode(net::ssl::verify_none);
+    http::request<http::empty_body> request{http::verb::get, options.target, 11};
+    request.set(http::field::host, "127.0.0.1");
+    request.set(http::field::upgrade, "websocket");
+    request.set(http::field::connection, "Upgrade");
+    request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    request.set(http::field::sec_websocket_version, "13");
+    if (options.subprotocol) request.set(http::field::sec_websocket_protocol, *options.subprotocol);
+    if (options.authorization) request.set(http::field::authorization, *options.authorization);
+    http::response<http::string_body> response;
+    response.result(0);
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
+    if (options.tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(io, tls_context);
+        beast::get_lowest_layer(stream).connect(endpoint);
+        stream.handshake(net::ssl::stream_base::client, ec);
+        if (ec) return response;
+        http::write(stream, request, ec);
+        if (!ec) http::read(stream, buffer, response, ec);
+    } else {
+        beast::tcp_stream stream(io);
+        stream.connect(endpoint);
+        http::write(stream, request, ec);
+        if (!ec) http::read(stream, buffer, response, ec);
+    }
+    return response;
+}
 
 }  // namespace gridgate::ocpp::test
