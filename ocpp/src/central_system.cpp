@@ -40,7 +40,7 @@ namespace detail {
 // Accepts connections and hands each to a new session on its own strand.
 // Thread-safety: runs on the acceptor's strand; stop() posts onto it.
 class Listener : public std::enable_shared_from_this<Listener> {
-public:
+  public:
     Listener(net::io_context& io, std::shared_ptr<ServerState> state)
         : io_(io), state_(std::move(state)), acceptor_(net::make_strand(io)) {}
 
@@ -62,12 +62,13 @@ public:
         });
     }
 
-private:
+  private:
     void do_accept() {
-        acceptor_.async_accept(net::make_strand(io_),
-                               [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                                   self->on_accept(ec, std::move(socket));
-                               });
+        acceptor_.async_accept(
+            net::make_strand(io_),
+            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                self->on_accept(ec, std::move(socket));
+            });
     }
 
     void on_accept(beast::error_code ec, tcp::socket socket) {
@@ -126,7 +127,9 @@ CentralSystem::CentralSystem(boost::asio::io_context& io, CentralSystemOptions o
       state_(std::make_shared<detail::ServerState>(std::move(options), std::move(authorizer),
                                                    std::move(handler))) {}
 
-CentralSystem::~CentralSystem() { stop(); }
+CentralSystem::~CentralSystem() {
+    stop();
+}
 
 void CentralSystem::start() {
     const auto& options = state_->options;

@@ -130,9 +130,9 @@ void CentralSystemCore::boot_notification(std::string_view identity,
         std::lock_guard lock(mutex_);
         charge_points_[std::string(identity)].boot = request;
     }
-    answer(response,
-           BootNotificationResponse{RegistrationStatus::Accepted, now(),
-                                    static_cast<std::int32_t>(options_.heartbeat_interval.count())});
+    answer(response, BootNotificationResponse{
+                         RegistrationStatus::Accepted, now(),
+                         static_cast<std::int32_t>(options_.heartbeat_interval.count())});
     if (observers_.on_boot) observers_.on_boot(identity, request);
 }
 
@@ -200,14 +200,13 @@ void CentralSystemCore::start_transaction(std::string_view identity,
     }
     answer(response, StartTransactionResponse{authorize(request.id_tag), transaction_id});
     if (!replay && observers_.on_transaction) {
-        observers_.on_transaction(identity, TransactionEvent{true, request.connector_id,
-                                                             transaction_id, request.id_tag,
-                                                             request.timestamp});
+        observers_.on_transaction(
+            identity, TransactionEvent{true, request.connector_id, transaction_id, request.id_tag,
+                                       request.timestamp});
     }
 }
 
-void CentralSystemCore::stop_transaction(std::string_view identity,
-                                         const rapidjson::Value& payload,
+void CentralSystemCore::stop_transaction(std::string_view identity, const rapidjson::Value& payload,
                                          rapidjson::Document& response) {
     const auto request = from_json<StopTransactionRequest>(payload);
     std::optional<std::int32_t> connector_id;

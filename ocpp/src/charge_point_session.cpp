@@ -2,9 +2,9 @@
 
 #include <exception>
 
+#include <rapidjson/allocators.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <rapidjson/allocators.h>
 
 namespace gridgate::ocpp::detail {
 
@@ -36,7 +36,8 @@ void ChargePointSession<Stream>::run() {
     state_->track(this, this->weak_from_this());
     net::dispatch(ws_.get_executor(), [self = this->shared_from_this()] {
         if constexpr (kTls) {
-            beast::get_lowest_layer(self->ws_).expires_after(self->state_->options.handshake_timeout);
+            beast::get_lowest_layer(self->ws_).expires_after(
+                self->state_->options.handshake_timeout);
             self->ws_.next_layer().async_handshake(
                 net::ssl::stream_base::server,
                 [self](beast::error_code e) { self->on_tls_handshake(e); });
@@ -129,8 +130,9 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
                      beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
         response.set(http::field::server, "gridgate");
     }));
-    ws_.async_accept(*upgrade_request_,
-                     [self = this->shared_from_this()](beast::error_code e) { self->on_accept(e); });
+    ws_.async_accept(*upgrade_request_, [self = this->shared_from_this()](beast::error_code e) {
+        self->on_accept(e);
+    });
 }
 
 template <class Stream>
@@ -262,8 +264,8 @@ template <class Stream>
 void ChargePointSession<Stream>::handle_call(const Call& call) {
     const std::string where = who() + " " + std::string(call.action) + " (message id " +
                               std::string(call.message_id) + ")";
-    if (auto violation = state_->schemas->validate(call.action, PayloadKind::Request,
-                                                   *call.payload)) {
+    if (auto violation =
+            state_->schemas->validate(call.action, PayloadKind::Request, *call.payload)) {
         state_->log(LogLevel::Warning, where + ": refused: " + violation->message);
         send_frame(serialize_call_error(call.message_id, violation->code, violation->message));
         return;
@@ -290,7 +292,8 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
     if (auto violation = state_->schemas->validate(call.action, PayloadKind::Response, response)) {
         // Our own bug; the charger gets an honest InternalError instead of
         // an answer that would break its parser.
-        state_->log(LogLevel::Error, where + ": handler's answer is invalid: " + violation->message);
+        state_->log(LogLevel::Error,
+                    where + ": handler's answer is invalid: " + violation->message);
         send_frame(serialize_call_error(call.message_id, ErrorCode::InternalError,
                                         "the central system produced an invalid answer"));
         return;
@@ -307,11 +310,11 @@ void ChargePointSession<Stream>::handle_result(const CallResult& result) {
         return;
     }
     CallOutcome outcome;
-    if (auto violation = state_->schemas->validate(in_flight_->action, PayloadKind::Response,
-                                                   *result.payload)) {
+    if (auto violation =
+            state_->schemas->validate(in_flight_->action, PayloadKind::Response, *result.payload)) {
         outcome.kind = CallOutcome::Kind::InvalidResponse;
-        outcome.message = who() + " message id " + in_flight_->message_id + ": " +
-                          violation->message;
+        outcome.message =
+            who() + " message id " + in_flight_->message_id + ": " + violation->message;
         state_->log(LogLevel::Warning, outcome.message);
     } else {
         outcome.kind = CallOutcome::Kind::Result;
@@ -378,9 +381,10 @@ void ChargePointSession<Stream>::on_write(beast::error_code ec) {
 
 template <class Stream>
 void ChargePointSession<Stream>::submit_call(PendingCall call) {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), call = std::move(call)]() mutable {
-        self->enqueue_call(std::move(call));
-    });
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), call = std::move(call)]() mutable {
+                  self->enqueue_call(std::move(call));
+              });
 }
 
 template <class Stream>

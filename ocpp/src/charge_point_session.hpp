@@ -33,7 +33,7 @@ using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 template <class Stream>
 class ChargePointSession : public SessionBase,
                            public std::enable_shared_from_this<ChargePointSession<Stream>> {
-public:
+  public:
     template <class... StreamArgs>
     explicit ChargePointSession(std::shared_ptr<ServerState> state, StreamArgs&&... args)
         : state_(std::move(state)),
@@ -44,7 +44,7 @@ public:
     void submit_call(PendingCall call) override;
     void close(std::string reason) override;
 
-private:
+  private:
     static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
     // A read buffer that grew past this for one big message is given back,
     // so an idle connection stays small.

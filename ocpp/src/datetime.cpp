@@ -79,8 +79,8 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
                                            std::chrono::day{static_cast<unsigned>(day)}};
     if (!date.ok()) return std::nullopt;
     using namespace std::chrono;
-    const auto local = sys_days{date} + hours{hour} + minutes{minute} + seconds{second} +
-                       milliseconds{millis};
+    const auto local =
+        sys_days{date} + hours{hour} + minutes{minute} + seconds{second} + milliseconds{millis};
     return time_point_cast<milliseconds>(local - minutes{offset_minutes});
 }
 

@@ -10,7 +10,7 @@ namespace gridgate::ocpp::detail {
 
 template <class T>
 class Fifo {
-public:
+  public:
     bool empty() const { return head_ == items_.size(); }
     std::size_t size() const { return items_.size() - head_; }
     T& front() { return items_[head_]; }
@@ -32,7 +32,7 @@ public:
         return out;
     }
 
-private:
+  private:
     std::vector<T> items_;
     std::size_t head_ = 0;
 };

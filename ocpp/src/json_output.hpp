@@ -9,13 +9,13 @@
 namespace gridgate::ocpp::detail {
 
 class StringOutput {
-public:
+  public:
     using Ch = char;
     explicit StringOutput(std::string& out) : out_(out) {}
     void Put(char c) { out_.push_back(c); }
     void Flush() {}
 
-private:
+  private:
     std::string& out_;
 };
 

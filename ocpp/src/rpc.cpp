@@ -68,12 +68,13 @@ std::optional<ErrorCode> error_code_from_string(std::string_view text) noexcept 
 Frame parse_frame(std::string_view text, rapidjson::Document& document) {
     document.Parse(text.data(), text.size());
     if (document.HasParseError()) {
-        return frame_error({}, ErrorCode::FormationViolation,
-                           "frame is not valid JSON (offset " +
-                               std::to_string(document.GetErrorOffset()) + ")");
+        return frame_error(
+            {}, ErrorCode::FormationViolation,
+            "frame is not valid JSON (offset " + std::to_string(document.GetErrorOffset()) + ")");
     }
     if (!document.IsArray() || document.Empty()) {
-        return frame_error({}, ErrorCode::FormationViolation, "frame is not a non-empty JSON array");
+        return frame_error({}, ErrorCode::FormationViolation,
+                           "frame is not a non-empty JSON array");
     }
     const auto& frame = document.GetArray();
     if (!frame[0].IsInt()) {
@@ -105,9 +106,9 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
     switch (static_cast<MessageType>(type)) {
         case MessageType::Call: {
             if (frame.Size() != 4) {
-                return frame_error(readable_id, ErrorCode::ProtocolError,
-                                   "CALL must have 4 elements, has " +
-                                       std::to_string(frame.Size()));
+                return frame_error(
+                    readable_id, ErrorCode::ProtocolError,
+                    "CALL must have 4 elements, has " + std::to_string(frame.Size()));
             }
             if (!frame[2].IsString() || frame[2].GetStringLength() == 0) {
                 return frame_error(readable_id, ErrorCode::FormationViolation,

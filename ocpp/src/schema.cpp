@@ -15,7 +15,7 @@
 namespace gridgate::ocpp {
 
 class SchemaRegistry::CompiledSchema {
-public:
+  public:
     CompiledSchema(std::string label, rapidjson::Document source)
         : label_(std::move(label)), source_(std::move(source)), compiled_(stripped(source_)) {}
 
@@ -27,7 +27,7 @@ public:
         return check_extras(source_, payload, "");
     }
 
-private:
+  private:
     static std::string_view view(const rapidjson::Value& v) {
         return {v.GetString(), v.GetStringLength()};
     }
@@ -59,8 +59,8 @@ private:
             if (!node->IsObject()) return nullptr;
             auto properties = node->FindMember("properties");
             if (properties != node->MemberEnd() && properties->value.IsObject()) {
-                auto child = properties->value.FindMember(
-                    rapidjson::Value(token.name, token.length));
+                auto child =
+                    properties->value.FindMember(rapidjson::Value(token.name, token.length));
                 if (child != properties->value.MemberEnd()) {
                     node = &child->value;
                     continue;
@@ -264,11 +264,10 @@ void SchemaRegistry::add(std::string_view file_name, std::string_view text) {
         throw std::runtime_error(std::string(file_name) +
                                  ".json: \"$ref\" is not supported by this schema registry");
     }
-    const bool is_response = file_name.size() > kResponseSuffix.size() &&
-                             file_name.ends_with(kResponseSuffix);
-    const std::string action(is_response
-                                 ? file_name.substr(0, file_name.size() - kResponseSuffix.size())
-                                 : file_name);
+    const bool is_response =
+        file_name.size() > kResponseSuffix.size() && file_name.ends_with(kResponseSuffix);
+    const std::string action(
+        is_response ? file_name.substr(0, file_name.size() - kResponseSuffix.size()) : file_name);
     auto compiled = std::make_unique<CompiledSchema>(
         action + (is_response ? " response" : " request"), std::move(source));
     (is_response ? responses_ : requests_)[action] = std::move(compiled);
@@ -290,8 +289,8 @@ SchemaRegistry SchemaRegistry::from_directory(const std::filesystem::path& direc
     std::error_code error;
     std::filesystem::directory_iterator it(directory, error);
     if (error) {
-        throw std::runtime_error(directory.string() + ": cannot read the schema directory: " +
-                                 error.message());
+        throw std::runtime_error(directory.string() +
+                                 ": cannot read the schema directory: " + error.message());
     }
     for (const auto& entry : it) {
         if (entry.path().extension() != ".json") continue;

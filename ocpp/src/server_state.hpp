@@ -28,7 +28,7 @@ struct PendingCall {
 // The non-template face of a charge point session. Thread-safe: both
 // functions post onto the session's strand.
 class SessionBase {
-public:
+  public:
     virtual ~SessionBase() = default;
     virtual void submit_call(PendingCall call) = 0;
     virtual void close(std::string reason) = 0;
@@ -40,7 +40,7 @@ public:
         return std::to_string(next_message_id_.fetch_add(1, std::memory_order_relaxed));
     }
 
-private:
+  private:
     std::atomic<std::uint64_t> next_message_id_{1};
 };
 

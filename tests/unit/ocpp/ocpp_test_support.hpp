@@ -5,7 +5,6 @@
 #pragma once
 
 #include <chrono>
-#include <utility>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -17,8 +16,10 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include <unistd.h>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -26,11 +27,11 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <rapidjson/document.h>
 
 #include "gridgate/ocpp/central_system.hpp"
@@ -83,6 +84,17 @@ struct TestCertificate {
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                    reinterpret_cast<const unsigned char*>("127.0.0.1"), -1, -1, 0);
         X509_set_issuer_name(cert, name);
+        // v3 with a SAN: clients that verify match an IP address only there.
+        X509_set_version(cert, 2);
+        X509V3_CTX context;
+        X509V3_set_ctx_nodb(&context);
+        X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
+        for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+                                  std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+            X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+            X509_add_ext(cert, extension, -1);
+            X509_EXTENSION_free(extension);
+        }
         X509_sign(cert, key, EVP_sha256());
         FILE* cert_file = std::fopen(certificate.c_str(), "w");
         PEM_write_X509(cert_file, cert);
@@ -101,7 +113,7 @@ struct TestCertificate {
 
 // A CallHandler that records what reached it and delegates to the Core.
 class RecordingHandler : public CallHandler {
-public:
+  public:
     explicit RecordingHandler(CoreOptions options = {}, CoreObservers observers = {})
         : core(std::move(options), std::move(observers)) {}
 
@@ -156,8 +168,8 @@ struct TestServer {
             std::lock_guard lock(log_mutex);
             log_lines.emplace_back(message);
         };
-        server = std::make_unique<CentralSystem>(io, std::move(options), std::move(authorizer),
-                                                 handler);
+        server =
+            std::make_unique<CentralSystem>(io, std::move(options), std::move(authorizer), handler);
         server->start();
         for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
     }
@@ -208,7 +220,7 @@ struct ClientOptions {
 // A charger-side WebSocket client. The handshake is synchronous; after it a
 // thread keeps one read outstanding and queues what arrives.
 class TestClient {
-public:
+  public:
     TestClient(std::uint16_t port, ClientOptions options) : options_(std::move(options)) {
         tls_context_.set_verify_mode(net::ssl::verify_none);
         net::ip::tcp::endpoint endpoint(net::ip::make_address("127.0.0.1"), port);
@@ -281,7 +293,7 @@ public:
         });
     }
 
-private:
+  private:
     template <class Ws>
     void upgrade(Ws& ws) {
         ws.set_option(websocket::stream_base::decorator([this](websocket::request_type& request) {

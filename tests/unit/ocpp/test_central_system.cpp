@@ -33,7 +33,7 @@ Reply reply_of(const std::optional<std::string>& text) {
 }
 
 class CentralSystemTest : public ::testing::Test {
-protected:
+  protected:
     Reply exchange(TestClient& client, const std::string& frame) {
         client.send(frame);
         return reply_of(client.next());
@@ -82,15 +82,17 @@ INSTANTIATE_TEST_SUITE_P(
                     R"({"connectorId":1,"errorCode":"NoError","status":"Available"})",
                     R"({"connectorId":1,"errorCode":"NoError","status":"Dancing"})",
                     "PropertyConstraintViolation"},
-        InboundCase{"MeterValues",
-                    R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[{"value":"1"}]}]})",
-                    R"({"connectorId":"one","meterValue":[]})", "TypeConstraintViolation"},
+        InboundCase{
+            "MeterValues",
+            R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[{"value":"1"}]}]})",
+            R"({"connectorId":"one","meterValue":[]})", "TypeConstraintViolation"},
         InboundCase{"Authorize", R"({"idTag":"TAG1"})", R"({"idTag":"012345678901234567890"})",
                     "PropertyConstraintViolation"},
-        InboundCase{"StartTransaction",
-                    R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"2026-11-26T10:00:00Z"})",
-                    R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"not a time"})",
-                    "PropertyConstraintViolation"},
+        InboundCase{
+            "StartTransaction",
+            R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"2026-11-26T10:00:00Z"})",
+            R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"not a time"})",
+            "PropertyConstraintViolation"},
         InboundCase{"StopTransaction",
                     R"({"meterStop":10,"timestamp":"2026-11-26T11:00:00Z","transactionId":1})",
                     R"({"meterStop":10,"timestamp":"2026-11-26T11:00:00Z"})",
@@ -116,25 +118,26 @@ TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     auto unknown_action = exchange(client, R"([2,"m2","Teleport",{}])");
     EXPECT_EQ(unknown_action.code, "NotImplemented");
     // A CS->CP action sent by the charger: known to the schema, not handled.
-    auto wrong_direction = exchange(client, R"([2,"m3","RemoteStopTransaction",{"transactionId":1}])");
+    auto wrong_direction =
+        exchange(client, R"([2,"m3","RemoteStopTransaction",{"transactionId":1}])");
     EXPECT_EQ(wrong_direction.code, "NotImplemented");
     // The connection survives all of it.
     EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
 }
 
 TEST_F(CentralSystemTest, BootAnswersAcceptedWithIntervalAndUtcTime) {
-    const Timestamp fixed = Timestamp{std::chrono::sys_days{std::chrono::year{2026} /
-                                                            std::chrono::November / 26}} +
-                            std::chrono::hours(9);
-    auto handler = std::make_shared<RecordingHandler>(
-        CoreOptions{.heartbeat_interval = std::chrono::seconds(120), .clock = [fixed] { return fixed; }});
+    const Timestamp fixed =
+        Timestamp{std::chrono::sys_days{std::chrono::year{2026} / std::chrono::November / 26}} +
+        std::chrono::hours(9);
+    auto handler = std::make_shared<RecordingHandler>(CoreOptions{
+        .heartbeat_interval = std::chrono::seconds(120), .clock = [fixed] { return fixed; }});
     TestServer server({}, handler);
     TestClient client(server.server->port(), {});
     // Heartbeat before boot is tolerated (a reconnecting charger need not boot).
     auto beat = exchange(client, R"([2,"h","Heartbeat",{}])");
     EXPECT_STREQ(beat.payload["currentTime"].GetString(), "2026-11-26T09:00:00Z");
-    auto boot = exchange(client,
-                         R"([2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}])");
+    auto boot = exchange(
+        client, R"([2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}])");
     EXPECT_STREQ(boot.payload["status"].GetString(), "Accepted");
     EXPECT_EQ(boot.payload["interval"].GetInt(), 120);
     EXPECT_STREQ(boot.payload["currentTime"].GetString(), "2026-11-26T09:00:00Z");
@@ -166,8 +169,10 @@ TEST_F(CentralSystemTest, TransactionsGetUniqueIdsAndReplaysAreIdempotent) {
     EXPECT_NE(second.payload["transactionId"].GetInt(), id1);
     EXPECT_EQ(handler->core.running_transaction("CP001", 1), id1);
 
-    exchange(client, R"([2,"e1","StopTransaction",{"meterStop":900,"timestamp":"2026-11-26T11:00:00Z","transactionId":)" +
-                         std::to_string(id1) + "}]");
+    exchange(
+        client,
+        R"([2,"e1","StopTransaction",{"meterStop":900,"timestamp":"2026-11-26T11:00:00Z","transactionId":)" +
+            std::to_string(id1) + "}]");
     EXPECT_FALSE(handler->core.running_transaction("CP001", 1));
     std::lock_guard lock(mutex);
     ASSERT_EQ(events.size(), 3u);  // two starts (the replay is not news) and a stop
@@ -179,19 +184,23 @@ TEST_F(CentralSystemTest, StatusIsKeptPerConnectorAndMeterValuesBecomeTelemetry)
     std::vector<TelemetrySample> samples;
     std::mutex mutex;
     auto handler = std::make_shared<RecordingHandler>(
-        CoreOptions{}, CoreObservers{.on_telemetry = [&](std::string_view,
-                                                         const std::vector<TelemetrySample>& s) {
+        CoreOptions{},
+        CoreObservers{.on_telemetry = [&](std::string_view, const std::vector<TelemetrySample>& s) {
             std::lock_guard lock(mutex);
             samples.insert(samples.end(), s.begin(), s.end());
         }});
     TestServer server({}, handler);
     TestClient client(server.server->port(), {});
-    exchange(client, R"([2,"1","StatusNotification",{"connectorId":2,"errorCode":"NoError","status":"Charging"}])");
+    exchange(
+        client,
+        R"([2,"1","StatusNotification",{"connectorId":2,"errorCode":"NoError","status":"Charging"}])");
     ASSERT_TRUE(handler->core.connector("CP001", 2));
     EXPECT_EQ(handler->core.connector("CP001", 2)->status, "Charging");
     EXPECT_FALSE(handler->core.connector("CP001", 1));
 
-    exchange(client, R"([2,"2","MeterValues",{"connectorId":2,"transactionId":9,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
+    exchange(
+        client,
+        R"([2,"2","MeterValues",{"connectorId":2,"transactionId":9,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
         {"value":"7400","measurand":"Power.Active.Import","unit":"W"},
         {"value":"12.5","measurand":"Energy.Active.Import.Register","unit":"kWh"},
         {"value":"16","measurand":"Current.Offered","unit":"A"},
@@ -307,7 +316,8 @@ TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {
     EXPECT_NE(first_id, second_id);
     // The late answer to the first call must not complete the second.
     client.send(R"([3,")" + first_id + R"(",{"status":"Rejected"}])");
-    ASSERT_TRUE(wait_until([&] { return server.logged("dropped a CALLRESULT for message id " + first_id); }));
+    ASSERT_TRUE(wait_until(
+        [&] { return server.logged("dropped a CALLRESULT for message id " + first_id); }));
     client.send(R"([3,")" + second_id + R"(",{"status":"Accepted"}])");
     auto second_outcome = second.outcome.get();
     ASSERT_TRUE(second_outcome.ok());
@@ -397,8 +407,8 @@ TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
     TestServer server({.max_frame_bytes = 1024});
     TestClient client(server.server->port(), {});
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
-    std::string big = R"([2,"1","DataTransfer",{"vendorId":"v","data":")" +
-                      std::string(4096, 'x') + "\"}]";
+    std::string big =
+        R"([2,"1","DataTransfer",{"vendorId":"v","data":")" + std::string(4096, 'x') + "\"}]";
     client.send(big);
     auto code = client.wait_closed();
     ASSERT_TRUE(code);

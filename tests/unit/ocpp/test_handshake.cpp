@@ -91,7 +91,8 @@ TEST(HandshakeOverSockets, MissingSubprotocolIsRefused) {
     EXPECT_FALSE(none.open());
     EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = std::nullopt}).result_int(),
               400u);
-    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = "ocpp2.0.1"}).result_int(), 400u);
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = "ocpp2.0.1"}).result_int(),
+              400u);
     EXPECT_FALSE(server.server->is_connected("CP001"));
 }
 
@@ -127,15 +128,16 @@ TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
     EXPECT_FALSE(plain.open());
     EXPECT_FALSE(server.server->is_connected("CP001"));
 
-    EXPECT_EQ(probe_upgrade(server.server->port(), {.authorization = basic("CP001:pw-1")})
-                  .result_int(),
-              0u);
-    EXPECT_EQ(probe_upgrade(server.server->port(),
-                            {.authorization = basic("CP001:bad"), .tls = true})
-                  .result_int(),
-              401u);
-    EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/ocpp/CPX", .tls = true}).result_int(),
-              404u);
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.authorization = basic("CP001:pw-1")}).result_int(),
+        0u);
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.authorization = basic("CP001:bad"), .tls = true})
+            .result_int(),
+        401u);
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.target = "/ocpp/CPX", .tls = true}).result_int(),
+        404u);
 
     TestClient good(server.server->port(), {.authorization = basic("CP001:pw-1"), .tls = true});
     ASSERT_TRUE(good.open()) << good.handshake_error().message();

@@ -73,8 +73,8 @@ TEST(Messages, OtherOutboundCallsValidate) {
     EXPECT_FALSE(validate_request(RemoteStartTransactionRequest{1, "TAG1", std::nullopt}));
     EXPECT_FALSE(validate_request(RemoteStopTransactionRequest{42}));
     EXPECT_FALSE(validate_request(ChangeAvailabilityRequest{1, AvailabilityType::Inoperative}));
-    EXPECT_FALSE(validate_request(
-        GetConfigurationRequest{std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"}}));
+    EXPECT_FALSE(validate_request(GetConfigurationRequest{
+        std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"}}));
 }
 
 TEST(Messages, FromJsonNamesTheBadMember) {
@@ -90,7 +90,8 @@ TEST(Messages, FromJsonNamesTheBadMember) {
 
 TEST(Messages, ParsesChargerMessages) {
     rapidjson::Document doc;
-    doc.Parse(R"({"connectorId":2,"transactionId":5,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z",
+    doc.Parse(
+        R"({"connectorId":2,"transactionId":5,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z",
         "sampledValue":[{"value":"7.2","measurand":"Power.Active.Import","unit":"kW"}]}]})");
     const auto values = from_json<MeterValuesRequest>(doc);
     EXPECT_EQ(values.connector_id, 2);

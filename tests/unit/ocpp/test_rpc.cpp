@@ -7,7 +7,9 @@
 namespace gridgate::ocpp {
 namespace {
 
-Frame parse(std::string_view text, rapidjson::Document& doc) { return parse_frame(text, doc); }
+Frame parse(std::string_view text, rapidjson::Document& doc) {
+    return parse_frame(text, doc);
+}
 
 TEST(Rpc, ParsesCall) {
     rapidjson::Document doc;
@@ -101,10 +103,11 @@ TEST(Rpc, RefusesToSerializeNaN) {
 
 TEST(Rpc, ErrorCodesUseThe16Spellings) {
     const std::vector<std::string_view> names{
-        "FormationViolation",      "OccurenceConstraintViolation", "NotImplemented",
-        "NotSupported",            "ProtocolError",                "PropertyConstraintViolation",
-        "TypeConstraintViolation", "GenericError",                 "InternalError",
-        "SecurityError"};
+        "FormationViolation",      "OccurenceConstraintViolation",
+        "NotImplemented",          "NotSupported",
+        "ProtocolError",           "PropertyConstraintViolation",
+        "TypeConstraintViolation", "GenericError",
+        "InternalError",           "SecurityError"};
     for (auto name : names) {
         auto code = error_code_from_string(name);
         ASSERT_TRUE(code) << name;

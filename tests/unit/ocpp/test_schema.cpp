@@ -75,7 +75,8 @@ TEST(Schema, EnumAndLengthAreProperyConstraintViolations) {
     EXPECT_EQ(bad_enum->code, ErrorCode::PropertyConstraintViolation);
     EXPECT_NE(bad_enum->message.find("'Sleeping'"), std::string::npos) << bad_enum->message;
 
-    auto too_long = check("Authorize", PayloadKind::Request, R"({"idTag":"123456789012345678901"})");
+    auto too_long =
+        check("Authorize", PayloadKind::Request, R"({"idTag":"123456789012345678901"})");
     ASSERT_TRUE(too_long);
     EXPECT_EQ(too_long->code, ErrorCode::PropertyConstraintViolation);
 }
@@ -88,14 +89,16 @@ TEST(Schema, UnknownPropertyIsFormationViolation) {
 }
 
 TEST(Schema, DateTimesAreChecked) {
-    EXPECT_FALSE(check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-11-26T10:00:00.123Z"})"));
+    EXPECT_FALSE(
+        check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-11-26T10:00:00.123Z"})"));
     EXPECT_FALSE(check("Heartbeat", PayloadKind::Response,
                        R"({"currentTime":"2026-11-26T10:00:00+01:00"})"));
     auto violation =
         check("Heartbeat", PayloadKind::Response, R"({"currentTime":"yesterday at noon"})");
     ASSERT_TRUE(violation);
     EXPECT_EQ(violation->code, ErrorCode::PropertyConstraintViolation);
-    EXPECT_TRUE(check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-02-30T10:00:00Z"})"));
+    EXPECT_TRUE(
+        check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-02-30T10:00:00Z"})"));
 }
 
 TEST(Schema, UnknownActionIsNotImplemented) {
@@ -105,10 +108,11 @@ TEST(Schema, UnknownActionIsNotImplemented) {
 }
 
 TEST(Schema, LoadsFromADirectoryAndNamesBrokenFiles) {
-    const auto dir = std::filesystem::temp_directory_path() /
-                     ("gridgate-schema-" + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("gridgate-schema-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
-    std::ofstream(dir / "Ping.json") << R"({"type":"object","properties":{"n":{"type":"number","multipleOf":0.1}},"required":["n"]})";
+    std::ofstream(dir / "Ping.json")
+        << R"({"type":"object","properties":{"n":{"type":"number","multipleOf":0.1}},"required":["n"]})";
     std::ofstream(dir / "PingResponse.json") << R"({"type":"object"})";
     auto registry = SchemaRegistry::from_directory(dir);
     EXPECT_TRUE(registry.has_action("Ping"));

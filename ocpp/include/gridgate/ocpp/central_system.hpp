@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
 #include <rapidjson/document.h>
+#include <boost/asio/io_context.hpp>
 
 #include "gridgate/ocpp/handshake.hpp"
 #include "gridgate/ocpp/messages.hpp"
@@ -103,7 +103,7 @@ struct HandlerError {
 // not block; it answers by filling `response` (an empty object to start
 // with) or by returning a HandlerError. An exception becomes InternalError.
 class CallHandler {
-public:
+  public:
     virtual ~CallHandler() = default;
     virtual std::optional<HandlerError> on_call(std::string_view identity, std::string_view action,
                                                 const rapidjson::Value& payload,
@@ -128,7 +128,7 @@ class Listener;
 // connected() from any thread. Runs on the io_context the caller gives and
 // runs (one or several threads). Callbacks run on I/O threads.
 class CentralSystem {
-public:
+  public:
     CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
                   HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler);
     ~CentralSystem();
@@ -153,7 +153,7 @@ public:
               CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {});
 
     template <class Request>
-        requires requires { Request::action; }
+    requires requires { Request::action; }
     void call(std::string_view identity, const Request& request, CallCallback callback,
               std::optional<std::chrono::milliseconds> timeout = {}) {
         rapidjson::Document payload;
@@ -161,7 +161,7 @@ public:
         call(identity, Request::action, json, std::move(callback), timeout);
     }
 
-private:
+  private:
     boost::asio::io_context& io_;
     std::shared_ptr<detail::ServerState> state_;
     std::shared_ptr<detail::Listener> listener_;

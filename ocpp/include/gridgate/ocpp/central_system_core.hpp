@@ -68,8 +68,7 @@ struct TransactionEvent {
 // not block, and may run concurrently for different charge points.
 struct CoreObservers {
     std::function<void(std::string_view identity, const BootNotificationRequest&)> on_boot;
-    std::function<void(std::string_view identity, std::int32_t connector_id,
-                       const ConnectorState&)>
+    std::function<void(std::string_view identity, std::int32_t connector_id, const ConnectorState&)>
         on_status;
     std::function<void(std::string_view identity, const std::vector<TelemetrySample>&)>
         on_telemetry;
@@ -86,7 +85,7 @@ using DataTransferHandler = std::function<std::optional<DataTransferResponse>(
 // Thread-safety: every member may be called from any thread (one mutex).
 // Observer callbacks are made without the mutex held.
 class CentralSystemCore : public CallHandler {
-public:
+  public:
     explicit CentralSystemCore(CoreOptions options = {}, CoreObservers observers = {});
 
     std::optional<HandlerError> on_call(std::string_view identity, std::string_view action,
@@ -104,7 +103,7 @@ public:
     std::optional<std::string> firmware_status(std::string_view identity) const;
     std::optional<std::string> diagnostics_status(std::string_view identity) const;
 
-private:
+  private:
     struct StartKey {
         std::int32_t connector_id;
         std::string id_tag;

@@ -76,9 +76,9 @@ struct IdTagInfo {
     AuthorizationStatus status = AuthorizationStatus::Invalid;
     std::optional<Timestamp> expiry_date;
     std::optional<std::string> parent_id_tag;
-    static constexpr auto fields =
-        std::tuple{field("status", &IdTagInfo::status), field("expiryDate", &IdTagInfo::expiry_date),
-                   field("parentIdTag", &IdTagInfo::parent_id_tag)};
+    static constexpr auto fields = std::tuple{field("status", &IdTagInfo::status),
+                                              field("expiryDate", &IdTagInfo::expiry_date),
+                                              field("parentIdTag", &IdTagInfo::parent_id_tag)};
 };
 
 struct SampledValue {
@@ -90,9 +90,9 @@ struct SampledValue {
     std::optional<std::string> location;
     std::optional<std::string> unit;
     static constexpr auto fields = std::tuple{
-        field("value", &SampledValue::value),         field("context", &SampledValue::context),
-        field("format", &SampledValue::format),       field("measurand", &SampledValue::measurand),
-        field("phase", &SampledValue::phase),         field("location", &SampledValue::location),
+        field("value", &SampledValue::value),   field("context", &SampledValue::context),
+        field("format", &SampledValue::format), field("measurand", &SampledValue::measurand),
+        field("phase", &SampledValue::phase),   field("location", &SampledValue::location),
         field("unit", &SampledValue::unit)};
 };
 
@@ -201,7 +201,8 @@ struct HeartbeatRequest {
 
 struct HeartbeatResponse {
     Timestamp current_time{};
-    static constexpr auto fields = std::tuple{field("currentTime", &HeartbeatResponse::current_time)};
+    static constexpr auto fields =
+        std::tuple{field("currentTime", &HeartbeatResponse::current_time)};
 };
 
 struct StatusNotificationRequest {
@@ -297,10 +298,9 @@ struct DataTransferRequest {
     std::string vendor_id;
     std::optional<std::string> message_id;
     std::optional<std::string> data;
-    static constexpr auto fields =
-        std::tuple{field("vendorId", &DataTransferRequest::vendor_id),
-                   field("messageId", &DataTransferRequest::message_id),
-                   field("data", &DataTransferRequest::data)};
+    static constexpr auto fields = std::tuple{field("vendorId", &DataTransferRequest::vendor_id),
+                                              field("messageId", &DataTransferRequest::message_id),
+                                              field("data", &DataTransferRequest::data)};
 };
 
 struct DataTransferResponse {

@@ -37,7 +37,7 @@ struct SchemaViolation {
 // Thread-safety: immutable once built; validate() may run on any number of
 // threads at once.
 class SchemaRegistry {
-public:
+  public:
     // The schemas embedded into the library at build time (ocpp/schemas/v16),
     // compiled on first use.
     static const SchemaRegistry& v16();
@@ -62,7 +62,7 @@ public:
 
     class CompiledSchema;
 
-private:
+  private:
     SchemaRegistry() = default;
     void add(std::string_view file_name, std::string_view text);
 

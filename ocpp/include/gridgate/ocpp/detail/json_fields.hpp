@@ -22,7 +22,7 @@ using JsonAllocator = rapidjson::Document::AllocatorType;
 
 // A payload that does not fit its message struct; what() names the JSON path.
 class MessageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -31,13 +31,17 @@ template <class E>
 struct EnumNames;
 
 template <class E>
-    requires requires { EnumNames<E>::names; }
+requires requires {
+    EnumNames<E>::names;
+}
 constexpr std::string_view to_string(E value) {
     return EnumNames<E>::names[static_cast<std::size_t>(value)];
 }
 
 template <class E>
-    requires requires { EnumNames<E>::names; }
+requires requires {
+    EnumNames<E>::names;
+}
 std::optional<E> enum_from_string(std::string_view text) {
     for (std::size_t i = 0; i < EnumNames<E>::names.size(); ++i) {
         if (EnumNames<E>::names[i] == text) return static_cast<E>(i);
@@ -68,9 +72,13 @@ template <class T>
 struct IsVector<std::vector<T>> : std::true_type {};
 
 template <class T>
-concept Message = requires { T::fields; };
+concept Message = requires {
+    T::fields;
+};
 template <class T>
-concept NamedEnum = std::is_enum_v<T> && requires { EnumNames<T>::names; };
+concept NamedEnum = std::is_enum_v<T> && requires {
+    EnumNames<T>::names;
+};
 
 template <class T>
 rapidjson::Value value_to_json(const T& value, JsonAllocator& allocator);
@@ -151,7 +159,8 @@ void message_from_json(const rapidjson::Value& json, T& out, const std::string& 
                     auto found = json.FindMember(
                         rapidjson::Value(rapidjson::StringRef(f.name.data(), f.name.size())));
                     if (found == json.MemberEnd()) {
-                        if constexpr (!IsOptional<M>::value) fail(child_path, "required member is missing");
+                        if constexpr (!IsOptional<M>::value)
+                            fail(child_path, "required member is missing");
                         return;
                     }
                     if constexpr (IsOptional<M>::value) {
