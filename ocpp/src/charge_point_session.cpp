@@ -61,11 +61,11 @@ void ChargePointSession<Stream>::on_tls_handshake(beast::error_code ec) {
 template <class Stream>
 void ChargePointSession<Stream>::do_read_request() {
     if (closing_) return on_end(close_reason_);
-    parser_.emplace();
-    parser_->header_limit(8 * 1024);
-    parser_->body_limit(0);
+    handshake_ = std::make_unique<Handshake>();
+    handshake_->parser.header_limit(8 * 1024);
+    handshake_->parser.body_limit(0);
     beast::get_lowest_layer(ws_).expires_after(state_->options.handshake_timeout);
-    http::async_read(ws_.next_layer(), buffer_, *parser_,
+    http::async_read(ws_.next_layer(), buffer_, handshake_->parser,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                          self->on_read_request(ec);
                      });
@@ -78,9 +78,8 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
         on_end("handshake failed");
         return;
     }
-    upgrade_request_.emplace(parser_->release());
-    parser_.reset();
-    const auto& request = *upgrade_request_;
+    handshake_->request.emplace(handshake_->parser.release());
+    const auto& request = *handshake_->request;
     if (!websocket::is_upgrade(request)) {
         return reject(http::status::bad_request, "expected a WebSocket upgrade request");
     }
@@ -130,7 +129,7 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
                      beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
         response.set(http::field::server, "gridgate");
     }));
-    ws_.async_accept(*upgrade_request_, [self = this->shared_from_this()](beast::error_code e) {
+    ws_.async_accept(*handshake_->request, [self = this->shared_from_this()](beast::error_code e) {
         self->on_accept(e);
     });
 }
@@ -140,7 +139,7 @@ void ChargePointSession<Stream>::reject(http::status status, std::string text) {
     state_->log(LogLevel::Info, who() + ": handshake refused (" +
                                     std::to_string(static_cast<int>(status)) + "): " + text);
     auto response = std::make_shared<http::response<http::string_body>>(
-        status, upgrade_request_ ? upgrade_request_->version() : 11);
+        status, handshake_ && handshake_->request ? handshake_->request->version() : 11);
     response->set(http::field::server, "gridgate");
     response->set(http::field::content_type, "text/plain");
     if (status == http::status::unauthorized) {
@@ -161,7 +160,7 @@ void ChargePointSession<Stream>::reject(http::status status, std::string text) {
 
 template <class Stream>
 void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
-    upgrade_request_.reset();
+    handshake_.reset();
     if (ec) {
         state_->log(LogLevel::Info, who() + ": WebSocket handshake failed: " + ec.message());
         on_end("WebSocket handshake failed");
@@ -173,7 +172,10 @@ void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
         do_read();
         return;
     }
-    if (buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
+    // The read buffer is given back between messages: Beast grows it to at
+    // least 1.5 KiB per read, which idle connections by the thousand should
+    // not keep. One allocation per message is the price.
+    buffer_.shrink_to_fit();
     auto replaced = state_->replace(identity_, this->shared_from_this());
     registered_ = true;
     if (replaced) {
@@ -231,7 +233,7 @@ void ChargePointSession<Stream>::on_read(beast::error_code ec) {
     const auto data = buffer_.data();
     handle_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.consume(buffer_.size());
-    if (buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
+    buffer_.shrink_to_fit();
     do_read();
 }
 
@@ -411,7 +413,7 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
 template <class Stream>
 void ChargePointSession<Stream>::pump_calls() {
     if (in_flight_ || calls_.empty() || ended_) return;
-    in_flight_.emplace(calls_.pop());
+    in_flight_ = std::make_unique<PendingCall>(calls_.pop());
     const std::uint64_t generation = ++call_generation_;
     call_timer_.expires_after(in_flight_->timeout);
     call_timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {

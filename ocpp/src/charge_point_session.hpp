@@ -46,9 +46,6 @@ class ChargePointSession : public SessionBase,
 
   private:
     static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
-    // A read buffer that grew past this for one big message is given back,
-    // so an idle connection stays small.
-    static constexpr std::size_t kIdleBufferBytes = 4096;
 
     void on_tls_handshake(beast::error_code ec);
     void do_read_request();
@@ -76,13 +73,18 @@ class ChargePointSession : public SessionBase,
     std::shared_ptr<ServerState> state_;
     websocket::stream<Stream> ws_;
     beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::empty_body>> parser_;
-    std::optional<http::request<http::empty_body>> upgrade_request_;
+    // Needed only until the upgrade; on the heap so an open connection does
+    // not carry their few hundred bytes.
+    struct Handshake {
+        http::request_parser<http::empty_body> parser;
+        std::optional<http::request<http::empty_body>> request;
+    };
+    std::unique_ptr<Handshake> handshake_;
     std::string identity_;
     std::string remote_;
     Fifo<std::string> writes_;
     Fifo<PendingCall> calls_;
-    std::optional<PendingCall> in_flight_;
+    std::unique_ptr<PendingCall> in_flight_;
     net::steady_timer call_timer_;
     std::uint64_t call_generation_ = 0;
     std::string close_reason_;

@@ -18,7 +18,8 @@ class Fifo {
     T pop() {
         T item = std::move(items_[head_++]);
         if (head_ == items_.size()) {
-            items_.clear();
+            // Give the storage back: an idle connection holds no queue memory.
+            std::vector<T>().swap(items_);
             head_ = 0;
         }
         return item;
