@@ -375,6 +375,33 @@ TEST_F(CentralSystemTest, InboundIsAnsweredWhileAnOutboundCallWaits) {
     EXPECT_TRUE(pending.outcome.get().ok());
 }
 
+TEST_F(CentralSystemTest, CallsBeyondTheQueueCapFailAtOnce) {
+    TestServer server({.max_queued_calls = 2});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto in_flight = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    ASSERT_TRUE(client.next());  // the first is on the wire, two may wait behind it
+    auto queued1 = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})");
+    auto queued2 = start_call(server, "RemoteStopTransaction", R"({"transactionId":3})");
+    auto refused = start_call(server, "RemoteStopTransaction", R"({"transactionId":4})");
+    auto outcome = refused.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::QueueFull);
+    EXPECT_NE(outcome.reason().find("2 calls already waiting"), std::string::npos)
+        << outcome.reason();
+}
+
+TEST_F(CentralSystemTest, StopClosesConnectionsWithGoingAway) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    server.server->stop();
+    auto code = client.wait_closed();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 1001);
+    EXPECT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("server stopping"), std::string::npos);
+}
+
 // ---------------------------------------------------------------------------
 // Connection lifecycle
 
