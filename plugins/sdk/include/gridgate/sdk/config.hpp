@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -44,11 +45,11 @@ class ConfigTable;
 
 /// A configuration value: boolean, integer, float, string, array or table.
 class ConfigValue {
-public:
+  public:
     using Array = std::vector<ConfigValue>;
     using TablePtr = std::shared_ptr<const ConfigTable>;
-    using Storage = std::variant<std::monostate, bool, std::int64_t, double, std::string, Array,
-                                 TablePtr>;
+    using Storage =
+        std::variant<std::monostate, bool, std::int64_t, double, std::string, Array, TablePtr>;
 
     ConfigValue() = default;
     ConfigValue(Storage value, SourceLocation where)
@@ -93,14 +94,14 @@ public:
         return names[value_.index()];
     }
 
-private:
+  private:
     Storage value_;
     SourceLocation where_;
 };
 
 /// A table in file order. Lookups are linear: tables are small.
 class ConfigTable {
-public:
+  public:
     using Entry = std::pair<std::string, ConfigValue>;
 
     ConfigTable() = default;
@@ -120,7 +121,7 @@ public:
         entries_.emplace_back(std::move(key), std::move(value));
     }
 
-private:
+  private:
     SourceLocation where_;
     std::vector<Entry> entries_;
 };
@@ -129,7 +130,7 @@ private:
 enum class ConfigType : std::uint8_t { Boolean, Integer, Float, String, Array, Table, Any };
 
 constexpr std::string_view to_string(ConfigType t) noexcept {
-    constexpr std::string_view names[] = {"boolean", "integer", "float", "string",
+    constexpr std::string_view names[] = {"boolean", "integer", "float",    "string",
                                           "array",   "table",   "any value"};
     return names[static_cast<std::size_t>(t)];
 }
@@ -149,6 +150,18 @@ struct ConfigKey {
 };
 
 namespace detail {
+/// "a float", "an integer": the article a type name takes.
+inline std::string with_article(std::string_view noun) {
+    bool vowel = !noun.empty() && std::string_view("aeiou").find(noun[0]) != std::string_view::npos;
+    return (vowel ? "an " : "a ") + std::string(noun);
+}
+/// 5, 0.5, 1e+06: the shortest text that reads back as the same number.
+inline std::string number_text(double v) {
+    char buf[32];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::to_string(v);
+}
+
 inline std::size_t edit_distance(std::string_view a, std::string_view b) {
     std::vector<std::size_t> row(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
@@ -200,49 +213,64 @@ inline std::vector<ConfigDiagnostic> validate_keys(const ConfigTable& table,
                                [&](const ConfigKey& k) { return k.name == key; });
         if (it == keys.end()) {
             std::string msg = "unknown key '" + key + "' in " + std::string(what);
-            if (auto s = did_you_mean(key, names)) msg += " (did you mean '" + std::string(*s) + "'?)";
+            if (auto s = did_you_mean(key, names))
+                msg += " (did you mean '" + std::string(*s) + "'?)";
             out.push_back({value.where(), std::move(msg)});
             continue;
         }
         const ConfigKey& k = *it;
         bool type_ok = true;
         switch (k.type) {
-            case ConfigType::Boolean: type_ok = value.is_bool(); break;
-            case ConfigType::Integer: type_ok = value.is_integer(); break;
-            case ConfigType::Float: type_ok = value.is_number(); break;
-            case ConfigType::String: type_ok = value.is_string(); break;
-            case ConfigType::Array: type_ok = value.is_array(); break;
-            case ConfigType::Table: type_ok = value.is_table(); break;
-            case ConfigType::Any: break;
+            case ConfigType::Boolean:
+                type_ok = value.is_bool();
+                break;
+            case ConfigType::Integer:
+                type_ok = value.is_integer();
+                break;
+            case ConfigType::Float:
+                type_ok = value.is_number();
+                break;
+            case ConfigType::String:
+                type_ok = value.is_string();
+                break;
+            case ConfigType::Array:
+                type_ok = value.is_array();
+                break;
+            case ConfigType::Table:
+                type_ok = value.is_table();
+                break;
+            case ConfigType::Any:
+                break;
         }
         if (!type_ok) {
-            out.push_back({value.where(), "'" + key + "' must be a " +
-                                              std::string(to_string(k.type)) + ", not a " +
-                                              std::string(value.type_name())});
+            out.push_back({value.where(), "'" + key + "' must be " +
+                                              detail::with_article(to_string(k.type)) + ", not " +
+                                              detail::with_article(value.type_name())});
             continue;
         }
-        if (auto s = value.as_string(); s && !k.one_of.empty() &&
-                                        std::find(k.one_of.begin(), k.one_of.end(), *s) ==
-                                            k.one_of.end()) {
+        if (auto s = value.as_string();
+            s && !k.one_of.empty() &&
+            std::find(k.one_of.begin(), k.one_of.end(), *s) == k.one_of.end()) {
             std::string msg = "'" + key + "' must be one of";
             for (std::size_t i = 0; i < k.one_of.size(); ++i)
                 msg += (i ? ", \"" : " \"") + std::string(k.one_of[i]) + "\"";
             out.push_back({value.where(), msg + "; got \"" + *s + "\""});
         }
-        if (auto n = value.as_number(); n && (k.type == ConfigType::Integer || k.type == ConfigType::Float)) {
+        if (auto n = value.as_number();
+            n && (k.type == ConfigType::Integer || k.type == ConfigType::Float)) {
             if ((k.min && *n < *k.min) || (k.max && *n > *k.max)) {
-                std::string range = k.min && k.max ? "between " + std::to_string(*k.min) + " and " +
-                                                         std::to_string(*k.max)
-                                    : k.min ? "at least " + std::to_string(*k.min)
-                                            : "at most " + std::to_string(*k.max);
+                std::string range = k.min && k.max ? "between " + detail::number_text(*k.min) +
+                                                         " and " + detail::number_text(*k.max)
+                                    : k.min ? "at least " + detail::number_text(*k.min)
+                                            : "at most " + detail::number_text(*k.max);
                 out.push_back({value.where(), "'" + key + "' must be " + range});
             }
         }
     }
     for (const auto& k : keys) {
         if (k.required && !table.find(k.name))
-            out.push_back({table.where(), "missing required key '" + std::string(k.name) +
-                                              "' in " + std::string(what)});
+            out.push_back({table.where(), "missing required key '" + std::string(k.name) + "' in " +
+                                              std::string(what)});
     }
     return out;
 }

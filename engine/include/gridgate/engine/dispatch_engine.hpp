@@ -1,0 +1,217 @@
+// The DispatchEngine: turns schedules into timed commands and follows every
+// command through dispatch, acknowledgement, retry, timeout and cancellation,
+// publishing each transition on its EventBus. No I/O: the host asks what is
+// due, hands commands to adapters, and sleeps until next_wakeup().
+//
+// Lifecycle (ARCHITECTURE.md "Engine semantics"):
+//   PENDING -> DISPATCHED -> COMPLETED
+//                         -> (failure or timeout, retries left) PENDING again after a backoff
+//                         -> FAILED / TIMED_OUT (none left; a non-retryable failure at once)
+//   PENDING -> CANCELLED  (superseded by a newer schedule, stale, or overtaken before a retry)
+//
+// Not thread-safe; use one strand. Adapter completions may arrive on any
+// thread: the engine moves them onto its strand through the Poster.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gridgate/engine/asset_map.hpp"
+#include "gridgate/engine/command_store.hpp"
+#include "gridgate/engine/event_bus.hpp"
+#include "gridgate/engine/log_sink.hpp"
+#include "gridgate/engine/schedule.hpp"
+#include "gridgate/sdk/adapter.hpp"
+#include "gridgate/sdk/command.hpp"
+
+namespace gridgate::engine {
+
+/// The site file's [engine] table.
+struct EngineOptions {
+    int max_retries = 3;
+    double timeout_seconds = 30.0;
+    /// Wait before the first retry; doubles with each further retry.
+    double retry_backoff_seconds = 5.0;
+    double max_retry_backoff_seconds = 300.0;
+};
+
+/// What schedule_to_commands() made of a schedule.
+struct ScheduleResult {
+    std::string schedule_id;               // "sch_" + 12 lowercase hex digits
+    std::vector<sdk::CommandId> commands;  // new commands, column by column, each in time order
+    std::vector<std::string> ignored_columns;
+    std::vector<sdk::CommandId> cancelled;  // superseded PENDING commands
+};
+
+/// A command that does not come from a schedule (the HTTP API, an operator).
+struct NewCommand {
+    std::string asset_id;
+    sdk::CommandType command_type = sdk::CommandType::SetChargeRate;
+    sdk::Parameters parameters;
+    TimePoint scheduled_at{};
+    std::optional<int> max_retries;         // default: EngineOptions
+    std::optional<double> timeout_seconds;  // default: EngineOptions
+};
+
+/// Commands held, by type and status (for metrics).
+using CommandCounts =
+    std::array<std::array<std::size_t, sdk::kCommandStatusCount>, sdk::kCommandTypeCount>;
+
+class DispatchEngine {
+  public:
+    using ClockFn = std::function<TimePoint()>;
+    /// Runs a function on the engine's strand (later, from any thread).
+    using Poster = std::function<void(std::function<void()>)>;
+
+    struct Hooks {
+        ClockFn clock;  // default: system_clock::now
+        Poster post;    // default: run inline
+        LogSink log;    // default: stderr
+    };
+
+    /// Throws std::invalid_argument for options out of range (negative,
+    /// not finite, max_retries above 65535).
+    explicit DispatchEngine(EngineOptions options = {}, Hooks hooks = {});
+    DispatchEngine(const DispatchEngine&) = delete;
+    DispatchEngine& operator=(const DispatchEngine&) = delete;
+    ~DispatchEngine();
+
+    EventBus& events() noexcept { return events_; }
+    const EngineOptions& options() const noexcept { return options_; }
+
+    // ---- schedules
+
+    /// Emits a command for each convention column wherever its value differs
+    /// from the column's previous value (the first value always emits; NaN
+    /// emits nothing), after cancelling the PENDING commands each mapped
+    /// column supersedes: same asset and command type, scheduled at or after
+    /// the schedule's first timestamp. Publishes SCHEDULE_RECEIVED, then
+    /// COMMAND_CANCELLED for each superseded command.
+    ///
+    /// Throws ScheduleError, before changing anything:
+    ///  - UnknownAsset naming the column: key missing from asset_map, or its
+    ///    asset rejected by known_asset;
+    ///  - BadInput: a negative or infinite power (naming column and row),
+    ///    two columns driving the same asset and quantity, a malformed table.
+    ScheduleResult schedule_to_commands(const Schedule& schedule, const AssetMap& asset_map,
+                                        const AssetPredicate& known_asset = {});
+
+    /// Adds one PENDING command. Throws std::invalid_argument when the
+    /// parameters do not fit the type (e.g. SET_CHARGE_RATE without a
+    /// non-negative power_kw) or the asset id is empty.
+    sdk::CommandId add_command(const NewCommand& command);
+
+    // ---- dispatch cycle
+
+    /// PENDING commands due at `now`, in scheduled_at order. When several
+    /// setpoints of one asset and type are due together, only the newest is
+    /// returned; the older ones are CANCELLED (a stale setpoint is never sent
+    /// late). Costs in proportion to what is due. A returned command stays
+    /// PENDING and due until it is dispatched, failed or cancelled, so the
+    /// caller must do one of those with each.
+    std::vector<sdk::Command> get_pending_commands(TimePoint now);
+
+    /// PENDING -> DISPATCHED, publishes COMMAND_DISPATCHED, then hands the
+    /// command to `adapter`. The adapter's completion (any thread, possibly
+    /// before execute() returns) is posted back as the response of this very
+    /// attempt. Returns false (and changes nothing) unless the id is PENDING.
+    bool dispatch_command(sdk::CommandId id, sdk::Adapter& adapter);
+    bool dispatch_command(const sdk::Command& command, sdk::Adapter& adapter) {
+        return dispatch_command(command.command_id, adapter);
+    }
+
+    /// The outcome of the current attempt. Acts only on a DISPATCHED
+    /// command; anything else is ignored and logged.
+    void handle_response(sdk::CommandId id, bool success, std::string_view error = {},
+                         bool retryable = true);
+    void handle_response(sdk::CommandId id, const sdk::CommandResult& result);
+
+    /// A command that could not be handed to any adapter (none bound to its
+    /// asset, type unsupported): counts as a failed attempt of a PENDING or
+    /// DISPATCHED command. Returns false if the command is in neither state.
+    bool fail_command(sdk::CommandId id, std::string_view error, bool retryable);
+
+    /// PENDING -> CANCELLED (an operator's request). False if not PENDING.
+    bool cancel_command(sdk::CommandId id, std::string_view reason = "cancelled");
+
+    /// Ends or retries every DISPATCHED command whose deadline
+    /// (dispatched_at + timeout_seconds) is at or before `now`, with error
+    /// "timeout". Returns how many timed out. Costs in proportion to that.
+    std::size_t check_timeouts(TimePoint now);
+
+    /// The earliest instant at which get_pending_commands() or
+    /// check_timeouts() has something to do; nullopt when nothing is waiting.
+    std::optional<TimePoint> next_wakeup() const;
+
+    // ---- lookups (indexed; cost follows the size of the answer)
+
+    std::optional<sdk::Command> get_command(sdk::CommandId id) const;
+    std::optional<sdk::Command> get_command(std::string_view id) const;
+    /// Every command of the asset, oldest first.
+    std::vector<sdk::Command> get_commands_for_asset(std::string_view asset_id) const;
+    /// Commands filtered by asset and/or status, at most `limit`. Without an
+    /// asset, PENDING and DISPATCHED come from their indexes; other statuses
+    /// are a scan of everything held.
+    std::vector<sdk::Command> list_commands(std::optional<std::string_view> asset_id = {},
+                                            std::optional<sdk::CommandStatus> status = {},
+                                            std::size_t limit = SIZE_MAX) const;
+
+    /// Retention: drops commands that ended (COMPLETED, FAILED, TIMED_OUT,
+    /// CANCELLED) before `cutoff`; returns how many. Costs in proportion to
+    /// everything held, so a daemon calls it now and then (e.g. hourly with
+    /// now - 7 days). Throws std::logic_error when called from inside another
+    /// engine call (an event handler).
+    std::size_t forget_finished_before(TimePoint cutoff);
+
+    std::size_t size() const noexcept { return store_.size(); }
+    std::size_t count(sdk::CommandStatus status) const noexcept { return store_.count(status); }
+    CommandCounts counts() const noexcept;
+
+    /// The storage, read-only (memory measurements, diagnostics).
+    const CommandStore& store() const noexcept { return store_; }
+
+  private:
+    enum class FailureKind { Error, Timeout };
+
+    // Counts engine calls on the stack; slots held by an outer call must not
+    // be invalidated by a handler compacting the store.
+    struct CallDepth {
+        explicit CallDepth(int& d) : depth(d) { ++depth; }
+        ~CallDepth() { --depth; }
+        CallDepth(const CallDepth&) = delete;
+        CallDepth& operator=(const CallDepth&) = delete;
+        int& depth;
+    };
+
+    void on_completion(sdk::CommandId id, std::uint16_t attempt, sdk::CommandResult result);
+    void complete(Slot slot);
+    void fail(Slot slot, std::string_view error, bool retryable, FailureKind kind, TimePoint now);
+    void cancel(Slot slot, TimePoint now, std::string_view reason);
+    TimePoint retry_time(const CommandRecord& r, TimePoint now) const;
+    bool overtaken_by(Slot slot, TimePoint at, Slot* by) const;
+    void publish(EventType type, Slot slot, TimePoint at, std::string_view message = {},
+                 std::optional<TimePoint> retry_at = std::nullopt);
+    CommandStore::Limits limits(std::optional<int> max_retries,
+                                std::optional<double> timeout_seconds) const;
+    std::string fresh_schedule_id();
+
+    EngineOptions options_;
+    ClockFn clock_;
+    Poster post_;
+    LogSink log_;
+    EventBus events_;
+    CommandStore store_;
+    // Posted completions check this before touching an engine that may be gone.
+    std::shared_ptr<DispatchEngine*> alive_;
+    std::mt19937_64 schedule_ids_;
+    int call_depth_ = 0;
+};
+
+}  // namespace gridgate::engine

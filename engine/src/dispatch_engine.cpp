@@ -1,0 +1,506 @@
+#include "gridgate/engine/dispatch_engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+#include "gridgate/engine/timestamp.hpp"
+
+namespace gridgate::engine {
+
+using sdk::CommandId;
+using sdk::CommandStatus;
+using sdk::CommandType;
+
+namespace {
+
+std::string quoted(std::string_view s) {
+    std::string out = "'";
+    out += s;
+    out += '\'';
+    return out;
+}
+
+/// "-4", "2.5", "inf": numbers as a reader wrote them, not "-4.000000".
+std::string shortest(double v) {
+    char buf[32];
+    const int n = std::snprintf(buf, sizeof buf, "%.17g", v);
+    // Prefer the shortest form that reads back as the same value.
+    for (int precision = 1; precision < 17; ++precision) {
+        char shorter[32];
+        std::snprintf(shorter, sizeof shorter, "%.*g", precision, v);
+        if (std::strtod(shorter, nullptr) == v) return shorter;
+    }
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+std::string row_label(const Schedule& schedule, std::size_t row) {
+    return "row " + std::to_string(row + 1) + " (" + format_timestamp(schedule.index[row]) + ")";
+}
+
+std::string hex12(std::uint64_t v) {
+    std::string s(12, '0');
+    constexpr char hex[] = "0123456789abcdef";
+    for (std::size_t i = s.size(); i > 0; --i, v >>= 4) s[i - 1] = hex[v & 0xF];
+    return s;
+}
+
+bool needs_power(CommandType type) {
+    return type == CommandType::SetChargeRate || type == CommandType::SetDischargeRate ||
+           type == CommandType::SetPowerLimit;
+}
+
+void check_option(bool ok, const char* what) {
+    if (!ok) throw std::invalid_argument(std::string("engine option ") + what);
+}
+
+}  // namespace
+
+DispatchEngine::DispatchEngine(EngineOptions options, Hooks hooks)
+    : options_(options),
+      clock_(hooks.clock ? std::move(hooks.clock) : ClockFn{[] { return sdk::Clock::now(); }}),
+      post_(hooks.post ? std::move(hooks.post)
+                       : Poster{[](std::function<void()> work) { work(); }}),
+      log_(hooks.log ? std::move(hooks.log) : stderr_log_sink()),
+      events_(log_),
+      alive_(std::make_shared<DispatchEngine*>(this)),
+      schedule_ids_(std::random_device{}()) {
+    check_option(
+        options_.max_retries >= 0 && options_.max_retries <= CommandStore::kMaxRetriesLimit,
+        "max_retries must be between 0 and 65535");
+    check_option(std::isfinite(options_.timeout_seconds) && options_.timeout_seconds > 0 &&
+                     options_.timeout_seconds <= 4'000'000.0,
+                 "timeout_seconds must be positive and at most 4000000");
+    check_option(
+        std::isfinite(options_.retry_backoff_seconds) && options_.retry_backoff_seconds >= 0,
+        "retry_backoff_seconds must be zero or positive");
+    check_option(std::isfinite(options_.max_retry_backoff_seconds) &&
+                     options_.max_retry_backoff_seconds >= options_.retry_backoff_seconds,
+                 "max_retry_backoff_seconds must be at least retry_backoff_seconds");
+}
+
+DispatchEngine::~DispatchEngine() = default;
+
+CommandStore::Limits DispatchEngine::limits(std::optional<int> max_retries,
+                                            std::optional<double> timeout_seconds) const {
+    const int retries = max_retries.value_or(options_.max_retries);
+    const double timeout = timeout_seconds.value_or(options_.timeout_seconds);
+    if (retries < 0 || retries > CommandStore::kMaxRetriesLimit) {
+        throw std::invalid_argument("max_retries must be between 0 and 65535, not " +
+                                    std::to_string(retries));
+    }
+    if (!std::isfinite(timeout) || timeout <= 0 || timeout > 4'000'000.0) {
+        throw std::invalid_argument("timeout_seconds must be positive and at most 4000000, not " +
+                                    std::to_string(timeout));
+    }
+    // Millisecond resolution, at least 1 ms so a deadline always lies after the dispatch.
+    const auto ms = std::max<long long>(1, std::llround(timeout * 1000.0));
+    return {static_cast<std::uint16_t>(retries), static_cast<std::uint32_t>(ms)};
+}
+
+std::string DispatchEngine::fresh_schedule_id() {
+    return "sch_" + hex12(schedule_ids_());
+}
+
+// ---------------------------------------------------------------- schedules
+
+ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
+                                                    const AssetMap& asset_map,
+                                                    const AssetPredicate& known_asset) {
+    const CallDepth call{call_depth_};
+    using Kind = ScheduleError::Kind;
+    const std::size_t rows = schedule.rows();
+    if (schedule.values.size() != rows * schedule.cols()) {
+        throw ScheduleError(Kind::BadInput, "schedule has " +
+                                                std::to_string(schedule.values.size()) +
+                                                " values for " + std::to_string(rows) + " rows x " +
+                                                std::to_string(schedule.cols()) + " columns");
+    }
+    for (std::size_t r = 1; r < rows; ++r) {
+        if (!(schedule.index[r - 1] < schedule.index[r])) {
+            throw ScheduleError(Kind::BadInput, row_label(schedule, r) +
+                                                    ": timestamp is not after the previous row's");
+        }
+    }
+
+    // Every check happens before anything changes: a refused schedule changes nothing.
+    ColumnPlan plan = plan_columns(schedule.columns, asset_map, known_asset);
+    std::size_t to_emit = 0;
+    for (const MappedColumn& m : plan.mapped) {
+        const double* column = schedule.values.data() + m.column * rows;
+        double previous = std::numeric_limits<double>::quiet_NaN();
+        for (std::size_t r = 0; r < rows; ++r) {
+            const double v = column[r];
+            if (std::isnan(v)) continue;
+            if (!std::isfinite(v) || v < 0) {
+                throw ScheduleError(
+                    Kind::BadInput,
+                    "column " + quoted(schedule.columns[m.column]) + ", " + row_label(schedule, r) +
+                        ": power must be a finite number of kW >= 0 (charge and discharge "
+                        "have separate columns), got " +
+                        shortest(v));
+            }
+            if (std::isnan(previous) || v != previous) ++to_emit;
+            previous = v;
+        }
+    }
+
+    const TimePoint now = clock_();
+    ScheduleResult result;
+    result.schedule_id = fresh_schedule_id();
+    result.ignored_columns = std::move(plan.ignored_columns);
+
+    std::vector<Slot> cancelled;
+    if (rows > 0) {
+        for (const MappedColumn& m : plan.mapped) {
+            auto asset = store_.find_asset(m.asset_id);
+            if (!asset) continue;
+            auto gone = store_.cancel_pending_from(*asset, m.command_type, schedule.index[0], now);
+            cancelled.insert(cancelled.end(), gone.begin(), gone.end());
+        }
+    }
+
+    store_.reserve(to_emit);
+    result.commands.reserve(to_emit);
+    const CommandStore::Limits lim = limits(std::nullopt, std::nullopt);
+    for (const MappedColumn& m : plan.mapped) {
+        const AssetIndex asset = store_.intern_asset(m.asset_id);
+        const double* column = schedule.values.data() + m.column * rows;
+        double previous = std::numeric_limits<double>::quiet_NaN();
+        for (std::size_t r = 0; r < rows; ++r) {
+            const double v = column[r];
+            if (std::isnan(v)) continue;
+            if (std::isnan(previous) || v != previous) {
+                // +0.0 for -0.0, so a stopped charger never reads "-0 kW".
+                const Slot s =
+                    store_.add_setpoint(asset, m.command_type, schedule.index[r], v + 0.0, lim);
+                result.commands.push_back(CommandId{store_.record(s).id});
+            }
+            previous = v;
+        }
+    }
+
+    result.cancelled.reserve(cancelled.size());
+    for (Slot s : cancelled) result.cancelled.push_back(CommandId{store_.record(s).id});
+
+    if (events_.has_subscribers(EventType::ScheduleReceived)) {
+        Event e;
+        e.type = EventType::ScheduleReceived;
+        e.timestamp = now;
+        e.schedule_id = result.schedule_id;
+        e.command_count = result.commands.size();
+        e.cancelled_count = cancelled.size();
+        e.ignored_columns = result.ignored_columns;
+        events_.publish(e);
+    }
+    const std::string reason = "superseded by schedule " + result.schedule_id;
+    for (Slot s : cancelled) publish(EventType::CommandCancelled, s, now, reason);
+    return result;
+}
+
+CommandId DispatchEngine::add_command(const NewCommand& command) {
+    const CallDepth call{call_depth_};
+    if (command.asset_id.empty()) throw std::invalid_argument("command has no asset_id");
+    const sdk::Parameters& p = command.parameters;
+    const std::string_view type_name = sdk::to_string(command.command_type);
+    if (needs_power(command.command_type) &&
+        (!p.power_kw || !std::isfinite(*p.power_kw) || *p.power_kw < 0)) {
+        throw std::invalid_argument(std::string(type_name) +
+                                    " needs parameters.power_kw, a finite number >= 0");
+    }
+    if (command.command_type == CommandType::SetSocTarget &&
+        (!p.soc_percent || !(*p.soc_percent >= 0 && *p.soc_percent <= 100))) {
+        throw std::invalid_argument(
+            "SET_SOC_TARGET needs parameters.soc_percent between 0 and 100");
+    }
+    if (command.command_type == CommandType::ChangeAvailability && !p.operative) {
+        throw std::invalid_argument("CHANGE_AVAILABILITY needs parameters.operative");
+    }
+    if (p.connector_id && *p.connector_id < 0) {
+        throw std::invalid_argument("parameters.connector_id must be >= 0");
+    }
+    const CommandStore::Limits lim = limits(command.max_retries, command.timeout_seconds);
+    const AssetIndex asset = store_.intern_asset(command.asset_id);
+    const Slot s = store_.add(asset, command.command_type, command.scheduled_at, p, lim);
+    return CommandId{store_.record(s).id};
+}
+
+// ---------------------------------------------------------------- dispatch cycle
+
+bool DispatchEngine::overtaken_by(Slot slot, TimePoint at, Slot* by) const {
+    auto next = store_.next_in_lane(slot);
+    if (!next || next->scheduled_at > at) return false;
+    *by = next->slot;
+    return true;
+}
+
+std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
+    const CallDepth call{call_depth_};
+    std::vector<CommandStore::LaneEntry> ready;  // (scheduled_at, slot): sorts without the records
+    for (Slot s : store_.due(now)) {
+        const CommandRecord& r = store_.record(s);
+        // Re-checked: a handler of an event published below may have moved it.
+        if (r.status != CommandStatus::Pending || r.when > now) continue;
+        Slot newer = 0;
+        if (overtaken_by(s, now, &newer)) {
+            cancel(s, now,
+                   "stale: newer setpoint " + CommandId{store_.record(newer).id}.str() + " is due");
+            continue;
+        }
+        ready.push_back({r.scheduled_at, s});
+    }
+    std::sort(ready.begin(), ready.end(), [](const auto& a, const auto& b) {
+        return a.scheduled_at < b.scheduled_at ||
+               (a.scheduled_at == b.scheduled_at && a.slot < b.slot);
+    });
+    std::vector<sdk::Command> out;
+    out.reserve(ready.size());
+    for (const auto& [at, s] : ready) {
+        const CommandRecord& r = store_.record(s);
+        if (r.status == CommandStatus::Pending && r.when <= now)
+            out.push_back(store_.materialize(s));
+    }
+    return out;
+}
+
+bool DispatchEngine::dispatch_command(CommandId id, sdk::Adapter& adapter) {
+    const CallDepth call{call_depth_};
+    auto slot = store_.find(id);
+    if (!slot) {
+        log_(LogLevel::Warning, "dispatch of unknown command " + id.str() + " ignored");
+        return false;
+    }
+    if (store_.record(*slot).status != CommandStatus::Pending) {
+        log_(LogLevel::Warning, "dispatch of " + id.str() + " ignored: it is " +
+                                    std::string(sdk::to_string(store_.record(*slot).status)));
+        return false;
+    }
+    const TimePoint now = clock_();
+    store_.mark_dispatched(*slot, now);
+    const std::uint16_t attempt = store_.record(*slot).retry_count;
+    publish(EventType::CommandDispatched, *slot, now);
+
+    // A handler of COMMAND_DISPATCHED may already have settled this attempt.
+    const CommandRecord& r = store_.record(*slot);
+    if (r.status != CommandStatus::Dispatched || r.retry_count != attempt) return true;
+
+    const sdk::Command command = store_.materialize(*slot);
+    sdk::Completion done{[alive = std::weak_ptr<DispatchEngine*>(alive_), post = post_, id,
+                          attempt](sdk::CommandResult result) {
+        post([alive, id, attempt, result = std::move(result)]() mutable {
+            if (auto engine = alive.lock())
+                (*engine)->on_completion(id, attempt, std::move(result));
+        });
+    }};
+    // The completion may run inside execute(): nothing below may rely on the record.
+    adapter.execute(command, std::move(done));
+    return true;
+}
+
+void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::CommandResult result) {
+    auto slot = store_.find(id);
+    if (!slot) return;
+    const CommandRecord& r = store_.record(*slot);
+    if (r.status != CommandStatus::Dispatched || r.retry_count != attempt) {
+        log_(LogLevel::Info, "response for " + id.str() + " (attempt " +
+                                 std::to_string(attempt + 1) + ") ignored: the command is " +
+                                 std::string(sdk::to_string(r.status)) +
+                                 (r.status == CommandStatus::Dispatched
+                                      ? " again (attempt " + std::to_string(r.retry_count + 1) + ")"
+                                      : std::string()));
+        return;
+    }
+    handle_response(id, result);
+}
+
+void DispatchEngine::handle_response(CommandId id, bool success, std::string_view error,
+                                     bool retryable) {
+    const CallDepth call{call_depth_};
+    auto slot = store_.find(id);
+    if (!slot) {
+        log_(LogLevel::Warning, "response for unknown command " + id.str() + " ignored");
+        return;
+    }
+    const CommandStatus status = store_.record(*slot).status;
+    if (status != CommandStatus::Dispatched) {
+        log_(LogLevel::Info, "response for " + id.str() + " ignored: the command is " +
+                                 std::string(sdk::to_string(status)) + ", not DISPATCHED");
+        return;
+    }
+    if (success) {
+        complete(*slot);
+    } else {
+        fail(*slot, error, retryable, FailureKind::Error, clock_());
+    }
+}
+
+void DispatchEngine::handle_response(CommandId id, const sdk::CommandResult& result) {
+    handle_response(id, result.success, result.error, result.retryable);
+}
+
+bool DispatchEngine::fail_command(CommandId id, std::string_view error, bool retryable) {
+    const CallDepth call{call_depth_};
+    auto slot = store_.find(id);
+    if (!slot) return false;
+    const CommandStatus status = store_.record(*slot).status;
+    if (status != CommandStatus::Pending && status != CommandStatus::Dispatched) return false;
+    fail(*slot, error, retryable, FailureKind::Error, clock_());
+    return true;
+}
+
+bool DispatchEngine::cancel_command(CommandId id, std::string_view reason) {
+    const CallDepth call{call_depth_};
+    auto slot = store_.find(id);
+    if (!slot || store_.record(*slot).status != CommandStatus::Pending) return false;
+    cancel(*slot, clock_(), reason);
+    return true;
+}
+
+std::size_t DispatchEngine::check_timeouts(TimePoint now) {
+    const CallDepth call{call_depth_};
+    std::size_t timed_out = 0;
+    for (Slot s : store_.take_expired(now)) {
+        const CommandRecord& r = store_.record(s);
+        if (r.status != CommandStatus::Dispatched || r.deadline() > now) continue;
+        fail(s, "timeout", true, FailureKind::Timeout, now);
+        ++timed_out;
+    }
+    return timed_out;
+}
+
+std::optional<TimePoint> DispatchEngine::next_wakeup() const {
+    auto due = store_.next_due();
+    auto deadline = store_.next_deadline();
+    if (due && deadline) return std::min(*due, *deadline);
+    return due ? due : deadline;
+}
+
+void DispatchEngine::complete(Slot slot) {
+    const TimePoint now = clock_();
+    store_.set_error(slot, {});  // an earlier attempt's error no longer describes the command
+    store_.mark_finished(slot, CommandStatus::Completed, now);
+    publish(EventType::CommandCompleted, slot, now);
+}
+
+TimePoint DispatchEngine::retry_time(const CommandRecord& r, TimePoint now) const {
+    // retry_count retries were made so far: the next waits base * 2^retry_count.
+    const double backoff =
+        std::min(std::ldexp(options_.retry_backoff_seconds, std::min<int>(r.retry_count, 60)),
+                 options_.max_retry_backoff_seconds);
+    return now +
+           std::chrono::duration_cast<sdk::Clock::duration>(std::chrono::duration<double>(backoff));
+}
+
+void DispatchEngine::fail(Slot slot, std::string_view error, bool retryable, FailureKind kind,
+                          TimePoint now) {
+    store_.set_error(slot, error);
+    const CommandRecord& r = store_.record(slot);
+    if (!retryable || r.retry_count >= r.max_retries) {
+        const bool timed_out = kind == FailureKind::Timeout && retryable;
+        store_.mark_finished(slot, timed_out ? CommandStatus::TimedOut : CommandStatus::Failed,
+                             now);
+        publish(timed_out ? EventType::CommandTimedOut : EventType::CommandFailed, slot, now);
+        return;
+    }
+    const TimePoint at = retry_time(r, now);
+    Slot newer = 0;
+    if (overtaken_by(slot, at, &newer)) {
+        cancel(slot, now, "not retried: superseded by " + CommandId{store_.record(newer).id}.str());
+        return;
+    }
+    store_.mark_retry(slot, at);
+    publish(EventType::CommandRetry, slot, now, {}, at);
+}
+
+void DispatchEngine::cancel(Slot slot, TimePoint now, std::string_view reason) {
+    store_.mark_finished(slot, CommandStatus::Cancelled, now);
+    publish(EventType::CommandCancelled, slot, now, reason);
+}
+
+void DispatchEngine::publish(EventType type, Slot slot, TimePoint at, std::string_view message,
+                             std::optional<TimePoint> retry_at) {
+    if (!events_.has_subscribers(type)) return;
+    sdk::Command c = store_.materialize(slot);
+    Event e;
+    e.type = type;
+    e.timestamp = at;
+    e.command_id = c.command_id;
+    e.asset_id = std::move(c.asset_id);
+    e.command_type = c.command_type;
+    e.status = c.status;
+    e.retry_count = c.retry_count;
+    e.error = std::move(c.error);
+    e.scheduled_at = c.scheduled_at;
+    e.retry_at = retry_at;
+    e.parameters = std::move(c.parameters);
+    e.message = message;
+    events_.publish(e);
+}
+
+// ---------------------------------------------------------------- lookups
+
+std::optional<sdk::Command> DispatchEngine::get_command(CommandId id) const {
+    auto slot = store_.find(id);
+    if (!slot) return std::nullopt;
+    return store_.materialize(*slot);
+}
+
+std::optional<sdk::Command> DispatchEngine::get_command(std::string_view id) const {
+    auto parsed = CommandId::parse(id);
+    if (!parsed) return std::nullopt;
+    return get_command(*parsed);
+}
+
+std::vector<sdk::Command> DispatchEngine::get_commands_for_asset(std::string_view asset_id) const {
+    return list_commands(asset_id, std::nullopt);
+}
+
+std::vector<sdk::Command> DispatchEngine::list_commands(std::optional<std::string_view> asset_id,
+                                                        std::optional<CommandStatus> status,
+                                                        std::size_t limit) const {
+    std::vector<sdk::Command> out;
+    auto take = [&](Slot s) {
+        if (status && store_.record(s).status != *status) return true;
+        if (out.size() >= limit) return false;
+        out.push_back(store_.materialize(s));
+        return true;
+    };
+    if (asset_id) {
+        auto asset = store_.find_asset(*asset_id);
+        if (!asset) return out;
+        for (Slot s : store_.asset_commands(*asset)) {
+            if (!take(s)) break;
+        }
+    } else if (status == CommandStatus::Pending || status == CommandStatus::Dispatched) {
+        for (Slot s : store_.indexed(*status, limit)) take(s);
+    } else {
+        for (std::size_t s = 0; s < store_.size(); ++s) {
+            if (!take(static_cast<Slot>(s))) break;
+        }
+    }
+    return out;
+}
+
+std::size_t DispatchEngine::forget_finished_before(TimePoint cutoff) {
+    if (call_depth_ > 0) {
+        throw std::logic_error("forget_finished_before() cannot run inside another engine call");
+    }
+    return store_.forget_finished_before(cutoff);
+}
+
+CommandCounts DispatchEngine::counts() const noexcept {
+    CommandCounts c{};
+    for (std::size_t t = 0; t < sdk::kCommandTypeCount; ++t) {
+        for (std::size_t s = 0; s < sdk::kCommandStatusCount; ++s) {
+            c[t][s] = store_.count(static_cast<CommandType>(t), static_cast<CommandStatus>(s));
+        }
+    }
+    return c;
+}
+
+}  // namespace gridgate::engine

@@ -1,0 +1,73 @@
+// What the HTTP API needs from the rest of the gateway: the seam between the
+// Beast server (this module) and the engine, which the daemon implements.
+//
+// The server does all HTTP work (routing, auth, limits, content types, query
+// decoding) and hands the backend typed requests; the backend answers with the
+// status and body to send, built with the helpers of json.hpp.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "gridgate/sdk/command.hpp"
+
+namespace gridgate::http {
+
+/// One answer to send back. `content_type` is sent as is.
+struct ApiResponse {
+    unsigned status = 200;
+    std::string content_type = "application/json";
+    std::string body;
+
+    static ApiResponse json(unsigned status, std::string body) {
+        return ApiResponse{status, "application/json", std::move(body)};
+    }
+};
+
+/// The media type of a posted schedule; charset and other parameters are
+/// accepted by the server and not passed on (schedules are UTF-8 or ASCII).
+enum class ScheduleFormat { Csv, Json };
+
+/// The filters of GET /api/v1/commands, percent-decoded and validated; an
+/// absent or empty query parameter is no filter.
+struct CommandFilter {
+    std::optional<std::string> asset_id;
+    std::optional<sdk::CommandStatus> status;
+};
+
+/// Everything the API asks of the gateway. Each call returns at once and
+/// completes later by calling `done` exactly once, from any thread; the server
+/// carries the answer back to the connection. Calls may come concurrently from
+/// several I/O threads, so an implementation posts them to the engine's strand.
+/// A call not completed within the server's backend timeout is answered with
+/// 503 by the server, and its late completion is dropped.
+class ApiBackend {
+  public:
+    virtual ~ApiBackend() = default;
+
+    /// POST /api/v1/schedules: 201 with schedule_accepted_json(), 400 for bad
+    /// input naming line and column, 422 for an unknown asset. Atomic.
+    virtual void post_schedule(ScheduleFormat format, std::string body,
+                               std::function<void(ApiResponse)> done) = 0;
+
+    /// GET /api/v1/commands: 200 with commands_to_json().
+    virtual void list_commands(CommandFilter filter, std::function<void(ApiResponse)> done) = 0;
+
+    /// GET /api/v1/commands/{id}: 200 with command_to_json(), 404 with
+    /// error_json() when unknown. Ids that are not `cmd_` + 12 hex digits are
+    /// answered 404 by the server without asking.
+    virtual void get_command(sdk::CommandId id, std::function<void(ApiResponse)> done) = 0;
+
+    /// GET /api/v1/assets: 200 with assets_to_json().
+    virtual void list_assets(std::function<void(ApiResponse)> done) = 0;
+
+    /// GET /healthz: `alive` is true when the engine's strand ran the check.
+    virtual void health(std::function<void(bool alive)> done) = 0;
+
+    /// GET /metrics: the Prometheus text exposition (Metrics::render()).
+    virtual void metrics(std::function<void(std::string prometheus_text)> done) = 0;
+};
+
+}  // namespace gridgate::http

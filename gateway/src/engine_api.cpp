@@ -1,0 +1,106 @@
+#include "engine_api.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include "gridgate/engine/schedule_parser.hpp"
+#include "gridgate/http/json.hpp"
+
+namespace gridgate::gateway {
+
+namespace asio = boost::asio;
+using http::ApiResponse;
+
+void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
+                              std::function<void(ApiResponse)> done) {
+    // Parsing a large schedule takes tens of milliseconds: do it here, on the
+    // HTTP thread, so the engine strand keeps dispatching meanwhile.
+    engine::ScheduleRequest request;
+    try {
+        if (format == http::ScheduleFormat::Csv)
+            request.schedule = engine::parse_schedule_csv(body);
+        else
+            request = engine::parse_schedule_request_json(body);
+    } catch (const engine::ScheduleError& e) {
+        done(ApiResponse::json(400, http::error_json(e.what())));
+        return;
+    }
+    asio::post(p_.strand, [this, request = std::move(request), done = std::move(done)]() mutable {
+        engine::AssetMap asset_map = p_.site.asset_map;
+        for (auto& [key, asset] : request.asset_map) asset_map[key] = asset;  // the body wins
+        auto known = [this](std::string_view id) { return p_.site.find_asset(id) != nullptr; };
+        try {
+            auto result = p_.engine.schedule_to_commands(request.schedule, asset_map, known);
+            p_.on_new_commands();
+            done(ApiResponse::json(201,
+                                   http::schedule_accepted_json(result.schedule_id, result.commands,
+                                                                result.ignored_columns)));
+        } catch (const engine::ScheduleError& e) {
+            unsigned status = e.kind() == engine::ScheduleError::Kind::UnknownAsset ? 422 : 400;
+            done(ApiResponse::json(status, http::error_json(e.what())));
+        }
+    });
+}
+
+void EngineApi::list_commands(http::CommandFilter filter, std::function<void(ApiResponse)> done) {
+    asio::post(p_.strand, [this, filter = std::move(filter), done = std::move(done)] {
+        std::optional<std::string_view> asset;
+        if (filter.asset_id) asset = *filter.asset_id;
+        auto commands = p_.engine.list_commands(asset, filter.status);
+        done(ApiResponse::json(200, http::commands_to_json(commands)));
+    });
+}
+
+void EngineApi::get_command(sdk::CommandId id, std::function<void(ApiResponse)> done) {
+    asio::post(p_.strand, [this, id, done = std::move(done)] {
+        if (auto command = p_.engine.get_command(id))
+            done(ApiResponse::json(200, http::command_to_json(*command)));
+        else
+            done(ApiResponse::json(404, http::error_json("unknown command " + id.str())));
+    });
+}
+
+void EngineApi::list_assets(std::function<void(ApiResponse)> done) {
+    asio::post(p_.strand, [this, done = std::move(done)] {
+        std::vector<http::AssetStatus> assets;
+        assets.reserve(p_.site.assets.size());
+        for (const auto& a : p_.site.assets) {
+            http::AssetStatus s{a.id, a.type, a.adapter, false, std::nullopt, {}};
+            if (auto state = p_.registry.state(a.id)) {
+                s.connected = state->connected;
+                s.last_seen = state->last_seen;
+                for (const auto& t : state->telemetry) s.telemetry.emplace_back(t.name, t.value);
+            }
+            assets.push_back(std::move(s));
+        }
+        done(ApiResponse::json(200, http::assets_to_json(assets)));
+    });
+}
+
+void EngineApi::health(std::function<void(bool alive)> done) {
+    // Answered from the strand itself: a wedged engine never answers, and the
+    // server's health timeout turns that into 503.
+    asio::post(p_.strand, [done = std::move(done)] { done(true); });
+}
+
+void EngineApi::metrics(std::function<void(std::string)> done) {
+    asio::post(p_.strand, [this, done = std::move(done)] {
+        auto counts = p_.engine.counts();
+        for (std::size_t s = 0; s < sdk::kCommandStatusCount; ++s) {
+            std::int64_t total = 0;
+            for (std::size_t t = 0; t < sdk::kCommandTypeCount; ++t)
+                total += static_cast<std::int64_t>(counts[t][s]);
+            p_.metrics.set_commands_in_status(static_cast<sdk::CommandStatus>(s), total);
+        }
+        for (const auto& adapter : p_.site.adapters) {
+            std::int64_t connected = 0;
+            for (const auto& a : p_.site.assets) {
+                if (a.adapter != adapter.name) continue;
+                if (auto state = p_.registry.state(a.id); state && state->connected) ++connected;
+            }
+            p_.metrics.set_assets_connected(adapter.name, connected);
+        }
+        done(p_.metrics.render());
+    });
+}
+
+}  // namespace gridgate::gateway

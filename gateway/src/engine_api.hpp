@@ -1,0 +1,48 @@
+// The HTTP API's backend over the engine: parses schedule bodies on the
+// caller's thread, then does every engine operation on the engine strand.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "gridgate/config/site_config.hpp"
+#include "gridgate/engine/dispatch_engine.hpp"
+#include "gridgate/gateway/adapter_registry.hpp"
+#include "gridgate/http/api_backend.hpp"
+#include "gridgate/http/metrics.hpp"
+
+namespace gridgate::gateway {
+
+using EngineStrand = boost::asio::strand<boost::asio::io_context::executor_type>;
+
+/// Thread-safe: every call may come from any HTTP session thread.
+class EngineApi final : public http::ApiBackend {
+  public:
+    struct Parts {
+        EngineStrand& strand;
+        engine::DispatchEngine& engine;
+        const config::SiteConfig& site;
+        const AdapterRegistry& registry;
+        http::Metrics& metrics;
+        std::function<void()> on_new_commands;  // re-arms the dispatch timer (on the strand)
+    };
+
+    explicit EngineApi(Parts parts) : p_(std::move(parts)) {}
+
+    void post_schedule(http::ScheduleFormat format, std::string body,
+                       std::function<void(http::ApiResponse)> done) override;
+    void list_commands(http::CommandFilter filter,
+                       std::function<void(http::ApiResponse)> done) override;
+    void get_command(sdk::CommandId id, std::function<void(http::ApiResponse)> done) override;
+    void list_assets(std::function<void(http::ApiResponse)> done) override;
+    void health(std::function<void(bool alive)> done) override;
+    void metrics(std::function<void(std::string prometheus_text)> done) override;
+
+  private:
+    Parts p_;
+};
+
+}  // namespace gridgate::gateway

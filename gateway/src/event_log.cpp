@@ -1,0 +1,108 @@
+#include "event_log.hpp"
+
+#include <chrono>
+#include <cstdio>
+
+namespace gridgate::gateway {
+
+namespace {
+
+void append_number(std::string& out, double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    out += buf;
+}
+
+void append_quoted(std::string& out, std::string_view text) {
+    out += '"';
+    for (char c : text) {
+        if (c == '"' || c == '\\') out += '\\';
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out += c;
+    }
+    out += '"';
+}
+
+bool is_command_event(engine::EventType t) {
+    using engine::EventType;
+    switch (t) {
+        case EventType::CommandDispatched:
+        case EventType::CommandCompleted:
+        case EventType::CommandFailed:
+        case EventType::CommandTimedOut:
+        case EventType::CommandCancelled:
+        case EventType::CommandRetry:
+            return true;
+        default:
+            return false;
+    }
+}
+
+}  // namespace
+
+std::string format_event(const engine::Event& e) {
+    using engine::EventType;
+    std::string out{engine::to_string(e.type)};
+    if (e.type == EventType::ScheduleReceived) {
+        out += " schedule_id=" + e.schedule_id + " commands=" + std::to_string(e.command_count) +
+               " cancelled=" + std::to_string(e.cancelled_count);
+        if (!e.ignored_columns.empty()) {
+            out += " ignored_columns=";
+            for (std::size_t i = 0; i < e.ignored_columns.size(); ++i)
+                out += (i ? "," : "") + e.ignored_columns[i];
+        }
+        return out;
+    }
+    if (is_command_event(e.type)) out += " command_id=" + e.command_id.str();
+    if (!e.asset_id.empty()) out += " asset_id=" + e.asset_id;
+    if (e.command_type) out += " type=" + std::string(sdk::to_string(*e.command_type));
+    if (e.status) out += " status=" + std::string(sdk::to_string(*e.status));
+    if (is_command_event(e.type)) {
+        out += " retry_count=" + std::to_string(e.retry_count);
+        const auto& p = e.parameters;
+        if (p.power_kw) out += " power_kw=", append_number(out, *p.power_kw);
+        if (p.soc_percent) out += " soc_percent=", append_number(out, *p.soc_percent);
+        if (p.operative) out += *p.operative ? " operative=true" : " operative=false";
+    }
+    for (const auto& [name, value] : e.telemetry) {
+        out += " " + name + "=";
+        append_number(out, value);
+    }
+    if (!e.error.empty()) {
+        out += " error=";
+        append_quoted(out, e.error);
+    }
+    if (!e.message.empty()) {
+        out += " message=";
+        append_quoted(out, e.message);
+    }
+    return out;
+}
+
+void count_event(const engine::Event& e, http::Metrics& metrics,
+                 const std::function<std::string_view(std::string_view asset_id)>& adapter_of) {
+    using engine::EventType;
+    if (e.type == EventType::ScheduleReceived) {
+        metrics.count_schedule_received();
+        return;
+    }
+    if (!is_command_event(e.type) || !e.command_type || !e.status) return;
+    metrics.count_command(*e.command_type, *e.status);
+    if (e.type == EventType::CommandDispatched && e.retry_count == 0 && e.scheduled_at) {
+        // First attempts only: a retry's delay is the backoff, not the loop's latency.
+        double latency = std::chrono::duration<double>(e.timestamp - *e.scheduled_at).count();
+        metrics.observe_dispatch_latency(latency < 0 ? 0 : latency);
+    }
+    bool adapter_error = e.type == EventType::CommandFailed ||
+                         e.type == EventType::CommandTimedOut ||
+                         (e.type == EventType::CommandRetry && !e.error.empty());
+    if (adapter_error) {
+        auto adapter = adapter_of(e.asset_id);
+        if (!adapter.empty()) metrics.count_adapter_error(adapter);
+    }
+}
+
+}  // namespace gridgate::gateway

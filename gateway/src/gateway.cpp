@@ -1,0 +1,378 @@
+#include "gridgate/gateway/gateway.hpp"
+
+#include <atomic>
+#include <optional>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/system_timer.hpp>
+
+#include "engine_api.hpp"
+#include "event_log.hpp"
+#include "gridgate/engine/dispatch_engine.hpp"
+#include "gridgate/gateway/adapter_registry.hpp"
+#include "gridgate/http/api_server.hpp"
+#include "gridgate/http/metrics.hpp"
+
+namespace gridgate::gateway {
+
+namespace asio = boost::asio;
+using sdk::TimePoint;
+
+sdk::AdapterConfig adapter_config_for(const config::SiteConfig& site,
+                                      const config::AdapterConfig& adapter,
+                                      const LoadedPlugin& plugin) {
+    sdk::AdapterConfig out;
+    out.name = adapter.name;
+    out.plugin = adapter.plugin;
+    out.table = adapter.options;
+    for (const auto& asset : site.assets)
+        if (asset.adapter == adapter.name)
+            out.assets.push_back({asset.id, asset.type, asset.options});
+    for (std::string_view wanted : plugin.plugin().shared_tables()) {
+        if (wanted != "register_maps") continue;  // the only site-wide table there is
+        sdk::ConfigTable maps;
+        for (const auto& [name, map] : site.register_maps) {
+            maps.add(name, sdk::ConfigValue(sdk::ConfigValue::TablePtr(
+                                                std::make_shared<sdk::ConfigTable>(map.table)),
+                                            map.table.where()));
+        }
+        out.shared_tables.emplace_back(std::string(wanted), std::move(maps));
+    }
+    return out;
+}
+
+namespace {
+
+spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
+    switch (level) {
+        case sdk::LogLevel::Trace:
+            return spdlog::level::trace;
+        case sdk::LogLevel::Debug:
+            return spdlog::level::debug;
+        case sdk::LogLevel::Info:
+            return spdlog::level::info;
+        case sdk::LogLevel::Warn:
+            return spdlog::level::warn;
+        case sdk::LogLevel::Error:
+            return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+
+spdlog::level::level_enum to_spdlog(engine::LogLevel level) {
+    switch (level) {
+        case engine::LogLevel::Debug:
+            return spdlog::level::debug;
+        case engine::LogLevel::Info:
+            return spdlog::level::info;
+        case engine::LogLevel::Warning:
+            return spdlog::level::warn;
+        case engine::LogLevel::Error:
+            return spdlog::level::err;
+    }
+    return spdlog::level::info;
+}
+
+engine::EventType to_engine(sdk::AssetEventType type) {
+    switch (type) {
+        case sdk::AssetEventType::Connected:
+            return engine::EventType::AssetConnected;
+        case sdk::AssetEventType::Disconnected:
+            return engine::EventType::AssetDisconnected;
+        case sdk::AssetEventType::Telemetry:
+            return engine::EventType::Telemetry;
+    }
+    return engine::EventType::Telemetry;
+}
+
+}  // namespace
+
+class Gateway::Impl {
+  public:
+    Impl(config::SiteConfig site, const PluginCatalog& catalog, GatewayOptions options)
+        : site_(std::move(site)),
+          catalog_(catalog),
+          options_(options),
+          ioc_(static_cast<int>(std::max<std::size_t>(1, options.threads))),
+          strand_(asio::make_strand(ioc_)),
+          timer_(strand_),
+          drain_timer_(strand_),
+          retention_timer_(strand_),
+          signals_(ioc_) {
+        engine::EngineOptions eo;
+        eo.max_retries = site_.engine.max_retries;
+        eo.timeout_seconds = site_.engine.timeout_seconds;
+        eo.retry_backoff_seconds = site_.engine.retry_backoff_seconds;
+        eo.max_retry_backoff_seconds = site_.engine.max_retry_backoff_seconds;
+        engine::DispatchEngine::Hooks hooks;
+        hooks.clock = [] { return sdk::Clock::now(); };
+        // Completions arrive on adapter threads; the engine sees them on its
+        // strand, after which the dispatch timer may need to move.
+        hooks.post = [this](std::function<void()> work) {
+            asio::post(strand_, [this, work = std::move(work)] {
+                work();
+                arm();
+            });
+        };
+        hooks.log = [](engine::LogLevel level, std::string_view text) {
+            spdlog::log(to_spdlog(level), "engine: {}", text);
+        };
+        engine_ = std::make_unique<engine::DispatchEngine>(eo, std::move(hooks));
+
+        for (const auto& a : site_.assets) adapter_of_asset_.emplace(a.id, a.adapter);
+        for (const auto& a : site_.adapters) metrics_.declare_adapter(a.name);
+
+        event_log_ = engine_->events().subscribe_all([this](const engine::Event& e) {
+            auto level = e.type == engine::EventType::Telemetry ? spdlog::level::debug
+                         : e.type == engine::EventType::CommandFailed ||
+                                 e.type == engine::EventType::CommandTimedOut
+                             ? spdlog::level::warn
+                             : spdlog::level::info;
+            if (spdlog::should_log(level)) spdlog::log(level, "{}", format_event(e));
+            count_event(e, metrics_, [this](std::string_view asset) -> std::string_view {
+                auto it = adapter_of_asset_.find(std::string(asset));
+                return it == adapter_of_asset_.end() ? std::string_view{} : it->second;
+            });
+        });
+    }
+
+    std::vector<std::string> start() {
+        std::vector<std::string> errors;
+        HostHooks hooks;
+        hooks.log_level = options_.plugin_log_level;
+        hooks.log = [](sdk::LogLevel level, std::string_view adapter, std::string_view text) {
+            spdlog::log(to_spdlog(level), "[{}] {}", adapter, text);
+        };
+        hooks.publish = [this](std::string_view, sdk::AssetEvent event) {
+            asio::post(strand_, [this, event = std::move(event)] { publish_asset_event(event); });
+        };
+        for (const auto& adapter : site_.adapters) {
+            auto plugin = catalog_.find_shared(adapter.plugin);
+            if (!plugin) {
+                errors.push_back(
+                    adapter.plugin_where.str() + ": adapter '" + adapter.name + "' needs plugin '" +
+                    adapter.plugin +
+                    "', which is not available: " + catalog_.why_unavailable(adapter.plugin));
+                continue;
+            }
+            auto config = adapter_config_for(site_, adapter, *plugin);
+            for (auto& e : registry_.add(plugin, std::move(config), hooks))
+                errors.push_back("adapter '" + adapter.name + "': " + e);
+        }
+        if (!errors.empty()) {
+            registry_.clear();
+            return errors;
+        }
+        if (auto status = registry_.start(); !status) {
+            registry_.stop();
+            registry_.clear();
+            return {status.message()};
+        }
+
+        http::ApiServerOptions api;
+        api.host = site_.api.listen.host;
+        api.port = site_.api.listen.port;
+        api.token = site_.api.token.value_or("");
+        api.body_limit = site_.api.body_limit_bytes;
+        backend_ = std::make_unique<EngineApi>(
+            EngineApi::Parts{strand_, *engine_, site_, registry_, metrics_, [this] { arm(); }});
+        api_ = std::make_unique<http::ApiServer>(ioc_, api, *backend_);
+        if (auto ec = api_->start()) {
+            api_.reset();
+            registry_.stop();
+            registry_.clear();
+            return {"cannot listen for the HTTP API on " + site_.api.listen.str() + ": " +
+                    ec.message()};
+        }
+        asio::post(strand_, [this] { forget_old_commands(); });
+        spdlog::info("site '{}': HTTP API on {}:{}, {} adapter(s), {} asset(s)", site_.site.name,
+                     api.host, api_->port(), registry_.adapter_count(), site_.assets.size());
+        return {};
+    }
+
+    void run(bool handle_signals) {
+        auto work = asio::make_work_guard(ioc_);
+        work_ = &work;
+        if (handle_signals) {
+            signals_.add(SIGINT);
+            signals_.add(SIGTERM);
+            signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+                if (ec) return;
+                spdlog::info("signal {}: stopping", signal);
+                stop();
+            });
+        }
+        std::vector<std::thread> threads;
+        for (std::size_t i = 1; i < options_.threads; ++i)
+            threads.emplace_back([this] { ioc_.run(); });
+        ioc_.run();
+        for (auto& t : threads) t.join();
+        work_ = nullptr;
+
+        // Adapters stop after the loop: their threads may still report, and
+        // those reports are dropped with the io_context's queue.
+        registry_.stop();
+        api_.reset();
+        registry_.clear();
+        spdlog::info("stopped");
+    }
+
+    void stop() {
+        if (stop_requested_.exchange(true)) return;
+        stop_now_requested();
+    }
+
+    std::uint16_t api_port() const { return api_ ? api_->port() : 0; }
+
+  private:
+    void stop_now_requested() {
+        asio::post(strand_, [this] {
+            if (shutting_down_) return;
+            shutting_down_ = true;
+            signals_.cancel();
+            if (api_) api_->stop();
+            ++timer_generation_;
+            timer_.cancel();
+            retention_timer_.cancel();
+            drain_deadline_ = std::chrono::steady_clock::now() + options_.drain_timeout;
+            drain();
+        });
+    }
+
+    // Waits on the strand until no command is DISPATCHED or the bound passes.
+    void drain() {
+        auto in_flight = engine_->count(sdk::CommandStatus::Dispatched);
+        if (in_flight == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+            if (in_flight) spdlog::warn("stopping with {} command(s) still in flight", in_flight);
+            if (work_) work_->reset();
+            ioc_.stop();
+            return;
+        }
+        drain_timer_.expires_after(std::chrono::milliseconds(20));
+        drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) drain();
+        });
+    }
+
+    // Sleeps until the engine's next wake-up: the next due command or timeout
+    // deadline. No polling tick. Runs on the strand.
+    void arm() {
+        if (shutting_down_) return;
+        auto next = engine_->next_wakeup();
+        if (!next) {
+            if (armed_at_) {
+                ++timer_generation_;
+                timer_.cancel();
+                armed_at_.reset();
+            }
+            return;
+        }
+        if (armed_at_ && *armed_at_ == *next) return;
+        armed_at_ = next;
+        auto generation = ++timer_generation_;
+        timer_.expires_at(*next);
+        timer_.async_wait([this, generation](const boost::system::error_code& ec) {
+            if (ec || generation != timer_generation_) return;
+            armed_at_.reset();
+            tick();
+        });
+    }
+
+    void tick() {
+        TimePoint now = sdk::Clock::now();
+        for (const auto& command : engine_->get_pending_commands(now)) dispatch(command);
+        engine_->check_timeouts(now);
+        arm();
+    }
+
+    void dispatch(const sdk::Command& command) {
+        auto adapter = registry_.get(command.asset_id);
+        if (!adapter) {
+            engine_->fail_command(command.command_id,
+                                  "no adapter is bound to asset '" + command.asset_id + "'", false);
+            return;
+        }
+        if (!registry_.supports(command.asset_id, command.command_type)) {
+            engine_->fail_command(command.command_id,
+                                  registry_.refusal(command.asset_id, command.command_type), false);
+            return;
+        }
+        engine_->dispatch_command(command.command_id, *adapter);
+    }
+
+    // Finished commands are kept for the API for options_.retention, then
+    // dropped, so a gateway that runs for months holds bounded memory.
+    void forget_old_commands() {
+        if (shutting_down_) return;
+        auto dropped = engine_->forget_finished_before(sdk::Clock::now() - options_.retention);
+        if (dropped)
+            spdlog::info("forgot {} finished command(s) older than the retention", dropped);
+        retention_timer_.expires_after(std::chrono::hours(1));
+        retention_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (!ec) forget_old_commands();
+        });
+    }
+
+    void publish_asset_event(const sdk::AssetEvent& a) {
+        engine::Event e;
+        e.type = to_engine(a.type);
+        e.timestamp = a.at == TimePoint{} ? sdk::Clock::now() : a.at;
+        e.asset_id = a.asset_id;
+        for (const auto& t : a.telemetry) e.telemetry.emplace_back(t.name, t.value);
+        e.message = a.reason;
+        engine_->events().publish(e);
+    }
+
+    config::SiteConfig site_;
+    const PluginCatalog& catalog_;
+    GatewayOptions options_;
+    std::unordered_map<std::string, std::string> adapter_of_asset_;
+
+    asio::io_context ioc_;
+    EngineStrand strand_;
+    asio::system_timer timer_;
+    asio::steady_timer drain_timer_;
+    asio::steady_timer retention_timer_;
+    asio::signal_set signals_;
+    asio::executor_work_guard<asio::io_context::executor_type>* work_ = nullptr;
+
+    http::Metrics metrics_;
+    std::unique_ptr<engine::DispatchEngine> engine_;
+    AdapterRegistry registry_;
+    std::unique_ptr<EngineApi> backend_;
+    std::unique_ptr<http::ApiServer> api_;
+    engine::EventBus::Subscription event_log_;
+
+    // Strand-only state.
+    std::optional<TimePoint> armed_at_;
+    std::uint64_t timer_generation_ = 0;
+    bool shutting_down_ = false;
+    std::chrono::steady_clock::time_point drain_deadline_{};
+    std::atomic<bool> stop_requested_{false};
+};
+
+Gateway::Gateway(config::SiteConfig site, const PluginCatalog& catalog, GatewayOptions options)
+    : impl_(std::make_unique<Impl>(std::move(site), catalog, options)) {}
+Gateway::~Gateway() = default;
+std::vector<std::string> Gateway::start() {
+    return impl_->start();
+}
+void Gateway::run(bool handle_signals) {
+    impl_->run(handle_signals);
+}
+void Gateway::stop() {
+    impl_->stop();
+}
+std::uint16_t Gateway::api_port() const {
+    return impl_->api_port();
+}
+
+}  // namespace gridgate::gateway

@@ -1,0 +1,108 @@
+// Drives one battery over Modbus: keeps its latest charge and discharge
+// values and writes the combined setpoint (so the order in which they arrive
+// does not matter), applies the asset's power and SoC limits, re-asserts the
+// setpoint after a reconnect, refreshes it and writes the heartbeat for
+// devices that revert without them, idles the battery on a clean stop, and
+// polls its telemetry. Protocol logic only: the adapter plugin maps commands
+// and results to and from the SDK.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "gridgate/modbus/connection.hpp"
+#include "gridgate/modbus/poller.hpp"
+#include "gridgate/modbus/register_map.hpp"
+#include "gridgate/modbus/setpoint.hpp"
+
+namespace gridgate::modbus {
+
+/// The outcome of a control request.
+struct ControlResult {
+    bool ok = false;
+    /// For a failure: false when sending it again cannot help (a Modbus
+    /// exception 1-3, a value the map cannot hold, a point the map lacks).
+    bool retryable = true;
+    std::string error;
+
+    static ControlResult success() { return {true, false, {}}; }
+    static ControlResult failure(std::string error, bool retryable) {
+        return {false, retryable, std::move(error)};
+    }
+    static ControlResult from(const ModbusError& e) { return {false, e.retryable, e.message}; }
+};
+
+using ControlDone = std::function<void(ControlResult)>;
+
+struct BatteryControllerOptions {
+    std::uint8_t unit = 1;
+    RegisterMap map;
+    AssetLimits limits;
+    /// Read every written value back; a difference fails the request.
+    bool verify = false;
+    /// Re-write the current setpoint this often (devices that revert).
+    std::optional<std::chrono::milliseconds> refresh;
+    enum class OnShutdown { idle, leave };
+    /// On stop(): write the idle setpoint, or leave the device as it is.
+    OnShutdown on_shutdown = OnShutdown::idle;
+    /// How long stop() waits for the idle write.
+    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(3)};
+    /// Polling of the map's polled points (the unit is taken from above).
+    PollerOptions poll;
+};
+
+struct BatteryControllerHandlers {
+    /// A polled point's reading (fresh, no value, or stale).
+    std::function<void(const PointReading&)> on_telemetry;
+    /// The connection came up (true) or went down (false).
+    std::function<void(bool connected)> on_connection;
+    /// Notes worth a log line: limits applied, background writes that failed.
+    std::function<void(const std::string&)> on_note;
+};
+
+/// One battery behind a (possibly shared) connection.
+///
+/// Thread-safety: all public members may be called from any thread.
+/// Completions and handlers run on the connection's worker (or the poller's
+/// or controller's own thread) and must not block; they must not call stop().
+/// Requests are written in the order they were made.
+class BatteryController {
+  public:
+    BatteryController(std::shared_ptr<ModbusConnection> connection,
+                      BatteryControllerOptions options, BatteryControllerHandlers handlers = {});
+    ~BatteryController();
+
+    BatteryController(const BatteryController&) = delete;
+    BatteryController& operator=(const BatteryController&) = delete;
+
+    void start();
+    /// Stops polling, refresh and heartbeat; with on_shutdown = idle, writes
+    /// the idle setpoint and waits for it (up to shutdown_timeout). Idempotent.
+    void stop();
+
+    /// The latest charge (or discharge) power in kW, >= 0; the other side
+    /// keeps its latest value (0 until commanded). Writes the combined setpoint.
+    void set_charge(double kw, ControlDone done);
+    void set_discharge(double kw, ControlDone done);
+    /// Writes `power_limit` (kW; converted when the point is in percent).
+    void set_power_limit(double kw, ControlDone done);
+    /// Writes a named point (`soc_target`, `enable`, ...) in engineering units.
+    void write_point(const std::string& point, double value, ControlDone done);
+
+    /// The net setpoint last acknowledged by the device (+ charge), if any.
+    std::optional<double> written_net_kw() const;
+    /// The latest fresh SoC reading.
+    std::optional<double> soc() const;
+    bool connected() const;
+
+    struct State;
+
+  private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace gridgate::modbus

@@ -1,0 +1,357 @@
+#include "gridgate/modbus/battery_controller.hpp"
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+namespace gridgate::modbus {
+
+using Clock = std::chrono::steady_clock;
+
+struct BatteryController::State {
+    std::shared_ptr<ModbusConnection> connection;
+    BatteryControllerOptions options;
+    BatteryControllerHandlers handlers;
+    std::unique_ptr<Poller> poller;
+
+    mutable std::mutex mutex;  // guards everything up to handler_mutex
+    std::condition_variable wakeup;
+    bool started = false;
+    bool stopping = false;
+    double charge_kw = 0;
+    double discharge_kw = 0;
+    bool commanded = false;
+    std::optional<double> soc;          // the latest fresh reading
+    std::optional<double> planned_net;  // last setpoint sent
+    std::optional<double> written_net;  // last setpoint acknowledged
+    std::uint64_t beat = 0;
+    int subscription = 0;
+    std::thread timer;
+
+    std::mutex handler_mutex;  // serializes the handlers below
+    bool handlers_off = false;
+
+    void note(const std::string& text) {
+        std::lock_guard lock(handler_mutex);
+        if (!handlers_off && handlers.on_note) handlers.on_note(text);
+    }
+    void telemetry(const PointReading& reading) {
+        std::lock_guard lock(handler_mutex);
+        if (!handlers_off && handlers.on_telemetry) handlers.on_telemetry(reading);
+    }
+    void connection_changed(bool up) {
+        std::lock_guard lock(handler_mutex);
+        if (!handlers_off && handlers.on_connection) handlers.on_connection(up);
+    }
+
+    std::vector<WriteRequest> requests(const std::vector<RegisterWrite>& writes) const {
+        std::vector<WriteRequest> out;
+        out.reserve(writes.size());
+        for (const auto& w : writes) {
+            out.push_back({options.unit, w.table, w.address, w.values, w.write_multiple});
+        }
+        return out;
+    }
+};
+
+namespace {
+
+using StatePtr = std::shared_ptr<BatteryController::State>;
+
+std::string format_kw(double kw) {
+    std::ostringstream out;
+    out.precision(6);
+    out << kw << " kW";
+    return out.str();
+}
+
+/// Plans the setpoint from the latest values and queues its writes. Called
+/// with the state's mutex held (so setpoints reach the connection in the
+/// order they were decided); returns a failure to deliver after unlocking.
+std::optional<ControlResult> send_setpoint(const StatePtr& s, ControlDone done,
+                                           std::vector<std::string>& notes) {
+    auto plan =
+        plan_setpoint(s->options.map, s->options.limits, {s->charge_kw, s->discharge_kw, s->soc});
+    if (!plan) return ControlResult::failure(plan.error(), false);
+    for (auto& a : plan->adjustments) notes.push_back(std::move(a));
+    const double net = plan->net_kw;
+    s->planned_net = net;
+    const bool queued = s->connection->write_sequence(
+        s->requests(plan->writes),
+        [s, net, done = std::move(done)](std::optional<ModbusError> error) {
+            if (!error) {
+                std::lock_guard lock(s->mutex);
+                s->written_net = net;
+            } else {
+                std::lock_guard lock(s->mutex);
+                s->planned_net.reset();  // unknown: the next chance re-sends it
+            }
+            if (done) done(error ? ControlResult::from(*error) : ControlResult::success());
+        },
+        s->options.verify);
+    if (!queued) {
+        s->planned_net.reset();
+        return ControlResult::failure(
+            s->connection->endpoint().str() + ": the connection is stopped or its queue is full",
+            true);
+    }
+    return std::nullopt;
+}
+
+/// A setpoint write nobody waits for (re-assert, refresh, SoC limit).
+/// `only_if_written`: skip it unless the device has acknowledged a setpoint
+/// before (a command still queued at the first connect goes out anyway).
+void resend_setpoint(const StatePtr& s, const std::string& why, bool only_if_written = false) {
+    std::vector<std::string> notes;
+    std::optional<ControlResult> refused;
+    {
+        std::lock_guard lock(s->mutex);
+        if (s->stopping || !s->commanded) return;
+        if (only_if_written && !s->written_net) return;
+        refused = send_setpoint(
+            s,
+            [s, why](ControlResult r) {
+                if (!r.ok) s->note(why + " failed: " + r.error);
+            },
+            notes);
+    }
+    for (const auto& n : notes) s->note(n);
+    if (refused) s->note(why + " failed: " + refused->error);
+}
+
+void on_reading(const StatePtr& s, const PointReading& reading) {
+    if (reading.point == point_names::soc) {
+        bool changed = false;
+        {
+            std::lock_guard lock(s->mutex);
+            s->soc = reading.stale ? std::nullopt : reading.value;
+            if (s->commanded && !s->stopping) {
+                auto plan = plan_setpoint(s->options.map, s->options.limits,
+                                          {s->charge_kw, s->discharge_kw, s->soc});
+                changed = plan && s->planned_net && plan->net_kw != *s->planned_net;
+            }
+        }
+        // Charging stops at max_soc (and discharging at min_soc) between
+        // commands too, and resumes when the SoC allows it again.
+        if (changed) resend_setpoint(s, "setpoint after a SoC change");
+    }
+    s->telemetry(reading);
+}
+
+void run_timer(const StatePtr& s) {
+    const auto& refresh = s->options.refresh;
+    const auto& heartbeat = s->options.map.heartbeat;
+    auto next_refresh = Clock::now() + refresh.value_or(std::chrono::milliseconds(0));
+    auto next_beat = Clock::now();
+    std::unique_lock lock(s->mutex);
+    while (!s->stopping) {
+        const auto now = Clock::now();
+        auto wake = Clock::time_point::max();
+        if (refresh) {
+            if (now >= next_refresh) {
+                next_refresh = now + *refresh;
+                lock.unlock();
+                resend_setpoint(s, "setpoint refresh");
+                lock.lock();
+                continue;
+            }
+            wake = std::min(wake, next_refresh);
+        }
+        if (heartbeat) {
+            if (now >= next_beat) {
+                next_beat = now + heartbeat->interval;
+                auto write = plan_heartbeat(s->options.map, s->beat++);
+                lock.unlock();
+                if (!write) {
+                    s->note("heartbeat: " + write.error());
+                } else if (!s->connection->write({s->options.unit, write->table, write->address,
+                                                  write->values, write->write_multiple},
+                                                 [s](std::optional<ModbusError> e) {
+                                                     if (e)
+                                                         s->note("heartbeat failed: " + e->message);
+                                                 })) {
+                    s->note("heartbeat not sent: the connection is stopped or its queue is full");
+                }
+                lock.lock();
+                continue;
+            }
+            wake = std::min(wake, next_beat);
+        }
+        s->wakeup.wait_until(lock, wake);
+    }
+}
+
+}  // namespace
+
+BatteryController::BatteryController(std::shared_ptr<ModbusConnection> connection,
+                                     BatteryControllerOptions options,
+                                     BatteryControllerHandlers handlers)
+    : state_(std::make_shared<State>()) {
+    state_->connection = std::move(connection);
+    state_->options = std::move(options);
+    state_->handlers = std::move(handlers);
+    state_->options.poll.unit = state_->options.unit;
+    std::weak_ptr<State> weak = state_;
+    state_->poller = std::make_unique<Poller>(
+        state_->connection, state_->options.map.points, state_->options.poll,
+        PollerHandlers{[weak](const PointReading& r) {
+                           if (auto s = weak.lock()) on_reading(s, r);
+                       },
+                       [weak](const ModbusError& e) {
+                           if (auto s = weak.lock()) s->note("poll failed: " + e.message);
+                       }});
+}
+
+BatteryController::~BatteryController() {
+    stop();
+}
+
+void BatteryController::start() {
+    {
+        std::lock_guard lock(state_->mutex);
+        if (state_->started || state_->stopping) return;
+        state_->started = true;
+    }
+    std::weak_ptr<State> weak = state_;
+    // Outside our mutex: the connection calls state handlers under its own lock.
+    const int id = state_->connection->subscribe([weak](bool up) {
+        auto s = weak.lock();
+        if (!s) return;
+        s->connection_changed(up);
+        // The device may have restarted or dropped the value while we were
+        // away: tell it again.
+        if (up) resend_setpoint(s, "setpoint re-assert after reconnect", true);
+    });
+    std::lock_guard lock(state_->mutex);
+    state_->subscription = id;
+    state_->poller->start();
+    auto s = state_;
+    state_->timer = std::thread([s] { run_timer(s); });
+}
+
+void BatteryController::stop() {
+    auto& s = *state_;
+    int subscription = 0;
+    {
+        std::lock_guard lock(s.mutex);
+        if (s.stopping) return;
+        s.stopping = true;
+        subscription = s.subscription;
+    }
+    s.wakeup.notify_all();
+    if (s.timer.joinable()) s.timer.join();
+    s.poller->stop();
+    if (subscription != 0) s.connection->unsubscribe(subscription);
+
+    if (s.options.on_shutdown == BatteryControllerOptions::OnShutdown::idle &&
+        s.options.map.effective_pattern() != SetpointPattern::none) {
+        auto idle = plan_idle(s.options.map, s.options.limits);
+        if (!idle) {
+            s.note("idle on shutdown: " + idle.error());
+        } else {
+            auto promise = std::make_shared<std::promise<std::optional<ModbusError>>>();
+            auto future = promise->get_future();
+            if (s.connection->write_sequence(
+                    s.requests(idle->writes),
+                    [promise](std::optional<ModbusError> e) { promise->set_value(std::move(e)); },
+                    false)) {
+                if (future.wait_for(s.options.shutdown_timeout) != std::future_status::ready) {
+                    s.note("idle on shutdown: no answer within the shutdown timeout");
+                } else if (auto error = future.get()) {
+                    s.note("idle on shutdown failed: " + error->message);
+                }
+            } else {
+                s.note("idle on shutdown: the connection is stopped");
+            }
+        }
+    }
+    std::lock_guard lock(s.handler_mutex);
+    s.handlers_off = true;
+}
+
+void BatteryController::set_charge(double kw, ControlDone done) {
+    std::vector<std::string> notes;
+    std::optional<ControlResult> immediate;
+    {
+        std::lock_guard lock(state_->mutex);
+        if (state_->stopping) {
+            immediate = ControlResult::failure("battery controller stopped", true);
+        } else if (!(kw >= 0)) {
+            immediate =
+                ControlResult::failure("charge power " + format_kw(kw) + " is negative", false);
+        } else {
+            state_->charge_kw = kw;
+            state_->commanded = true;
+            immediate = send_setpoint(state_, done, notes);
+        }
+    }
+    for (const auto& n : notes) state_->note(n);
+    if (immediate && done) done(std::move(*immediate));
+}
+
+void BatteryController::set_discharge(double kw, ControlDone done) {
+    std::vector<std::string> notes;
+    std::optional<ControlResult> immediate;
+    {
+        std::lock_guard lock(state_->mutex);
+        if (state_->stopping) {
+            immediate = ControlResult::failure("battery controller stopped", true);
+        } else if (!(kw >= 0)) {
+            immediate =
+                ControlResult::failure("discharge power " + format_kw(kw) + " is negative", false);
+        } else {
+            state_->discharge_kw = kw;
+            state_->commanded = true;
+            immediate = send_setpoint(state_, done, notes);
+        }
+    }
+    for (const auto& n : notes) state_->note(n);
+    if (immediate && done) done(std::move(*immediate));
+}
+
+namespace {
+void send_write(const StatePtr& s, Expected<RegisterWrite> write, ControlDone done) {
+    if (!write) {
+        if (done) done(ControlResult::failure(write.error(), false));
+        return;
+    }
+    const bool queued = s->connection->write_sequence(
+        s->requests({*write}),
+        [done](std::optional<ModbusError> e) {
+            if (done) done(e ? ControlResult::from(*e) : ControlResult::success());
+        },
+        s->options.verify);
+    if (!queued && done) {
+        done(ControlResult::failure(
+            s->connection->endpoint().str() + ": the connection is stopped or its queue is full",
+            true));
+    }
+}
+}  // namespace
+
+void BatteryController::set_power_limit(double kw, ControlDone done) {
+    send_write(state_, plan_power_limit(state_->options.map, state_->options.limits, kw),
+               std::move(done));
+}
+
+void BatteryController::write_point(const std::string& point, double value, ControlDone done) {
+    send_write(state_, plan_point_write(state_->options.map, point, value), std::move(done));
+}
+
+std::optional<double> BatteryController::written_net_kw() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->written_net;
+}
+
+std::optional<double> BatteryController::soc() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->soc;
+}
+
+bool BatteryController::connected() const {
+    return state_->connection->connected();
+}
+
+}  // namespace gridgate::modbus

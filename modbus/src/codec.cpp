@@ -1,0 +1,200 @@
+#include "gridgate/modbus/codec.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <cmath>
+#include <sstream>
+
+namespace gridgate::modbus {
+namespace {
+
+constexpr double two_pow_63 = 9223372036854775808.0;
+constexpr double two_pow_64 = 18446744073709551616.0;
+
+std::uint64_t width_mask(std::uint16_t words) {
+    return words >= 4 ? ~std::uint64_t{0} : (std::uint64_t{1} << (16U * words)) - 1;
+}
+
+std::uint16_t swap_bytes(std::uint16_t w) {
+    return static_cast<std::uint16_t>((w << 8) | (w >> 8));
+}
+
+/// Lays the value's bits (most significant word first) out in address order.
+std::vector<std::uint16_t> to_words(const RegisterPoint& p, std::uint64_t bits) {
+    const std::uint16_t n = p.width();
+    std::vector<std::uint16_t> words(n);
+    for (std::uint16_t i = 0; i < n; ++i) {
+        auto word = static_cast<std::uint16_t>(bits >> (16U * (n - 1U - i)));
+        if (p.byte_order == Order::little) word = swap_bytes(word);
+        const std::uint16_t slot =
+            p.word_order == Order::big ? i : static_cast<std::uint16_t>(n - 1U - i);
+        words[slot] = word;
+    }
+    return words;
+}
+
+std::uint64_t from_words(const RegisterPoint& p, std::span<const std::uint16_t> words) {
+    const std::uint16_t n = p.width();
+    std::uint64_t bits = 0;
+    for (std::uint16_t i = 0; i < n; ++i) {
+        const std::uint16_t slot =
+            p.word_order == Order::big ? i : static_cast<std::uint16_t>(n - 1U - i);
+        std::uint16_t word = words[slot];
+        if (p.byte_order == Order::little) word = swap_bytes(word);
+        bits = (bits << 16U) | word;
+    }
+    return bits;
+}
+
+std::string format(double v) {
+    std::ostringstream out;
+    out.precision(10);
+    out << v;
+    return out.str();
+}
+
+std::string out_of_range(const RegisterPoint& p, double value, double raw) {
+    return "value " + format(value) + " does not fit point '" + p.name + "' (" +
+           std::string(to_string(p.type)) + ", raw " + format(raw) + ")";
+}
+
+/// Raw bits of an integer type, range-checked.
+Expected<std::uint64_t> integer_bits(const RegisterPoint& p, double value, double raw) {
+    const double r = std::nearbyint(raw);
+    double lo = 0;
+    double hi = 0;  // exclusive
+    switch (p.type) {
+        case PointType::int16:
+            lo = -32768.0, hi = 32768.0;
+            break;
+        case PointType::uint16:
+            lo = 0, hi = 65536.0;
+            break;
+        case PointType::int32:
+            lo = -2147483648.0, hi = 2147483648.0;
+            break;
+        case PointType::uint32:
+            lo = 0, hi = 4294967296.0;
+            break;
+        case PointType::int64:
+            lo = -two_pow_63, hi = two_pow_63;
+            break;
+        case PointType::uint64:
+            lo = 0, hi = two_pow_64;
+            break;
+        default:
+            break;
+    }
+    if (!(r >= lo && r < hi)) return Expected<std::uint64_t>::failure(out_of_range(p, value, raw));
+    if (lo < 0) return static_cast<std::uint64_t>(static_cast<std::int64_t>(r));
+    return static_cast<std::uint64_t>(r);
+}
+
+bool is_signed_integer(PointType t) {
+    return t == PointType::int16 || t == PointType::int32 || t == PointType::int64;
+}
+
+double signed_value(std::uint64_t bits, std::uint16_t words) {
+    const unsigned shift = 64U - 16U * words;
+    return static_cast<double>(static_cast<std::int64_t>(bits << shift) >> shift);
+}
+
+/// The sentinel as raw bits of an integer point, if it is an integer.
+std::optional<std::uint64_t> sentinel_bits(double sentinel, std::uint16_t words) {
+    if (sentinel != std::trunc(sentinel)) return std::nullopt;
+    if (sentinel >= 0 && sentinel < two_pow_64) {
+        return static_cast<std::uint64_t>(sentinel) & width_mask(words);
+    }
+    if (sentinel < 0 && sentinel >= -two_pow_63) {
+        return static_cast<std::uint64_t>(static_cast<std::int64_t>(sentinel)) & width_mask(words);
+    }
+    return std::nullopt;
+}
+
+/// Limits allow for the rounding of raw * scale (0.1 * 1000 is 100.00000000000001).
+bool within_limits(const RegisterPoint& p, double value) {
+    const auto slack = [](double limit) { return 1e-9 * std::max(1.0, std::fabs(limit)); };
+    return (!p.min || value >= *p.min - slack(*p.min)) &&
+           (!p.max || value <= *p.max + slack(*p.max));
+}
+
+}  // namespace
+
+Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value) {
+    using Result = Expected<std::vector<std::uint16_t>>;
+    if (!std::isfinite(value)) {
+        return Result::failure("value " + format(value) + " for point '" + p.name +
+                               "' is not a number");
+    }
+    if (!within_limits(p, value)) {
+        return Result::failure("value " + format(value) + " for point '" + p.name +
+                               "' is outside its range [" + (p.min ? format(*p.min) : "-inf") +
+                               ", " + (p.max ? format(*p.max) : "inf") + "]");
+    }
+    const double raw = (value - p.offset) / p.scale;
+    if (is_bit_table(p.table) || p.type == PointType::boolean) {
+        const double r = std::nearbyint(raw);
+        if (p.type != PointType::boolean && r != 0 && r != 1) {
+            return Result::failure(out_of_range(p, value, raw) + "; a bit holds 0 or 1");
+        }
+        return std::vector<std::uint16_t>{static_cast<std::uint16_t>(r != 0 ? 1 : 0)};
+    }
+    switch (p.type) {
+        case PointType::float32: {
+            const auto f = static_cast<float>(raw);
+            if (!std::isfinite(f)) return Result::failure(out_of_range(p, value, raw));
+            return to_words(p, std::bit_cast<std::uint32_t>(f));
+        }
+        case PointType::float64:
+            return to_words(p, std::bit_cast<std::uint64_t>(raw));
+        default: {
+            auto bits = integer_bits(p, value, raw);
+            if (!bits) return Result::failure(bits.error());
+            return to_words(p, *bits);
+        }
+    }
+}
+
+std::optional<double> decode(const RegisterPoint& p, std::span<const std::uint16_t> words) {
+    const std::uint16_t n = is_bit_table(p.table) ? 1 : p.width();
+    assert(words.size() >= n);
+    if (words.size() < n) return std::nullopt;
+
+    double raw = 0;
+    if (is_bit_table(p.table) || p.type == PointType::boolean) {
+        raw = words[0] != 0 ? 1 : 0;
+        if (p.nan_value && raw == *p.nan_value) return std::nullopt;
+    } else {
+        const std::uint64_t bits = from_words(p, words);
+        switch (p.type) {
+            case PointType::float32: {
+                const float f = std::bit_cast<float>(static_cast<std::uint32_t>(bits));
+                if (std::isnan(f)) return std::nullopt;
+                if (p.nan_value && f == static_cast<float>(*p.nan_value)) return std::nullopt;
+                raw = f;
+                break;
+            }
+            case PointType::float64: {
+                const double d = std::bit_cast<double>(bits);
+                if (std::isnan(d)) return std::nullopt;
+                if (p.nan_value && d == *p.nan_value) return std::nullopt;
+                raw = d;
+                break;
+            }
+            default: {
+                if (p.nan_value) {
+                    const auto sentinel = sentinel_bits(*p.nan_value, n);
+                    if (sentinel && *sentinel == bits) return std::nullopt;
+                }
+                raw = is_signed_integer(p.type) ? signed_value(bits, n) : static_cast<double>(bits);
+                break;
+            }
+        }
+    }
+    const double value = raw * p.scale + p.offset;
+    if (!within_limits(p, value)) return std::nullopt;
+    return value;
+}
+
+}  // namespace gridgate::modbus

@@ -1,0 +1,322 @@
+// The battery controller against the simulator: combined setpoints, limits,
+// verify, refresh, heartbeat, re-assert after reconnect, shutdown.
+#include <future>
+#include <mutex>
+#include <set>
+
+#include <gtest/gtest.h>
+
+#include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/modbus/battery_controller.hpp"
+#include "helpers.hpp"
+
+namespace gridgate::modbus {
+namespace {
+
+using battery_sim::BatterySimulator;
+using battery_sim::ReceivedWrite;
+using battery_sim::SimulatorOptions;
+using namespace testing;
+
+ControlResult wait(const std::function<void(ControlDone)>& call) {
+    auto promise = std::make_shared<std::promise<ControlResult>>();
+    auto future = promise->get_future();
+    call([promise](ControlResult r) { promise->set_value(std::move(r)); });
+    if (future.wait_for(10s) != std::future_status::ready) {
+        ADD_FAILURE() << "no completion";
+        return ControlResult::failure("test timeout", true);
+    }
+    return future.get();
+}
+
+BatteryControllerOptions controller_options(const RegisterMap& map) {
+    BatteryControllerOptions o;
+    o.map = map;
+    o.limits = {.max_charge_kw = 50,
+                .max_discharge_kw = 50,
+                .rated_power_kw = 100,
+                .min_soc = 10,
+                .max_soc = 90};
+    o.poll.plan.default_interval = 20ms;
+    o.shutdown_timeout = 2s;
+    return o;
+}
+
+struct Notes {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+    std::vector<bool> states;
+    std::set<std::string> telemetry;
+
+    BatteryControllerHandlers handlers() {
+        return {[this](const PointReading& r) {
+                    std::lock_guard lock(mutex);
+                    telemetry.insert(r.point);
+                },
+                [this](bool up) {
+                    std::lock_guard lock(mutex);
+                    states.push_back(up);
+                },
+                [this](const std::string& line) {
+                    std::lock_guard lock(mutex);
+                    lines.push_back(line);
+                }};
+    }
+    bool has(const std::string& text) {
+        std::lock_guard lock(mutex);
+        for (const auto& l : lines) {
+            if (l.find(text) != std::string::npos) return true;
+        }
+        return false;
+    }
+};
+
+std::shared_ptr<ModbusConnection> connect_to(const BatterySimulator& sim) {
+    return std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", sim.port()}, fast_options());
+}
+
+TEST(ModbusBatteryController, ChargeAndDischargeCombineWhateverTheirOrder) {
+    BatterySimulator sim;
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(sim.options().map));
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(0, d); }).ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(5, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -5.0);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(0, d); }).ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(3, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 3.0);
+    EXPECT_EQ(battery.written_net_kw(), 3.0);
+
+    std::vector<ReceivedWrite> setpoints;
+    for (const auto& w : sim.writes()) {
+        if (w.address == 100) setpoints.push_back(w);
+    }
+    EXPECT_EQ(setpoints, (std::vector<ReceivedWrite>{{1, 16, 100, {0, 0}},
+                                                     {1, 16, 100, {0xFFFF, 0xEC78}},
+                                                     {1, 16, 100, {0, 0}},
+                                                     {1, 16, 100, {0, 3000}}}));
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, ClampsToTheAssetLimits) {
+    BatterySimulator sim;
+    sim.start();
+    Notes notes;
+    BatteryController battery(connect_to(sim), controller_options(sim.options().map),
+                              notes.handlers());
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(80, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 50.0);
+    EXPECT_TRUE(notes.has("charge 80 kW clamped to max_charge_kw 50"));
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, ChargingStopsAtMaxSocAndResumesBelowIt) {
+    SimulatorOptions options;
+    options.initial_soc = 95;
+    options.tick = 10ms;
+    BatterySimulator sim(options);
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(options.map));
+    battery.start();
+    ASSERT_TRUE(eventually([&] { return battery.soc().has_value(); }));
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+    // Discharging a full battery is fine.
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(30, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -10.0);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(0, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+
+    sim.set_point_value("soc", 80);  // e.g. the site drew from it meanwhile
+    EXPECT_TRUE(eventually([&] { return sim.setpoint_kw() == 20.0; }))
+        << "the charge command applies again once the SoC allows it";
+
+    sim.set_point_value("soc", 5);
+    ASSERT_TRUE(eventually([&] { return battery.soc() == 5.0; }));
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(0, d); }).ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(15, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0) << "discharging stops at min_soc";
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, VerifyMismatchFailsTheCommandForGood) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = controller_options(sim.options().map);
+    options.verify = true;
+    BatteryController battery(connect_to(sim), options);
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(4, d); }).ok);
+    sim.ignore_writes(100, 1);
+    auto result = wait([&](ControlDone d) { battery.set_charge(6, d); });
+    EXPECT_FALSE(result.ok);
+    EXPECT_FALSE(result.retryable);
+    EXPECT_NE(result.error.find("wrote 0x0000 0x1770 but read back 0x0000 0x0FA0"),
+              std::string::npos)
+        << result.error;
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, ExceptionsAndMissingPointsAreNotRetryable) {
+    BatterySimulator sim;
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(sim.options().map));
+    battery.start();
+    sim.inject_exception(100, 2, 1);
+    auto refused = wait([&](ControlDone d) { battery.set_charge(4, d); });
+    EXPECT_FALSE(refused.ok);
+    EXPECT_FALSE(refused.retryable);
+    EXPECT_NE(refused.error.find("Illegal data address (exception 2)"), std::string::npos);
+
+    sim.inject_exception(100, 6, 1);
+    auto busy = wait([&](ControlDone d) { battery.set_charge(4, d); });
+    EXPECT_FALSE(busy.ok);
+    EXPECT_TRUE(busy.retryable);
+
+    auto missing = wait([&](ControlDone d) { battery.write_point("soc_target", 80, d); });
+    EXPECT_FALSE(missing.ok);
+    EXPECT_FALSE(missing.retryable);
+    EXPECT_EQ(missing.error, "register map 'generic_battery': no point 'soc_target'");
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, RefreshKeepsARevertingDeviceOnItsSetpoint) {
+    SimulatorOptions options;
+    options.revert_after = 150ms;
+    options.tick = 10ms;
+    BatterySimulator sim(options);
+    sim.start();
+    auto controller = controller_options(options.map);
+    controller.refresh = 40ms;
+    BatteryController battery(connect_to(sim), controller);
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+    const auto setpoint_writes = [&] {
+        int n = 0;
+        for (const auto& w : sim.writes()) n += w.address == 100;
+        return n;
+    };
+    // Ten refreshes span well over the revert time.
+    ASSERT_TRUE(eventually([&] { return setpoint_writes() >= 11; }));
+    EXPECT_EQ(sim.reverts(), 0U);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 20.0);
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, WithoutRefreshTheDeviceReverts) {
+    SimulatorOptions options;
+    options.revert_after = 100ms;
+    options.tick = 10ms;
+    BatterySimulator sim(options);
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(options.map));
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+    EXPECT_TRUE(eventually([&] { return sim.reverts() == 1; }));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+    battery.stop();
+}
+
+TEST(ModbusBatteryController, HeartbeatCountsWhileRunning) {
+    SimulatorOptions options;
+    options.map.points.push_back(RegisterPoint{.name = "watchdog", .address = 300});
+    options.map.heartbeat = Heartbeat{.point = "watchdog", .interval = 20ms};
+    BatterySimulator sim(options);
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(options.map));
+    battery.start();
+    const auto beats = [&] {
+        std::vector<std::uint16_t> values;
+        for (const auto& w : sim.writes()) {
+            if (w.address == 300) values.push_back(w.values.at(0));
+        }
+        return values;
+    };
+    ASSERT_TRUE(eventually([&] { return beats().size() >= 4; }));
+    const auto seen = beats();
+    for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], i);
+    battery.stop();
+    const auto after_stop = beats().size();
+    // The controller's timer is joined: nothing more can be sent.
+    ASSERT_TRUE(read_sync(*connect_to(sim), {1, Table::input, 200, 1}));
+    EXPECT_EQ(beats().size(), after_stop);
+}
+
+TEST(ModbusBatteryController, ReassertsTheSetpointAfterAReconnect) {
+    auto sim = std::make_unique<BatterySimulator>();
+    sim->start();
+    const std::uint16_t port = sim->port();
+    Notes notes;
+    BatteryController battery(connect_to(*sim), controller_options(sim->options().map),
+                              notes.handlers());
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(12, d); }).ok);
+
+    sim.reset();  // the device restarts and forgets its setpoint
+    ASSERT_TRUE(eventually([&] { return !battery.connected(); }));
+    SimulatorOptions options;
+    options.port = port;
+    sim = std::make_unique<BatterySimulator>(options);
+    sim->start();
+    EXPECT_TRUE(eventually([&] { return sim->setpoint_kw() == -12.0; }));
+    EXPECT_TRUE(eventually([&] {
+        std::lock_guard lock(notes.mutex);
+        return notes.telemetry.count("soc") && notes.telemetry.count("active_power");
+    }));
+    std::lock_guard lock(notes.mutex);
+    ASSERT_GE(notes.states.size(), 3U);
+    EXPECT_TRUE(notes.states.back());
+}
+
+TEST(ModbusBatteryController, ShutdownIdlesTheBatteryOrLeavesIt) {
+    BatterySimulator sim;
+    sim.start();
+    auto connection = connect_to(sim);
+    {
+        BatteryController battery(connection, controller_options(sim.options().map));
+        battery.start();
+        ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(7, d); }).ok);
+        battery.stop();
+        EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+        EXPECT_EQ(sim.writes().back(), (ReceivedWrite{1, 16, 100, {0, 0}}));
+    }
+    auto leave = controller_options(sim.options().map);
+    leave.on_shutdown = BatteryControllerOptions::OnShutdown::leave;
+    BatteryController battery(connection, leave);
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(7, d); }).ok);
+    battery.stop();
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -7.0);
+    auto after = wait([&](ControlDone d) { battery.set_charge(1, d); });
+    EXPECT_FALSE(after.ok);
+}
+
+TEST(ModbusBatteryController, TwoUnitsShareOneConnection) {
+    SimulatorOptions options;
+    options.units = {1, 2};
+    BatterySimulator sim(options);
+    sim.start();
+    auto connection = connect_to(sim);
+    auto first = controller_options(options.map);
+    auto second = controller_options(options.map);
+    second.unit = 2;
+    BatteryController a(connection, first);
+    BatteryController b(connection, second);
+    a.start();
+    b.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { a.set_charge(11, d); }).ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { b.set_discharge(22, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 11.0);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), -22.0);
+    EXPECT_TRUE(eventually([&] { return a.soc() && b.soc(); }));
+    EXPECT_EQ(sim.connections_accepted(), 1U);
+    a.stop();
+    b.stop();
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 0.0);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), 0.0);
+}
+
+}  // namespace
+}  // namespace gridgate::modbus

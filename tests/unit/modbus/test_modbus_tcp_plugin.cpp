@@ -1,0 +1,301 @@
+// The modbus_tcp plugin as the gateway uses it: the real .so through the
+// real loader and registry, against the battery simulator over 127.0.0.1.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/gateway/adapter_registry.hpp"
+#include "gridgate/gateway/plugin_loader.hpp"
+#include "helpers.hpp"
+
+namespace gridgate {
+namespace {
+
+using battery_sim::BatterySimulator;
+using modbus::testing::eventually;
+using namespace std::chrono_literals;
+
+sdk::ConfigValue value(sdk::ConfigValue::Storage v, int line, int column = 8) {
+    return {std::move(v), {"site.toml", line, column}};
+}
+
+/// A point as the site file's inline table would give it.
+sdk::ConfigValue point(int line,
+                       std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> keys) {
+    auto t = std::make_shared<sdk::ConfigTable>(sdk::SourceLocation{"site.toml", line, 18});
+    int column = 20;
+    for (auto& [k, v] : keys) t->add(k, value(std::move(v), line, column += 12));
+    return value(sdk::ConfigValue::TablePtr(t), line, 18);
+}
+
+sdk::ConfigTable generic_battery_map() {
+    sdk::ConfigTable map({"site.toml", 40, 1});
+    map.add("power_setpoint", point(41, {{"address", std::int64_t{100}},
+                                         {"type", std::string("int32")},
+                                         {"scale", 0.001}}));
+    map.add("soc", point(42, {{"address", std::int64_t{200}},
+                              {"type", std::string("uint16")},
+                              {"scale", 0.1},
+                              {"table", std::string("input")}}));
+    map.add("active_power", point(43, {{"address", std::int64_t{202}},
+                                       {"type", std::string("int32")},
+                                       {"scale", 0.001},
+                                       {"table", std::string("input")}}));
+    return map;
+}
+
+sdk::AdapterConfig site(std::uint16_t port, sdk::ConfigTable map = generic_battery_map()) {
+    sdk::AdapterConfig c{"modbus", "modbus_tcp", sdk::ConfigTable({"site.toml", 5, 1}), {}, {}};
+    c.table.add("plugin", value(std::string("modbus_tcp"), 6));
+    c.table.add("poll_interval_seconds", value(0.02, 7));
+    sdk::AssetConfig a{"ast_batt_001", "battery", sdk::ConfigTable({"site.toml", 10, 1})};
+    a.table.add("host", value(std::string("127.0.0.1"), 11));
+    a.table.add("port", value(std::int64_t{port}, 12));
+    a.table.add("unit_id", value(std::int64_t{1}, 13));
+    a.table.add("register_map", value(std::string("generic_battery"), 14));
+    a.table.add("max_charge_kw", value(50.0, 15));
+    a.table.add("max_discharge_kw", value(50.0, 16));
+    a.table.add("response_timeout_seconds", value(0.3, 17));
+    c.assets.push_back(std::move(a));
+    sdk::ConfigTable maps({"site.toml", 39, 1});
+    maps.add("generic_battery",
+             value(sdk::ConfigValue::TablePtr(std::make_shared<sdk::ConfigTable>(std::move(map))),
+                   40, 1));
+    c.shared_tables.emplace_back("register_maps", std::move(maps));
+    return c;
+}
+
+sdk::Command command(sdk::CommandType type, double kw) {
+    sdk::Command c;
+    c.command_id = sdk::CommandId{42};
+    c.asset_id = "ast_batt_001";
+    c.command_type = type;
+    c.parameters.power_kw = kw;
+    return c;
+}
+
+sdk::CommandResult run(const gateway::AdapterRegistry& registry, const sdk::Command& c) {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::optional<sdk::CommandResult> result;
+    registry.dispatch(c, sdk::Completion([&](sdk::CommandResult r) {
+                          std::lock_guard lock(mutex);
+                          result = std::move(r);
+                          cv.notify_all();
+                      }));
+    std::unique_lock lock(mutex);
+    if (!cv.wait_for(lock, 5s, [&] { return result.has_value(); })) {
+        return sdk::CommandResult::failure("test: no completion");
+    }
+    return *result;
+}
+
+struct Events {
+    std::mutex mutex;
+    std::vector<sdk::AssetEvent> seen;
+    std::vector<std::string> log;
+
+    gateway::HostHooks hooks() {
+        return {[this](sdk::LogLevel, std::string_view, std::string_view text) {
+                    std::lock_guard lock(mutex);
+                    log.emplace_back(text);
+                },
+                sdk::LogLevel::Info,
+                [this](std::string_view, sdk::AssetEvent e) {
+                    std::lock_guard lock(mutex);
+                    seen.push_back(std::move(e));
+                }};
+    }
+    bool has(sdk::AssetEventType type) {
+        std::lock_guard lock(mutex);
+        for (const auto& e : seen) {
+            if (e.type == type) return true;
+        }
+        return false;
+    }
+    bool logged(const std::string& text) {
+        std::lock_guard lock(mutex);
+        for (const auto& l : log) {
+            if (l.find(text) != std::string::npos) return true;
+        }
+        return false;
+    }
+};
+
+class ModbusTcpPlugin : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const auto& report = catalog.load_file(GRIDGATE_MODBUS_TCP_PLUGIN);
+        ASSERT_TRUE(report.loaded) << report.reason;
+        plugin = catalog.find_shared("modbus_tcp");
+        ASSERT_TRUE(plugin);
+    }
+    gateway::PluginCatalog catalog;
+    std::shared_ptr<const gateway::LoadedPlugin> plugin;
+};
+
+TEST_F(ModbusTcpPlugin, DeclaresWhatItCarries) {
+    EXPECT_TRUE(plugin->can_carry(sdk::CommandType::SetChargeRate));
+    EXPECT_TRUE(plugin->can_carry(sdk::CommandType::SetDischargeRate));
+    EXPECT_TRUE(plugin->can_carry(sdk::CommandType::SetSocTarget));
+    EXPECT_FALSE(plugin->can_carry(sdk::CommandType::StartCharging));
+}
+
+TEST_F(ModbusTcpPlugin, RefusesABadRegisterMapAtItsPlace) {
+    auto map = generic_battery_map();
+    map.add("mode", point(44, {{"address", std::int64_t{101}}, {"type", std::string("uint16")}}));
+    map.add("flag", point(45, {{"address", std::int64_t{7}},
+                               {"type", std::string("int32")},
+                               {"table", std::string("coil")}}));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, site(502, std::move(map)), events.hooks());
+    ASSERT_EQ(errors.size(), 2U);
+    EXPECT_EQ(errors[0],
+              "site.toml:44:18: register map 'generic_battery', point 'mode': (holding 101) "
+              "overlaps point 'power_setpoint' (holding 100..101)");
+    EXPECT_EQ(errors[1].rfind("site.toml:45:18: register map 'generic_battery', point 'flag': "
+                              "type int32 cannot live in the coil table",
+                              0),
+              0U)
+        << errors[1];
+}
+
+TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {
+    auto config = site(502);
+    config.assets[0].table = sdk::ConfigTable({"site.toml", 10, 1});
+    config.assets[0].table.add("host", value(std::string("127.0.0.1"), 11));
+    config.assets[0].table.add("register_map", value(std::string("nope"), 14));
+    config.assets[0].table.add("max_charge_kw", value(50.0, 15));
+    config.assets[0].table.add("max_discharge_kw", value(50.0, 16));
+    config.assets[0].table.add("on_shutdown", value(std::string("panic"), 17));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_FALSE(errors.empty());
+    EXPECT_EQ(
+        errors[0].rfind("site.toml:17:8: 'on_shutdown' must be one of \"idle\", \"leave\"", 0), 0U)
+        << errors[0];
+}
+
+TEST_F(ModbusTcpPlugin, DevicesBehindOneAddressShareTheirConnectionOptions) {
+    auto config = site(1502);
+    sdk::AssetConfig second{"ast_batt_002", "battery", sdk::ConfigTable({"site.toml", 20, 1})};
+    second.table.add("host", value(std::string("127.0.0.1"), 21));
+    second.table.add("port", value(std::int64_t{1502}, 22));
+    second.table.add("unit_id", value(std::int64_t{2}, 23));
+    second.table.add("register_map", value(std::string("generic_battery"), 24));
+    second.table.add("max_charge_kw", value(50.0, 25));
+    second.table.add("max_discharge_kw", value(50.0, 26));
+    second.table.add("response_timeout_seconds", value(2.0, 27));
+    config.assets.push_back(std::move(second));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:21:8: asset 'ast_batt_002' shares 127.0.0.1:1502 with asset "
+              "'ast_batt_001' but not its response_timeout_seconds, delay_after_connect_seconds "
+              "and inter_request_delay_seconds");
+}
+
+TEST_F(ModbusTcpPlugin, TwoUnitIdsBehindOneGateway) {
+    battery_sim::SimulatorOptions options;
+    options.units = {1, 2};
+    BatterySimulator sim(options);
+    sim.start();
+    auto config = site(sim.port());
+    sdk::AssetConfig second{"ast_batt_002", "battery", sdk::ConfigTable({"site.toml", 20, 1})};
+    second.table.add("host", value(std::string("127.0.0.1"), 21));
+    second.table.add("port", value(std::int64_t{sim.port()}, 22));
+    second.table.add("unit_id", value(std::int64_t{2}, 23));
+    second.table.add("register_map", value(std::string("generic_battery"), 24));
+    second.table.add("max_charge_kw", value(50.0, 25));
+    second.table.add("max_discharge_kw", value(50.0, 26));
+    second.table.add("response_timeout_seconds", value(0.3, 27));
+    config.assets.push_back(std::move(second));
+    gateway::AdapterRegistry registry;
+    Events events;
+    auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    ASSERT_TRUE(registry.start());
+    EXPECT_TRUE(run(registry, command(sdk::CommandType::SetChargeRate, 4)).success);
+    auto to_second = command(sdk::CommandType::SetDischargeRate, 6);
+    to_second.asset_id = "ast_batt_002";
+    EXPECT_TRUE(run(registry, to_second).success);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 4.0);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), -6.0);
+    EXPECT_EQ(sim.connections_accepted(), 1U);
+    registry.clear();
+}
+
+TEST_F(ModbusTcpPlugin, DrivesTheSimulatedBatteryEndToEnd) {
+    BatterySimulator sim;
+    sim.start();
+    gateway::AdapterRegistry registry;
+    Events events;
+    auto errors = registry.add(plugin, site(sim.port()), events.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    ASSERT_TRUE(registry.start());
+
+    // One slot: SET_CHARGE_RATE 0 and SET_DISCHARGE_RATE 5, in either order.
+    EXPECT_TRUE(run(registry, command(sdk::CommandType::SetDischargeRate, 5)).success);
+    EXPECT_TRUE(run(registry, command(sdk::CommandType::SetChargeRate, 0)).success);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -5.0);
+
+    auto clamped = run(registry, command(sdk::CommandType::SetDischargeRate, 80));
+    EXPECT_TRUE(clamped.success);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -50.0);
+    EXPECT_TRUE(events.logged("discharge 80 kW clamped to max_discharge_kw 50"));
+
+    sim.inject_exception(100, 2, 1);
+    auto refused = run(registry, command(sdk::CommandType::SetChargeRate, 1));
+    EXPECT_FALSE(refused.success);
+    EXPECT_FALSE(refused.retryable);
+    EXPECT_NE(refused.error.find("Illegal data address (exception 2)"), std::string::npos)
+        << refused.error;
+
+    auto missing = run(registry, command(sdk::CommandType::SetPowerLimit, 10));
+    EXPECT_FALSE(missing.success);
+    EXPECT_FALSE(missing.retryable);
+
+    ASSERT_TRUE(eventually([&] {
+        auto s = registry.state("ast_batt_001");
+        return s && s->connected && s->find("soc") && s->find("active_power");
+    }));
+    auto state = registry.state("ast_batt_001");
+    EXPECT_DOUBLE_EQ(state->find("soc")->value, 50.0);
+    EXPECT_TRUE(state->last_seen.has_value());
+    EXPECT_TRUE(events.has(sdk::AssetEventType::Connected));
+    EXPECT_TRUE(events.has(sdk::AssetEventType::Telemetry));
+
+    registry.stop();  // on_shutdown = "idle"
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+    registry.clear();
+}
+
+TEST_F(ModbusTcpPlugin, ReportsTheLostConnection) {
+    auto sim = std::make_unique<BatterySimulator>();
+    sim->start();
+    gateway::AdapterRegistry registry;
+    Events events;
+    ASSERT_TRUE(registry.add(plugin, site(sim->port()), events.hooks()).empty());
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(eventually([&] { return events.has(sdk::AssetEventType::Connected); }));
+    sim.reset();
+    EXPECT_TRUE(eventually([&] { return events.has(sdk::AssetEventType::Disconnected); }));
+    auto offline = run(registry, command(sdk::CommandType::SetChargeRate, 1));
+    EXPECT_FALSE(offline.success);
+    EXPECT_TRUE(offline.retryable);
+    EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+    registry.clear();
+}
+
+}  // namespace
+}  // namespace gridgate
