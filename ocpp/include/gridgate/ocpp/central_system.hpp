@@ -1,0 +1,171 @@
+// The OCPP 1.6-J central system: a Boost.Beast WebSocket server that charge
+// points connect to (plain ws, or TLS under security profile 2), one session
+// per charge point, schema validation of every payload in both directions,
+// and an outbound call API with one CALL in flight per connection.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+#include <boost/asio/io_context.hpp>
+
+#include "gridgate/ocpp/handshake.hpp"
+#include "gridgate/ocpp/messages.hpp"
+#include "gridgate/ocpp/rpc.hpp"
+#include "gridgate/ocpp/schema.hpp"
+
+namespace gridgate::ocpp {
+
+enum class SecurityProfile : int { None = 0, BasicAuth = 1, TlsBasicAuth = 2 };
+
+enum class LogLevel { Debug, Info, Warning, Error };
+// Where the library's log lines go; called from I/O threads, must not block.
+using LogSink = std::function<void(LogLevel, std::string_view message)>;
+
+struct CentralSystemOptions {
+    std::string listen_address = "127.0.0.1";
+    std::uint16_t port = 0;  // 0: the OS picks; read it back with CentralSystem::port()
+    std::string path = "/ocpp";
+    SecurityProfile security_profile = SecurityProfile::None;
+    std::filesystem::path tls_certificate;  // PEM chain, profile 2
+    std::filesystem::path tls_private_key;  // PEM key, profile 2
+    // A WebSocket ping goes out after this much silence; a peer silent for
+    // twice as long is disconnected. Zero disables pings.
+    std::chrono::milliseconds ping_interval{std::chrono::seconds(30)};
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds default_call_timeout{std::chrono::seconds(30)};
+    // A bigger message closes the connection with 1009.
+    std::size_t max_frame_bytes = 64 * 1024;
+    // Calls waiting behind the one in flight; beyond this a call fails at once.
+    std::size_t max_queued_calls = 64;
+    // Frames waiting to be written; beyond this the peer is taken as not
+    // reading and is disconnected.
+    std::size_t max_queued_frames = 256;
+    // Null: the embedded OCPP 1.6 schemas.
+    const SchemaRegistry* schemas = nullptr;
+    LogSink log;
+};
+
+enum class HandshakeDecision { Accept, NotFound, Unauthorized };
+
+struct HandshakeRequest {
+    std::string_view identity;
+    const std::optional<BasicCredentials>& credentials;  // from `Authorization: Basic`
+    std::string_view remote_address;
+};
+
+// Decides who may connect: NotFound answers 404, Unauthorized 401. Called on
+// an I/O thread for every handshake; must be thread-safe and quick.
+using HandshakeAuthorizer = std::function<HandshakeDecision(const HandshakeRequest&)>;
+
+// The end of an outbound call.
+struct CallOutcome {
+    enum class Kind {
+        Result,           // CALLRESULT with a valid payload
+        CallError,        // the charger answered CALLERROR
+        Timeout,          // no answer in time
+        NotConnected,     // no connection for the identity
+        InvalidRequest,   // the payload would break the schema; nothing was sent
+        InvalidResponse,  // the CALLRESULT payload broke the schema
+        Disconnected,     // the connection ended before the answer
+        QueueFull,        // too many calls waiting on this connection
+    };
+    Kind kind = Kind::Result;
+    rapidjson::Document payload;  // Result: the CALLRESULT payload; CallError: the details
+    std::string error_code;       // CallError: the code as the charger spelled it
+    std::string message;          // what went wrong, or the CALLERROR description
+
+    bool ok() const { return kind == Kind::Result; }
+    // The reason in the charger's own words where there are any:
+    // "NotSupported: <description>", "timeout", "not connected", ...
+    std::string reason() const;
+};
+
+using CallCallback = std::function<void(CallOutcome)>;
+
+// An inbound handler refusal, sent as a CALLERROR.
+struct HandlerError {
+    ErrorCode code = ErrorCode::GenericError;
+    std::string description;
+};
+
+// What the central system does with calls from charge points. on_call runs
+// on the connection's strand: calls of one charge point never overlap, calls
+// of different charge points may run at once on different threads. It must
+// not block; it answers by filling `response` (an empty object to start
+// with) or by returning a HandlerError. An exception becomes InternalError.
+class CallHandler {
+  public:
+    virtual ~CallHandler() = default;
+    virtual std::optional<HandlerError> on_call(std::string_view identity, std::string_view action,
+                                                const rapidjson::Value& payload,
+                                                rapidjson::Document& response) = 0;
+    // A charge point finished its WebSocket handshake (also when it replaced
+    // an older connection of the same identity).
+    virtual void on_connected(std::string_view identity) { (void)identity; }
+    // The identity has no connection any more. A connection replaced by a
+    // newer one of the same identity does not report this.
+    virtual void on_disconnected(std::string_view identity, std::string_view reason) {
+        (void)identity;
+        (void)reason;
+    }
+};
+
+namespace detail {
+struct ServerState;
+class Listener;
+}  // namespace detail
+
+// Thread-safety: start/stop from one thread; call(), is_connected() and
+// connected() from any thread. Runs on the io_context the caller gives and
+// runs (one or several threads). Callbacks run on I/O threads.
+class CentralSystem {
+  public:
+    CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
+                  HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler);
+    ~CentralSystem();
+    CentralSystem(const CentralSystem&) = delete;
+    CentralSystem& operator=(const CentralSystem&) = delete;
+
+    // Binds and listens. Throws std::runtime_error naming the address, or the
+    // TLS file that cannot be loaded.
+    void start();
+    // Stops accepting and closes every connection (a WebSocket close, then
+    // the sockets). The io_context runs out once the closes are done.
+    void stop();
+    std::uint16_t port() const;
+
+    bool is_connected(std::string_view identity) const;
+    std::vector<std::string> connected() const;
+
+    // Sends a CALL to `identity`. The payload is validated against the
+    // action's request schema first; the callback gets exactly one outcome,
+    // always on an I/O thread, never inside call().
+    void call(std::string_view identity, std::string_view action, const rapidjson::Value& payload,
+              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {});
+
+    template <class Request>
+    requires requires { Request::action; }
+    void call(std::string_view identity, const Request& request, CallCallback callback,
+              std::optional<std::chrono::milliseconds> timeout = {}) {
+        rapidjson::Document payload;
+        rapidjson::Value json = to_json(request, payload.GetAllocator());
+        call(identity, Request::action, json, std::move(callback), timeout);
+    }
+
+  private:
+    boost::asio::io_context& io_;
+    std::shared_ptr<detail::ServerState> state_;
+    std::shared_ptr<detail::Listener> listener_;
+    std::uint16_t port_ = 0;
+};
+
+}  // namespace gridgate::ocpp

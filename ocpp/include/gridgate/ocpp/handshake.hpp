@@ -1,0 +1,36 @@
+// The checks of the OCPP-J WebSocket handshake, as plain functions of the
+// HTTP request's parts: the charge point identity in the URL, HTTP Basic
+// credentials (security profiles 1 and 2) and the `ocpp1.6` subprotocol.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gridgate::ocpp {
+
+inline constexpr std::string_view kSubprotocol = "ocpp1.6";
+
+// The charge point identity of a request target: the last path segment under
+// `path`, percent-decoded, the query string ignored. nullopt when the target
+// is not under `path`, names no identity, or is malformed.
+// identity_from_target("/ocpp/CP%20001", "/ocpp") == "CP 001".
+std::optional<std::string> identity_from_target(std::string_view target, std::string_view path);
+
+struct BasicCredentials {
+    std::string username;
+    std::string password;
+};
+
+// Parses an `Authorization: Basic <base64(user:password)>` header value.
+std::optional<BasicCredentials> parse_basic_authorization(std::string_view header);
+
+// True when the credentials name `identity` as user and carry `password`.
+// Compares in constant time so the answer's timing does not leak the secret.
+bool credentials_match(const std::optional<BasicCredentials>& credentials,
+                       std::string_view identity, std::string_view password);
+
+// True when a `Sec-WebSocket-Protocol` header value offers `protocol`.
+bool offers_subprotocol(std::string_view header, std::string_view protocol = kSubprotocol);
+
+}  // namespace gridgate::ocpp

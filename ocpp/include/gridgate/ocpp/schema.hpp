@@ -1,0 +1,73 @@
+// Validation of OCPP 1.6 payloads against the official JSON schemas: one
+// compiled schema per action and direction, built once and shared by every
+// connection. Violations map to the CALLERROR code OCPP-J prescribes and name
+// the JSON pointer of the offending value.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/document.h>
+
+#include "gridgate/ocpp/rpc.hpp"
+
+namespace gridgate::ocpp {
+
+// Which half of an exchange a payload is: the CALL's (Request, the schema file
+// `<Action>.json`) or the CALLRESULT's (Response, `<Action>Response.json`).
+enum class PayloadKind { Request, Response };
+
+struct SchemaViolation {
+    ErrorCode code;       // the CALLERROR code that answers an inbound violation
+    std::string message;  // e.g. "SetChargingProfile request: /csChargingProfiles/...: ..."
+};
+
+// A set of compiled schemas, keyed by action.
+//
+// Beyond RapidJSON's validator, two checks are made here: `multipleOf` with a
+// decimal tolerance (RapidJSON's exact floating-point test refuses 9.1 as a
+// multiple of 0.1, the classic trap of OCPP's charging limits), and `format:
+// date-time` (RFC 3339), which RapidJSON ignores.
+//
+// Thread-safety: immutable once built; validate() may run on any number of
+// threads at once.
+class SchemaRegistry {
+  public:
+    // The schemas embedded into the library at build time (ocpp/schemas/v16),
+    // compiled on first use.
+    static const SchemaRegistry& v16();
+
+    // Loads every `*.json` file of `directory`. Throws std::runtime_error
+    // naming the file and the offset of a parse error, or a schema feature
+    // this registry does not support (`$ref`).
+    static SchemaRegistry from_directory(const std::filesystem::path& directory);
+
+    SchemaRegistry(SchemaRegistry&&) noexcept;
+    SchemaRegistry& operator=(SchemaRegistry&&) noexcept;
+    ~SchemaRegistry();
+
+    // True when both the request and the response schema of `action` are known.
+    bool has_action(std::string_view action) const;
+    std::vector<std::string> actions() const;
+
+    // nullopt when `payload` is valid. An action without a schema is reported
+    // as NotImplemented.
+    std::optional<SchemaViolation> validate(std::string_view action, PayloadKind kind,
+                                            const rapidjson::Value& payload) const;
+
+    class CompiledSchema;
+
+  private:
+    SchemaRegistry() = default;
+    void add(std::string_view file_name, std::string_view text);
+
+    std::map<std::string, std::unique_ptr<CompiledSchema>, std::less<>> requests_;
+    std::map<std::string, std::unique_ptr<CompiledSchema>, std::less<>> responses_;
+};
+
+}  // namespace gridgate::ocpp

@@ -1,0 +1,221 @@
+#include "gridgate/ocpp/central_system.hpp"
+
+#include <stdexcept>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "charge_point_session.hpp"
+
+namespace gridgate::ocpp {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+std::string CallOutcome::reason() const {
+    switch (kind) {
+        case Kind::Result:
+            return {};
+        case Kind::CallError:
+            return message.empty() ? error_code : error_code + ": " + message;
+        case Kind::Timeout:
+            return "timeout";
+        case Kind::NotConnected:
+            return "not connected";
+        case Kind::InvalidRequest:
+            return "invalid request: " + message;
+        case Kind::InvalidResponse:
+            return "invalid response: " + message;
+        case Kind::Disconnected:
+            return "disconnected: " + message;
+        case Kind::QueueFull:
+            return "queue full: " + message;
+    }
+    return message;
+}
+
+namespace detail {
+
+// Accepts connections and hands each to a new session on its own strand.
+// Thread-safety: runs on the acceptor's strand; stop() posts onto it.
+class Listener : public std::enable_shared_from_this<Listener> {
+  public:
+    Listener(net::io_context& io, std::shared_ptr<ServerState> state)
+        : io_(io), state_(std::move(state)), acceptor_(net::make_strand(io)) {}
+
+    void open(const tcp::endpoint& endpoint) {
+        acceptor_.open(endpoint.protocol());
+        acceptor_.set_option(net::socket_base::reuse_address(true));
+        acceptor_.bind(endpoint);
+        acceptor_.listen(net::socket_base::max_listen_connections);
+    }
+
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+    void run() { do_accept(); }
+
+    void stop() {
+        net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->acceptor_.close(ignored);
+        });
+    }
+
+  private:
+    void do_accept() {
+        acceptor_.async_accept(
+            net::make_strand(io_),
+            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+                self->on_accept(ec, std::move(socket));
+            });
+    }
+
+    void on_accept(beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        if (ec) {
+            // Out of descriptors and the like: keep accepting, the next
+            // connection may succeed once others have closed.
+            state_->log(LogLevel::Warning, "accept failed: " + ec.message());
+        } else if (state_->tls) {
+            std::make_shared<ChargePointSession<TlsStream>>(state_, std::move(socket), *state_->tls)
+                ->run();
+        } else {
+            std::make_shared<ChargePointSession<PlainStream>>(state_, std::move(socket))->run();
+        }
+        do_accept();
+    }
+
+    net::io_context& io_;
+    std::shared_ptr<ServerState> state_;
+    tcp::acceptor acceptor_;
+};
+
+}  // namespace detail
+
+namespace {
+
+boost::asio::ssl::context make_tls_context(const CentralSystemOptions& options) {
+    if (options.tls_certificate.empty() || options.tls_private_key.empty()) {
+        throw std::runtime_error(
+            "security profile 2 needs a TLS certificate and private key (tls_certificate, "
+            "tls_private_key)");
+    }
+    net::ssl::context context(net::ssl::context::tls_server);
+    context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                        net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+    boost::system::error_code ec;
+    context.use_certificate_chain_file(options.tls_certificate.string(), ec);
+    if (ec) {
+        throw std::runtime_error(options.tls_certificate.string() +
+                                 ": cannot load the TLS certificate: " + ec.message());
+    }
+    context.use_private_key_file(options.tls_private_key.string(), net::ssl::context::pem, ec);
+    if (ec) {
+        throw std::runtime_error(options.tls_private_key.string() +
+                                 ": cannot load the TLS private key: " + ec.message());
+    }
+    return context;
+}
+
+}  // namespace
+
+CentralSystem::CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
+                             HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler)
+    : io_(io),
+      state_(std::make_shared<detail::ServerState>(std::move(options), std::move(authorizer),
+                                                   std::move(handler))) {}
+
+CentralSystem::~CentralSystem() {
+    stop();
+}
+
+void CentralSystem::start() {
+    const auto& options = state_->options;
+    if (options.security_profile == SecurityProfile::TlsBasicAuth) {
+        state_->tls.emplace(make_tls_context(options));
+    }
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(options.listen_address, ec);
+    if (ec) {
+        throw std::runtime_error("OCPP listen address '" + options.listen_address +
+                                 "' is not an IP address");
+    }
+    auto listener = std::make_shared<detail::Listener>(io_, state_);
+    try {
+        listener->open(tcp::endpoint(address, options.port));
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + options.listen_address + ":" +
+                                 std::to_string(options.port) + ": " + e.code().message());
+    }
+    port_ = listener->port();
+    listener->run();
+    listener_ = std::move(listener);
+}
+
+void CentralSystem::stop() {
+    if (!listener_) return;
+    state_->stopping = true;
+    listener_->stop();
+    listener_.reset();
+    std::vector<std::shared_ptr<detail::SessionBase>> open;
+    {
+        std::lock_guard lock(state_->mutex);
+        for (auto& [session, weak] : state_->live) {
+            if (auto strong = weak.lock()) open.push_back(std::move(strong));
+        }
+    }
+    for (auto& session : open) session->close("server stopping");
+}
+
+std::uint16_t CentralSystem::port() const {
+    return port_;
+}
+
+bool CentralSystem::is_connected(std::string_view identity) const {
+    return state_->find(identity) != nullptr;
+}
+
+std::vector<std::string> CentralSystem::connected() const {
+    std::lock_guard lock(state_->mutex);
+    std::vector<std::string> identities;
+    identities.reserve(state_->sessions.size());
+    for (const auto& [identity, session] : state_->sessions) identities.push_back(identity);
+    return identities;
+}
+
+void CentralSystem::call(std::string_view identity, std::string_view action,
+                         const rapidjson::Value& payload, CallCallback callback,
+                         std::optional<std::chrono::milliseconds> timeout) {
+    auto fail = [&](CallOutcome::Kind kind, std::string message) {
+        net::post(io_, [callback = std::move(callback), kind, message = std::move(message)] {
+            CallOutcome outcome;
+            outcome.kind = kind;
+            outcome.message = message;
+            callback(std::move(outcome));
+        });
+    };
+    auto session = state_->find(identity);
+    if (!session) {
+        return fail(CallOutcome::Kind::NotConnected,
+                    "charge point '" + std::string(identity) + "' is not connected");
+    }
+    if (auto violation = state_->schemas->validate(action, PayloadKind::Request, payload)) {
+        return fail(CallOutcome::Kind::InvalidRequest, violation->message);
+    }
+    detail::PendingCall call;
+    call.message_id = session->next_message_id();
+    call.action.assign(action);
+    try {
+        call.frame = serialize_call(call.message_id, action, payload);
+    } catch (const std::invalid_argument& e) {
+        return fail(CallOutcome::Kind::InvalidRequest,
+                    std::string(action) + " request: " + e.what());
+    }
+    call.timeout = timeout.value_or(state_->options.default_call_timeout);
+    call.callback = std::move(callback);
+    session->submit_call(std::move(call));
+}
+
+}  // namespace gridgate::ocpp

@@ -1,0 +1,288 @@
+#include "gridgate/ocpp/central_system_core.hpp"
+
+#include <charconv>
+
+namespace gridgate::ocpp {
+namespace {
+
+// Kept per charge point; a charger replays at most its last few messages.
+constexpr std::size_t kRememberedStarts = 16;
+
+template <class Message>
+void answer(rapidjson::Document& response, const Message& message) {
+    rapidjson::Value json = to_json(message, response.GetAllocator());
+    static_cast<rapidjson::Value&>(response) = json;
+}
+
+std::optional<double> parse_number(std::string_view text) {
+    double value = 0.0;
+    const auto* end = text.data() + text.size();
+    auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc{} || ptr != end) return std::nullopt;
+    return value;
+}
+
+// The OCPP measurand, with the unit it defaults to, mapped to a quantity
+// and the factor to its fixed unit.
+std::optional<std::pair<TelemetrySample::Quantity, double>> understood(const SampledValue& sample) {
+    using Q = TelemetrySample::Quantity;
+    const std::string_view measurand =
+        sample.measurand ? std::string_view(*sample.measurand) : "Energy.Active.Import.Register";
+    const std::string_view unit = sample.unit ? std::string_view(*sample.unit) : "";
+    if (measurand == "Power.Active.Import") {
+        if (unit == "kW") return std::pair{Q::PowerKw, 1.0};
+        if (unit.empty() || unit == "W") return std::pair{Q::PowerKw, 0.001};
+        return std::nullopt;
+    }
+    if (measurand == "Energy.Active.Import.Register") {
+        if (unit == "kWh") return std::pair{Q::EnergyKwh, 1.0};
+        if (unit.empty() || unit == "Wh") return std::pair{Q::EnergyKwh, 0.001};
+        return std::nullopt;
+    }
+    if (measurand == "Current.Offered" && (unit.empty() || unit == "A")) {
+        return std::pair{Q::CurrentOfferedA, 1.0};
+    }
+    if (measurand == "SoC" && (unit.empty() || unit == "Percent")) {
+        return std::pair{Q::SocPercent, 1.0};
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(TelemetrySample::Quantity quantity) {
+    switch (quantity) {
+        case TelemetrySample::Quantity::PowerKw:
+            return "power_kw";
+        case TelemetrySample::Quantity::EnergyKwh:
+            return "energy_kwh";
+        case TelemetrySample::Quantity::CurrentOfferedA:
+            return "current_offered_a";
+        case TelemetrySample::Quantity::SocPercent:
+            return "soc";
+    }
+    return "unknown";
+}
+
+CentralSystemCore::CentralSystemCore(CoreOptions options, CoreObservers observers)
+    : options_(std::move(options)),
+      observers_(std::move(observers)),
+      next_transaction_id_(options_.first_transaction_id) {}
+
+Timestamp CentralSystemCore::now() const {
+    if (options_.clock) return options_.clock();
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+}
+
+IdTagInfo CentralSystemCore::authorize(std::string_view id_tag) const {
+    IdTagInfo info;
+    info.status = options_.accept_all_id_tags || options_.accepted_id_tags.contains(id_tag)
+                      ? AuthorizationStatus::Accepted
+                      : AuthorizationStatus::Invalid;
+    return info;
+}
+
+std::optional<HandlerError> CentralSystemCore::on_call(std::string_view identity,
+                                                       std::string_view action,
+                                                       const rapidjson::Value& payload,
+                                                       rapidjson::Document& response) {
+    if (action == "BootNotification") {
+        boot_notification(identity, payload, response);
+    } else if (action == "Heartbeat") {
+        answer(response, HeartbeatResponse{now()});
+    } else if (action == "StatusNotification") {
+        status_notification(identity, payload);
+    } else if (action == "MeterValues") {
+        meter_values(identity, payload);
+    } else if (action == "Authorize") {
+        const auto request = from_json<AuthorizeRequest>(payload);
+        answer(response, AuthorizeResponse{authorize(request.id_tag)});
+    } else if (action == "StartTransaction") {
+        start_transaction(identity, payload, response);
+    } else if (action == "StopTransaction") {
+        stop_transaction(identity, payload, response);
+    } else if (action == "DataTransfer") {
+        data_transfer(identity, payload, response);
+    } else if (action == "FirmwareStatusNotification" ||
+               action == "DiagnosticsStatusNotification") {
+        const std::string status(payload["status"].GetString(),
+                                 payload["status"].GetStringLength());
+        {
+            std::lock_guard lock(mutex_);
+            auto& state = charge_points_[std::string(identity)];
+            (action == "FirmwareStatusNotification" ? state.firmware_status
+                                                    : state.diagnostics_status) = status;
+        }
+        if (observers_.on_notification) observers_.on_notification(identity, action, status);
+    } else {
+        return HandlerError{ErrorCode::NotImplemented,
+                            "the central system does not handle " + std::string(action)};
+    }
+    return std::nullopt;
+}
+
+void CentralSystemCore::boot_notification(std::string_view identity,
+                                          const rapidjson::Value& payload,
+                                          rapidjson::Document& response) {
+    auto request = from_json<BootNotificationRequest>(payload);
+    {
+        std::lock_guard lock(mutex_);
+        charge_points_[std::string(identity)].boot = request;
+    }
+    answer(response, BootNotificationResponse{
+                         RegistrationStatus::Accepted, now(),
+                         static_cast<std::int32_t>(options_.heartbeat_interval.count())});
+    if (observers_.on_boot) observers_.on_boot(identity, request);
+}
+
+void CentralSystemCore::status_notification(std::string_view identity,
+                                            const rapidjson::Value& payload) {
+    const auto request = from_json<StatusNotificationRequest>(payload);
+    ConnectorState snapshot;
+    {
+        std::lock_guard lock(mutex_);
+        auto& connector = charge_points_[std::string(identity)].connectors[request.connector_id];
+        connector.status = request.status;
+        connector.error_code = request.error_code;
+        connector.timestamp = request.timestamp;
+        snapshot = connector;
+    }
+    if (observers_.on_status) observers_.on_status(identity, request.connector_id, snapshot);
+}
+
+void CentralSystemCore::meter_values(std::string_view identity, const rapidjson::Value& payload) {
+    const auto request = from_json<MeterValuesRequest>(payload);
+    std::vector<TelemetrySample> samples;
+    for (const auto& reading : request.meter_value) {
+        for (const auto& sampled : reading.sampled_value) {
+            if (sampled.format && *sampled.format == "SignedData") continue;
+            auto quantity = understood(sampled);
+            if (!quantity) continue;
+            auto value = parse_number(sampled.value);
+            if (!value) continue;
+            TelemetrySample sample;
+            sample.connector_id = request.connector_id;
+            sample.transaction_id = request.transaction_id;
+            sample.timestamp = reading.timestamp;
+            sample.quantity = quantity->first;
+            sample.phase = sampled.phase;
+            sample.value = *value * quantity->second;
+            samples.push_back(std::move(sample));
+        }
+    }
+    if (!samples.empty() && observers_.on_telemetry) observers_.on_telemetry(identity, samples);
+}
+
+void CentralSystemCore::start_transaction(std::string_view identity,
+                                          const rapidjson::Value& payload,
+                                          rapidjson::Document& response) {
+    const auto request = from_json<StartTransactionRequest>(payload);
+    StartKey key{request.connector_id, request.id_tag, request.timestamp, request.meter_start};
+    std::int32_t transaction_id = 0;
+    bool replay = false;
+    {
+        std::lock_guard lock(mutex_);
+        auto& state = charge_points_[std::string(identity)];
+        if (auto found = state.recent_starts.find(key); found != state.recent_starts.end()) {
+            transaction_id = found->second;
+            replay = true;
+        } else {
+            transaction_id = next_transaction_id_++;
+            state.recent_starts.emplace(key, transaction_id);
+            state.start_order.push_back(key);
+            if (state.start_order.size() > kRememberedStarts) {
+                state.recent_starts.erase(state.start_order.front());
+                state.start_order.erase(state.start_order.begin());
+            }
+            state.connectors[request.connector_id].transaction_id = transaction_id;
+        }
+    }
+    answer(response, StartTransactionResponse{authorize(request.id_tag), transaction_id});
+    if (!replay && observers_.on_transaction) {
+        observers_.on_transaction(
+            identity, TransactionEvent{true, request.connector_id, transaction_id, request.id_tag,
+                                       request.timestamp});
+    }
+}
+
+void CentralSystemCore::stop_transaction(std::string_view identity, const rapidjson::Value& payload,
+                                         rapidjson::Document& response) {
+    const auto request = from_json<StopTransactionRequest>(payload);
+    std::optional<std::int32_t> connector_id;
+    {
+        std::lock_guard lock(mutex_);
+        auto& state = charge_points_[std::string(identity)];
+        for (auto& [id, connector] : state.connectors) {
+            if (connector.transaction_id == request.transaction_id) {
+                connector.transaction_id.reset();
+                connector_id = id;
+            }
+        }
+    }
+    StopTransactionResponse answer_message;
+    if (request.id_tag) answer_message.id_tag_info = authorize(*request.id_tag);
+    answer(response, answer_message);
+    if (observers_.on_transaction) {
+        observers_.on_transaction(
+            identity, TransactionEvent{false, connector_id.value_or(0), request.transaction_id,
+                                       request.id_tag.value_or(""), request.timestamp});
+    }
+}
+
+void CentralSystemCore::data_transfer(std::string_view identity, const rapidjson::Value& payload,
+                                      rapidjson::Document& response) {
+    const auto request = from_json<DataTransferRequest>(payload);
+    DataTransferHandler handler;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto found = vendors_.find(request.vendor_id); found != vendors_.end()) {
+            handler = found->second;
+        }
+    }
+    std::optional<DataTransferResponse> reply;
+    if (handler) reply = handler(identity, request);
+    answer(response, reply.value_or(DataTransferResponse{DataTransferStatus::UnknownVendorId, {}}));
+}
+
+void CentralSystemCore::claim_vendor(std::string vendor_id, DataTransferHandler handler) {
+    std::lock_guard lock(mutex_);
+    vendors_[std::move(vendor_id)] = std::move(handler);
+}
+
+std::optional<ConnectorState> CentralSystemCore::connector(std::string_view identity,
+                                                           std::int32_t connector_id) const {
+    std::lock_guard lock(mutex_);
+    auto cp = charge_points_.find(std::string(identity));
+    if (cp == charge_points_.end()) return std::nullopt;
+    auto found = cp->second.connectors.find(connector_id);
+    if (found == cp->second.connectors.end()) return std::nullopt;
+    return found->second;
+}
+
+std::optional<std::int32_t> CentralSystemCore::running_transaction(
+    std::string_view identity, std::int32_t connector_id) const {
+    auto state = connector(identity, connector_id);
+    return state ? state->transaction_id : std::nullopt;
+}
+
+std::optional<BootNotificationRequest> CentralSystemCore::boot_info(
+    std::string_view identity) const {
+    std::lock_guard lock(mutex_);
+    auto cp = charge_points_.find(std::string(identity));
+    return cp == charge_points_.end() ? std::nullopt : cp->second.boot;
+}
+
+std::optional<std::string> CentralSystemCore::firmware_status(std::string_view identity) const {
+    std::lock_guard lock(mutex_);
+    auto cp = charge_points_.find(std::string(identity));
+    return cp == charge_points_.end() ? std::nullopt : cp->second.firmware_status;
+}
+
+std::optional<std::string> CentralSystemCore::diagnostics_status(std::string_view identity) const {
+    std::lock_guard lock(mutex_);
+    auto cp = charge_points_.find(std::string(identity));
+    return cp == charge_points_.end() ? std::nullopt : cp->second.diagnostics_status;
+}
+
+}  // namespace gridgate::ocpp

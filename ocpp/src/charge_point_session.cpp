@@ -1,0 +1,517 @@
+#include "charge_point_session.hpp"
+
+#include <exception>
+
+#include <rapidjson/allocators.h>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+namespace gridgate::ocpp::detail {
+
+namespace {
+
+// Inbound frames parse into this much stack before touching the heap; the
+// OCPP messages a charger sends fit with room to spare.
+constexpr std::size_t kParseArenaBytes = 4096;
+
+std::string truncate_close_reason(std::string reason) {
+    // A close frame's reason must fit in 123 bytes.
+    if (reason.size() > 120) reason.resize(120);
+    return reason;
+}
+
+}  // namespace
+
+template <class Stream>
+std::string ChargePointSession<Stream>::who() const {
+    if (!identity_.empty()) return "charge point '" + identity_ + "'";
+    return "connection from " + remote_;
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::run() {
+    beast::error_code ec;
+    const auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+    state_->track(this, this->weak_from_this());
+    net::dispatch(ws_.get_executor(), [self = this->shared_from_this()] {
+        if constexpr (kTls) {
+            beast::get_lowest_layer(self->ws_).expires_after(
+                self->state_->options.handshake_timeout);
+            self->ws_.next_layer().async_handshake(
+                net::ssl::stream_base::server,
+                [self](beast::error_code e) { self->on_tls_handshake(e); });
+        } else {
+            self->do_read_request();
+        }
+    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_tls_handshake(beast::error_code ec) {
+    if (ec) {
+        // Plain ws on a TLS port ends here: profile 2 never falls back.
+        state_->log(LogLevel::Info, who() + ": TLS handshake failed: " + ec.message());
+        on_end("TLS handshake failed");
+        return;
+    }
+    do_read_request();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::do_read_request() {
+    if (closing_) return on_end(close_reason_);
+    handshake_ = std::make_unique<Handshake>();
+    handshake_->parser.header_limit(8 * 1024);
+    handshake_->parser.body_limit(0);
+    beast::get_lowest_layer(ws_).expires_after(state_->options.handshake_timeout);
+    http::async_read(ws_.next_layer(), buffer_, handshake_->parser,
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->on_read_request(ec);
+                     });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
+    if (ec) {
+        state_->log(LogLevel::Debug, who() + ": no valid HTTP upgrade request: " + ec.message());
+        on_end("handshake failed");
+        return;
+    }
+    handshake_->request.emplace(handshake_->parser.release());
+    const auto& request = *handshake_->request;
+    if (!websocket::is_upgrade(request)) {
+        return reject(http::status::bad_request, "expected a WebSocket upgrade request");
+    }
+    const auto identity = identity_from_target(
+        std::string_view(request.target().data(), request.target().size()), state_->options.path);
+    if (!identity) {
+        return reject(http::status::not_found,
+                      "no charge point identity under " + state_->options.path);
+    }
+    identity_ = *identity;
+    std::optional<BasicCredentials> credentials;
+    if (auto header = request.find(http::field::authorization); header != request.end()) {
+        credentials = parse_basic_authorization(
+            std::string_view(header->value().data(), header->value().size()));
+    }
+    const HandshakeDecision decision =
+        state_->authorizer ? state_->authorizer(HandshakeRequest{identity_, credentials, remote_})
+                           : HandshakeDecision::NotFound;
+    if (decision == HandshakeDecision::NotFound) {
+        return reject(http::status::not_found, "unknown charge point '" + identity_ + "'");
+    }
+    if (decision == HandshakeDecision::Unauthorized) {
+        return reject(http::status::unauthorized,
+                      "wrong or missing credentials for '" + identity_ + "'");
+    }
+    const auto protocols = request[http::field::sec_websocket_protocol];
+    if (!offers_subprotocol(std::string_view(protocols.data(), protocols.size()))) {
+        return reject(http::status::bad_request,
+                      "the WebSocket subprotocol " + std::string(kSubprotocol) + " is required");
+    }
+
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = state_->options.handshake_timeout;
+    if (state_->options.ping_interval.count() > 0) {
+        // Beast pings after half the idle timeout and gives up after all of it.
+        timeouts.idle_timeout = state_->options.ping_interval * 2;
+        timeouts.keep_alive_pings = true;
+    } else {
+        timeouts.idle_timeout = websocket::stream_base::none();
+        timeouts.keep_alive_pings = false;
+    }
+    ws_.set_option(timeouts);
+    ws_.read_message_max(state_->options.max_frame_bytes);
+    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
+        response.set(http::field::sec_websocket_protocol,
+                     beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
+        response.set(http::field::server, "gridgate");
+    }));
+    ws_.async_accept(*handshake_->request, [self = this->shared_from_this()](beast::error_code e) {
+        self->on_accept(e);
+    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::reject(http::status status, std::string text) {
+    state_->log(LogLevel::Info, who() + ": handshake refused (" +
+                                    std::to_string(static_cast<int>(status)) + "): " + text);
+    auto response = std::make_shared<http::response<http::string_body>>(
+        status, handshake_ && handshake_->request ? handshake_->request->version() : 11);
+    response->set(http::field::server, "gridgate");
+    response->set(http::field::content_type, "text/plain");
+    if (status == http::status::unauthorized) {
+        response->set(http::field::www_authenticate, "Basic realm=\"gridgate\"");
+    }
+    response->keep_alive(false);
+    response->body() = std::move(text) + "\n";
+    response->prepare_payload();
+    http::async_write(ws_.next_layer(), *response,
+                      [self = this->shared_from_this(), response](beast::error_code, std::size_t) {
+                          beast::error_code ignored;
+                          beast::get_lowest_layer(self->ws_).socket().shutdown(
+                              net::ip::tcp::socket::shutdown_both, ignored);
+                          beast::get_lowest_layer(self->ws_).close();
+                          self->on_end("handshake refused");
+                      });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
+    handshake_.reset();
+    if (ec) {
+        state_->log(LogLevel::Info, who() + ": WebSocket handshake failed: " + ec.message());
+        on_end("WebSocket handshake failed");
+        return;
+    }
+    accepted_ = true;
+    if (closing_ || state_->stopping) {
+        do_close(websocket::close_code::going_away, "server stopping");
+        do_read();
+        return;
+    }
+    // The read buffer is given back between messages: Beast grows it to at
+    // least 1.5 KiB per read, which idle connections by the thousand should
+    // not keep. One allocation per message is the price.
+    buffer_.shrink_to_fit();
+    auto replaced = state_->replace(identity_, this->shared_from_this());
+    registered_ = true;
+    if (replaced) {
+        state_->log(LogLevel::Info, who() + ": new connection replaces the previous one");
+        replaced->close("replaced by a newer connection of the same charge point");
+    }
+    state_->log(LogLevel::Info, who() + ": connected from " + remote_);
+    try {
+        if (state_->handler) state_->handler->on_connected(identity_);
+    } catch (const std::exception& e) {
+        state_->log(LogLevel::Error, who() + ": on_connected threw: " + e.what());
+    }
+    do_read();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::do_read() {
+    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+        self->on_read(ec);
+    });
+}
+
+template <class Stream>
+std::string ChargePointSession<Stream>::describe_read_error(beast::error_code ec) const {
+    if (ec == beast::error::timeout) {
+        return "no answer to WebSocket ping within " +
+               std::to_string(state_->options.ping_interval.count() * 2) + " ms";
+    }
+    if (ec == websocket::error::message_too_big) {
+        return "message over " + std::to_string(state_->options.max_frame_bytes) +
+               " bytes (closed with 1009)";
+    }
+    if (ec == websocket::error::closed) {
+        if (closing_) return close_reason_;
+        const auto& reason = ws_.reason();
+        return "closed by the charge point (code " + std::to_string(reason.code) +
+               (reason.reason.empty() ? "" : ", " + std::string(reason.reason.c_str())) + ")";
+    }
+    if (closing_) return close_reason_;
+    return ec.message();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_read(beast::error_code ec) {
+    if (ec) {
+        on_end(describe_read_error(ec));
+        return;
+    }
+    if (!ws_.got_text()) {
+        buffer_.consume(buffer_.size());
+        do_close(websocket::close_code::unknown_data, "OCPP-J frames are text, not binary");
+        do_read();
+        return;
+    }
+    const auto data = buffer_.data();
+    handle_message(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(buffer_.size());
+    buffer_.shrink_to_fit();
+    do_read();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::handle_message(std::string_view text) {
+    char arena[kParseArenaBytes];
+    rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena);
+    rapidjson::Document document(&allocator);
+    Frame frame = parse_frame(text, document);
+    if (auto* call = std::get_if<Call>(&frame)) {
+        handle_call(*call);
+    } else if (auto* result = std::get_if<CallResult>(&frame)) {
+        handle_result(*result);
+    } else if (auto* error = std::get_if<CallError>(&frame)) {
+        handle_error(*error);
+    } else {
+        const auto& problem = std::get<FrameError>(frame);
+        state_->log(LogLevel::Warning, who() + ": malformed frame (" +
+                                           std::string(to_string(problem.code)) +
+                                           "): " + problem.description);
+        if (problem.answer_expected) {
+            send_frame(serialize_call_error(
+                problem.message_id.empty() ? kUnknownMessageId : problem.message_id, problem.code,
+                problem.description));
+        }
+    }
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::handle_call(const Call& call) {
+    const std::string where = who() + " " + std::string(call.action) + " (message id " +
+                              std::string(call.message_id) + ")";
+    if (auto violation =
+            state_->schemas->validate(call.action, PayloadKind::Request, *call.payload)) {
+        state_->log(LogLevel::Warning, where + ": refused: " + violation->message);
+        send_frame(serialize_call_error(call.message_id, violation->code, violation->message));
+        return;
+    }
+    char arena[kParseArenaBytes];
+    rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena);
+    rapidjson::Document response(&allocator);
+    response.SetObject();
+    std::optional<HandlerError> refusal;
+    try {
+        if (!state_->handler) {
+            refusal = HandlerError{ErrorCode::NotSupported, "no handler"};
+        } else {
+            refusal = state_->handler->on_call(identity_, call.action, *call.payload, response);
+        }
+    } catch (const std::exception& e) {
+        state_->log(LogLevel::Error, where + ": handler failed: " + e.what());
+        refusal = HandlerError{ErrorCode::InternalError, "the central system failed to handle it"};
+    }
+    if (refusal) {
+        send_frame(serialize_call_error(call.message_id, refusal->code, refusal->description));
+        return;
+    }
+    if (auto violation = state_->schemas->validate(call.action, PayloadKind::Response, response)) {
+        // Our own bug; the charger gets an honest InternalError instead of
+        // an answer that would break its parser.
+        state_->log(LogLevel::Error,
+                    where + ": handler's answer is invalid: " + violation->message);
+        send_frame(serialize_call_error(call.message_id, ErrorCode::InternalError,
+                                        "the central system produced an invalid answer"));
+        return;
+    }
+    send_frame(serialize_call_result(call.message_id, response));
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::handle_result(const CallResult& result) {
+    if (!in_flight_ || result.message_id != in_flight_->message_id) {
+        state_->log(LogLevel::Warning, who() + ": dropped a CALLRESULT for message id " +
+                                           std::string(result.message_id) +
+                                           ", which is not the call in flight (late or unknown)");
+        return;
+    }
+    CallOutcome outcome;
+    if (auto violation =
+            state_->schemas->validate(in_flight_->action, PayloadKind::Response, *result.payload)) {
+        outcome.kind = CallOutcome::Kind::InvalidResponse;
+        outcome.message =
+            who() + " message id " + in_flight_->message_id + ": " + violation->message;
+        state_->log(LogLevel::Warning, outcome.message);
+    } else {
+        outcome.kind = CallOutcome::Kind::Result;
+        outcome.payload.CopyFrom(*result.payload, outcome.payload.GetAllocator());
+    }
+    finish_call(std::move(outcome));
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::handle_error(const CallError& error) {
+    if (!in_flight_ || error.message_id != in_flight_->message_id) {
+        state_->log(LogLevel::Warning, who() + ": dropped a CALLERROR for message id " +
+                                           std::string(error.message_id) +
+                                           ", which is not the call in flight (late or unknown)");
+        return;
+    }
+    CallOutcome outcome;
+    outcome.kind = CallOutcome::Kind::CallError;
+    outcome.error_code.assign(error.code_text);
+    outcome.message.assign(error.description);
+    if (error.details != nullptr) {
+        outcome.payload.CopyFrom(*error.details, outcome.payload.GetAllocator());
+    }
+    finish_call(std::move(outcome));
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::send_frame(std::string frame) {
+    if (ended_ || !accepted_) return;
+    if (writes_.size() >= state_->options.max_queued_frames) {
+        state_->log(LogLevel::Warning, who() + ": " + std::to_string(writes_.size()) +
+                                           " frames unsent; the peer is not reading");
+        do_close(websocket::close_code::policy_error, "not reading");
+        return;
+    }
+    writes_.push(std::move(frame));
+    if (!writing_) do_write();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(net::buffer(writes_.front()),
+                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_write(ec);
+                    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_write(beast::error_code ec) {
+    writing_ = false;
+    writes_.pop();
+    if (ec) {
+        // The pending read fails too and ends the session.
+        if (ec != net::error::operation_aborted && ec != websocket::error::closed) {
+            state_->log(LogLevel::Info, who() + ": write failed: " + ec.message());
+        }
+        beast::get_lowest_layer(ws_).close();
+        return;
+    }
+    if (!writes_.empty()) do_write();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::submit_call(PendingCall call) {
+    net::post(ws_.get_executor(),
+              [self = this->shared_from_this(), call = std::move(call)]() mutable {
+                  self->enqueue_call(std::move(call));
+              });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
+    CallOutcome refusal;
+    if (ended_ || closing_) {
+        refusal.kind = CallOutcome::Kind::Disconnected;
+        refusal.message = who() + ": connection closed: " + close_reason_;
+    } else if (calls_.size() >= state_->options.max_queued_calls) {
+        refusal.kind = CallOutcome::Kind::QueueFull;
+        refusal.message = who() + ": " + std::to_string(calls_.size()) + " calls already waiting";
+    } else {
+        calls_.push(std::move(call));
+        pump_calls();
+        return;
+    }
+    try {
+        call.callback(std::move(refusal));
+    } catch (const std::exception& e) {
+        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
+    }
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::pump_calls() {
+    if (in_flight_ || calls_.empty() || ended_) return;
+    in_flight_ = std::make_unique<PendingCall>(calls_.pop());
+    const std::uint64_t generation = ++call_generation_;
+    call_timer_.expires_after(in_flight_->timeout);
+    call_timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+        if (ec == net::error::operation_aborted) return;
+        self->on_call_timeout(generation);
+    });
+    send_frame(in_flight_->frame);
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_call_timeout(std::uint64_t generation) {
+    // A timer that fired just as its call was answered finds another call
+    // (or none) in flight: the generation tells them apart.
+    if (!in_flight_ || generation != call_generation_) return;
+    CallOutcome outcome;
+    outcome.kind = CallOutcome::Kind::Timeout;
+    outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
+                      in_flight_->message_id + ") within " +
+                      std::to_string(in_flight_->timeout.count()) + " ms";
+    state_->log(LogLevel::Warning, outcome.message);
+    finish_call(std::move(outcome));
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::finish_call(CallOutcome outcome) {
+    CallCallback callback = std::move(in_flight_->callback);
+    in_flight_.reset();
+    ++call_generation_;
+    call_timer_.cancel();
+    try {
+        if (callback) callback(std::move(outcome));
+    } catch (const std::exception& e) {
+        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
+    }
+    pump_calls();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::close(std::string reason) {
+    net::post(ws_.get_executor(), [self = this->shared_from_this(), reason = std::move(reason)] {
+        self->do_close(websocket::close_code::going_away, reason);
+    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::do_close(websocket::close_code code, std::string reason) {
+    if (closing_ || ended_) return;
+    closing_ = true;
+    close_reason_ = reason;
+    if (!accepted_) {
+        // Still in the TLS or HTTP handshake: nothing to say goodbye to.
+        beast::get_lowest_layer(ws_).close();
+        return;
+    }
+    ws_.async_close(websocket::close_reason(code, truncate_close_reason(std::move(reason))),
+                    [self = this->shared_from_this()](beast::error_code ec) {
+                        // The pending read ends the session; a failed close
+                        // must not leave the socket open.
+                        if (ec) beast::get_lowest_layer(self->ws_).close();
+                    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_end(std::string reason) {
+    if (ended_) return;
+    ended_ = true;
+    ++call_generation_;
+    call_timer_.cancel();
+    state_->untrack(this);
+
+    std::vector<PendingCall> unanswered = calls_.take_all();
+    if (in_flight_) {
+        unanswered.insert(unanswered.begin(), std::move(*in_flight_));
+        in_flight_.reset();
+    }
+    for (auto& call : unanswered) {
+        CallOutcome outcome;
+        outcome.kind = CallOutcome::Kind::Disconnected;
+        outcome.message = who() + ": connection closed before the answer to " + call.action +
+                          " (message id " + call.message_id + "): " + reason;
+        try {
+            if (call.callback) call.callback(std::move(outcome));
+        } catch (const std::exception& e) {
+            state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
+        }
+    }
+
+    if (registered_ && state_->remove(identity_, this)) {
+        state_->log(LogLevel::Info, who() + ": disconnected: " + reason);
+        try {
+            if (state_->handler) state_->handler->on_disconnected(identity_, reason);
+        } catch (const std::exception& e) {
+            state_->log(LogLevel::Error, who() + ": on_disconnected threw: " + e.what());
+        }
+    }
+}
+
+template class ChargePointSession<PlainStream>;
+template class ChargePointSession<TlsStream>;
+
+}  // namespace gridgate::ocpp::detail

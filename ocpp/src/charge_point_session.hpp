@@ -1,0 +1,101 @@
+// One charge point's connection: TLS handshake (profile 2), the HTTP upgrade
+// and its checks, then the OCPP-J message loop. Template over the stream so
+// plain and TLS connections share every line of protocol code.
+//
+// Thread-safety: everything runs on the connection's strand; other threads
+// reach it only through SessionBase (post).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "fifo.hpp"
+#include "server_state.hpp"
+
+namespace gridgate::ocpp::detail {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace net = boost::asio;
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+class ChargePointSession : public SessionBase,
+                           public std::enable_shared_from_this<ChargePointSession<Stream>> {
+  public:
+    template <class... StreamArgs>
+    explicit ChargePointSession(std::shared_ptr<ServerState> state, StreamArgs&&... args)
+        : state_(std::move(state)),
+          ws_(std::forward<StreamArgs>(args)...),
+          call_timer_(ws_.get_executor()) {}
+
+    void run();
+    void submit_call(PendingCall call) override;
+    void close(std::string reason) override;
+
+  private:
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+    void on_tls_handshake(beast::error_code ec);
+    void do_read_request();
+    void on_read_request(beast::error_code ec);
+    void reject(http::status status, std::string text);
+    void on_accept(beast::error_code ec);
+    void do_read();
+    void on_read(beast::error_code ec);
+    void handle_message(std::string_view text);
+    void handle_call(const Call& call);
+    void handle_result(const CallResult& result);
+    void handle_error(const CallError& error);
+    void send_frame(std::string frame);
+    void do_write();
+    void on_write(beast::error_code ec);
+    void enqueue_call(PendingCall call);
+    void pump_calls();
+    void on_call_timeout(std::uint64_t generation);
+    void finish_call(CallOutcome outcome);
+    void do_close(websocket::close_code code, std::string reason);
+    void on_end(std::string reason);
+    std::string describe_read_error(beast::error_code ec) const;
+    std::string who() const;
+
+    std::shared_ptr<ServerState> state_;
+    websocket::stream<Stream> ws_;
+    beast::flat_buffer buffer_;
+    // Needed only until the upgrade; on the heap so an open connection does
+    // not carry their few hundred bytes.
+    struct Handshake {
+        http::request_parser<http::empty_body> parser;
+        std::optional<http::request<http::empty_body>> request;
+    };
+    std::unique_ptr<Handshake> handshake_;
+    std::string identity_;
+    std::string remote_;
+    Fifo<std::string> writes_;
+    Fifo<PendingCall> calls_;
+    std::unique_ptr<PendingCall> in_flight_;
+    net::steady_timer call_timer_;
+    std::uint64_t call_generation_ = 0;
+    std::string close_reason_;
+    bool accepted_ = false;
+    bool registered_ = false;
+    bool writing_ = false;
+    bool closing_ = false;
+    bool ended_ = false;
+};
+
+extern template class ChargePointSession<PlainStream>;
+extern template class ChargePointSession<TlsStream>;
+
+}  // namespace gridgate::ocpp::detail

@@ -1,0 +1,110 @@
+#include "gridgate/ocpp/datetime.hpp"
+
+#include <cstdio>
+
+namespace gridgate::ocpp {
+namespace {
+
+// Reads exactly `count` digits at `pos`.
+bool read_digits(std::string_view text, std::size_t& pos, std::size_t count, int& value) {
+    if (pos + count > text.size()) return false;
+    value = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        const char c = text[pos + i];
+        if (c < '0' || c > '9') return false;
+        value = value * 10 + (c - '0');
+    }
+    pos += count;
+    return true;
+}
+
+bool expect(std::string_view text, std::size_t& pos, char c) {
+    if (pos >= text.size() || text[pos] != c) return false;
+    ++pos;
+    return true;
+}
+
+}  // namespace
+
+std::optional<Timestamp> parse_timestamp(std::string_view text) {
+    std::size_t pos = 0;
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (!read_digits(text, pos, 4, year) || !expect(text, pos, '-') ||
+        !read_digits(text, pos, 2, month) || !expect(text, pos, '-') ||
+        !read_digits(text, pos, 2, day)) {
+        return std::nullopt;
+    }
+    if (pos >= text.size() || (text[pos] != 'T' && text[pos] != 't' && text[pos] != ' ')) {
+        return std::nullopt;
+    }
+    ++pos;
+    if (!read_digits(text, pos, 2, hour) || !expect(text, pos, ':') ||
+        !read_digits(text, pos, 2, minute) || !expect(text, pos, ':') ||
+        !read_digits(text, pos, 2, second)) {
+        return std::nullopt;
+    }
+    int millis = 0;
+    if (pos < text.size() && text[pos] == '.') {
+        ++pos;
+        const std::size_t start = pos;
+        int scale = 100;
+        while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+            millis += (text[pos] - '0') * scale;
+            scale /= 10;
+            ++pos;
+        }
+        if (pos == start) return std::nullopt;
+    }
+    int offset_minutes = 0;
+    if (pos < text.size()) {
+        const char zone = text[pos++];
+        if (zone == 'Z' || zone == 'z') {
+            // UTC
+        } else if (zone == '+' || zone == '-') {
+            int zone_hours = 0, zone_minutes = 0;
+            if (!read_digits(text, pos, 2, zone_hours) || !expect(text, pos, ':') ||
+                !read_digits(text, pos, 2, zone_minutes) || zone_hours > 23 || zone_minutes > 59) {
+                return std::nullopt;
+            }
+            offset_minutes = (zone_hours * 60 + zone_minutes) * (zone == '+' ? 1 : -1);
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (pos != text.size()) return std::nullopt;
+    // 60 admits a leap second, as RFC 3339 does.
+    if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    const std::chrono::year_month_day date{std::chrono::year{year},
+                                           std::chrono::month{static_cast<unsigned>(month)},
+                                           std::chrono::day{static_cast<unsigned>(day)}};
+    if (!date.ok()) return std::nullopt;
+    using namespace std::chrono;
+    const auto local =
+        sys_days{date} + hours{hour} + minutes{minute} + seconds{second} + milliseconds{millis};
+    return time_point_cast<milliseconds>(local - minutes{offset_minutes});
+}
+
+std::string format_timestamp(Timestamp time) {
+    using namespace std::chrono;
+    const auto day_start = floor<days>(time);
+    const year_month_day date{day_start};
+    const hh_mm_ss clock{time - day_start};
+    char buffer[40];
+    const auto millis = clock.subseconds().count();
+    if (millis == 0) {
+        std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02dZ",
+                      static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                      static_cast<unsigned>(date.day()), static_cast<int>(clock.hours().count()),
+                      static_cast<int>(clock.minutes().count()),
+                      static_cast<int>(clock.seconds().count()));
+    } else {
+        std::snprintf(buffer, sizeof buffer, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                      static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                      static_cast<unsigned>(date.day()), static_cast<int>(clock.hours().count()),
+                      static_cast<int>(clock.minutes().count()),
+                      static_cast<int>(clock.seconds().count()), static_cast<int>(millis));
+    }
+    return buffer;
+}
+
+}  // namespace gridgate::ocpp

@@ -1,0 +1,41 @@
+// A FIFO on a vector: unlike std::deque it allocates nothing while empty,
+// which matters with thousands of idle connections each holding two queues.
+#pragma once
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace gridgate::ocpp::detail {
+
+template <class T>
+class Fifo {
+  public:
+    bool empty() const { return head_ == items_.size(); }
+    std::size_t size() const { return items_.size() - head_; }
+    T& front() { return items_[head_]; }
+    void push(T item) { items_.push_back(std::move(item)); }
+    T pop() {
+        T item = std::move(items_[head_++]);
+        if (head_ == items_.size()) {
+            // Give the storage back: an idle connection holds no queue memory.
+            std::vector<T>().swap(items_);
+            head_ = 0;
+        }
+        return item;
+    }
+    // Leaves the queue empty and returns what it held, in order.
+    std::vector<T> take_all() {
+        std::vector<T> out;
+        for (std::size_t i = head_; i < items_.size(); ++i) out.push_back(std::move(items_[i]));
+        items_.clear();
+        head_ = 0;
+        return out;
+    }
+
+  private:
+    std::vector<T> items_;
+    std::size_t head_ = 0;
+};
+
+}  // namespace gridgate::ocpp::detail

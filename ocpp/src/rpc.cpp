@@ -1,0 +1,202 @@
+#include "gridgate/ocpp/rpc.hpp"
+
+#include <array>
+#include <stdexcept>
+#include <utility>
+
+#include "json_output.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 10> kErrorCodeNames{{
+    {ErrorCode::NotImplemented, "NotImplemented"},
+    {ErrorCode::NotSupported, "NotSupported"},
+    {ErrorCode::InternalError, "InternalError"},
+    {ErrorCode::ProtocolError, "ProtocolError"},
+    {ErrorCode::SecurityError, "SecurityError"},
+    {ErrorCode::FormationViolation, "FormationViolation"},
+    {ErrorCode::PropertyConstraintViolation, "PropertyConstraintViolation"},
+    {ErrorCode::OccurenceConstraintViolation, "OccurenceConstraintViolation"},
+    {ErrorCode::TypeConstraintViolation, "TypeConstraintViolation"},
+    {ErrorCode::GenericError, "GenericError"},
+}};
+
+// RapidJSON's writer refuses NaN and infinity; a frame that holds one is a
+// caller's bug and must not reach the wire half-written.
+void write_value(const rapidjson::Value& value, detail::StringWriter& writer) {
+    if (!value.Accept(writer)) {
+        throw std::invalid_argument("payload holds a number JSON cannot carry (NaN or infinity)");
+    }
+}
+
+std::string_view view_of(const rapidjson::Value& v) {
+    return {v.GetString(), v.GetStringLength()};
+}
+
+FrameError frame_error(std::string message_id, ErrorCode code, std::string description,
+                       bool answer_expected = true) {
+    return FrameError{std::move(message_id), code, std::move(description), answer_expected};
+}
+
+// Reads the message id of a frame, or says why it cannot be used.
+std::optional<std::string> message_id_problem(const rapidjson::Value& id) {
+    if (!id.IsString()) return "message id is not a string";
+    if (id.GetStringLength() == 0) return "message id is empty";
+    if (id.GetStringLength() > kMaxMessageIdLength) {
+        return "message id is longer than " + std::to_string(kMaxMessageIdLength) + " characters";
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(ErrorCode code) noexcept {
+    for (const auto& [value, name] : kErrorCodeNames) {
+        if (value == code) return name;
+    }
+    return "GenericError";
+}
+
+std::optional<ErrorCode> error_code_from_string(std::string_view text) noexcept {
+    for (const auto& [value, name] : kErrorCodeNames) {
+        if (name == text) return value;
+    }
+    return std::nullopt;
+}
+
+Frame parse_frame(std::string_view text, rapidjson::Document& document) {
+    document.Parse(text.data(), text.size());
+    if (document.HasParseError()) {
+        return frame_error(
+            {}, ErrorCode::FormationViolation,
+            "frame is not valid JSON (offset " + std::to_string(document.GetErrorOffset()) + ")");
+    }
+    if (!document.IsArray() || document.Empty()) {
+        return frame_error({}, ErrorCode::FormationViolation,
+                           "frame is not a non-empty JSON array");
+    }
+    const auto& frame = document.GetArray();
+    if (!frame[0].IsInt()) {
+        return frame_error({}, ErrorCode::FormationViolation,
+                           "frame's first element (message type) is not an integer");
+    }
+    const int type = frame[0].GetInt();
+    const bool is_call = type == static_cast<int>(MessageType::Call);
+    const bool known_type = is_call || type == static_cast<int>(MessageType::CallResult) ||
+                            type == static_cast<int>(MessageType::CallError);
+
+    std::string readable_id;
+    if (frame.Size() >= 2 && frame[1].IsString()) {
+        readable_id.assign(frame[1].GetString(), frame[1].GetStringLength());
+        if (readable_id.size() > kMaxMessageIdLength) readable_id.clear();
+    }
+    if (!known_type) {
+        return frame_error(readable_id, ErrorCode::ProtocolError,
+                           "unknown message type " + std::to_string(type));
+    }
+    if (frame.Size() < 2) {
+        return frame_error({}, ErrorCode::ProtocolError, "frame has no message id", is_call);
+    }
+    if (auto problem = message_id_problem(frame[1])) {
+        return frame_error({}, ErrorCode::FormationViolation, *problem, is_call);
+    }
+    const std::string_view message_id = view_of(frame[1]);
+
+    switch (static_cast<MessageType>(type)) {
+        case MessageType::Call: {
+            if (frame.Size() != 4) {
+                return frame_error(
+                    readable_id, ErrorCode::ProtocolError,
+                    "CALL must have 4 elements, has " + std::to_string(frame.Size()));
+            }
+            if (!frame[2].IsString() || frame[2].GetStringLength() == 0) {
+                return frame_error(readable_id, ErrorCode::FormationViolation,
+                                   "CALL action is not a non-empty string");
+            }
+            if (!frame[3].IsObject()) {
+                return frame_error(readable_id, ErrorCode::FormationViolation,
+                                   "CALL payload is not a JSON object");
+            }
+            return Call{message_id, view_of(frame[2]), &frame[3]};
+        }
+        case MessageType::CallResult: {
+            if (frame.Size() != 3 || !frame[2].IsObject()) {
+                return frame_error(readable_id, ErrorCode::FormationViolation,
+                                   "CALLRESULT must be [3, id, {payload}]", false);
+            }
+            return CallResult{message_id, &frame[2]};
+        }
+        case MessageType::CallError: {
+            if (frame.Size() != 5 || !frame[2].IsString() || !frame[3].IsString() ||
+                !frame[4].IsObject()) {
+                return frame_error(readable_id, ErrorCode::FormationViolation,
+                                   "CALLERROR must be [4, id, code, description, {details}]",
+                                   false);
+            }
+            CallError error{message_id, view_of(frame[2]), ErrorCode::GenericError,
+                            view_of(frame[3]), &frame[4]};
+            if (auto code = error_code_from_string(error.code_text)) error.code = *code;
+            return error;
+        }
+    }
+    return frame_error(readable_id, ErrorCode::ProtocolError, "unknown message type");
+}
+
+std::string serialize_call(std::string_view message_id, std::string_view action,
+                           const rapidjson::Value& payload) {
+    std::string out;
+    out.reserve(32 + message_id.size() + action.size());
+    detail::StringOutput stream(out);
+    detail::StringWriter writer(stream);
+    writer.StartArray();
+    writer.Int(static_cast<int>(MessageType::Call));
+    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
+    writer.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
+    write_value(payload, writer);
+    writer.EndArray();
+    return out;
+}
+
+std::string serialize_call_result(std::string_view message_id, const rapidjson::Value& payload) {
+    std::string out;
+    detail::StringOutput stream(out);
+    detail::StringWriter writer(stream);
+    writer.StartArray();
+    writer.Int(static_cast<int>(MessageType::CallResult));
+    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
+    write_value(payload, writer);
+    writer.EndArray();
+    return out;
+}
+
+std::string serialize_call_error(std::string_view message_id, ErrorCode code,
+                                 std::string_view description, const rapidjson::Value* details) {
+    std::string out;
+    detail::StringOutput stream(out);
+    detail::StringWriter writer(stream);
+    const std::string_view code_text = to_string(code);
+    writer.StartArray();
+    writer.Int(static_cast<int>(MessageType::CallError));
+    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
+    writer.String(code_text.data(), static_cast<rapidjson::SizeType>(code_text.size()));
+    writer.String(description.data(), static_cast<rapidjson::SizeType>(description.size()));
+    if (details != nullptr && details->IsObject()) {
+        write_value(*details, writer);
+    } else {
+        writer.StartObject();
+        writer.EndObject();
+    }
+    writer.EndArray();
+    return out;
+}
+
+std::string to_json_text(const rapidjson::Value& value) {
+    std::string out;
+    detail::StringOutput stream(out);
+    detail::StringWriter writer(stream);
+    write_value(value, writer);
+    return out;
+}
+
+}  // namespace gridgate::ocpp

@@ -1,0 +1,336 @@
+#include "gridgate/ocpp/schema.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/pointer.h>
+#include <rapidjson/schema.h>
+
+#include "embedded_schemas.hpp"
+#include "gridgate/ocpp/datetime.hpp"
+
+namespace gridgate::ocpp {
+
+class SchemaRegistry::CompiledSchema {
+  public:
+    CompiledSchema(std::string label, rapidjson::Document source)
+        : label_(std::move(label)), source_(std::move(source)), compiled_(stripped(source_)) {}
+
+    std::optional<SchemaViolation> validate(const rapidjson::Value& payload) const {
+        rapidjson::SchemaValidator validator(compiled_);
+        if (!payload.Accept(validator)) {
+            return describe_failure(validator, payload);
+        }
+        return check_extras(source_, payload, "");
+    }
+
+  private:
+    static std::string_view view(const rapidjson::Value& v) {
+        return {v.GetString(), v.GetStringLength()};
+    }
+
+    // RapidJSON gets the schema without `multipleOf`: its exact test refuses
+    // 9.1 as a multiple of 0.1. check_extras() makes the test with a tolerance.
+    static rapidjson::SchemaDocument stripped(const rapidjson::Document& source) {
+        rapidjson::Document copy;
+        copy.CopyFrom(source, copy.GetAllocator());
+        strip_multiple_of(copy);
+        return rapidjson::SchemaDocument(copy);
+    }
+
+    static void strip_multiple_of(rapidjson::Value& node) {
+        if (node.IsObject()) {
+            node.RemoveMember("multipleOf");
+            for (auto& member : node.GetObject()) strip_multiple_of(member.value);
+        } else if (node.IsArray()) {
+            for (auto& item : node.GetArray()) strip_multiple_of(item);
+        }
+    }
+
+    // The schema node that describes the instance at `pointer`, following
+    // `properties` and `items` (the only nesting the OCPP 1.6 schemas use).
+    const rapidjson::Value* schema_at(const rapidjson::Pointer& pointer) const {
+        const rapidjson::Value* node = &source_;
+        for (std::size_t i = 0; i < pointer.GetTokenCount(); ++i) {
+            const auto& token = pointer.GetTokens()[i];
+            if (!node->IsObject()) return nullptr;
+            auto properties = node->FindMember("properties");
+            if (properties != node->MemberEnd() && properties->value.IsObject()) {
+                auto child =
+                    properties->value.FindMember(rapidjson::Value(token.name, token.length));
+                if (child != properties->value.MemberEnd()) {
+                    node = &child->value;
+                    continue;
+                }
+            }
+            auto items = node->FindMember("items");
+            if (items != node->MemberEnd() && token.index != rapidjson::kPointerInvalidIndex) {
+                node = &items->value;
+                continue;
+            }
+            return nullptr;
+        }
+        return node;
+    }
+
+    static std::string pointer_text(const rapidjson::Pointer& pointer) {
+        if (pointer.GetTokenCount() == 0) return "/";
+        std::string text;
+        for (std::size_t i = 0; i < pointer.GetTokenCount(); ++i) {
+            text += '/';
+            text.append(pointer.GetTokens()[i].name, pointer.GetTokens()[i].length);
+        }
+        return text;
+    }
+
+    SchemaViolation violation(ErrorCode code, const std::string& path,
+                              const std::string& what) const {
+        return {code, label_ + ": " + (path.empty() ? "/" : path) + ": " + what};
+    }
+
+    SchemaViolation describe_failure(const rapidjson::SchemaValidator& validator,
+                                     const rapidjson::Value& payload) const {
+        const std::string_view keyword = validator.GetInvalidSchemaKeyword();
+        const rapidjson::Pointer& pointer = validator.GetInvalidDocumentPointer();
+        const std::string path = pointer_text(pointer);
+        const rapidjson::Value* schema = schema_at(pointer);
+        const rapidjson::Value* instance = pointer.Get(payload);
+
+        if (keyword == "required") {
+            if (schema != nullptr && instance != nullptr && instance->IsObject()) {
+                auto required = schema->FindMember("required");
+                if (required != schema->MemberEnd() && required->value.IsArray()) {
+                    for (const auto& name : required->value.GetArray()) {
+                        if (!instance->HasMember(name)) {
+                            return violation(ErrorCode::OccurenceConstraintViolation,
+                                             pointer.GetTokenCount() == 0
+                                                 ? "/" + std::string(view(name))
+                                                 : path + "/" + std::string(view(name)),
+                                             "required property is missing");
+                        }
+                    }
+                }
+            }
+            return violation(ErrorCode::OccurenceConstraintViolation, path,
+                             "a required property is missing");
+        }
+        if (keyword == "minItems" || keyword == "maxItems") {
+            return violation(ErrorCode::OccurenceConstraintViolation, path,
+                             "wrong number of items (" + std::string(keyword) + ")");
+        }
+        if (keyword == "type") {
+            std::string expected = "another type";
+            if (schema != nullptr) {
+                auto type = schema->FindMember("type");
+                if (type != schema->MemberEnd() && type->value.IsString()) {
+                    expected = "a value of type " + std::string(view(type->value));
+                }
+            }
+            return violation(ErrorCode::TypeConstraintViolation, path, "expected " + expected);
+        }
+        if (keyword == "additionalProperties") {
+            if (schema != nullptr && instance != nullptr && instance->IsObject()) {
+                auto properties = schema->FindMember("properties");
+                for (const auto& member : instance->GetObject()) {
+                    if (properties == schema->MemberEnd() ||
+                        !properties->value.HasMember(member.name)) {
+                        return violation(ErrorCode::FormationViolation,
+                                         (pointer.GetTokenCount() == 0 ? "" : path) + "/" +
+                                             std::string(view(member.name)),
+                                         "property is not allowed");
+                    }
+                }
+            }
+            return violation(ErrorCode::FormationViolation, path, "property is not allowed");
+        }
+        if (keyword == "enum") {
+            std::string what = "value is not one of the allowed values";
+            if (instance != nullptr && instance->IsString()) {
+                what = "'" + std::string(view(*instance)) + "' is not one of the allowed values";
+            }
+            return violation(ErrorCode::PropertyConstraintViolation, path, what);
+        }
+        if (keyword == "maxLength" && schema != nullptr) {
+            auto max = schema->FindMember("maxLength");
+            if (max != schema->MemberEnd() && max->value.IsUint()) {
+                return violation(ErrorCode::PropertyConstraintViolation, path,
+                                 "string is longer than " + std::to_string(max->value.GetUint()) +
+                                     " characters");
+            }
+        }
+        return violation(ErrorCode::PropertyConstraintViolation, path,
+                         "violates the schema keyword '" + std::string(keyword) + "'");
+    }
+
+    // `multipleOf` with a tolerance, and `format: date-time`; assumes the
+    // payload already passed RapidJSON's validation, so types match.
+    std::optional<SchemaViolation> check_extras(const rapidjson::Value& schema,
+                                                const rapidjson::Value& instance,
+                                                const std::string& path) const {
+        if (!schema.IsObject()) return std::nullopt;
+        auto multiple_of = schema.FindMember("multipleOf");
+        if (multiple_of != schema.MemberEnd() && multiple_of->value.IsNumber() &&
+            instance.IsNumber()) {
+            const double step = multiple_of->value.GetDouble();
+            const double quotient = instance.GetDouble() / step;
+            // The payload came through decimal text, so a true multiple is off
+            // by a few ulps at most; 1e-9 relative is far above that and far
+            // below any real violation (9.15 against 0.1 is 0.5 off).
+            if (std::abs(quotient - std::round(quotient)) >
+                1e-9 * std::max(1.0, std::abs(quotient))) {
+                return violation(ErrorCode::PropertyConstraintViolation, path,
+                                 to_json_text(instance) + " is not a multiple of " +
+                                     to_json_text(multiple_of->value));
+            }
+        }
+        auto format = schema.FindMember("format");
+        if (format != schema.MemberEnd() && format->value.IsString() && instance.IsString() &&
+            view(format->value) == "date-time" && !parse_timestamp(view(instance))) {
+            return violation(ErrorCode::PropertyConstraintViolation, path,
+                             "'" + std::string(view(instance)) + "' is not an RFC 3339 date-time");
+        }
+        if (instance.IsObject()) {
+            auto properties = schema.FindMember("properties");
+            if (properties == schema.MemberEnd() || !properties->value.IsObject()) {
+                return std::nullopt;
+            }
+            for (const auto& member : instance.GetObject()) {
+                auto child = properties->value.FindMember(member.name);
+                if (child == properties->value.MemberEnd()) continue;
+                if (auto problem = check_extras(child->value, member.value,
+                                                path + "/" + std::string(view(member.name)))) {
+                    return problem;
+                }
+            }
+        } else if (instance.IsArray()) {
+            auto items = schema.FindMember("items");
+            if (items == schema.MemberEnd()) return std::nullopt;
+            rapidjson::SizeType index = 0;
+            for (const auto& item : instance.GetArray()) {
+                if (auto problem =
+                        check_extras(items->value, item, path + "/" + std::to_string(index))) {
+                    return problem;
+                }
+                ++index;
+            }
+        }
+        return std::nullopt;
+    }
+
+    std::string label_;
+    rapidjson::Document source_;
+    rapidjson::SchemaDocument compiled_;
+};
+
+namespace {
+
+bool contains_ref(const rapidjson::Value& node) {
+    if (node.IsObject()) {
+        if (node.HasMember("$ref")) return true;
+        for (const auto& member : node.GetObject()) {
+            if (contains_ref(member.value)) return true;
+        }
+    } else if (node.IsArray()) {
+        for (const auto& item : node.GetArray()) {
+            if (contains_ref(item)) return true;
+        }
+    }
+    return false;
+}
+
+constexpr std::string_view kResponseSuffix = "Response";
+
+}  // namespace
+
+SchemaRegistry::SchemaRegistry(SchemaRegistry&&) noexcept = default;
+SchemaRegistry& SchemaRegistry::operator=(SchemaRegistry&&) noexcept = default;
+SchemaRegistry::~SchemaRegistry() = default;
+
+void SchemaRegistry::add(std::string_view file_name, std::string_view text) {
+    rapidjson::Document source;
+    source.Parse(text.data(), text.size());
+    if (source.HasParseError()) {
+        throw std::runtime_error(std::string(file_name) + ".json: offset " +
+                                 std::to_string(source.GetErrorOffset()) + ": " +
+                                 rapidjson::GetParseError_En(source.GetParseError()));
+    }
+    if (!source.IsObject()) {
+        throw std::runtime_error(std::string(file_name) + ".json: a schema must be a JSON object");
+    }
+    if (contains_ref(source)) {
+        throw std::runtime_error(std::string(file_name) +
+                                 ".json: \"$ref\" is not supported by this schema registry");
+    }
+    const bool is_response =
+        file_name.size() > kResponseSuffix.size() && file_name.ends_with(kResponseSuffix);
+    const std::string action(
+        is_response ? file_name.substr(0, file_name.size() - kResponseSuffix.size()) : file_name);
+    auto compiled = std::make_unique<CompiledSchema>(
+        action + (is_response ? " response" : " request"), std::move(source));
+    (is_response ? responses_ : requests_)[action] = std::move(compiled);
+}
+
+const SchemaRegistry& SchemaRegistry::v16() {
+    static const SchemaRegistry registry = [] {
+        SchemaRegistry built;
+        for (std::size_t i = 0; i < detail::kEmbeddedSchemasV16Count; ++i) {
+            built.add(detail::kEmbeddedSchemasV16[i].name, detail::kEmbeddedSchemasV16[i].text);
+        }
+        return built;
+    }();
+    return registry;
+}
+
+SchemaRegistry SchemaRegistry::from_directory(const std::filesystem::path& directory) {
+    SchemaRegistry built;
+    std::error_code error;
+    std::filesystem::directory_iterator it(directory, error);
+    if (error) {
+        throw std::runtime_error(directory.string() +
+                                 ": cannot read the schema directory: " + error.message());
+    }
+    for (const auto& entry : it) {
+        if (entry.path().extension() != ".json") continue;
+        std::ifstream file(entry.path(), std::ios::binary);
+        if (!file) throw std::runtime_error(entry.path().string() + ": cannot open");
+        std::ostringstream text;
+        text << file.rdbuf();
+        try {
+            built.add(entry.path().stem().string(), text.str());
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error((directory / e.what()).string());
+        }
+    }
+    if (built.requests_.empty()) {
+        throw std::runtime_error(directory.string() + ": no request schemas (<Action>.json) found");
+    }
+    return built;
+}
+
+bool SchemaRegistry::has_action(std::string_view action) const {
+    return requests_.find(action) != requests_.end() && responses_.find(action) != responses_.end();
+}
+
+std::vector<std::string> SchemaRegistry::actions() const {
+    std::vector<std::string> names;
+    for (const auto& [name, schema] : requests_) {
+        if (responses_.find(name) != responses_.end()) names.push_back(name);
+    }
+    return names;
+}
+
+std::optional<SchemaViolation> SchemaRegistry::validate(std::string_view action, PayloadKind kind,
+                                                        const rapidjson::Value& payload) const {
+    const auto& table = kind == PayloadKind::Request ? requests_ : responses_;
+    auto found = table.find(action);
+    if (found == table.end()) {
+        return SchemaViolation{ErrorCode::NotImplemented,
+                               "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
+    }
+    return found->second->validate(payload);
+}
+
+}  // namespace gridgate::ocpp

@@ -1,0 +1,107 @@
+// What every session of a CentralSystem shares: options, schemas, the
+// handler, the TLS context and the registry of connected charge points.
+// Sessions hold it by shared_ptr, so it outlives the CentralSystem object
+// for as long as any connection is still closing.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include "gridgate/ocpp/central_system.hpp"
+
+namespace gridgate::ocpp::detail {
+
+struct PendingCall {
+    std::string message_id;
+    std::string action;
+    std::string frame;
+    std::chrono::milliseconds timeout{};
+    CallCallback callback;
+};
+
+// The non-template face of a charge point session. Thread-safe: both
+// functions post onto the session's strand.
+class SessionBase {
+  public:
+    virtual ~SessionBase() = default;
+    virtual void submit_call(PendingCall call) = 0;
+    virtual void close(std::string reason) = 0;
+
+    // Unique per connection; a counter keeps ids short (far below OCPP-J's
+    // 36 characters) and never reuses one, so a late answer cannot match a
+    // newer call.
+    std::string next_message_id() {
+        return std::to_string(next_message_id_.fetch_add(1, std::memory_order_relaxed));
+    }
+
+  private:
+    std::atomic<std::uint64_t> next_message_id_{1};
+};
+
+struct ServerState {
+    ServerState(CentralSystemOptions opts, HandshakeAuthorizer auth,
+                std::shared_ptr<CallHandler> call_handler)
+        : options(std::move(opts)),
+          schemas(options.schemas != nullptr ? options.schemas : &SchemaRegistry::v16()),
+          authorizer(std::move(auth)),
+          handler(std::move(call_handler)) {}
+
+    const CentralSystemOptions options;
+    const SchemaRegistry* const schemas;
+    const HandshakeAuthorizer authorizer;
+    const std::shared_ptr<CallHandler> handler;
+    std::optional<boost::asio::ssl::context> tls;
+
+    void log(LogLevel level, std::string_view message) const {
+        if (options.log) options.log(level, message);
+    }
+
+    // Makes `session` the connection of `identity`; returns the one it replaces.
+    std::shared_ptr<SessionBase> replace(const std::string& identity,
+                                         std::shared_ptr<SessionBase> session) {
+        std::lock_guard lock(mutex);
+        auto& slot = sessions[identity];
+        std::swap(slot, session);
+        return session;
+    }
+
+    // Forgets `identity`'s connection only when it is still `session`: an
+    // old connection closing after a newer one connected must not
+    // unregister the newer one. True when it was removed.
+    bool remove(const std::string& identity, const SessionBase* session) {
+        std::lock_guard lock(mutex);
+        auto found = sessions.find(identity);
+        if (found == sessions.end() || found->second.get() != session) return false;
+        sessions.erase(found);
+        return true;
+    }
+
+    std::shared_ptr<SessionBase> find(std::string_view identity) const {
+        std::lock_guard lock(mutex);
+        auto found = sessions.find(std::string(identity));
+        return found == sessions.end() ? nullptr : found->second;
+    }
+
+    // Sessions still in their handshake, so stop() can close them too.
+    void track(SessionBase* session, std::weak_ptr<SessionBase> weak) {
+        std::lock_guard lock(mutex);
+        live[session] = std::move(weak);
+    }
+    void untrack(SessionBase* session) {
+        std::lock_guard lock(mutex);
+        live.erase(session);
+    }
+
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, std::shared_ptr<SessionBase>> sessions;
+    std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> live;
+    std::atomic<bool> stopping{false};
+};
+
+}  // namespace gridgate::ocpp::detail

@@ -1,0 +1,495 @@
+#include <gtest/gtest.h>
+
+#include "ocpp_test_support.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+using namespace test;
+
+// The reply frame to a CALL, parsed.
+struct Reply {
+    int type = 0;
+    std::string id;
+    std::string code;  // CALLERROR
+    std::string description;
+    rapidjson::Document payload;
+};
+
+Reply reply_of(const std::optional<std::string>& text) {
+    Reply reply;
+    if (!text) return reply;
+    auto doc = parse(*text);
+    if (!doc.IsArray() || doc.Size() < 3) return reply;
+    reply.type = doc[0].GetInt();
+    reply.id = doc[1].GetString();
+    if (reply.type == 3) {
+        reply.payload.CopyFrom(doc[2], reply.payload.GetAllocator());
+    } else if (reply.type == 4) {
+        reply.code = doc[2].GetString();
+        reply.description = doc[3].GetString();
+    }
+    return reply;
+}
+
+class CentralSystemTest : public ::testing::Test {
+  protected:
+    Reply exchange(TestClient& client, const std::string& frame) {
+        client.send(frame);
+        return reply_of(client.next());
+    }
+};
+
+struct InboundCase {
+    const char* action;
+    const char* valid;
+    const char* invalid;
+    const char* invalid_code;
+};
+
+class InboundMessages : public ::testing::TestWithParam<InboundCase> {};
+
+TEST_P(InboundMessages, ValidIsAnsweredAndInvalidGetsTheRightCallError) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open());
+    const auto& c = GetParam();
+
+    client.send(std::string(R"([2,"ok-1",")") + c.action + "\"," + c.valid + "]");
+    auto ok = reply_of(client.next());
+    EXPECT_EQ(ok.type, 3) << c.action << ": " << ok.code << " " << ok.description;
+    EXPECT_EQ(ok.id, "ok-1");
+    rapidjson::Document payload;
+    payload.CopyFrom(ok.payload, payload.GetAllocator());
+    EXPECT_FALSE(SchemaRegistry::v16().validate(c.action, PayloadKind::Response, payload))
+        << c.action;
+
+    client.send(std::string(R"([2,"bad-1",")") + c.action + "\"," + c.invalid + "]");
+    auto bad = reply_of(client.next());
+    EXPECT_EQ(bad.type, 4) << c.action;
+    EXPECT_EQ(bad.id, "bad-1");
+    EXPECT_EQ(bad.code, c.invalid_code) << c.action << ": " << bad.description;
+    EXPECT_NE(bad.description.find(c.action), std::string::npos) << bad.description;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Core, InboundMessages,
+    ::testing::Values(
+        InboundCase{"BootNotification", R"({"chargePointVendor":"V","chargePointModel":"M"})",
+                    R"({"chargePointVendor":"V"})", "OccurenceConstraintViolation"},
+        InboundCase{"Heartbeat", "{}", R"({"now":1})", "FormationViolation"},
+        InboundCase{"StatusNotification",
+                    R"({"connectorId":1,"errorCode":"NoError","status":"Available"})",
+                    R"({"connectorId":1,"errorCode":"NoError","status":"Dancing"})",
+                    "PropertyConstraintViolation"},
+        InboundCase{
+            "MeterValues",
+            R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[{"value":"1"}]}]})",
+            R"({"connectorId":"one","meterValue":[]})", "TypeConstraintViolation"},
+        InboundCase{"Authorize", R"({"idTag":"TAG1"})", R"({"idTag":"012345678901234567890"})",
+                    "PropertyConstraintViolation"},
+        InboundCase{
+            "StartTransaction",
+            R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"2026-11-26T10:00:00Z"})",
+            R"({"connectorId":1,"idTag":"TAG1","meterStart":0,"timestamp":"not a time"})",
+            "PropertyConstraintViolation"},
+        InboundCase{"StopTransaction",
+                    R"({"meterStop":10,"timestamp":"2026-11-26T11:00:00Z","transactionId":1})",
+                    R"({"meterStop":10,"timestamp":"2026-11-26T11:00:00Z"})",
+                    "OccurenceConstraintViolation"},
+        InboundCase{"DataTransfer", R"({"vendorId":"acme"})", R"({"vendorId":7})",
+                    "TypeConstraintViolation"},
+        InboundCase{"FirmwareStatusNotification", R"({"status":"Installed"})",
+                    R"({"status":"Melted"})", "PropertyConstraintViolation"},
+        InboundCase{"DiagnosticsStatusNotification", R"({"status":"Uploaded"})", R"({})",
+                    "OccurenceConstraintViolation"}),
+    [](const auto& info) { return std::string(info.param.action); });
+
+TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open());
+    auto not_json = exchange(client, "this is not json");
+    EXPECT_EQ(not_json.code, "FormationViolation");
+    EXPECT_EQ(not_json.id, "-1");
+    auto unknown_type = exchange(client, R"([9,"m1","Heartbeat",{}])");
+    EXPECT_EQ(unknown_type.code, "ProtocolError");
+    EXPECT_EQ(unknown_type.id, "m1");
+    auto unknown_action = exchange(client, R"([2,"m2","Teleport",{}])");
+    EXPECT_EQ(unknown_action.code, "NotImplemented");
+    // A CS->CP action sent by the charger: known to the schema, not handled.
+    auto wrong_direction =
+        exchange(client, R"([2,"m3","RemoteStopTransaction",{"transactionId":1}])");
+    EXPECT_EQ(wrong_direction.code, "NotImplemented");
+    // The connection survives all of it.
+    EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
+}
+
+TEST_F(CentralSystemTest, BootAnswersAcceptedWithIntervalAndUtcTime) {
+    const Timestamp fixed =
+        Timestamp{std::chrono::sys_days{std::chrono::year{2026} / std::chrono::November / 26}} +
+        std::chrono::hours(9);
+    auto handler = std::make_shared<RecordingHandler>(CoreOptions{
+        .heartbeat_interval = std::chrono::seconds(120), .clock = [fixed] { return fixed; }});
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    // Heartbeat before boot is tolerated (a reconnecting charger need not boot).
+    auto beat = exchange(client, R"([2,"h","Heartbeat",{}])");
+    EXPECT_STREQ(beat.payload["currentTime"].GetString(), "2026-11-26T09:00:00Z");
+    auto boot = exchange(
+        client, R"([2,"b","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}])");
+    EXPECT_STREQ(boot.payload["status"].GetString(), "Accepted");
+    EXPECT_EQ(boot.payload["interval"].GetInt(), 120);
+    EXPECT_STREQ(boot.payload["currentTime"].GetString(), "2026-11-26T09:00:00Z");
+    ASSERT_TRUE(handler->core.boot_info("CP001"));
+    EXPECT_EQ(handler->core.boot_info("CP001")->charge_point_model, "M");
+}
+
+TEST_F(CentralSystemTest, TransactionsGetUniqueIdsAndReplaysAreIdempotent) {
+    std::vector<TransactionEvent> events;
+    std::mutex mutex;
+    auto handler = std::make_shared<RecordingHandler>(
+        CoreOptions{.first_transaction_id = 500},
+        CoreObservers{.on_transaction = [&](std::string_view, const TransactionEvent& e) {
+            std::lock_guard lock(mutex);
+            events.push_back(e);
+        }});
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    const std::string start1 =
+        R"({"connectorId":1,"idTag":"T","meterStart":100,"timestamp":"2026-11-26T10:00:00Z"})";
+    const std::string start2 =
+        R"({"connectorId":2,"idTag":"T","meterStart":100,"timestamp":"2026-11-26T10:00:00Z"})";
+    auto first = exchange(client, R"([2,"s1","StartTransaction",)" + start1 + "]");
+    auto replay = exchange(client, R"([2,"s2","StartTransaction",)" + start1 + "]");
+    auto second = exchange(client, R"([2,"s3","StartTransaction",)" + start2 + "]");
+    const int id1 = first.payload["transactionId"].GetInt();
+    EXPECT_EQ(id1, 500);
+    EXPECT_EQ(replay.payload["transactionId"].GetInt(), id1);
+    EXPECT_NE(second.payload["transactionId"].GetInt(), id1);
+    EXPECT_EQ(handler->core.running_transaction("CP001", 1), id1);
+
+    exchange(
+        client,
+        R"([2,"e1","StopTransaction",{"meterStop":900,"timestamp":"2026-11-26T11:00:00Z","transactionId":)" +
+            std::to_string(id1) + "}]");
+    EXPECT_FALSE(handler->core.running_transaction("CP001", 1));
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(events.size(), 3u);  // two starts (the replay is not news) and a stop
+    EXPECT_FALSE(events[2].started);
+    EXPECT_EQ(events[2].connector_id, 1);
+}
+
+TEST_F(CentralSystemTest, StatusIsKeptPerConnectorAndMeterValuesBecomeTelemetry) {
+    std::vector<TelemetrySample> samples;
+    std::mutex mutex;
+    auto handler = std::make_shared<RecordingHandler>(
+        CoreOptions{},
+        CoreObservers{.on_telemetry = [&](std::string_view, const std::vector<TelemetrySample>& s) {
+            std::lock_guard lock(mutex);
+            samples.insert(samples.end(), s.begin(), s.end());
+        }});
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    exchange(
+        client,
+        R"([2,"1","StatusNotification",{"connectorId":2,"errorCode":"NoError","status":"Charging"}])");
+    ASSERT_TRUE(handler->core.connector("CP001", 2));
+    EXPECT_EQ(handler->core.connector("CP001", 2)->status, "Charging");
+    EXPECT_FALSE(handler->core.connector("CP001", 1));
+
+    exchange(
+        client,
+        R"([2,"2","MeterValues",{"connectorId":2,"transactionId":9,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
+        {"value":"7400","measurand":"Power.Active.Import","unit":"W"},
+        {"value":"12.5","measurand":"Energy.Active.Import.Register","unit":"kWh"},
+        {"value":"16","measurand":"Current.Offered","unit":"A"},
+        {"value":"55","measurand":"SoC","unit":"Percent"},
+        {"value":"230","measurand":"Voltage","unit":"V"}]}]}])");
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(samples.size(), 4u);
+    EXPECT_EQ(samples[0].quantity, TelemetrySample::Quantity::PowerKw);
+    EXPECT_DOUBLE_EQ(samples[0].value, 7.4);
+    EXPECT_DOUBLE_EQ(samples[1].value, 12.5);
+    EXPECT_EQ(samples[2].quantity, TelemetrySample::Quantity::CurrentOfferedA);
+    EXPECT_EQ(samples[3].quantity, TelemetrySample::Quantity::SocPercent);
+    EXPECT_EQ(samples[3].transaction_id, 9);
+}
+
+TEST_F(CentralSystemTest, AuthorizeFollowsTheIdTagList) {
+    auto handler = std::make_shared<RecordingHandler>(
+        CoreOptions{.accept_all_id_tags = false, .accepted_id_tags = {"GOOD"}});
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    auto good = exchange(client, R"([2,"1","Authorize",{"idTag":"GOOD"}])");
+    EXPECT_STREQ(good.payload["idTagInfo"]["status"].GetString(), "Accepted");
+    auto bad = exchange(client, R"([2,"2","Authorize",{"idTag":"EVIL"}])");
+    EXPECT_STREQ(bad.payload["idTagInfo"]["status"].GetString(), "Invalid");
+}
+
+TEST_F(CentralSystemTest, DataTransferIsUnknownVendorUnlessClaimed) {
+    auto handler = std::make_shared<RecordingHandler>();
+    handler->core.claim_vendor("acme", [](std::string_view, const DataTransferRequest& request) {
+        return std::optional<DataTransferResponse>(
+            DataTransferResponse{DataTransferStatus::Accepted, request.data});
+    });
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    auto unknown = exchange(client, R"([2,"1","DataTransfer",{"vendorId":"other"}])");
+    EXPECT_STREQ(unknown.payload["status"].GetString(), "UnknownVendorId");
+    auto claimed = exchange(client, R"([2,"2","DataTransfer",{"vendorId":"acme","data":"hi"}])");
+    EXPECT_STREQ(claimed.payload["status"].GetString(), "Accepted");
+    EXPECT_STREQ(claimed.payload["data"].GetString(), "hi");
+}
+
+// ---------------------------------------------------------------------------
+// Outbound calls
+
+const char* kSetProfile =
+    R"({"connectorId":1,"csChargingProfiles":{"chargingProfileId":1,"stackLevel":0,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Relative","chargingSchedule":{"chargingRateUnit":"A","chargingSchedulePeriod":[{"startPeriod":0,"limit":9.1,"numberPhases":3}]}}})";
+
+struct AsyncCall {
+    std::future<CallOutcome> outcome;
+};
+
+AsyncCall start_call(TestServer& server, std::string_view action, std::string_view payload,
+                     std::optional<std::chrono::milliseconds> timeout = {}) {
+    auto promise = std::make_shared<std::promise<CallOutcome>>();
+    AsyncCall call{promise->get_future()};
+    const auto doc = parse(payload);
+    server.server->call(
+        "CP001", action, doc, [promise](CallOutcome o) { promise->set_value(std::move(o)); },
+        timeout);
+    return call;
+}
+
+TEST_F(CentralSystemTest, CallToAnUnconnectedChargerFailsAtOnce) {
+    TestServer server;
+    auto outcome = server.call("CP001", "SetChargingProfile", kSetProfile);
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::NotConnected);
+    EXPECT_EQ(outcome.reason(), "not connected");
+}
+
+TEST_F(CentralSystemTest, OneCallInFlightTheRestQueuedInOrder) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto a = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    auto b = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})");
+    auto c = start_call(server, "RemoteStopTransaction", R"({"transactionId":3})");
+
+    for (int expected = 1; expected <= 3; ++expected) {
+        auto frame = client.next();
+        ASSERT_TRUE(frame);
+        auto doc = parse(*frame);
+        EXPECT_EQ(doc[0].GetInt(), 2);
+        EXPECT_STREQ(doc[2].GetString(), "RemoteStopTransaction");
+        EXPECT_EQ(doc[3]["transactionId"].GetInt(), expected);
+        EXPECT_LE(std::strlen(doc[1].GetString()), kMaxMessageIdLength);
+        // Nothing else is sent while this call is unanswered.
+        EXPECT_FALSE(client.next(std::chrono::milliseconds(50)));
+        client.send(std::string(R"([3,")") + doc[1].GetString() + R"(",{"status":"Accepted"}])");
+    }
+    for (auto* call : {&a, &b, &c}) {
+        auto outcome = call->outcome.get();
+        EXPECT_TRUE(outcome.ok()) << outcome.reason();
+        EXPECT_STREQ(outcome.payload["status"].GetString(), "Accepted");
+    }
+}
+
+TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto first = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
+                            std::chrono::milliseconds(100));
+    auto second = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})",
+                             std::chrono::milliseconds(2000));
+    auto first_frame = parse(*client.next());
+    const std::string first_id = first_frame[1].GetString();
+    auto outcome = first.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::Timeout);
+    EXPECT_EQ(outcome.reason(), "timeout");
+
+    auto second_frame = parse(*client.next());
+    const std::string second_id = second_frame[1].GetString();
+    EXPECT_NE(first_id, second_id);
+    // The late answer to the first call must not complete the second.
+    client.send(R"([3,")" + first_id + R"(",{"status":"Rejected"}])");
+    ASSERT_TRUE(wait_until(
+        [&] { return server.logged("dropped a CALLRESULT for message id " + first_id); }));
+    client.send(R"([3,")" + second_id + R"(",{"status":"Accepted"}])");
+    auto second_outcome = second.outcome.get();
+    ASSERT_TRUE(second_outcome.ok());
+    EXPECT_STREQ(second_outcome.payload["status"].GetString(), "Accepted");
+}
+
+TEST_F(CentralSystemTest, InvalidOutboundPayloadIsNeverSent) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    std::string bad = kSetProfile;
+    bad.replace(bad.find("9.1"), 3, "9.15");
+    auto outcome = server.call("CP001", "SetChargingProfile", bad);
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::InvalidRequest);
+    EXPECT_NE(outcome.reason().find("multiple of 0.1"), std::string::npos) << outcome.reason();
+    EXPECT_FALSE(client.next(std::chrono::milliseconds(100)));
+
+    // The valid one (9.1) goes out.
+    auto good = start_call(server, "SetChargingProfile", kSetProfile);
+    auto frame = parse(*client.next());
+    EXPECT_STREQ(frame[2].GetString(), "SetChargingProfile");
+    client.send(std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    EXPECT_TRUE(good.outcome.get().ok());
+}
+
+TEST_F(CentralSystemTest, CallErrorAndInvalidResponsesFailTheCall) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto refused = start_call(server, "SetChargingProfile", kSetProfile);
+    auto frame = parse(*client.next());
+    client.send(std::string(R"([4,")") + frame[1].GetString() +
+                R"(","NotSupported","no smart charging",{}])");
+    auto outcome = refused.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::CallError);
+    EXPECT_EQ(outcome.reason(), "NotSupported: no smart charging");
+
+    auto garbled = start_call(server, "SetChargingProfile", kSetProfile);
+    frame = parse(*client.next());
+    client.send(std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Maybe"}])");
+    auto invalid = garbled.outcome.get();
+    EXPECT_EQ(invalid.kind, CallOutcome::Kind::InvalidResponse);
+    EXPECT_NE(invalid.message.find("'Maybe'"), std::string::npos) << invalid.message;
+}
+
+TEST_F(CentralSystemTest, InboundIsAnsweredWhileAnOutboundCallWaits) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto pending = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    auto call_frame = parse(*client.next());
+    auto beat = exchange(client, R"([2,"hb","Heartbeat",{}])");
+    EXPECT_EQ(beat.type, 3);
+    client.send(std::string(R"([3,")") + call_frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    EXPECT_TRUE(pending.outcome.get().ok());
+}
+
+TEST_F(CentralSystemTest, CallsBeyondTheQueueCapFailAtOnce) {
+    TestServer server({.max_queued_calls = 2});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto in_flight = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    ASSERT_TRUE(client.next());  // the first is on the wire, two may wait behind it
+    auto queued1 = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})");
+    auto queued2 = start_call(server, "RemoteStopTransaction", R"({"transactionId":3})");
+    auto refused = start_call(server, "RemoteStopTransaction", R"({"transactionId":4})");
+    auto outcome = refused.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::QueueFull);
+    EXPECT_NE(outcome.reason().find("2 calls already waiting"), std::string::npos)
+        << outcome.reason();
+}
+
+TEST_F(CentralSystemTest, StopClosesConnectionsWithGoingAway) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    server.server->stop();
+    auto code = client.wait_closed();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 1001);
+    EXPECT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("server stopping"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// Connection lifecycle
+
+TEST_F(CentralSystemTest, NewestConnectionWinsAndTheOldOneNeverUnregistersIt) {
+    TestServer server;
+    auto old_client = std::make_unique<TestClient>(server.server->port(), ClientOptions{});
+    ASSERT_TRUE(wait_until([&] { return server.handler->connect_count() == 1; }));
+    auto pending = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    ASSERT_TRUE(old_client->next());
+
+    TestClient new_client(server.server->port(), {});
+    ASSERT_TRUE(new_client.open());
+    // The old connection is closed by the server...
+    EXPECT_TRUE(old_client->wait_closed());
+    // ...its unanswered call fails, and the identity stays connected.
+    EXPECT_EQ(pending.outcome.get().kind, CallOutcome::Kind::Disconnected);
+    old_client.reset();
+    EXPECT_TRUE(wait_until([&] { return server.handler->connect_count() == 2; }));
+    EXPECT_TRUE(server.server->is_connected("CP001"));
+    EXPECT_TRUE(server.handler->disconnect_list().empty());
+
+    // Calls now reach the new connection.
+    auto call = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})");
+    auto frame = parse(*new_client.next());
+    new_client.send(std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    EXPECT_TRUE(call.outcome.get().ok());
+}
+
+TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
+    TestServer server({.max_frame_bytes = 1024});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    std::string big =
+        R"([2,"1","DataTransfer",{"vendorId":"v","data":")" + std::string(4096, 'x') + "\"}]";
+    client.send(big);
+    auto code = client.wait_closed();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 1009);
+    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+}
+
+TEST_F(CentralSystemTest, SilentPeerIsDisconnectedAfterUnansweredPings) {
+    TestServer server({.ping_interval = std::chrono::milliseconds(100)});
+    TestClient client(server.server->port(), {.read = false});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }, 3s));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("ping"), std::string::npos)
+        << server.handler->disconnect_list()[0];
+    EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
+TEST_F(CentralSystemTest, AnsweringPeerStaysConnectedAcrossPings) {
+    TestServer server({.ping_interval = std::chrono::milliseconds(50)});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    // Several ping periods pass; a reading client answers each ping.
+    EXPECT_FALSE(wait_until([&] { return !server.handler->disconnect_list().empty(); },
+                            std::chrono::milliseconds(400)));
+    EXPECT_TRUE(server.server->is_connected("CP001"));
+}
+
+TEST_F(CentralSystemTest, ClientCloseIsReportedAndFailsPendingCalls) {
+    TestServer server;
+    auto client = std::make_unique<TestClient>(server.server->port(), ClientOptions{});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto pending = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    ASSERT_TRUE(client->next());
+    client.reset();
+    EXPECT_EQ(pending.outcome.get().kind, CallOutcome::Kind::Disconnected);
+    EXPECT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
+TEST_F(CentralSystemTest, HandlerExceptionBecomesInternalError) {
+    struct Throwing : RecordingHandler {
+        std::optional<HandlerError> on_call(std::string_view, std::string_view,
+                                            const rapidjson::Value&,
+                                            rapidjson::Document&) override {
+            throw std::runtime_error("boom");
+        }
+    };
+    TestServer server({}, std::make_shared<Throwing>());
+    TestClient client(server.server->port(), {});
+    auto reply = exchange(client, R"([2,"1","Heartbeat",{}])");
+    EXPECT_EQ(reply.code, "InternalError");
+    EXPECT_TRUE(server.logged("boom"));
+}
+
+}  // namespace
+}  // namespace gridgate::ocpp

@@ -1,0 +1,193 @@
+// The charger simulator against the real central system, in one process.
+#include <gtest/gtest.h>
+
+#include "gridgate/sim/charger_fleet.hpp"
+#include "ocpp_test_support.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+using namespace test;
+using sim::AnswerMode;
+
+struct SimRun {
+    SimRun(std::uint16_t port, std::vector<sim::ChargerOptions> chargers,
+           sim::FleetOptions options = {})
+        : work(net::make_work_guard(io)) {
+        options.host = "127.0.0.1";
+        options.port = port;
+        options.reconnect_delay = std::chrono::milliseconds(50);
+        fleet = std::make_unique<sim::ChargerFleet>(io, options, std::move(chargers),
+                                                    [this](const sim::SimEvent& event) {
+                                                        std::lock_guard lock(mutex);
+                                                        events.push_back(event);
+                                                    });
+        fleet->start();
+        thread = std::thread([this] { io.run(); });
+    }
+    ~SimRun() {
+        fleet->stop();
+        work.reset();
+        thread.join();
+    }
+    std::size_t count(std::string_view kind, std::string_view action = {}) const {
+        std::lock_guard lock(mutex);
+        std::size_t n = 0;
+        for (const auto& e : events) {
+            if (e.kind == kind && (action.empty() || e.action == action)) ++n;
+        }
+        return n;
+    }
+    std::vector<sim::SimEvent> of(std::string_view kind) const {
+        std::lock_guard lock(mutex);
+        std::vector<sim::SimEvent> out;
+        for (const auto& e : events) {
+            if (e.kind == kind) out.push_back(e);
+        }
+        return out;
+    }
+
+    net::io_context io;
+    net::executor_work_guard<net::io_context::executor_type> work;
+    std::unique_ptr<sim::ChargerFleet> fleet;
+    std::thread thread;
+    mutable std::mutex mutex;
+    std::vector<sim::SimEvent> events;
+};
+
+std::vector<sim::ChargerOptions> chargers(std::size_t n) {
+    std::vector<sim::ChargerOptions> out;
+    for (const auto& id : sim::numbered_identities("CP", n)) {
+        sim::ChargerOptions options;
+        options.identity = id;
+        out.push_back(options);
+    }
+    return out;
+}
+
+const char* kProfile =
+    R"({"connectorId":1,"csChargingProfiles":{"chargingProfileId":1,"stackLevel":0,"chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Relative","chargingSchedule":{"chargingRateUnit":"W","chargingSchedulePeriod":[{"startPeriod":0,"limit":7400.5}]}}})";
+
+TEST(ChargerSim, AnswerModes) {
+    TestServer server;
+    auto fleet_chargers = chargers(4);
+    fleet_chargers[1].answer = AnswerMode{AnswerMode::Kind::Reject, {}};
+    fleet_chargers[2].answer = *AnswerMode::parse("delay:150");
+    fleet_chargers[3].answer = *AnswerMode::parse("silent");
+    SimRun run(server.server->port(), fleet_chargers);
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 4; }));
+
+    auto accepted = server.call("CP0001", "SetChargingProfile", kProfile);
+    ASSERT_TRUE(accepted.ok()) << accepted.reason();
+    EXPECT_STREQ(accepted.payload["status"].GetString(), "Accepted");
+
+    auto rejected = server.call("CP0002", "SetChargingProfile", kProfile);
+    EXPECT_STREQ(rejected.payload["status"].GetString(), "Rejected");
+
+    const auto before = std::chrono::steady_clock::now();
+    auto delayed = server.call("CP0003", "SetChargingProfile", kProfile);
+    EXPECT_TRUE(delayed.ok());
+    EXPECT_GE(std::chrono::steady_clock::now() - before, std::chrono::milliseconds(150));
+
+    auto silent =
+        server.call("CP0004", "SetChargingProfile", kProfile, std::chrono::milliseconds(200));
+    EXPECT_EQ(silent.kind, CallOutcome::Kind::Timeout);
+
+    // The simulator reports what it received, payload included.
+    ASSERT_TRUE(wait_until([&] { return run.count("call", "SetChargingProfile") == 4; }));
+    const auto calls = run.of("call");
+    const auto line = calls.front().to_json_line();
+    EXPECT_NE(line.find(R"("event":"call","action":"SetChargingProfile")"), std::string::npos)
+        << line;
+    EXPECT_NE(line.find(R"("limit":7400.5)"), std::string::npos) << line;
+}
+
+TEST(ChargerSim, BootStatusAndTransactionReachTheCore) {
+    auto handler = std::make_shared<RecordingHandler>();
+    TestServer server({}, handler);
+    auto fleet_chargers = chargers(1);
+    fleet_chargers[0].start_transaction = true;
+    fleet_chargers[0].allowed_charging_rate_unit = "Current";
+    SimRun run(server.server->port(), fleet_chargers);
+    ASSERT_TRUE(wait_until([&] { return run.count("transaction_started") == 1; }));
+    EXPECT_TRUE(handler->core.boot_info("CP0001"));
+    EXPECT_TRUE(wait_until([&] {
+        auto c = handler->core.connector("CP0001", 1);
+        return c && c->status == "Charging";
+    }));
+    EXPECT_TRUE(handler->core.running_transaction("CP0001", 1));
+
+    auto config = server.call("CP0001", "GetConfiguration",
+                              R"({"key":["ChargingScheduleAllowedChargingRateUnit"]})");
+    ASSERT_TRUE(config.ok()) << config.reason();
+    EXPECT_STREQ(config.payload["configurationKey"][0]["value"].GetString(), "Current");
+}
+
+TEST(ChargerSim, ReconnectsAfterTheServerDropsIt) {
+    auto handler = std::make_shared<RecordingHandler>();
+    TestServer server({.max_frame_bytes = 512}, handler);
+    SimRun run(server.server->port(), chargers(1));
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 1; }));
+    // An oversize frame makes the server close the connection (1009).
+    run.fleet->send_raw("CP0001", R"([2,"x","DataTransfer",{"vendorId":"v","data":")" +
+                                      std::string(1024, 'x') + "\"}]");
+    ASSERT_TRUE(wait_until([&] { return run.count("disconnected") == 1; }));
+    EXPECT_NE(run.of("disconnected")[0].detail.find("1009"), std::string::npos);
+    ASSERT_TRUE(wait_until([&] { return run.count("booted") == 2; }));
+    EXPECT_TRUE(server.server->is_connected("CP0001"));
+}
+
+TEST(ChargerSim, TlsWithBasicAuth) {
+    TestCertificate certificate;
+    TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                       .tls_certificate = certificate.certificate,
+                       .tls_private_key = certificate.private_key},
+                      std::make_shared<RecordingHandler>(), [](const HandshakeRequest& request) {
+                          return credentials_match(request.credentials, request.identity, "pw")
+                                     ? HandshakeDecision::Accept
+                                     : HandshakeDecision::Unauthorized;
+                      });
+    auto fleet_chargers = chargers(2);
+    fleet_chargers[0].password = "pw";
+    fleet_chargers[1].password = "wrong";
+    sim::FleetOptions options;
+    options.tls = true;
+    options.ca_file = certificate.certificate.string();
+    options.reconnect = false;
+    SimRun run(server.server->port(), fleet_chargers, options);
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return run.count("handshake_failed") == 1; }));
+    EXPECT_EQ(run.of("handshake_failed")[0].identity, "CP0002");
+    EXPECT_TRUE(server.server->is_connected("CP0001"));
+    EXPECT_FALSE(server.server->is_connected("CP0002"));
+}
+
+TEST(ChargerSim, AFleetOfTwoHundredConnectsAndAnswersAtOnce) {
+    TestServer server;
+    SimRun run(server.server->port(), chargers(200));
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 200; }, 20s));
+    EXPECT_EQ(server.server->connected().size(), 200u);
+    std::atomic<int> ok{0};
+    std::atomic<int> done{0};
+    const auto payload = parse(kProfile);
+    for (const auto& id : sim::numbered_identities("CP", 200)) {
+        server.server->call(id, "SetChargingProfile", payload, [&](CallOutcome outcome) {
+            if (outcome.ok()) ++ok;
+            ++done;
+        });
+    }
+    ASSERT_TRUE(wait_until([&] { return done == 200; }, 20s));
+    EXPECT_EQ(ok, 200);
+}
+
+TEST(ChargerSim, AnswerModeParsing) {
+    EXPECT_EQ(AnswerMode::parse("delay:250")->delay, std::chrono::milliseconds(250));
+    EXPECT_EQ(AnswerMode::parse("silent")->kind, AnswerMode::Kind::Silent);
+    EXPECT_FALSE(AnswerMode::parse("delay:"));
+    EXPECT_FALSE(AnswerMode::parse("delay:-3"));
+    EXPECT_FALSE(AnswerMode::parse("maybe"));
+    EXPECT_EQ(sim::numbered_identities("CP", 2, 9), (std::vector<std::string>{"CP0009", "CP0010"}));
+}
+
+}  // namespace
+}  // namespace gridgate::ocpp

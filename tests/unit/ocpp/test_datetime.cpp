@@ -1,0 +1,32 @@
+#include <gtest/gtest.h>
+
+#include "gridgate/ocpp/datetime.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+using namespace std::chrono;
+
+TEST(DateTime, ParsesRfc3339) {
+    const Timestamp expected = Timestamp{sys_days{2026y / 11 / 26}} + 10h + 30min;
+    EXPECT_EQ(parse_timestamp("2026-11-26T10:30:00Z"), expected);
+    EXPECT_EQ(parse_timestamp("2026-11-26T11:30:00+01:00"), expected);
+    EXPECT_EQ(parse_timestamp("2026-11-26T10:30:00"), expected);  // zone-less taken as UTC
+    EXPECT_EQ(parse_timestamp("2026-11-26T10:30:00.250Z"), expected + 250ms);
+}
+
+TEST(DateTime, RefusesNonsense) {
+    for (auto text : {"", "2026-11-26", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
+                      "2026-11-26T24:00:00Z", "2026-11-26T10:30:00Q", "2026-11-26T10:30:00Zjunk"}) {
+        EXPECT_FALSE(parse_timestamp(text)) << text;
+    }
+}
+
+TEST(DateTime, FormatsUtcWithZ) {
+    const Timestamp t = Timestamp{sys_days{2026y / 1 / 2}} + 3h + 4min + 5s;
+    EXPECT_EQ(format_timestamp(t), "2026-01-02T03:04:05Z");
+    EXPECT_EQ(format_timestamp(t + 7ms), "2026-01-02T03:04:05.007Z");
+}
+
+}  // namespace
+}  // namespace gridgate::ocpp

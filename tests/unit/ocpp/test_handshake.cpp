@@ -1,0 +1,169 @@
+#include <gtest/gtest.h>
+
+#include "gridgate/ocpp/handshake.hpp"
+#include "ocpp_test_support.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+using namespace test;
+
+std::string basic(std::string_view user_password) {
+    // Small base64 encoder for the tests' headers.
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char c : user_password) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
+        }
+    }
+    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
+    while (out.size() % 4 != 0) out.push_back('=');
+    return "Basic " + out;
+}
+
+TEST(Handshake, IdentityIsTheLastSegmentPercentDecoded) {
+    EXPECT_EQ(identity_from_target("/ocpp/CP001", "/ocpp"), "CP001");
+    EXPECT_EQ(identity_from_target("/ocpp/CP%20001?x=1", "/ocpp"), "CP 001");
+    EXPECT_EQ(identity_from_target("/ocpp/site/CP7", "/ocpp/"), "CP7");
+    EXPECT_EQ(identity_from_target("/CP9", "/"), "CP9");
+    EXPECT_FALSE(identity_from_target("/ocpp/", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("/ocppX/CP1", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("/other/CP1", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("/ocpp/CP%2", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("/ocpp/CP%zz", "/ocpp"));
+}
+
+TEST(Handshake, ParsesBasicCredentials) {
+    auto credentials = parse_basic_authorization(basic("CP001:s3cr:et"));
+    ASSERT_TRUE(credentials);
+    EXPECT_EQ(credentials->username, "CP001");
+    EXPECT_EQ(credentials->password, "s3cr:et");
+    EXPECT_FALSE(parse_basic_authorization("Bearer abc"));
+    EXPECT_FALSE(parse_basic_authorization("Basic !!!"));
+    EXPECT_TRUE(credentials_match(credentials, "CP001", "s3cr:et"));
+    EXPECT_FALSE(credentials_match(credentials, "CP002", "s3cr:et"));
+    EXPECT_FALSE(credentials_match(credentials, "CP001", "s3cr:eT"));
+    EXPECT_FALSE(credentials_match(std::nullopt, "CP001", ""));
+}
+
+TEST(Handshake, SubprotocolListIsSearched) {
+    EXPECT_TRUE(offers_subprotocol("ocpp1.6"));
+    EXPECT_TRUE(offers_subprotocol("ocpp2.0.1, ocpp1.6"));
+    EXPECT_FALSE(offers_subprotocol("ocpp1.5"));
+    EXPECT_FALSE(offers_subprotocol(""));
+}
+
+HandshakeDecision password_check(const HandshakeRequest& request) {
+    if (request.identity != "CP001") return HandshakeDecision::NotFound;
+    return credentials_match(request.credentials, request.identity, "pw-1")
+               ? HandshakeDecision::Accept
+               : HandshakeDecision::Unauthorized;
+}
+
+TEST(HandshakeOverSockets, AcceptsAndNegotiatesOcpp16) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open()) << client.handshake_error().message();
+    EXPECT_EQ(client.response()[http::field::sec_websocket_protocol], "ocpp1.6");
+    EXPECT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+}
+
+TEST(HandshakeOverSockets, UnknownIdentityIs404) {
+    TestServer server;
+    TestClient client(server.server->port(), {.target = "/ocpp/XX99"});
+    EXPECT_FALSE(client.open());
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/ocpp/XX99"}).result_int(), 404u);
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/ocpp/"}).result_int(), 404u);
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/elsewhere/CP001"}).result_int(),
+              404u);
+}
+
+TEST(HandshakeOverSockets, MissingSubprotocolIsRefused) {
+    TestServer server;
+    TestClient none(server.server->port(), {.subprotocol = std::nullopt});
+    EXPECT_FALSE(none.open());
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = std::nullopt}).result_int(),
+              400u);
+    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = "ocpp2.0.1"}).result_int(),
+              400u);
+    EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
+TEST(HandshakeOverSockets, Profile1ChecksBasicAuth) {
+    TestServer server({.security_profile = SecurityProfile::BasicAuth},
+                      std::make_shared<RecordingHandler>(), password_check);
+    const auto port = server.server->port();
+    TestClient missing(port, {});
+    EXPECT_FALSE(missing.open());
+    const auto missing_response = probe_upgrade(port, {});
+    EXPECT_EQ(missing_response.result_int(), 401u);
+    EXPECT_EQ(missing_response[http::field::www_authenticate], "Basic realm=\"gridgate\"");
+    EXPECT_EQ(probe_upgrade(port, {.authorization = basic("CP001:nope")}).result_int(), 401u);
+    EXPECT_EQ(probe_upgrade(port, {.authorization = basic("CP002:pw-1")}).result_int(), 401u);
+    EXPECT_EQ(probe_upgrade(port, {.authorization = "Basic garbage"}).result_int(), 401u);
+    // An unknown identity is 404 even with its own credentials.
+    EXPECT_EQ(probe_upgrade(port, {.target = "/ocpp/CP404", .authorization = basic("CP404:pw-1")})
+                  .result_int(),
+              404u);
+    TestClient right(server.server->port(), {.authorization = basic("CP001:pw-1")});
+    EXPECT_TRUE(right.open()) << right.handshake_error().message();
+}
+
+TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
+    TestCertificate certificate;
+    TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                       .tls_certificate = certificate.certificate,
+                       .tls_private_key = certificate.private_key,
+                       .handshake_timeout = std::chrono::milliseconds(2000)},
+                      std::make_shared<RecordingHandler>(), password_check);
+
+    TestClient plain(server.server->port(), {.authorization = basic("CP001:pw-1")});
+    EXPECT_FALSE(plain.open());
+    EXPECT_FALSE(server.server->is_connected("CP001"));
+
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.authorization = basic("CP001:pw-1")}).result_int(),
+        0u);
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.authorization = basic("CP001:bad"), .tls = true})
+            .result_int(),
+        401u);
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.target = "/ocpp/CPX", .tls = true}).result_int(),
+        404u);
+
+    TestClient good(server.server->port(), {.authorization = basic("CP001:pw-1"), .tls = true});
+    ASSERT_TRUE(good.open()) << good.handshake_error().message();
+    good.send(R"([2,"1","Heartbeat",{}])");
+    auto reply = good.next();
+    ASSERT_TRUE(reply);
+    EXPECT_TRUE(reply->starts_with(R"([3,"1",{"currentTime":")")) << *reply;
+}
+
+TEST(HandshakeOverSockets, Profile2WithoutCertificateFailsToStart) {
+    net::io_context io;
+    CentralSystem server(io, {.security_profile = SecurityProfile::TlsBasicAuth}, password_check,
+                         std::make_shared<RecordingHandler>());
+    EXPECT_THROW(server.start(), std::runtime_error);
+    CentralSystem missing_file(io,
+                               {.security_profile = SecurityProfile::TlsBasicAuth,
+                                .tls_certificate = "/nonexistent/cert.pem",
+                                .tls_private_key = "/nonexistent/key.pem"},
+                               password_check, std::make_shared<RecordingHandler>());
+    try {
+        missing_file.start();
+        ADD_FAILURE() << "started without its certificate";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("/nonexistent/cert.pem"), std::string::npos);
+    }
+}
+
+}  // namespace
+}  // namespace gridgate::ocpp

@@ -1,0 +1,134 @@
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <fstream>
+
+#include "gridgate/ocpp/schema.hpp"
+
+namespace gridgate::ocpp {
+namespace {
+
+std::optional<SchemaViolation> check(std::string_view action, PayloadKind kind,
+                                     std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    EXPECT_FALSE(doc.HasParseError()) << json;
+    return SchemaRegistry::v16().validate(action, kind, doc);
+}
+
+std::string profile_with_limit(std::string_view limit) {
+    return R"({"connectorId":1,"csChargingProfiles":{"chargingProfileId":1,"stackLevel":0,
+        "chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Absolute",
+        "chargingSchedule":{"startSchedule":"2026-01-01T00:00:00Z","chargingRateUnit":"A",
+        "chargingSchedulePeriod":[{"startPeriod":0,"limit":)" +
+           std::string(limit) + "}]}}}";
+}
+
+TEST(Schema, EmbedsEveryOcpp16Action) {
+    const auto& registry = SchemaRegistry::v16();
+    for (auto action : {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
+                        "Authorize", "StartTransaction", "StopTransaction", "DataTransfer",
+                        "FirmwareStatusNotification", "DiagnosticsStatusNotification",
+                        "SetChargingProfile", "RemoteStartTransaction", "RemoteStopTransaction",
+                        "ChangeAvailability", "GetConfiguration", "ClearChargingProfile"}) {
+        EXPECT_TRUE(registry.has_action(action)) << action;
+    }
+    EXPECT_EQ(registry.actions().size(), 28u);
+}
+
+TEST(Schema, DecimalLimitsWithOnePlaceAreMultiplesOfPointOne) {
+    for (auto limit : {"9.1", "0.1", "0.3", "16", "22.2", "7.7", "11038.4", "0"}) {
+        EXPECT_FALSE(check("SetChargingProfile", PayloadKind::Request, profile_with_limit(limit)))
+            << limit;
+    }
+    auto violation = check("SetChargingProfile", PayloadKind::Request, profile_with_limit("9.15"));
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::PropertyConstraintViolation);
+    EXPECT_NE(violation->message.find(
+                  "/csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/limit"),
+              std::string::npos)
+        << violation->message;
+}
+
+TEST(Schema, MissingRequiredIsOccurenceConstraintViolationNamingTheProperty) {
+    auto violation =
+        check("BootNotification", PayloadKind::Request, R"({"chargePointVendor":"V"})");
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::OccurenceConstraintViolation);
+    EXPECT_NE(violation->message.find("/chargePointModel"), std::string::npos)
+        << violation->message;
+}
+
+TEST(Schema, WrongTypeIsTypeConstraintViolation) {
+    auto violation = check("StatusNotification", PayloadKind::Request,
+                           R"({"connectorId":"1","errorCode":"NoError","status":"Available"})");
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::TypeConstraintViolation);
+    EXPECT_NE(violation->message.find("/connectorId"), std::string::npos) << violation->message;
+}
+
+TEST(Schema, EnumAndLengthAreProperyConstraintViolations) {
+    auto bad_enum = check("StatusNotification", PayloadKind::Request,
+                          R"({"connectorId":1,"errorCode":"NoError","status":"Sleeping"})");
+    ASSERT_TRUE(bad_enum);
+    EXPECT_EQ(bad_enum->code, ErrorCode::PropertyConstraintViolation);
+    EXPECT_NE(bad_enum->message.find("'Sleeping'"), std::string::npos) << bad_enum->message;
+
+    auto too_long =
+        check("Authorize", PayloadKind::Request, R"({"idTag":"123456789012345678901"})");
+    ASSERT_TRUE(too_long);
+    EXPECT_EQ(too_long->code, ErrorCode::PropertyConstraintViolation);
+}
+
+TEST(Schema, UnknownPropertyIsFormationViolation) {
+    auto violation = check("Heartbeat", PayloadKind::Request, R"({"extra":1})");
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::FormationViolation);
+    EXPECT_NE(violation->message.find("/extra"), std::string::npos) << violation->message;
+}
+
+TEST(Schema, DateTimesAreChecked) {
+    EXPECT_FALSE(
+        check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-11-26T10:00:00.123Z"})"));
+    EXPECT_FALSE(check("Heartbeat", PayloadKind::Response,
+                       R"({"currentTime":"2026-11-26T10:00:00+01:00"})"));
+    auto violation =
+        check("Heartbeat", PayloadKind::Response, R"({"currentTime":"yesterday at noon"})");
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::PropertyConstraintViolation);
+    EXPECT_TRUE(
+        check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-02-30T10:00:00Z"})"));
+}
+
+TEST(Schema, UnknownActionIsNotImplemented) {
+    auto violation = check("Teleport", PayloadKind::Request, "{}");
+    ASSERT_TRUE(violation);
+    EXPECT_EQ(violation->code, ErrorCode::NotImplemented);
+}
+
+TEST(Schema, LoadsFromADirectoryAndNamesBrokenFiles) {
+    const auto dir =
+        std::filesystem::temp_directory_path() / ("gridgate-schema-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "Ping.json")
+        << R"({"type":"object","properties":{"n":{"type":"number","multipleOf":0.1}},"required":["n"]})";
+    std::ofstream(dir / "PingResponse.json") << R"({"type":"object"})";
+    auto registry = SchemaRegistry::from_directory(dir);
+    EXPECT_TRUE(registry.has_action("Ping"));
+    rapidjson::Document ok;
+    ok.Parse(R"({"n":9.1})");
+    EXPECT_FALSE(registry.validate("Ping", PayloadKind::Request, ok));
+
+    std::ofstream(dir / "Broken.json") << "{\"type\": ";
+    try {
+        (void)SchemaRegistry::from_directory(dir);
+        ADD_FAILURE() << "a broken schema file was accepted";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("Broken.json"), std::string::npos) << e.what();
+    }
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gridgate::ocpp

@@ -1,0 +1,108 @@
+// A fleet of simulated OCPP 1.6-J charge points: Beast WebSocket clients
+// (plain or TLS, optional HTTP Basic auth) that boot, send status and
+// heartbeats, optionally start a transaction, and answer the central
+// system's calls as each charger is told to: accept, reject, delay or never
+// answer. Everything they receive is reported to an observer.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+namespace gridgate::sim {
+
+// How a charger answers the central system's calls.
+struct AnswerMode {
+    enum class Kind { Accept, Reject, Delay, Silent };
+    Kind kind = Kind::Accept;
+    std::chrono::milliseconds delay{0};  // Delay: answer Accepted after this long
+
+    // "accept", "reject", "delay:MS", "silent"; nullopt for anything else.
+    static std::optional<AnswerMode> parse(std::string_view text);
+    std::string to_string() const;
+};
+
+struct ChargerOptions {
+    std::string identity;
+    AnswerMode answer;
+    std::optional<std::string> password;  // HTTP Basic auth (profiles 1 and 2)
+    int connectors = 1;
+    // Sent as StartTransaction on connector 1 after boot.
+    bool start_transaction = false;
+    std::string id_tag = "SIMTAG01";
+    // The GetConfiguration value of ChargingScheduleAllowedChargingRateUnit.
+    std::string allowed_charging_rate_unit = "Current,Power";
+};
+
+struct FleetOptions {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 9000;
+    std::string path = "/ocpp";
+    bool tls = false;
+    std::string ca_file;        // TLS: verify the server against this CA
+    bool tls_insecure = false;  // TLS: accept any certificate
+    // Heartbeats follow BootNotification's interval unless this caps it.
+    std::optional<std::chrono::milliseconds> heartbeat_interval;
+    bool reconnect = true;
+    std::chrono::milliseconds reconnect_delay{1000};
+    // Log heartbeats and status exchanges too (they are noisy).
+    bool verbose = false;
+};
+
+// One line of the simulator's report, also rendered as a JSON line.
+struct SimEvent {
+    std::string identity;
+    // connected, booted, call (a CALL received), answered, disconnected,
+    // handshake_failed, transaction_started
+    std::string kind;
+    std::string action;      // call / answered
+    std::string message_id;  // call / answered
+    std::string payload;     // call: the CALL payload as JSON text
+    std::string detail;      // disconnected / handshake_failed: why; answered: the answer
+    std::string to_json_line() const;
+};
+
+namespace detail {
+struct FleetShared;
+}
+
+// Thread-safety: start/stop and the queries from any thread; everything
+// else runs on the io_context given (run it on one thread or several).
+// The observer is called on I/O threads and must not block.
+class ChargerFleet {
+  public:
+    ChargerFleet(boost::asio::io_context& io, FleetOptions options,
+                 std::vector<ChargerOptions> chargers,
+                 std::function<void(const SimEvent&)> observer = {});
+    ~ChargerFleet();
+    ChargerFleet(const ChargerFleet&) = delete;
+    ChargerFleet& operator=(const ChargerFleet&) = delete;
+
+    void start();
+    // Closes every connection; no reconnects after this.
+    void stop();
+
+    std::size_t connected_count() const;
+    std::size_t booted_count() const;
+
+    // Changes how `identity` answers from now on.
+    void set_answer(std::string_view identity, AnswerMode mode);
+    // Sends a raw text frame from `identity` (tests use it for bad frames).
+    void send_raw(std::string_view identity, std::string frame);
+
+  private:
+    std::shared_ptr<detail::FleetShared> shared_;
+};
+
+// The identities CP0001, CP0002, ... (`width` digits, at least).
+std::vector<std::string> numbered_identities(std::string_view prefix, std::size_t count,
+                                             std::size_t first = 1, std::size_t width = 4);
+
+}  // namespace gridgate::sim

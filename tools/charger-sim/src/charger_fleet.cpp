@@ -1,0 +1,595 @@
+#include "gridgate/sim/charger_fleet.hpp"
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "gridgate/ocpp/datetime.hpp"
+#include "gridgate/ocpp/messages.hpp"
+#include "gridgate/ocpp/rpc.hpp"
+
+namespace gridgate::sim {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using Strand = net::strand<net::io_context::executor_type>;
+
+namespace {
+
+ocpp::Timestamp now() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+}
+
+std::string base64(std::string_view text) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char c : text) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
+        }
+    }
+    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
+    while (out.size() % 4 != 0) out.push_back('=');
+    return out;
+}
+
+std::string percent_encode(std::string_view text) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : text) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out.push_back(static_cast<char>(c));
+        } else {
+            out.push_back('%');
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xF]);
+        }
+    }
+    return out;
+}
+
+template <class Message>
+std::string payload_text(const Message& message) {
+    rapidjson::Document doc;
+    return ocpp::to_json_text(ocpp::to_json(message, doc.GetAllocator()));
+}
+
+// The payload a charger in `mode` answers `action` with; nullopt when it
+// does not know the action (answered NotImplemented).
+std::optional<std::string> answer_payload(std::string_view action, bool accept,
+                                          const ChargerOptions& options) {
+    const char* status = accept ? "Accepted" : "Rejected";
+    if (action == "SetChargingProfile" || action == "ClearChargingProfile" ||
+        action == "ChangeAvailability" || action == "RemoteStartTransaction" ||
+        action == "RemoteStopTransaction" || action == "Reset" || action == "TriggerMessage" ||
+        action == "ChangeConfiguration" || action == "ClearCache" || action == "DataTransfer") {
+        if (action == "ClearChargingProfile" && !accept) status = "Unknown";
+        return std::string(R"({"status":")") + status + "\"}";
+    }
+    if (action == "UnlockConnector") {
+        return std::string(R"({"status":")") + (accept ? "Unlocked" : "UnlockFailed") + "\"}";
+    }
+    if (action == "GetConfiguration") {
+        ocpp::GetConfigurationResponse response;
+        response.configuration_key = std::vector<ocpp::KeyValue>{
+            {"ChargingScheduleAllowedChargingRateUnit", true, options.allowed_charging_rate_unit},
+            {"NumberOfConnectors", true, std::to_string(options.connectors)}};
+        return payload_text(response);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::string SimEvent::to_json_line() const {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    const std::string time = ocpp::format_timestamp(now());
+    writer.StartObject();
+    writer.Key("t");
+    writer.String(time.c_str(), static_cast<rapidjson::SizeType>(time.size()));
+    writer.Key("cp");
+    writer.String(identity.c_str(), static_cast<rapidjson::SizeType>(identity.size()));
+    writer.Key("event");
+    writer.String(kind.c_str(), static_cast<rapidjson::SizeType>(kind.size()));
+    if (!action.empty()) {
+        writer.Key("action");
+        writer.String(action.c_str(), static_cast<rapidjson::SizeType>(action.size()));
+    }
+    if (!message_id.empty()) {
+        writer.Key("message_id");
+        writer.String(message_id.c_str(), static_cast<rapidjson::SizeType>(message_id.size()));
+    }
+    if (!payload.empty()) {
+        writer.Key("payload");
+        writer.RawValue(payload.c_str(), payload.size(), rapidjson::kObjectType);
+    }
+    if (!detail.empty()) {
+        writer.Key("detail");
+        writer.String(detail.c_str(), static_cast<rapidjson::SizeType>(detail.size()));
+    }
+    writer.EndObject();
+    return buffer.GetString();
+}
+
+class ConnectionBase {
+  public:
+    virtual ~ConnectionBase() = default;
+    virtual void send_raw(std::string frame) = 0;
+    virtual void close() = 0;
+};
+
+// Per charger, for the whole run; touched only on its strand.
+struct ChargerState {
+    ChargerState(net::io_context& io, ChargerOptions opts)
+        : options(std::move(opts)), strand(net::make_strand(io)), reconnect_timer(strand) {}
+    ChargerOptions options;
+    Strand strand;
+    net::steady_timer reconnect_timer;
+    std::shared_ptr<ConnectionBase> connection;
+    std::optional<std::int32_t> transaction_id;
+};
+
+namespace detail {
+struct FleetShared : std::enable_shared_from_this<FleetShared> {
+    FleetShared(net::io_context& context, FleetOptions opts,
+                std::function<void(const SimEvent&)> obs)
+        : io(context), options(std::move(opts)), observer(std::move(obs)) {}
+
+    void emit(SimEvent event) const {
+        if (observer) observer(event);
+    }
+    void connect(const std::shared_ptr<ChargerState>& charger);
+    void schedule_reconnect(const std::shared_ptr<ChargerState>& charger) {
+        if (!running || !options.reconnect) return;
+        charger->reconnect_timer.expires_after(options.reconnect_delay);
+        charger->reconnect_timer.async_wait(
+            [self = shared_from_this(), charger](beast::error_code ec) {
+                if (!ec && self->running) self->connect(charger);
+            });
+    }
+
+    net::io_context& io;
+    const FleetOptions options;
+    const std::function<void(const SimEvent&)> observer;
+    std::optional<net::ssl::context> tls;
+    tcp::endpoint endpoint;
+    std::vector<std::shared_ptr<ChargerState>> chargers;
+    std::unordered_map<std::string, std::shared_ptr<ChargerState>> by_identity;
+    std::atomic<bool> running{false};
+    std::atomic<std::size_t> connected{0};
+    std::atomic<std::size_t> booted{0};
+};
+}  // namespace detail
+
+template <class Stream>
+class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
+  public:
+    template <class... Args>
+    Connection(std::shared_ptr<detail::FleetShared> shared, std::shared_ptr<ChargerState> charger,
+               Args&&... stream_args)
+        : shared_(std::move(shared)),
+          charger_(std::move(charger)),
+          ws_(std::forward<Args>(stream_args)...),
+          heartbeat_timer_(charger_->strand) {}
+
+    void start() {
+        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
+        beast::get_lowest_layer(ws_).async_connect(
+            shared_->endpoint,
+            [self = this->shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
+    }
+
+    void send_raw(std::string frame) override { write(std::move(frame)); }
+
+    void close() override {
+        heartbeat_timer_.cancel();
+        if (!open_) {
+            beast::get_lowest_layer(ws_).close();
+            return;
+        }
+        ws_.async_close(websocket::close_code::normal,
+                        [self = this->shared_from_this()](beast::error_code ec) {
+                            if (ec) beast::get_lowest_layer(self->ws_).close();
+                        });
+    }
+
+  private:
+    static constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>;
+    const std::string& id() const { return charger_->options.identity; }
+
+    void fail(std::string_view stage, beast::error_code ec) {
+        shared_->emit(
+            {id(), "handshake_failed", "", "", "", std::string(stage) + ": " + ec.message()});
+        ended();
+    }
+
+    void on_connect(beast::error_code ec) {
+        if (ec) return fail("connect", ec);
+        if constexpr (kTls) {
+            SSL_set_tlsext_host_name(ws_.next_layer().native_handle(),
+                                     shared_->options.host.c_str());
+            if (!shared_->options.tls_insecure) {
+                ws_.next_layer().set_verify_callback(
+                    net::ssl::host_name_verification(shared_->options.host));
+            }
+            ws_.next_layer().async_handshake(
+                net::ssl::stream_base::client,
+                [self = this->shared_from_this()](beast::error_code e) {
+                    if (e) return self->fail("TLS handshake", e);
+                    self->do_upgrade();
+                });
+        } else {
+            do_upgrade();
+        }
+    }
+
+    void do_upgrade() {
+        beast::get_lowest_layer(ws_).expires_never();
+        websocket::stream_base::timeout timeouts =
+            websocket::stream_base::timeout::suggested(beast::role_type::client);
+        ws_.set_option(timeouts);
+        const auto& options = charger_->options;
+        std::optional<std::string> authorization;
+        if (options.password)
+            authorization = "Basic " + base64(options.identity + ":" + *options.password);
+        ws_.set_option(
+            websocket::stream_base::decorator([authorization](websocket::request_type& request) {
+                request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+                request.set(http::field::user_agent, "gridgate-charger-sim");
+                if (authorization) request.set(http::field::authorization, *authorization);
+            }));
+        std::string path = shared_->options.path;
+        if (path.empty() || path.back() != '/') path.push_back('/');
+        ws_.async_handshake(
+            response_, shared_->options.host + ":" + std::to_string(shared_->options.port),
+            path + percent_encode(options.identity),
+            [self = this->shared_from_this()](beast::error_code e) { self->on_upgrade(e); });
+    }
+
+    void on_upgrade(beast::error_code ec) {
+        if (ec) return fail("WebSocket handshake", ec);
+        open_ = true;
+        ++shared_->connected;
+        shared_->emit({id(), "connected", "", "", "", ""});
+        ocpp::BootNotificationRequest boot;
+        boot.charge_point_vendor = "gridgate";
+        boot.charge_point_model = "charger-sim";
+        boot.charge_point_serial_number = id();
+        boot.firmware_version = "1.0";
+        queue_call("BootNotification", payload_text(boot));
+        do_read();
+    }
+
+    void do_read() {
+        ws_.async_read(buffer_, [self = this->shared_from_this()](
+                                    beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec) {
+            std::string why = ec == websocket::error::closed
+                                  ? "closed by the central system (code " +
+                                        std::to_string(ws_.reason().code) + ")"
+                                  : ec.message();
+            shared_->emit({id(), "disconnected", "", "", "", why});
+            ended();
+            return;
+        }
+        const std::string text = beast::buffers_to_string(buffer_.data());
+        buffer_.consume(buffer_.size());
+        handle(text);
+        do_read();
+    }
+
+    void handle(const std::string& text) {
+        rapidjson::Document doc;
+        auto frame = ocpp::parse_frame(text, doc);
+        if (auto* call = std::get_if<ocpp::Call>(&frame)) {
+            on_call(*call);
+        } else if (auto* result = std::get_if<ocpp::CallResult>(&frame)) {
+            if (result->message_id != in_flight_id_) return;
+            on_result(in_flight_action_, *result->payload);
+            in_flight_id_.clear();
+            pump();
+        } else if (auto* error = std::get_if<ocpp::CallError>(&frame)) {
+            if (error->message_id != in_flight_id_) return;
+            shared_->emit({id(), "call_error", in_flight_action_, in_flight_id_, "",
+                           std::string(error->code_text) + ": " + std::string(error->description)});
+            in_flight_id_.clear();
+            pump();
+        }
+    }
+
+    void on_call(const ocpp::Call& call) {
+        const std::string action(call.action);
+        const std::string message_id(call.message_id);
+        shared_->emit({id(), "call", action, message_id, ocpp::to_json_text(*call.payload), ""});
+        const AnswerMode mode = charger_->options.answer;
+        if (mode.kind == AnswerMode::Kind::Silent) return;
+        auto payload =
+            answer_payload(action, mode.kind != AnswerMode::Kind::Reject, charger_->options);
+        std::string frame;
+        std::string summary;
+        if (!payload) {
+            frame = ocpp::serialize_call_error(message_id, ocpp::ErrorCode::NotImplemented,
+                                               "charger-sim does not implement " + action);
+            summary = "NotImplemented";
+        } else {
+            rapidjson::Document answer;
+            answer.Parse(payload->c_str());
+            frame = ocpp::serialize_call_result(message_id, answer);
+            summary = *payload;
+            if (mode.kind != AnswerMode::Kind::Reject) follow_up(action, *call.payload);
+        }
+        auto send = [self = this->shared_from_this(), frame = std::move(frame), action, message_id,
+                     summary]() mutable {
+            self->write(std::move(frame));
+            self->shared_->emit({self->id(), "answered", action, message_id, "", summary});
+        };
+        if (mode.kind == AnswerMode::Kind::Delay) {
+            auto timer = std::make_shared<net::steady_timer>(charger_->strand, mode.delay);
+            timer->async_wait([timer, send = std::move(send)](beast::error_code ec) mutable {
+                if (!ec) send();
+            });
+        } else {
+            send();
+        }
+    }
+
+    // What an accepting charger does after some calls: a remote start starts
+    // a transaction, a remote stop ends it.
+    void follow_up(const std::string& action, const rapidjson::Value& payload) {
+        if (action == "RemoteStartTransaction" && !charger_->transaction_id) {
+            start_transaction(payload["idTag"].GetString());
+        } else if (action == "RemoteStopTransaction" && charger_->transaction_id &&
+                   payload["transactionId"].GetInt() == *charger_->transaction_id) {
+            ocpp::StopTransactionRequest stop;
+            stop.meter_stop = 1000;
+            stop.timestamp = now();
+            stop.transaction_id = *charger_->transaction_id;
+            stop.reason = "Remote";
+            charger_->transaction_id.reset();
+            queue_call("StopTransaction", payload_text(stop));
+            queue_status(1, "Finishing");
+        }
+    }
+
+    void start_transaction(const std::string& id_tag) {
+        ocpp::StartTransactionRequest start;
+        start.connector_id = 1;
+        start.id_tag = id_tag;
+        start.meter_start = 0;
+        start.timestamp = now();
+        queue_call("StartTransaction", payload_text(start));
+    }
+
+    void on_result(const std::string& action, const rapidjson::Value& payload) {
+        if (action == "BootNotification") {
+            if (std::string_view(payload["status"].GetString()) != "Accepted") {
+                shared_->emit(
+                    {id(), "boot_rejected", action, "", "", payload["status"].GetString()});
+                return;
+            }
+            booted_ = true;
+            ++shared_->booted;
+            shared_->emit({id(), "booted", "", "", "", ""});
+            auto interval = std::chrono::milliseconds(
+                std::max<std::int64_t>(1, payload["interval"].GetInt()) * 1000);
+            if (shared_->options.heartbeat_interval) {
+                interval = std::min(interval, *shared_->options.heartbeat_interval);
+            }
+            heartbeat_every_ = interval;
+            schedule_heartbeat();
+            for (int connector = 1; connector <= charger_->options.connectors; ++connector) {
+                const bool charging = connector == 1 && (charger_->options.start_transaction ||
+                                                         charger_->transaction_id);
+                queue_status(connector, charging ? "Preparing" : "Available");
+            }
+            if (charger_->options.start_transaction && !charger_->transaction_id) {
+                start_transaction(charger_->options.id_tag);
+            }
+        } else if (action == "StartTransaction") {
+            charger_->transaction_id = payload["transactionId"].GetInt();
+            shared_->emit({id(), "transaction_started", action, "", "",
+                           std::to_string(*charger_->transaction_id)});
+            queue_status(1, "Charging");
+        }
+    }
+
+    void queue_status(int connector, const char* status) {
+        ocpp::StatusNotificationRequest notification;
+        notification.connector_id = connector;
+        notification.error_code = "NoError";
+        notification.status = status;
+        notification.timestamp = now();
+        queue_call("StatusNotification", payload_text(notification));
+    }
+
+    void schedule_heartbeat() {
+        heartbeat_timer_.expires_after(heartbeat_every_);
+        heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+            if (ec || !self->open_) return;
+            self->queue_call("Heartbeat", "{}");
+            self->schedule_heartbeat();
+        });
+    }
+
+    // One CALL of ours in flight at a time, as OCPP-J asks of both sides.
+    void queue_call(std::string action, std::string payload) {
+        outgoing_.emplace_back(std::move(action), std::move(payload));
+        pump();
+    }
+
+    void pump() {
+        if (!in_flight_id_.empty() || outgoing_.empty() || !open_) return;
+        auto [action, payload] = std::move(outgoing_.front());
+        outgoing_.pop_front();
+        in_flight_id_ = std::to_string(next_id_++);
+        in_flight_action_ = action;
+        rapidjson::Document doc;
+        doc.Parse(payload.c_str());
+        write(ocpp::serialize_call(in_flight_id_, action, doc));
+    }
+
+    void write(std::string frame) {
+        if (!open_) return;
+        writes_.push_back(std::move(frame));
+        if (writes_.size() == 1) do_write();
+    }
+
+    void do_write() {
+        ws_.text(true);
+        ws_.async_write(net::buffer(writes_.front()),
+                        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                            self->writes_.pop_front();
+                            if (ec) return;
+                            if (!self->writes_.empty()) self->do_write();
+                        });
+    }
+
+    void ended() {
+        if (ended_) return;
+        ended_ = true;
+        heartbeat_timer_.cancel();
+        if (open_) --shared_->connected;
+        if (booted_) --shared_->booted;
+        open_ = false;
+        if (charger_->connection.get() == this) charger_->connection.reset();
+        shared_->schedule_reconnect(charger_);
+    }
+
+    std::shared_ptr<detail::FleetShared> shared_;
+    std::shared_ptr<ChargerState> charger_;
+    websocket::stream<Stream> ws_;
+    websocket::response_type response_;
+    beast::flat_buffer buffer_;
+    net::steady_timer heartbeat_timer_;
+    std::chrono::milliseconds heartbeat_every_{1000};
+    std::deque<std::string> writes_;
+    std::deque<std::pair<std::string, std::string>> outgoing_;
+    std::string in_flight_id_;
+    std::string in_flight_action_;
+    std::uint64_t next_id_ = 1;
+    bool open_ = false;
+    bool booted_ = false;
+    bool ended_ = false;
+};
+
+void detail::FleetShared::connect(const std::shared_ptr<ChargerState>& charger) {
+    if (!running) return;
+    if (tls) {
+        auto connection = std::make_shared<Connection<beast::ssl_stream<beast::tcp_stream>>>(
+            shared_from_this(), charger, charger->strand, *tls);
+        charger->connection = connection;
+        connection->start();
+    } else {
+        auto connection = std::make_shared<Connection<beast::tcp_stream>>(shared_from_this(),
+                                                                          charger, charger->strand);
+        charger->connection = connection;
+        connection->start();
+    }
+}
+
+ChargerFleet::ChargerFleet(net::io_context& io, FleetOptions options,
+                           std::vector<ChargerOptions> chargers,
+                           std::function<void(const SimEvent&)> observer)
+    : shared_(std::make_shared<detail::FleetShared>(io, std::move(options), std::move(observer))) {
+    for (auto& charger : chargers) {
+        auto state = std::make_shared<ChargerState>(io, std::move(charger));
+        shared_->by_identity[state->options.identity] = state;
+        shared_->chargers.push_back(std::move(state));
+    }
+}
+
+ChargerFleet::~ChargerFleet() {
+    stop();
+}
+
+void ChargerFleet::start() {
+    auto& shared = *shared_;
+    boost::system::error_code ec;
+    tcp::resolver resolver(shared.io);
+    auto results = resolver.resolve(shared.options.host, std::to_string(shared.options.port), ec);
+    if (ec || results.empty()) {
+        throw std::runtime_error("cannot resolve " + shared.options.host + ": " + ec.message());
+    }
+    shared.endpoint = *results.begin();
+    if (shared.options.tls) {
+        shared.tls.emplace(net::ssl::context::tls_client);
+        if (shared.options.tls_insecure) {
+            shared.tls->set_verify_mode(net::ssl::verify_none);
+        } else {
+            shared.tls->set_verify_mode(net::ssl::verify_peer);
+            if (!shared.options.ca_file.empty()) {
+                shared.tls->load_verify_file(shared.options.ca_file, ec);
+                if (ec) {
+                    throw std::runtime_error(shared.options.ca_file +
+                                             ": cannot load the CA file: " + ec.message());
+                }
+            } else {
+                shared.tls->set_default_verify_paths();
+            }
+        }
+    }
+    shared.running = true;
+    for (auto& charger : shared.chargers) {
+        net::post(charger->strand, [s = shared_, charger] { s->connect(charger); });
+    }
+}
+
+void ChargerFleet::stop() {
+    if (!shared_->running.exchange(false)) return;
+    for (auto& charger : shared_->chargers) {
+        net::post(charger->strand, [charger] {
+            charger->reconnect_timer.cancel();
+            if (charger->connection) charger->connection->close();
+        });
+    }
+}
+
+std::size_t ChargerFleet::connected_count() const {
+    return shared_->connected;
+}
+std::size_t ChargerFleet::booted_count() const {
+    return shared_->booted;
+}
+
+void ChargerFleet::set_answer(std::string_view identity, AnswerMode mode) {
+    auto found = shared_->by_identity.find(std::string(identity));
+    if (found == shared_->by_identity.end()) return;
+    net::post(found->second->strand,
+              [charger = found->second, mode] { charger->options.answer = mode; });
+}
+
+void ChargerFleet::send_raw(std::string_view identity, std::string frame) {
+    auto found = shared_->by_identity.find(std::string(identity));
+    if (found == shared_->by_identity.end()) return;
+    net::post(found->second->strand, [charger = found->second, frame = std::move(frame)]() mutable {
+        if (charger->connection) charger->connection->send_raw(std::move(frame));
+    });
+}
+
+}  // namespace gridgate::sim

@@ -1,0 +1,184 @@
+// charger-sim: runs one or thousands of simulated OCPP 1.6-J charge points
+// against a central system and prints what they receive as JSON lines.
+#include <csignal>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/program_options.hpp>
+
+#include "gridgate/sim/charger_fleet.hpp"
+
+namespace po = boost::program_options;
+using namespace gridgate::sim;
+
+namespace {
+
+struct Url {
+    bool tls = false;
+    std::string host;
+    std::uint16_t port = 0;
+    std::string path;
+};
+
+// ws://HOST:PORT/PATH or wss://...; the charge point id is appended to PATH.
+Url parse_url(const std::string& text) {
+    Url url;
+    std::string rest;
+    if (text.starts_with("ws://")) {
+        rest = text.substr(5);
+    } else if (text.starts_with("wss://")) {
+        url.tls = true;
+        rest = text.substr(6);
+    } else {
+        throw std::invalid_argument("--url must start with ws:// or wss://: " + text);
+    }
+    const auto slash = rest.find('/');
+    const std::string authority = rest.substr(0, slash);
+    url.path = slash == std::string::npos ? "/" : rest.substr(slash);
+    const auto colon = authority.rfind(':');
+    url.host = authority.substr(0, colon);
+    url.port = url.tls ? 443 : 80;
+    if (colon != std::string::npos) {
+        const int port = std::stoi(authority.substr(colon + 1));
+        if (port <= 0 || port > 65535) throw std::invalid_argument("--url: bad port in " + text);
+        url.port = static_cast<std::uint16_t>(port);
+    }
+    if (url.host.empty()) throw std::invalid_argument("--url: no host in " + text);
+    return url;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    po::options_description description(
+        "charger-sim: simulated OCPP 1.6-J charge points (ids PREFIX0001, PREFIX0002, ...)\n"
+        "Prints one JSON line per event (connected, booted, call, answered, disconnected, ...)");
+    std::string url_text;
+    std::size_t count = 1;
+    std::string prefix;
+    std::string answer_text;
+    std::vector<std::string> answer_for;
+    std::string password;
+    std::string ca_file;
+    std::string rate_unit;
+    double heartbeat_seconds = 0;
+    double duration_seconds = 0;
+    unsigned threads = 1;
+    description.add_options()("help,h", "show this help")(
+        "url", po::value(&url_text)->default_value("ws://127.0.0.1:9000/ocpp"),
+        "central system URL; the charge point id is appended")(
+        "count,n", po::value(&count)->default_value(1), "number of charge points")(
+        "prefix", po::value(&prefix)->default_value("CP"), "charge point id prefix")(
+        "answer", po::value(&answer_text)->default_value("accept"),
+        "how every charger answers calls: accept|reject|delay:MS|silent")(
+        "answer-for", po::value(&answer_for)->composing(),
+        "per charger: ID=MODE (repeatable), e.g. CP0002=reject")(
+        "password", po::value(&password), "HTTP Basic auth password (user = charge point id)")(
+        "ca-file", po::value(&ca_file), "wss: verify the server with this CA file")(
+        "insecure", "wss: accept any server certificate")(
+        "start-transaction", "start a transaction on connector 1 after boot")(
+        "rate-unit", po::value(&rate_unit)->default_value("Current,Power"),
+        "value of ChargingScheduleAllowedChargingRateUnit in GetConfiguration")(
+        "heartbeat", po::value(&heartbeat_seconds),
+        "heartbeat at most every this many seconds (default: the boot interval)")(
+        "duration", po::value(&duration_seconds)->default_value(0),
+        "stop after this many seconds (0: until SIGINT/SIGTERM)")(
+        "no-reconnect", "do not reconnect after a disconnect")(
+        "threads", po::value(&threads)->default_value(1), "I/O threads");
+
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, description), vm);
+        po::notify(vm);
+    } catch (const std::exception& e) {
+        std::cerr << "charger-sim: " << e.what() << "\n";
+        return 2;
+    }
+    if (vm.count("help")) {
+        std::cout << description << "\n";
+        return 0;
+    }
+
+    try {
+        const Url url = parse_url(url_text);
+        auto mode = AnswerMode::parse(answer_text);
+        if (!mode) throw std::invalid_argument("--answer: unknown mode '" + answer_text + "'");
+        std::vector<ChargerOptions> chargers;
+        for (const auto& identity : numbered_identities(prefix, count)) {
+            ChargerOptions charger;
+            charger.identity = identity;
+            charger.answer = *mode;
+            if (vm.count("password")) charger.password = password;
+            charger.start_transaction = vm.count("start-transaction") > 0;
+            charger.allowed_charging_rate_unit = rate_unit;
+            chargers.push_back(std::move(charger));
+        }
+        for (const auto& item : answer_for) {
+            const auto equals = item.find('=');
+            auto per = equals == std::string::npos ? std::nullopt
+                                                   : AnswerMode::parse(item.substr(equals + 1));
+            if (!per)
+                throw std::invalid_argument("--answer-for: expected ID=MODE, got '" + item + "'");
+            const std::string identity = item.substr(0, equals);
+            bool found = false;
+            for (auto& charger : chargers) {
+                if (charger.identity == identity) {
+                    charger.answer = *per;
+                    found = true;
+                }
+            }
+            if (!found) throw std::invalid_argument("--answer-for: no charger " + identity);
+        }
+
+        FleetOptions options;
+        options.host = url.host;
+        options.port = url.port;
+        options.path = url.path;
+        options.tls = url.tls;
+        options.ca_file = ca_file;
+        options.tls_insecure = vm.count("insecure") > 0;
+        options.reconnect = vm.count("no-reconnect") == 0;
+        if (heartbeat_seconds > 0) {
+            options.heartbeat_interval =
+                std::chrono::milliseconds(static_cast<long long>(heartbeat_seconds * 1000));
+        }
+
+        boost::asio::io_context io;
+        std::mutex out_mutex;
+        ChargerFleet fleet(io, options, std::move(chargers), [&](const SimEvent& event) {
+            const std::string line = event.to_json_line();
+            std::lock_guard lock(out_mutex);
+            std::cout << line << '\n' << std::flush;
+        });
+        fleet.start();
+
+        boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+        boost::asio::steady_timer deadline(io);
+        auto finish = [&] {
+            fleet.stop();
+            signals.cancel();
+            deadline.cancel();
+        };
+        signals.async_wait([&](const boost::system::error_code& ec, int) {
+            if (!ec) finish();
+        });
+        if (duration_seconds > 0) {
+            deadline.expires_after(
+                std::chrono::milliseconds(static_cast<long long>(duration_seconds * 1000)));
+            deadline.async_wait([&](const boost::system::error_code& ec) {
+                if (!ec) finish();
+            });
+        }
+        std::vector<std::thread> pool;
+        for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+        io.run();
+        for (auto& t : pool) t.join();
+    } catch (const std::exception& e) {
+        std::cerr << "charger-sim: " << e.what() << "\n";
+        return 2;
+    }
+    return 0;
+}
