@@ -181,6 +181,7 @@ sdk::Status Ocpp16Adapter::start() noexcept {
         work_.emplace(io_.get_executor());
         for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
         started_ = true;
+        running_.store(true, std::memory_order_release);
         log(sdk::LogLevel::Info, std::string("OCPP 1.6-J central system listening on ") +
                                      (l.security_profile == 2 ? "wss://" : "ws://") + l.host + ":" +
                                      std::to_string(server_->port()) + l.path +
@@ -194,6 +195,7 @@ void Ocpp16Adapter::stop() noexcept {
     std::lock_guard lock(lifecycle_);
     if (stopped_) return;
     stopped_ = true;
+    running_.store(false, std::memory_order_release);
     if (!started_) return;
     try {
         server_->stop();
@@ -283,12 +285,9 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                                              false));
             return;
         }
-        {
-            std::lock_guard lock(lifecycle_);
-            if (!started_ || stopped_) {
-                done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
-                return;
-            }
+        if (!running_.load(std::memory_order_acquire)) {
+            done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+            return;
         }
         const auto& s = charger->settings;
         const auto& params = command.parameters;

@@ -99,7 +99,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
     std::map<std::uint64_t, sdk::Completion> pending_;
     std::uint64_t next_pending_ = 0;
 
-    std::mutex lifecycle_;
+    std::mutex lifecycle_;  // start / stop; execute() only reads running_
+    std::atomic<bool> running_{false};
     bool started_ = false;
     bool stopped_ = false;
 };

@@ -442,5 +442,20 @@ TEST_F(Ocpp16Plugin, StopFailsAPendingCallExactlyOnce) {
     EXPECT_TRUE(results[0].retryable);
 }
 
+TEST_F(Ocpp16Plugin, StartFailsNamingTheAddressItCannotBind) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    gateway::AdapterRegistry second;
+    Host other;
+    auto config = site({{"ast_ev_002", "CP2", {}}});
+    config.table = sdk::ConfigTable({"site.toml", 5, 1});
+    config.table.add("listen", value("127.0.0.1:" + std::to_string(port), 6));
+    auto errors = second.add(plugin, config, other.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    auto status = second.start();
+    ASSERT_FALSE(status);
+    EXPECT_NE(status.message().find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+        << status.message();
+}
+
 }  // namespace
 }  // namespace gridgate
