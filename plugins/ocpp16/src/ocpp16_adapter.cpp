@@ -220,7 +220,7 @@ void Ocpp16Adapter::stop() noexcept {
     }
     for (auto& [id, done] : left)
         done(sdk::CommandResult::failure("adapter stopped before the charger answered", true));
-    server_.reset();
+    // server_ stays until destruction: a racing execute() may still call it.
 }
 
 bool Ocpp16Adapter::supports(std::string_view asset_id, sdk::CommandType type) const noexcept {
@@ -251,6 +251,12 @@ void Ocpp16Adapter::send(const Charger& charger, const Request& request, sdk::Co
         std::lock_guard lock(pending_mutex_);
         id = next_pending_++;
         pending_.emplace(id, done);
+    }
+    // A stop() that began after execute()'s check has drained pending_ already
+    // or will find this entry: either way the command completes once.
+    if (!running_.load(std::memory_order_acquire)) {
+        done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+        return;
     }
     server_->call(
         charger.settings.charge_point_id, request,
