@@ -1,0 +1,518 @@
+#include "ocpp16_adapter.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace gridgate::ocpp16 {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::chrono::milliseconds millis(double seconds) {
+    return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+
+ocpp::Timestamp now_ms() {
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
+}
+
+// The command's result from the call's outcome. Failures the charger will
+// repeat (it does not know the call, the payload is wrong) end at once; the
+// rest may go better on a later try.
+sdk::CommandResult result_of(const ocpp::CallOutcome& outcome, std::string_view also_success) {
+    using Kind = ocpp::CallOutcome::Kind;
+    switch (outcome.kind) {
+        case Kind::Result: {
+            const auto& p = outcome.payload;
+            std::string status;
+            if (p.IsObject() && p.HasMember("status") && p["status"].IsString())
+                status = p["status"].GetString();
+            if (status == "Accepted" || (!also_success.empty() && status == also_success))
+                return sdk::CommandResult::ok();
+            // Rejected/NotSupported is the charger's considered answer: asking
+            // again at once would get the same.
+            return sdk::CommandResult::failure(status.empty() ? "no status in the answer" : status,
+                                               false);
+        }
+        case Kind::CallError: {
+            const bool unsupported =
+                outcome.error_code == "NotSupported" || outcome.error_code == "NotImplemented";
+            return sdk::CommandResult::failure(outcome.reason(), !unsupported);
+        }
+        case Kind::InvalidRequest:
+        case Kind::InvalidResponse:
+            return sdk::CommandResult::failure(outcome.reason(), false);
+        case Kind::Timeout:
+        case Kind::NotConnected:
+        case Kind::Disconnected:
+        case Kind::QueueFull:
+            return sdk::CommandResult::failure(outcome.reason(), true);
+    }
+    return sdk::CommandResult::failure(outcome.reason(), true);
+}
+
+}  // namespace
+
+// Forwards charge points' calls to the Core handlers, noting each message
+// as a sign of life, and connection changes to the adapter.
+class Ocpp16Adapter::Handler final : public ocpp::CallHandler {
+  public:
+    Handler(Ocpp16Adapter& adapter, std::shared_ptr<ocpp::CentralSystemCore> core)
+        : adapter_(adapter), core_(std::move(core)) {}
+
+    std::optional<ocpp::HandlerError> on_call(std::string_view identity, std::string_view action,
+                                              const rapidjson::Value& payload,
+                                              rapidjson::Document& response) override {
+        adapter_.on_message(identity);
+        return core_->on_call(identity, action, payload, response);
+    }
+    void on_connected(std::string_view identity) override { adapter_.on_connected(identity); }
+    void on_disconnected(std::string_view identity, std::string_view reason) override {
+        adapter_.on_disconnected(identity, reason);
+    }
+
+  private:
+    Ocpp16Adapter& adapter_;
+    std::shared_ptr<ocpp::CentralSystemCore> core_;
+};
+
+Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
+    : host_(host), settings_(std::move(settings)) {
+    for (const auto& c : settings_.chargers) {
+        auto charger = std::make_unique<Charger>();
+        charger->settings = c;
+        by_asset_[c.asset_id] = charger.get();
+        by_identity_[c.charge_point_id] = charger.get();
+        chargers_.push_back(std::move(charger));
+    }
+    const auto& l = settings_.listener;
+    ocpp::CoreOptions core;
+    core.heartbeat_interval = std::chrono::seconds(l.heartbeat_interval_seconds);
+    core.accept_all_id_tags = l.accept_all_id_tags;
+    core.accepted_id_tags = l.id_tags;
+    // Transaction ids from the clock, so a restarted gateway does not hand
+    // out ids a charger still holds.
+    core.first_transaction_id =
+        static_cast<std::int32_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count() %
+                                  1'000'000'000);
+    ocpp::CoreObservers observers;
+    observers.on_boot = [this](std::string_view identity, const ocpp::BootNotificationRequest&) {
+        on_boot(identity);
+    };
+    observers.on_telemetry = [this](std::string_view identity,
+                                    const std::vector<ocpp::TelemetrySample>& samples) {
+        on_telemetry(identity, samples);
+    };
+    observers.on_transaction = [this](std::string_view identity, const ocpp::TransactionEvent& e) {
+        log(sdk::LogLevel::Info, std::string(identity) + ": transaction " +
+                                     std::to_string(e.transaction_id) +
+                                     (e.started ? " started" : " stopped") + " on connector " +
+                                     std::to_string(e.connector_id));
+    };
+    core_ = std::make_shared<ocpp::CentralSystemCore>(std::move(core), std::move(observers));
+}
+
+Ocpp16Adapter::~Ocpp16Adapter() {
+    stop();
+}
+
+void Ocpp16Adapter::log(sdk::LogLevel level, const std::string& text) noexcept {
+    host_.log(level, text);
+}
+
+Ocpp16Adapter::Charger* Ocpp16Adapter::find_asset(std::string_view asset_id) const noexcept {
+    auto it = by_asset_.find(std::string(asset_id));
+    return it == by_asset_.end() ? nullptr : it->second;
+}
+
+Ocpp16Adapter::Charger* Ocpp16Adapter::find_identity(std::string_view identity) const noexcept {
+    auto it = by_identity_.find(std::string(identity));
+    return it == by_identity_.end() ? nullptr : it->second;
+}
+
+ocpp::HandshakeDecision Ocpp16Adapter::authorize(const ocpp::HandshakeRequest& request) const {
+    const Charger* charger = find_identity(request.identity);
+    if (!charger) return ocpp::HandshakeDecision::NotFound;
+    if (settings_.listener.security_profile >= 1) {
+        if (!request.credentials || !charger->settings.password ||
+            request.credentials->password != *charger->settings.password)
+            return ocpp::HandshakeDecision::Unauthorized;
+    }
+    return ocpp::HandshakeDecision::Accept;
+}
+
+sdk::Status Ocpp16Adapter::start() noexcept {
+    return sdk::guarded("ocpp16: start", [&]() -> sdk::Status {
+        std::lock_guard lock(lifecycle_);
+        if (started_) return sdk::Status::failure("ocpp16: started twice");
+        const auto& l = settings_.listener;
+        ocpp::CentralSystemOptions options;
+        options.listen_address = l.host;
+        options.port = l.port;
+        options.path = l.path;
+        options.security_profile = static_cast<ocpp::SecurityProfile>(l.security_profile);
+        options.tls_certificate = l.tls_certificate;
+        options.tls_private_key = l.tls_private_key;
+        options.ping_interval = millis(l.ping_interval_seconds);
+        options.default_call_timeout = millis(l.call_timeout_seconds);
+        options.max_frame_bytes = l.max_frame_bytes;
+        options.log = [this](ocpp::LogLevel level, std::string_view message) {
+            const auto to = level == ocpp::LogLevel::Debug     ? sdk::LogLevel::Debug
+                            : level == ocpp::LogLevel::Info    ? sdk::LogLevel::Info
+                            : level == ocpp::LogLevel::Warning ? sdk::LogLevel::Warn
+                                                               : sdk::LogLevel::Error;
+            if (host_.enabled(to)) host_.log(to, message);
+        };
+        server_ = std::make_unique<ocpp::CentralSystem>(
+            io_, std::move(options),
+            [this](const ocpp::HandshakeRequest& r) { return authorize(r); },
+            std::make_shared<Handler>(*this, core_));
+        try {
+            server_->start();
+        } catch (const std::exception& e) {
+            server_.reset();
+            return sdk::Status::failure("ocpp16: cannot listen on " + l.host + ":" +
+                                        std::to_string(l.port) + ": " + e.what());
+        }
+        work_.emplace(io_.get_executor());
+        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+        started_ = true;
+        running_.store(true, std::memory_order_release);
+        log(sdk::LogLevel::Info, std::string("OCPP 1.6-J central system listening on ") +
+                                     (l.security_profile == 2 ? "wss://" : "ws://") + l.host + ":" +
+                                     std::to_string(server_->port()) + l.path +
+                                     "/<charge_point_id>, security profile " +
+                                     std::to_string(l.security_profile));
+        return sdk::Status::ok();
+    });
+}
+
+void Ocpp16Adapter::stop() noexcept {
+    std::lock_guard lock(lifecycle_);
+    if (stopped_) return;
+    stopped_ = true;
+    running_.store(false, std::memory_order_release);
+    if (!started_) return;
+    try {
+        server_->stop();
+    } catch (const std::exception& e) {
+        log(sdk::LogLevel::Warn, std::string("ocpp16: stopping the server: ") + e.what());
+    }
+    work_.reset();
+    // The closes normally finish quickly; a peer that never answers its close
+    // must not hold the gateway's shutdown.
+    std::thread watchdog([&] {
+        for (int i = 0; i < 300 && !io_.stopped(); ++i) std::this_thread::sleep_for(10ms);
+        if (!io_.stopped()) io_.stop();
+    });
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    io_.stop();
+    watchdog.join();
+    std::map<std::uint64_t, sdk::Completion> left;
+    {
+        std::lock_guard pending_lock(pending_mutex_);
+        left.swap(pending_);
+    }
+    for (auto& [id, done] : left)
+        done(sdk::CommandResult::failure("adapter stopped before the charger answered", true));
+    // server_ stays until destruction: a racing execute() may still call it.
+}
+
+bool Ocpp16Adapter::supports(std::string_view asset_id, sdk::CommandType type) const noexcept {
+    if (!find_asset(asset_id)) return false;
+    return type != sdk::CommandType::SetDischargeRate && type != sdk::CommandType::SetSocTarget;
+}
+
+sdk::AssetState Ocpp16Adapter::state(std::string_view asset_id) const noexcept {
+    sdk::AssetState out;
+    const Charger* charger = find_asset(asset_id);
+    if (!charger) return out;
+    try {
+        std::lock_guard lock(charger->mutex);
+        out.connected = charger->connected;
+        out.last_seen = charger->last_seen;
+        for (const auto& [name, value] : charger->telemetry)
+            out.telemetry.push_back({name, value, !charger->connected});
+    } catch (...) {
+    }
+    return out;
+}
+
+template <class Request>
+void Ocpp16Adapter::send(const Charger& charger, const Request& request, sdk::Completion done,
+                         std::string_view also_success) {
+    std::uint64_t id = 0;
+    {
+        std::lock_guard lock(pending_mutex_);
+        id = next_pending_++;
+        pending_.emplace(id, done);
+    }
+    // A stop() that began after execute()'s check has drained pending_ already
+    // or will find this entry: either way the command completes once.
+    if (!running_.load(std::memory_order_acquire)) {
+        done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+        return;
+    }
+    server_->call(
+        charger.settings.charge_point_id, request,
+        [this, id, done, also = std::string(also_success)](ocpp::CallOutcome outcome) {
+            {
+                std::lock_guard lock(pending_mutex_);
+                pending_.erase(id);
+            }
+            done(result_of(outcome, also));
+        },
+        millis(settings_.listener.call_timeout_seconds));
+}
+
+ocpp::ChargingRateUnit Ocpp16Adapter::unit_of(const Charger& charger) const {
+    std::lock_guard lock(charger.mutex);
+    return resolve_unit(charger.settings.profile.charging_rate_unit, charger.reported_unit);
+}
+
+ocpp::SetChargingProfileRequest Ocpp16Adapter::charge_rate_request(const Charger& charger,
+                                                                   double kw) const {
+    const auto& p = charger.settings.profile;
+    return charge_rate_profile(
+        kw, p, unit_of(charger),
+        core_->running_transaction(charger.settings.charge_point_id, p.connector_id), now_ms());
+}
+
+void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) noexcept {
+    sdk::guarded_execute(done, [&] {
+        Charger* charger = find_asset(command.asset_id);
+        if (!charger) {
+            done(sdk::CommandResult::failure("ocpp16: no charger '" + command.asset_id + "'",
+                                             false));
+            return;
+        }
+        if (!running_.load(std::memory_order_acquire)) {
+            done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+            return;
+        }
+        const auto& s = charger->settings;
+        const auto& params = command.parameters;
+        using Type = sdk::CommandType;
+        switch (command.command_type) {
+            case Type::SetChargeRate:
+            case Type::SetPowerLimit: {
+                if (!params.power_kw) {
+                    done(sdk::CommandResult::failure("power_kw is required", false));
+                    return;
+                }
+                const double kw = *params.power_kw;
+                ocpp::SetChargingProfileRequest request;
+                try {
+                    request = command.command_type == Type::SetChargeRate
+                                  ? charge_rate_request(*charger, kw)
+                                  : power_limit_profile(kw, s.profile, unit_of(*charger), now_ms());
+                } catch (const std::invalid_argument& e) {
+                    done(sdk::CommandResult::failure(e.what(), false));
+                    return;
+                }
+                {
+                    std::lock_guard lock(charger->mutex);
+                    (command.command_type == Type::SetChargeRate ? charger->charge_rate_kw
+                                                                 : charger->power_limit_kw) = kw;
+                }
+                send(*charger, request, std::move(done));
+                return;
+            }
+            case Type::StartCharging: {
+                ocpp::RemoteStartTransactionRequest request;
+                request.connector_id = params.connector_id.value_or(s.profile.connector_id);
+                request.id_tag = params.id_tag.empty() ? s.id_tag : params.id_tag;
+                send(*charger, request, std::move(done));
+                return;
+            }
+            case Type::StopCharging: {
+                const auto tx =
+                    core_->running_transaction(s.charge_point_id, s.profile.connector_id);
+                if (!tx) {
+                    done(sdk::CommandResult::failure("no transaction running on connector " +
+                                                         std::to_string(s.profile.connector_id),
+                                                     true));
+                    return;
+                }
+                send(*charger, ocpp::RemoteStopTransactionRequest{*tx}, std::move(done));
+                return;
+            }
+            case Type::ChangeAvailability: {
+                if (!params.operative) {
+                    done(sdk::CommandResult::failure("operative is required", false));
+                    return;
+                }
+                ocpp::ChangeAvailabilityRequest request;
+                request.connector_id = params.connector_id.value_or(s.profile.connector_id);
+                request.type = *params.operative ? ocpp::AvailabilityType::Operative
+                                                 : ocpp::AvailabilityType::Inoperative;
+                // Scheduled: the change waits for the running transaction to end.
+                send(*charger, request, std::move(done), "Scheduled");
+                return;
+            }
+            case Type::SetDischargeRate:
+            case Type::SetSocTarget:
+                break;
+        }
+        done(sdk::CommandResult::failure(
+            "ocpp16: " + std::string(sdk::to_string(command.command_type)) +
+                " is not possible over OCPP 1.6 Core",
+            false));
+    });
+}
+
+void Ocpp16Adapter::on_message(std::string_view identity) {
+    if (Charger* charger = find_identity(identity)) {
+        std::lock_guard lock(charger->mutex);
+        charger->last_seen = sdk::Clock::now();
+    }
+}
+
+void Ocpp16Adapter::on_connected(std::string_view identity) {
+    Charger* charger = find_identity(identity);
+    if (!charger) return;
+    {
+        std::lock_guard lock(charger->mutex);
+        charger->connected = true;
+        charger->last_seen = sdk::Clock::now();
+    }
+    log(sdk::LogLevel::Info, "charge point " + std::string(identity) + " connected as asset '" +
+                                 charger->settings.asset_id + "'");
+    sdk::AssetEvent e;
+    e.type = sdk::AssetEventType::Connected;
+    e.asset_id = charger->settings.asset_id;
+    e.at = sdk::Clock::now();
+    host_.publish(std::move(e));
+    restore_setpoints(*charger, false);
+}
+
+void Ocpp16Adapter::on_disconnected(std::string_view identity, std::string_view reason) {
+    Charger* charger = find_identity(identity);
+    if (!charger) return;
+    {
+        std::lock_guard lock(charger->mutex);
+        charger->connected = false;
+    }
+    log(sdk::LogLevel::Warn,
+        "charge point " + std::string(identity) + " disconnected: " + std::string(reason));
+    sdk::AssetEvent e;
+    e.type = sdk::AssetEventType::Disconnected;
+    e.asset_id = charger->settings.asset_id;
+    e.at = sdk::Clock::now();
+    e.reason = std::string(reason);
+    host_.publish(std::move(e));
+}
+
+void Ocpp16Adapter::on_boot(std::string_view identity) {
+    // A reboot may have cleared the charger's profiles and its configuration.
+    if (Charger* charger = find_identity(identity)) restore_setpoints(*charger, true);
+}
+
+void Ocpp16Adapter::on_telemetry(std::string_view identity,
+                                 const std::vector<ocpp::TelemetrySample>& samples) {
+    Charger* charger = find_identity(identity);
+    if (!charger) return;
+    sdk::AssetEvent e;
+    e.type = sdk::AssetEventType::Telemetry;
+    e.asset_id = charger->settings.asset_id;
+    e.at = sdk::Clock::now();
+    const auto connector = charger->settings.profile.connector_id;
+    for (const auto& s : samples) {
+        // Per-phase values would overwrite the total of the same name.
+        if (s.phase || (s.connector_id != connector && s.connector_id != 0)) continue;
+        e.telemetry.push_back({std::string(ocpp::to_string(s.quantity)), s.value, false});
+    }
+    if (e.telemetry.empty()) return;
+    {
+        std::lock_guard lock(charger->mutex);
+        for (const auto& t : e.telemetry) charger->telemetry[t.name] = t.value;
+    }
+    host_.publish(std::move(e));
+}
+
+void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
+    bool ask = false;
+    {
+        std::lock_guard lock(charger.mutex);
+        if (charger.settings.profile.charging_rate_unit == RateUnitSetting::Auto &&
+            (query_unit || !charger.unit_queried)) {
+            charger.unit_queried = true;
+            ask = true;
+        }
+    }
+    if (!ask) {
+        send_setpoints(charger);
+        return;
+    }
+    ocpp::GetConfigurationRequest request;
+    request.key = std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"};
+    server_->call(charger.settings.charge_point_id, request, [this, &charger](ocpp::CallOutcome o) {
+        std::optional<ocpp::ChargingRateUnit> unit;
+        if (o.ok()) {
+            try {
+                auto answer = ocpp::from_json<ocpp::GetConfigurationResponse>(o.payload);
+                for (const auto& kv :
+                     answer.configuration_key.value_or(std::vector<ocpp::KeyValue>{}))
+                    if (kv.key == "ChargingScheduleAllowedChargingRateUnit" && kv.value)
+                        unit = unit_from_allowed(*kv.value);
+            } catch (const std::exception& e) {
+                log(sdk::LogLevel::Warn, charger.settings.charge_point_id +
+                                             ": GetConfiguration answer unreadable: " + e.what());
+            }
+        } else {
+            log(sdk::LogLevel::Warn,
+                charger.settings.charge_point_id +
+                    ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit) "
+                    "failed: " +
+                    o.reason());
+        }
+        {
+            std::lock_guard lock(charger.mutex);
+            charger.reported_unit = unit;
+        }
+        send_setpoints(charger);
+    });
+}
+
+void Ocpp16Adapter::send_setpoints(Charger& charger) {
+    std::optional<double> rate, limit;
+    {
+        std::lock_guard lock(charger.mutex);
+        rate = charger.charge_rate_kw;
+        limit = charger.power_limit_kw;
+    }
+    const auto& id = charger.settings.charge_point_id;
+    auto report = [this, id](std::string what) {
+        return [this, id, what](ocpp::CallOutcome o) {
+            if (o.ok()) {
+                auto r = result_of(o, {});
+                if (r.success) {
+                    log(sdk::LogLevel::Info, id + ": " + what + " restored");
+                    return;
+                }
+                log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + r.error);
+                return;
+            }
+            log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + o.reason());
+        };
+    };
+    try {
+        if (limit)
+            server_->call(
+                id,
+                power_limit_profile(*limit, charger.settings.profile, unit_of(charger), now_ms()),
+                report("power limit " + std::to_string(*limit) + " kW"));
+        if (rate)
+            server_->call(id, charge_rate_request(charger, *rate),
+                          report("charge rate " + std::to_string(*rate) + " kW"));
+    } catch (const std::exception& e) {
+        log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
+    }
+}
+
+}  // namespace gridgate::ocpp16

@@ -1,0 +1,108 @@
+// The ocpp16 adapter: an OCPP 1.6-J central system chargers connect to.
+// Commands become SetChargingProfile, RemoteStart/StopTransaction and
+// ChangeAvailability calls; each charger's latest setpoint is sent again when
+// it (re)connects or boots; connections and meter values become asset events.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "gridgate/ocpp/central_system.hpp"
+#include "gridgate/ocpp/central_system_core.hpp"
+#include "gridgate/sdk/adapter.hpp"
+#include "gridgate/sdk/host.hpp"
+#include "settings.hpp"
+
+namespace gridgate::ocpp16 {
+
+/// Thread-safety: execute(), supports() and state() from any thread; start()
+/// and stop() once each from the host. Completions, events and log lines come
+/// from the adapter's own I/O threads.
+class Ocpp16Adapter final : public sdk::Adapter {
+  public:
+    Ocpp16Adapter(sdk::HostContext& host, Settings settings);
+    ~Ocpp16Adapter() override;
+
+    sdk::Status start() noexcept override;
+    void stop() noexcept override;
+    void execute(const sdk::Command& command, sdk::Completion done) noexcept override;
+    bool supports(std::string_view asset_id, sdk::CommandType type) const noexcept override;
+    sdk::AssetState state(std::string_view asset_id) const noexcept override;
+
+  private:
+    struct Charger {
+        ChargerSettings settings;
+
+        mutable std::mutex mutex;  // guards the state below
+        bool connected = false;
+        std::optional<sdk::TimePoint> last_seen;
+        std::map<std::string, double> telemetry;
+        // The setpoints that apply now, sent again after a (re)connect or boot.
+        std::optional<double> charge_rate_kw;
+        std::optional<double> power_limit_kw;
+        // For `charging_rate_unit = "auto"`: what GetConfiguration reported.
+        std::optional<ocpp::ChargingRateUnit> reported_unit;
+        bool unit_queried = false;
+    };
+    class Handler;
+
+    Charger* find_asset(std::string_view asset_id) const noexcept;
+    Charger* find_identity(std::string_view identity) const noexcept;
+    ocpp::HandshakeDecision authorize(const ocpp::HandshakeRequest& request) const;
+    void log(sdk::LogLevel level, const std::string& text) noexcept;
+
+    void on_message(std::string_view identity);
+    void on_connected(std::string_view identity);
+    void on_disconnected(std::string_view identity, std::string_view reason);
+    void on_boot(std::string_view identity);
+    void on_telemetry(std::string_view identity, const std::vector<ocpp::TelemetrySample>& samples);
+
+    // Sends the remembered setpoints again (after GetConfiguration when the
+    // unit is `auto` and not known yet, or `query_unit` asks for it anew).
+    void restore_setpoints(Charger& charger, bool query_unit);
+    void send_setpoints(Charger& charger);
+    ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
+    ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
+
+    // Sends `request` and completes `done` with the status mapped: success
+    // for `status` or `also_success`, the status word otherwise.
+    template <class Request>
+    void send(const Charger& charger, const Request& request, sdk::Completion done,
+              std::string_view also_success = {});
+
+    sdk::HostContext& host_;
+    const Settings settings_;
+    std::vector<std::unique_ptr<Charger>> chargers_;
+    std::unordered_map<std::string, Charger*> by_asset_;
+    std::unordered_map<std::string, Charger*> by_identity_;
+
+    boost::asio::io_context io_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::vector<std::thread> threads_;
+    std::shared_ptr<ocpp::CentralSystemCore> core_;
+    std::unique_ptr<ocpp::CentralSystem> server_;
+
+    // Commands sent and not answered yet: failed on stop().
+    std::mutex pending_mutex_;
+    std::map<std::uint64_t, sdk::Completion> pending_;
+    std::uint64_t next_pending_ = 0;
+
+    std::mutex lifecycle_;  // start / stop; execute() only reads running_
+    std::atomic<bool> running_{false};
+    bool started_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace gridgate::ocpp16

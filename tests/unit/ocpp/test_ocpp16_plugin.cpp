@@ -1,0 +1,461 @@
+// The ocpp16 plugin as the gateway uses it: the real .so through the real
+// loader and registry, against simulated chargers over 127.0.0.1.
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "gridgate/gateway/adapter_registry.hpp"
+#include "gridgate/gateway/plugin_loader.hpp"
+#include "gridgate/sim/charger_fleet.hpp"
+#include "ocpp_test_support.hpp"
+
+namespace gridgate {
+namespace {
+
+using namespace std::chrono_literals;
+using ocpp::test::parse;
+using ocpp::test::wait_until;
+
+sdk::ConfigValue value(sdk::ConfigValue::Storage v, int line, int column = 8) {
+    return {std::move(v), {"site.toml", line, column}};
+}
+
+struct Charger {
+    std::string asset_id;
+    std::string identity;
+    std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> keys;
+};
+
+sdk::AdapterConfig site(std::vector<Charger> chargers,
+                        std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> keys = {}) {
+    sdk::AdapterConfig c{"ocpp", "ocpp16", sdk::ConfigTable({"site.toml", 5, 1}), {}, {}};
+    c.table.add("listen", value(std::string("127.0.0.1:0"), 6));
+    int line = 7;
+    for (auto& [k, v] : keys) c.table.add(k, value(std::move(v), line++));
+    line = 20;
+    for (auto& ch : chargers) {
+        sdk::AssetConfig a{ch.asset_id, "ev_charger", sdk::ConfigTable({"site.toml", line++, 1})};
+        a.table.add("charge_point_id", value(ch.identity, line++));
+        for (auto& [k, v] : ch.keys) a.table.add(k, value(std::move(v), line++));
+        c.assets.push_back(std::move(a));
+        line += 2;
+    }
+    return c;
+}
+
+sdk::Command command(std::string asset, sdk::CommandType type) {
+    sdk::Command c;
+    c.command_id = sdk::CommandId{42};
+    c.asset_id = std::move(asset);
+    c.command_type = type;
+    return c;
+}
+
+sdk::Command power(std::string asset, sdk::CommandType type, double kw) {
+    auto c = command(std::move(asset), type);
+    c.parameters.power_kw = kw;
+    return c;
+}
+
+sdk::CommandResult run(const gateway::AdapterRegistry& registry, const sdk::Command& c) {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::optional<sdk::CommandResult> result;
+    registry.dispatch(c, sdk::Completion([&](sdk::CommandResult r) {
+                          std::lock_guard lock(mutex);
+                          result = std::move(r);
+                          cv.notify_all();
+                      }));
+    std::unique_lock lock(mutex);
+    if (!cv.wait_for(lock, 5s, [&] { return result.has_value(); }))
+        return sdk::CommandResult::failure("test: no completion");
+    return *result;
+}
+
+struct Host {
+    std::mutex mutex;
+    std::vector<sdk::AssetEvent> events;
+    std::vector<std::string> log;
+
+    gateway::HostHooks hooks() {
+        return {[this](sdk::LogLevel, std::string_view, std::string_view text) {
+                    std::lock_guard lock(mutex);
+                    log.emplace_back(text);
+                },
+                sdk::LogLevel::Info,
+                [this](std::string_view, sdk::AssetEvent e) {
+                    std::lock_guard lock(mutex);
+                    events.push_back(std::move(e));
+                }};
+    }
+    std::size_t count(sdk::AssetEventType type, std::string_view asset) {
+        std::lock_guard lock(mutex);
+        std::size_t n = 0;
+        for (const auto& e : events) n += e.type == type && e.asset_id == asset;
+        return n;
+    }
+    std::optional<sdk::AssetEvent> last(sdk::AssetEventType type) {
+        std::lock_guard lock(mutex);
+        for (auto it = events.rbegin(); it != events.rend(); ++it)
+            if (it->type == type) return *it;
+        return std::nullopt;
+    }
+    // The port the central system reported it listens on.
+    std::uint16_t port() {
+        std::lock_guard lock(mutex);
+        for (const auto& l : log) {
+            const auto at = l.find("listening on ws://127.0.0.1:");
+            if (at != std::string::npos)
+                return static_cast<std::uint16_t>(std::stoi(l.substr(at + 28)));
+        }
+        return 0;
+    }
+};
+
+// A fleet of simulated chargers on its own thread, recording every CALL.
+class Fleet {
+  public:
+    Fleet(std::uint16_t port, std::vector<sim::ChargerOptions> chargers) {
+        sim::FleetOptions options;
+        options.port = port;
+        options.reconnect_delay = 50ms;
+        fleet_ = std::make_unique<sim::ChargerFleet>(io_, options, std::move(chargers),
+                                                     [this](const sim::SimEvent& e) {
+                                                         std::lock_guard lock(mutex_);
+                                                         events_.push_back(e);
+                                                     });
+        fleet_->start();
+        thread_ = std::thread([this] { io_.run(); });
+    }
+    ~Fleet() { stop(); }
+    void stop() {
+        if (!thread_.joinable()) return;
+        fleet_->stop();
+        // Let the closes go out, so the central system sees them at once.
+        wait_until([&] { return fleet_->connected_count() == 0; }, 2s);
+        io_.stop();
+        thread_.join();
+    }
+    sim::ChargerFleet& operator*() { return *fleet_; }
+    sim::ChargerFleet* operator->() { return fleet_.get(); }
+
+    // The payloads of `action` calls `identity` received, oldest first.
+    std::vector<std::string> calls(std::string_view identity, std::string_view action) {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> out;
+        for (const auto& e : events_)
+            if (e.identity == identity && e.kind == "call" && e.action == action)
+                out.push_back(e.payload);
+        return out;
+    }
+    bool saw(std::string_view identity, std::string_view kind) {
+        std::lock_guard lock(mutex_);
+        for (const auto& e : events_)
+            if (e.identity == identity && e.kind == kind) return true;
+        return false;
+    }
+
+  private:
+    boost::asio::io_context io_;
+    std::unique_ptr<sim::ChargerFleet> fleet_;
+    std::thread thread_;
+    std::mutex mutex_;
+    std::vector<sim::SimEvent> events_;
+};
+
+sim::ChargerOptions charger(std::string identity) {
+    sim::ChargerOptions o;
+    o.identity = std::move(identity);
+    return o;
+}
+
+class Ocpp16Plugin : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        const auto& report = catalog.load_file(GRIDGATE_OCPP16_PLUGIN);
+        ASSERT_TRUE(report.loaded) << report.reason;
+        plugin = catalog.find_shared("ocpp16");
+        ASSERT_TRUE(plugin);
+    }
+    void TearDown() override { registry.clear(); }
+
+    // Adds and starts the adapter; returns its port.
+    std::uint16_t start(sdk::AdapterConfig config) {
+        auto errors = registry.add(plugin, std::move(config), host.hooks());
+        EXPECT_TRUE(errors.empty()) << errors.front();
+        auto status = registry.start();
+        EXPECT_TRUE(status) << status.message();
+        return host.port();
+    }
+
+    gateway::PluginCatalog catalog;
+    std::shared_ptr<const gateway::LoadedPlugin> plugin;
+    gateway::AdapterRegistry registry;
+    Host host;
+};
+
+TEST_F(Ocpp16Plugin, DeclaresWhatItCarries) {
+    EXPECT_TRUE(plugin->can_carry(sdk::CommandType::SetChargeRate));
+    EXPECT_TRUE(plugin->can_carry(sdk::CommandType::StartCharging));
+    EXPECT_FALSE(plugin->can_carry(sdk::CommandType::SetDischargeRate));
+    EXPECT_FALSE(plugin->can_carry(sdk::CommandType::SetSocTarget));
+}
+
+TEST_F(Ocpp16Plugin, RefusesBadKeysAtTheirPlace) {
+    auto typo =
+        site({{"ast_ev_001", "CP1", {}}}, {{"heartbeat_interval_second", std::int64_t{60}}});
+    auto errors = registry.add(plugin, typo, host.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:7:8: unknown key 'heartbeat_interval_second' in [adapters.ocpp] (did you "
+              "mean 'heartbeat_interval_seconds'?)");
+
+    auto tls = site({{"ast_ev_001", "CP1", {{"password", std::string("pw")}}}},
+                    {{"security_profile", std::int64_t{2}},
+                     {"tls_certificate", std::string("/nonexistent/cert.pem")}});
+    errors = registry.add(plugin, tls, host.hooks());
+    ASSERT_EQ(errors.size(), 2U);
+    EXPECT_EQ(errors[0], "site.toml:8:8: 'tls_certificate': no such file: /nonexistent/cert.pem");
+    EXPECT_EQ(errors[1], "site.toml:5:1: security_profile 2 needs 'tls_private_key'");
+
+    auto no_password = site({{"ast_ev_001", "CP1", {}}}, {{"security_profile", std::int64_t{1}}});
+    errors = registry.add(plugin, no_password, host.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:20:1: asset 'ast_ev_001': security_profile 1 needs the charger's "
+              "'password'");
+
+    auto bad_listen = site({{"ast_ev_001", "CP1", {}}});
+    bad_listen.table = sdk::ConfigTable({"site.toml", 5, 1});
+    bad_listen.table.add("listen", value(std::string("localhost"), 6));
+    errors = registry.add(plugin, bad_listen, host.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0].rfind("site.toml:6:8: 'listen' must be HOST:PORT", 0), 0U) << errors[0];
+}
+
+TEST_F(Ocpp16Plugin, ChargeRateArrivesInWattsAndInAmps) {
+    const auto port =
+        start(site({{"ast_ev_w", "CPW", {}},
+                    {"ast_ev_a", "CPA", {{"charging_rate_unit", std::string("A")}}}}));
+    Fleet fleet(port, {charger("CPW"), charger("CPA")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
+
+    ASSERT_TRUE(run(registry, power("ast_ev_w", sdk::CommandType::SetChargeRate, 11)).success);
+    auto sent = fleet.calls("CPW", "SetChargingProfile");
+    ASSERT_FALSE(sent.empty());
+    auto w = parse(sent.back());
+    EXPECT_EQ(w["connectorId"].GetInt(), 1);
+    const auto& wp = w["csChargingProfiles"];
+    EXPECT_STREQ(wp["chargingProfilePurpose"].GetString(), "TxDefaultProfile");
+    EXPECT_FALSE(wp.HasMember("transactionId"));
+    EXPECT_STREQ(wp["chargingSchedule"]["chargingRateUnit"].GetString(), "W");
+    EXPECT_DOUBLE_EQ(wp["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"].GetDouble(),
+                     11000.0);
+
+    // 7 kW over 3 x 230 V: 10.144 A, rounded down to 10.1.
+    ASSERT_TRUE(run(registry, power("ast_ev_a", sdk::CommandType::SetChargeRate, 7)).success);
+    sent = fleet.calls("CPA", "SetChargingProfile");
+    ASSERT_FALSE(sent.empty());
+    auto a = parse(sent.back());
+    const auto& schedule = a["csChargingProfiles"]["chargingSchedule"];
+    EXPECT_STREQ(schedule["chargingRateUnit"].GetString(), "A");
+    EXPECT_DOUBLE_EQ(schedule["chargingSchedulePeriod"][0]["limit"].GetDouble(), 10.1);
+    EXPECT_EQ(schedule["chargingSchedulePeriod"][0]["numberPhases"].GetInt(), 3);
+
+    ASSERT_TRUE(run(registry, power("ast_ev_w", sdk::CommandType::SetPowerLimit, 22)).success);
+    auto limit = parse(fleet.calls("CPW", "SetChargingProfile").back());
+    EXPECT_EQ(limit["connectorId"].GetInt(), 0);
+    EXPECT_STREQ(limit["csChargingProfiles"]["chargingProfilePurpose"].GetString(),
+                 "ChargePointMaxProfile");
+    EXPECT_FALSE(registry.supports("ast_ev_w", sdk::CommandType::SetDischargeRate));
+}
+
+TEST_F(Ocpp16Plugin, DuringATransactionTxProfileAndRemoteStartStop) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    auto options = charger("CP1");
+    options.start_transaction = true;
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "transaction_started"); }));
+
+    ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 7)).success);
+    auto profile = parse(fleet.calls("CP1", "SetChargingProfile").back());
+    const auto& p = profile["csChargingProfiles"];
+    EXPECT_STREQ(p["chargingProfilePurpose"].GetString(), "TxProfile");
+    ASSERT_TRUE(p.HasMember("transactionId"));
+    const int transaction = p["transactionId"].GetInt();
+
+    ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StopCharging)).success);
+    auto stop = parse(fleet.calls("CP1", "RemoteStopTransaction").back());
+    EXPECT_EQ(stop["transactionId"].GetInt(), transaction);
+    // The simulator ends the transaction; with none left STOP has nothing to stop.
+    ASSERT_TRUE(wait_until([&] {
+        auto r = run(registry, command("ast_ev_001", sdk::CommandType::StopCharging));
+        return !r.success && r.error == "no transaction running on connector 1";
+    }));
+
+    ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StartCharging)).success);
+    auto start = parse(fleet.calls("CP1", "RemoteStartTransaction").back());
+    EXPECT_STREQ(start["idTag"].GetString(), "gridgate");
+    EXPECT_EQ(start["connectorId"].GetInt(), 1);
+
+    auto off = command("ast_ev_001", sdk::CommandType::ChangeAvailability);
+    off.parameters.operative = false;
+    ASSERT_TRUE(run(registry, off).success);
+    auto availability = parse(fleet.calls("CP1", "ChangeAvailability").back());
+    EXPECT_STREQ(availability["type"].GetString(), "Inoperative");
+    EXPECT_EQ(availability["connectorId"].GetInt(), 1);
+}
+
+TEST_F(Ocpp16Plugin, RejectionTimeoutAndAbsenceAreFailures) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}, {"ast_ev_002", "CP2", {}}},
+                                 {{"call_timeout_seconds", 0.2}}));
+    // Before any charger connects: at once, retryable.
+    const auto before = std::chrono::steady_clock::now();
+    auto absent = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 5));
+    EXPECT_FALSE(absent.success);
+    EXPECT_EQ(absent.error, "not connected");
+    EXPECT_TRUE(absent.retryable);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 150ms);
+
+    Fleet fleet(port, {charger("CP1"), charger("CP2")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
+    fleet->set_answer("CP1", {sim::AnswerMode::Kind::Reject, 0ms});
+    fleet->set_answer("CP2", {sim::AnswerMode::Kind::Silent, 0ms});
+    auto rejected = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 5));
+    EXPECT_FALSE(rejected.success);
+    EXPECT_EQ(rejected.error, "Rejected");
+    auto silent = run(registry, power("ast_ev_002", sdk::CommandType::SetChargeRate, 5));
+    EXPECT_FALSE(silent.success);
+    EXPECT_EQ(silent.error, "timeout");
+    EXPECT_TRUE(silent.retryable);
+
+    auto negative = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, -1));
+    EXPECT_FALSE(negative.success);
+    EXPECT_FALSE(negative.retryable);
+}
+
+TEST_F(Ocpp16Plugin, RefusesUnknownChargePointsAndWrongPasswords) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {{"password", std::string("s3cret")}}}},
+                                 {{"security_profile", std::int64_t{1}}}));
+    ocpp::test::ClientOptions unknown;
+    unknown.target = "/ocpp/CP9";
+    unknown.authorization = "Basic Q1A5OnMzY3JldA==";  // CP9:s3cret
+    EXPECT_EQ(ocpp::test::probe_upgrade(port, unknown).result_int(), 404);
+    ocpp::test::ClientOptions wrong;
+    wrong.target = "/ocpp/CP1";
+    wrong.authorization = "Basic Q1AxOndyb25n";  // CP1:wrong
+    EXPECT_EQ(ocpp::test::probe_upgrade(port, wrong).result_int(), 401);
+
+    auto options = charger("CP1");
+    options.password = "s3cret";
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+}
+
+TEST_F(Ocpp16Plugin, SetpointIsRestoredWhenTheChargerComesBack) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
+              "not connected");
+    {
+        Fleet fleet(port, {charger("CP1")});
+        ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
+        auto p = parse(fleet.calls("CP1", "SetChargingProfile").front());
+        EXPECT_DOUBLE_EQ(
+            p["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+                .GetDouble(),
+            4000.0);
+        EXPECT_EQ(host.count(sdk::AssetEventType::Connected, "ast_ev_001"), 1U);
+        EXPECT_TRUE(registry.state("ast_ev_001")->connected);
+        ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 6)).success);
+    }
+    ASSERT_TRUE(wait_until(
+        [&] { return host.count(sdk::AssetEventType::Disconnected, "ast_ev_001") == 1; }));
+    EXPECT_FALSE(host.last(sdk::AssetEventType::Disconnected)->reason.empty());
+    EXPECT_FALSE(registry.state("ast_ev_001")->connected);
+
+    Fleet again(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return !again.calls("CP1", "SetChargingProfile").empty(); }));
+    auto p = parse(again.calls("CP1", "SetChargingProfile").front());
+    EXPECT_DOUBLE_EQ(
+        p["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+            .GetDouble(),
+        6000.0);
+}
+
+TEST_F(Ocpp16Plugin, AutoUnitAsksTheChargerFirst) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
+    auto options = charger("CP1");
+    options.allowed_charging_rate_unit = "Current";
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "GetConfiguration").empty(); }));
+    ASSERT_TRUE(wait_until([&] {
+        return run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 7)).success &&
+               parse(fleet.calls("CP1", "SetChargingProfile")
+                         .back())["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] ==
+                   "A";
+    }));
+}
+
+TEST_F(Ocpp16Plugin, MeterValuesBecomeTelemetry) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    fleet->send_raw(
+        "CP1",
+        R"([2,"mv1","MeterValues",{"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
+        {"value":"7400","measurand":"Power.Active.Import","unit":"W"},
+        {"value":"12.5","measurand":"Energy.Active.Import.Register","unit":"kWh"}]}]}])");
+    ASSERT_TRUE(
+        wait_until([&] { return host.count(sdk::AssetEventType::Telemetry, "ast_ev_001") == 1; }));
+    auto state = registry.state("ast_ev_001");
+    ASSERT_TRUE(state);
+    ASSERT_TRUE(state->find("power_kw"));
+    EXPECT_DOUBLE_EQ(state->find("power_kw")->value, 7.4);
+    EXPECT_DOUBLE_EQ(state->find("energy_kwh")->value, 12.5);
+    EXPECT_TRUE(state->last_seen.has_value());
+}
+
+TEST_F(Ocpp16Plugin, StopFailsAPendingCallExactlyOnce) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    fleet->set_answer("CP1", {sim::AnswerMode::Kind::Silent, 0ms});
+    std::mutex mutex;
+    std::vector<sdk::CommandResult> results;
+    registry.dispatch(power("ast_ev_001", sdk::CommandType::SetChargeRate, 3),
+                      sdk::Completion([&](sdk::CommandResult r) {
+                          std::lock_guard lock(mutex);
+                          results.push_back(std::move(r));
+                      }));
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
+    registry.stop();
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(results.size(), 1U);
+    EXPECT_FALSE(results[0].success);
+    EXPECT_TRUE(results[0].retryable);
+}
+
+TEST_F(Ocpp16Plugin, StartFailsNamingTheAddressItCannotBind) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    gateway::AdapterRegistry second;
+    Host other;
+    auto config = site({{"ast_ev_002", "CP2", {}}});
+    config.table = sdk::ConfigTable({"site.toml", 5, 1});
+    config.table.add("listen", value("127.0.0.1:" + std::to_string(port), 6));
+    auto errors = second.add(plugin, config, other.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    auto status = second.start();
+    ASSERT_FALSE(status);
+    EXPECT_NE(status.message().find("127.0.0.1:" + std::to_string(port)), std::string::npos)
+        << status.message();
+}
+
+}  // namespace
+}  // namespace gridgate
