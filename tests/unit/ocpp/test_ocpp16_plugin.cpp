@@ -324,7 +324,7 @@ TEST_F(Ocpp16Plugin, RejectionTimeoutAndAbsenceAreFailures) {
     EXPECT_FALSE(absent.success);
     EXPECT_EQ(absent.error, "not connected");
     EXPECT_TRUE(absent.retryable);
-    EXPECT_LT(std::chrono::steady_clock::now() - before, 150ms);
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 1s);
 
     Fleet fleet(port, {charger("CP1"), charger("CP2")});
     ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
