@@ -15,6 +15,7 @@
 
 using namespace gridgate;
 using namespace gridgate::testing;
+using namespace gridgate::tools;
 using namespace std::chrono_literals;
 
 TEST(VendorPlugin, ADroppedInPluginIsDrivenByAScheduleThroughTheGateway) {

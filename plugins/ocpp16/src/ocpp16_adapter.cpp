@@ -19,8 +19,8 @@ ocpp::Timestamp now_ms() {
 }
 
 // The command's result from the call's outcome. Failures the charger will
-// repeat (it does not know the call, the payload is wrong) end at once; the
-// rest may go better on a later try.
+// repeat (it does not support the call, the payload is wrong) end at once;
+// the rest may go better on a later try.
 sdk::CommandResult result_of(const ocpp::CallOutcome& outcome, std::string_view also_success) {
     using Kind = ocpp::CallOutcome::Kind;
     switch (outcome.kind) {
@@ -31,10 +31,12 @@ sdk::CommandResult result_of(const ocpp::CallOutcome& outcome, std::string_view 
                 status = p["status"].GetString();
             if (status == "Accepted" || (!also_success.empty() && status == also_success))
                 return sdk::CommandResult::ok();
-            // Rejected/NotSupported is the charger's considered answer: asking
-            // again at once would get the same.
-            return sdk::CommandResult::failure(status.empty() ? "no status in the answer" : status,
-                                               false);
+            // NotSupported will not change. Rejected often does: chargers
+            // refuse profiles while a connector changes state or just after a
+            // reboot, so the engine retries it after its backoff.
+            if (status.empty())
+                return sdk::CommandResult::failure("no status in the answer", false);
+            return sdk::CommandResult::failure(status, status != "NotSupported");
         }
         case Kind::CallError: {
             const bool unsupported =

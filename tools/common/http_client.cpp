@@ -6,7 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <stdexcept>
 
-namespace gridgate::testing {
+namespace gridgate::tools {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -44,4 +44,4 @@ HttpReply http_request(unsigned short port, const std::string& method, const std
     return reply;
 }
 
-}  // namespace gridgate::testing
+}  // namespace gridgate::tools

@@ -1,11 +1,11 @@
-// A blocking HTTP/1.1 client for end-to-end tests (Boost.Beast), one
+// A blocking HTTP/1.1 client for tools and end-to-end tests (Boost.Beast), one
 // connection per request.
 #pragma once
 
 #include <map>
 #include <string>
 
-namespace gridgate::testing {
+namespace gridgate::tools {
 
 struct HttpReply {
     unsigned status = 0;
@@ -18,4 +18,4 @@ HttpReply http_request(unsigned short port, const std::string& method, const std
                        const std::string& body = {}, const std::string& content_type = {},
                        const std::map<std::string, std::string>& headers = {});
 
-}  // namespace gridgate::testing
+}  // namespace gridgate::tools
