@@ -177,8 +177,8 @@ sdk::Status Ocpp16Adapter::start() noexcept {
             server_->start();
         } catch (const std::exception& e) {
             server_.reset();
-            return sdk::Status::failure("ocpp16: cannot listen on " + l.host + ":" +
-                                        std::to_string(l.port) + ": " + e.what());
+            // The library's message names the address already.
+            return sdk::Status::failure(std::string("ocpp16: ") + e.what());
         }
         work_.emplace(io_.get_executor());
         for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
@@ -400,8 +400,6 @@ void Ocpp16Adapter::on_disconnected(std::string_view identity, std::string_view 
         std::lock_guard lock(charger->mutex);
         charger->connected = false;
     }
-    log(sdk::LogLevel::Warn,
-        "charge point " + std::string(identity) + " disconnected: " + std::string(reason));
     sdk::AssetEvent e;
     e.type = sdk::AssetEventType::Disconnected;
     e.asset_id = charger->settings.asset_id;
