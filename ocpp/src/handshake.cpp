@@ -107,6 +107,26 @@ std::optional<std::string> identity_from_target(std::string_view target, std::st
     return identity;
 }
 
+std::string basic_authorization(std::string_view username, std::string_view password) {
+    static constexpr char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string text = std::string(username) + ":" + std::string(password);
+    std::string out = "Basic ";
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char c : text) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
+        }
+    }
+    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
+    while ((out.size() - 6) % 4 != 0) out.push_back('=');
+    return out;
+}
+
 std::optional<BasicCredentials> parse_basic_authorization(std::string_view header) {
     header = trim(header);
     const auto space = header.find(' ');

@@ -9,23 +9,8 @@ namespace {
 using namespace test;
 
 std::string basic(std::string_view user_password) {
-    // Small base64 encoder for the tests' headers.
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (unsigned char c : user_password) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
-        }
-    }
-    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
-    while (out.size() % 4 != 0) out.push_back('=');
-    return "Basic " + out;
+    auto colon = user_password.find(':');
+    return basic_authorization(user_password.substr(0, colon), user_password.substr(colon + 1));
 }
 
 TEST(Handshake, IdentityIsTheLastSegmentPercentDecoded) {
@@ -51,6 +36,11 @@ TEST(Handshake, ParsesBasicCredentials) {
     EXPECT_FALSE(credentials_match(credentials, "CP002", "s3cr:et"));
     EXPECT_FALSE(credentials_match(credentials, "CP001", "s3cr:eT"));
     EXPECT_FALSE(credentials_match(std::nullopt, "CP001", ""));
+}
+
+TEST(Handshake, BasicAuthorizationIsBase64OfUserColonPassword) {
+    EXPECT_EQ(basic_authorization("CP001", "s3cr:et"), "Basic Q1AwMDE6czNjcjpldA==");
+    EXPECT_EQ(basic_authorization("a", ""), "Basic YTo=");
 }
 
 TEST(Handshake, SubprotocolListIsSearched) {

@@ -17,6 +17,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include "gridgate/ocpp/datetime.hpp"
+#include "gridgate/ocpp/handshake.hpp"
 #include "gridgate/ocpp/messages.hpp"
 #include "gridgate/ocpp/rpc.hpp"
 
@@ -34,25 +35,6 @@ namespace {
 ocpp::Timestamp now() {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now());
-}
-
-std::string base64(std::string_view text) {
-    static constexpr char kAlphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    unsigned buffer = 0;
-    int bits = 0;
-    for (unsigned char c : text) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out.push_back(kAlphabet[(buffer >> bits) & 0x3F]);
-        }
-    }
-    if (bits > 0) out.push_back(kAlphabet[(buffer << (6 - bits)) & 0x3F]);
-    while (out.size() % 4 != 0) out.push_back('=');
-    return out;
 }
 
 std::string percent_encode(std::string_view text) {
@@ -254,7 +236,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         const auto& options = charger_->options;
         std::optional<std::string> authorization;
         if (options.password)
-            authorization = "Basic " + base64(options.identity + ":" + *options.password);
+            authorization = ocpp::basic_authorization(options.identity, *options.password);
         ws_.set_option(
             websocket::stream_base::decorator([authorization](websocket::request_type& request) {
                 request.set(http::field::sec_websocket_protocol, "ocpp1.6");

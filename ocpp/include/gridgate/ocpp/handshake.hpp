@@ -25,6 +25,9 @@ struct BasicCredentials {
 // Parses an `Authorization: Basic <base64(user:password)>` header value.
 std::optional<BasicCredentials> parse_basic_authorization(std::string_view header);
 
+// The `Authorization` header value a charge point sends: "Basic " + base64(user:password).
+std::string basic_authorization(std::string_view username, std::string_view password);
+
 // True when the credentials name `identity` as user and carry `password`.
 // Compares in constant time so the answer's timing does not leak the secret.
 bool credentials_match(const std::optional<BasicCredentials>& credentials,
