@@ -27,7 +27,7 @@ void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
     asio::post(p_.strand, [this, request = std::move(request), done = std::move(done)]() mutable {
         engine::AssetMap asset_map = p_.site.asset_map;
         for (auto& [key, asset] : request.asset_map) asset_map[key] = asset;  // the body wins
-        auto known = [this](std::string_view id) { return p_.site.find_asset(id) != nullptr; };
+        auto known = [this](std::string_view id) { return known_assets_.count(id) > 0; };
         try {
             auto result = p_.engine.schedule_to_commands(request.schedule, asset_map, known);
             p_.on_new_commands();
@@ -90,14 +90,6 @@ void EngineApi::metrics(std::function<void(std::string)> done) {
             for (std::size_t t = 0; t < sdk::kCommandTypeCount; ++t)
                 total += static_cast<std::int64_t>(counts[t][s]);
             p_.metrics.set_commands_in_status(static_cast<sdk::CommandStatus>(s), total);
-        }
-        for (const auto& adapter : p_.site.adapters) {
-            std::int64_t connected = 0;
-            for (const auto& a : p_.site.assets) {
-                if (a.adapter != adapter.name) continue;
-                if (auto state = p_.registry.state(a.id); state && state->connected) ++connected;
-            }
-            p_.metrics.set_assets_connected(adapter.name, connected);
         }
         done(p_.metrics.render());
     });

@@ -4,6 +4,8 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
@@ -30,7 +32,9 @@ class EngineApi final : public http::ApiBackend {
         std::function<void()> on_new_commands;  // re-arms the dispatch timer (on the strand)
     };
 
-    explicit EngineApi(Parts parts) : p_(std::move(parts)) {}
+    explicit EngineApi(Parts parts) : p_(std::move(parts)) {
+        for (const auto& asset : p_.site.assets) known_assets_.insert(asset.id);
+    }
 
     void post_schedule(http::ScheduleFormat format, std::string body,
                        std::function<void(http::ApiResponse)> done) override;
@@ -43,6 +47,9 @@ class EngineApi final : public http::ApiBackend {
 
   private:
     Parts p_;
+    // The site's asset ids: a schedule for 10,000 chargers checks every
+    // column, which a scan of the site's list would make quadratic.
+    std::unordered_set<std::string_view> known_assets_;
 };
 
 }  // namespace gridgate::gateway

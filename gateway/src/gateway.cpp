@@ -1,6 +1,7 @@
 #include "gridgate/gateway/gateway.hpp"
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -116,19 +117,20 @@ class Gateway::Impl {
         hooks.clock = [] { return sdk::Clock::now(); };
         // Completions arrive on adapter threads; the engine sees them on its
         // strand, after which the dispatch timer may need to move.
-        hooks.post = [this](std::function<void()> work) {
-            asio::post(strand_, [this, work = std::move(work)] {
-                work();
-                arm();
-            });
-        };
+        hooks.post = [this](std::function<void()> work) { to_strand(std::move(work)); };
         hooks.log = [](engine::LogLevel level, std::string_view text) {
             spdlog::log(to_spdlog(level), "engine: {}", text);
         };
         engine_ = std::make_unique<engine::DispatchEngine>(eo, std::move(hooks));
 
-        for (const auto& a : site_.assets) adapter_of_asset_.emplace(a.id, a.adapter);
-        for (const auto& a : site_.adapters) metrics_.declare_adapter(a.name);
+        for (const auto& a : site_.assets) {
+            adapter_of_asset_.emplace(a.id, a.adapter);
+            asset_connected_.emplace(a.id, false);
+        }
+        for (const auto& a : site_.adapters) {
+            metrics_.declare_adapter(a.name);
+            connected_per_adapter_.emplace(a.name, 0);
+        }
 
         event_log_ = engine_->events().subscribe_all([this](const engine::Event& e) {
             auto level = e.type == engine::EventType::Telemetry ? spdlog::level::debug
@@ -137,6 +139,9 @@ class Gateway::Impl {
                              ? spdlog::level::warn
                              : spdlog::level::info;
             if (spdlog::should_log(level)) spdlog::log(level, "{}", format_event(e));
+            if (e.type == engine::EventType::AssetConnected ||
+                e.type == engine::EventType::AssetDisconnected)
+                note_connection(e.asset_id, e.type == engine::EventType::AssetConnected);
             count_event(e, metrics_, [this](std::string_view asset) -> std::string_view {
                 auto it = adapter_of_asset_.find(std::string(asset));
                 return it == adapter_of_asset_.end() ? std::string_view{} : it->second;
@@ -247,6 +252,29 @@ class Gateway::Impl {
         });
     }
 
+    // Hands work from an adapter thread to the strand. A slot change that
+    // reaches thousands of assets brings thousands of completions at once:
+    // they queue here and one strand hop runs them all, instead of one hop
+    // (a wake-up and an allocation) and one timer re-arm each.
+    void to_strand(std::function<void()> work) {
+        {
+            std::lock_guard lock(inbox_mutex_);
+            inbox_.push_back(std::move(work));
+            if (inbox_.size() > 1) return;  // a drain is already on its way
+        }
+        asio::post(strand_, [this] { drain_inbox(); });
+    }
+
+    void drain_inbox() {
+        std::vector<std::function<void()>> batch;
+        {
+            std::lock_guard lock(inbox_mutex_);
+            batch.swap(inbox_);
+        }
+        for (auto& work : batch) work();
+        arm();
+    }
+
     // Waits on the strand until no command is DISPATCHED or the bound passes.
     void drain() {
         auto in_flight = engine_->count(sdk::CommandStatus::Dispatched);
@@ -275,7 +303,9 @@ class Gateway::Impl {
             }
             return;
         }
-        if (armed_at_ && *armed_at_ == *next) return;
+        // A timer armed earlier than needed fires, finds nothing due and re-arms:
+        // cheaper than moving it on every completion of a storm.
+        if (armed_at_ && *armed_at_ <= *next) return;
         armed_at_ = next;
         auto generation = ++timer_generation_;
         timer_.expires_at(*next);
@@ -321,6 +351,22 @@ class Gateway::Impl {
         });
     }
 
+    // gridgate_assets_connected follows the adapters' ASSET_CONNECTED /
+    // ASSET_DISCONNECTED events, so a scrape costs nothing per asset. An
+    // adapter may repeat an event (a charger replacing its own connection):
+    // only a change of state moves the count. Runs on the strand.
+    void note_connection(const std::string& asset_id, bool connected) {
+        auto asset = asset_connected_.find(asset_id);
+        auto adapter = adapter_of_asset_.find(asset_id);
+        if (asset == asset_connected_.end() || adapter == adapter_of_asset_.end() ||
+            asset->second == connected)
+            return;
+        asset->second = connected;
+        auto& count = connected_per_adapter_[adapter->second];
+        count += connected ? 1 : -1;
+        metrics_.set_assets_connected(adapter->second, count);
+    }
+
     void publish_asset_event(const sdk::AssetEvent& a) {
         engine::Event e;
         e.type = to_engine(a.type);
@@ -335,6 +381,9 @@ class Gateway::Impl {
     const PluginCatalog& catalog_;
     GatewayOptions options_;
     std::unordered_map<std::string, std::string> adapter_of_asset_;
+    // Strand-only: each asset's connection as its adapter last reported it.
+    std::unordered_map<std::string, bool> asset_connected_;
+    std::unordered_map<std::string, std::int64_t> connected_per_adapter_;
 
     asio::io_context ioc_;
     EngineStrand strand_;
@@ -350,6 +399,9 @@ class Gateway::Impl {
     std::unique_ptr<EngineApi> backend_;
     std::unique_ptr<http::ApiServer> api_;
     engine::EventBus::Subscription event_log_;
+
+    std::mutex inbox_mutex_;
+    std::vector<std::function<void()>> inbox_;  // completions on their way to the strand
 
     // Strand-only state.
     std::optional<TimePoint> armed_at_;

@@ -64,14 +64,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   private:
     void do_accept() {
-        acceptor_.async_accept(
-            net::make_strand(io_),
-            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
-                self->on_accept(ec, std::move(socket));
-            });
+        acceptor_.async_accept(net::make_strand(io_),
+                               [self = shared_from_this()](beast::error_code ec, Socket socket) {
+                                   self->on_accept(ec, std::move(socket));
+                               });
     }
 
-    void on_accept(beast::error_code ec, tcp::socket socket) {
+    void on_accept(beast::error_code ec, Socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) {
             // Out of descriptors and the like: keep accepting, the next

@@ -29,15 +29,30 @@ std::string ChargePointSession<Stream>::who() const {
 }
 
 template <class Stream>
+void ChargePointSession<Stream>::close_socket() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).close(ignored);
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::start_handshake_timer() {
+    handshake_timer_.expires_after(state_->options.handshake_timeout);
+    handshake_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+        // Closing fails the pending TLS handshake, read or refusal write,
+        // which ends the session.
+        if (!ec && !self->upgrade_read_) self->close_socket();
+    });
+}
+
+template <class Stream>
 void ChargePointSession<Stream>::run() {
     beast::error_code ec;
-    const auto endpoint = beast::get_lowest_layer(ws_).socket().remote_endpoint(ec);
+    const auto endpoint = beast::get_lowest_layer(ws_).remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
     state_->track(this, this->weak_from_this());
     net::dispatch(ws_.get_executor(), [self = this->shared_from_this()] {
+        self->start_handshake_timer();
         if constexpr (kTls) {
-            beast::get_lowest_layer(self->ws_).expires_after(
-                self->state_->options.handshake_timeout);
             self->ws_.next_layer().async_handshake(
                 net::ssl::stream_base::server,
                 [self](beast::error_code e) { self->on_tls_handshake(e); });
@@ -64,7 +79,6 @@ void ChargePointSession<Stream>::do_read_request() {
     handshake_ = std::make_unique<Handshake>();
     handshake_->parser.header_limit(8 * 1024);
     handshake_->parser.body_limit(0);
-    beast::get_lowest_layer(ws_).expires_after(state_->options.handshake_timeout);
     http::async_read(ws_.next_layer(), buffer_, handshake_->parser,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                          self->on_read_request(ec);
@@ -111,7 +125,8 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
                       "the WebSocket subprotocol " + std::string(kSubprotocol) + " is required");
     }
 
-    beast::get_lowest_layer(ws_).expires_never();
+    upgrade_read_ = true;
+    handshake_timer_.cancel();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = state_->options.handshake_timeout;
     if (state_->options.ping_interval.count() > 0) {
@@ -151,9 +166,9 @@ void ChargePointSession<Stream>::reject(http::status status, std::string text) {
     http::async_write(ws_.next_layer(), *response,
                       [self = this->shared_from_this(), response](beast::error_code, std::size_t) {
                           beast::error_code ignored;
-                          beast::get_lowest_layer(self->ws_).socket().shutdown(
+                          beast::get_lowest_layer(self->ws_).shutdown(
                               net::ip::tcp::socket::shutdown_both, ignored);
-                          beast::get_lowest_layer(self->ws_).close();
+                          self->close_socket();
                           self->on_end("handshake refused");
                       });
 }
@@ -375,7 +390,7 @@ void ChargePointSession<Stream>::on_write(beast::error_code ec) {
         if (ec != net::error::operation_aborted && ec != websocket::error::closed) {
             state_->log(LogLevel::Info, who() + ": write failed: " + ec.message());
         }
-        beast::get_lowest_layer(ws_).close();
+        close_socket();
         return;
     }
     if (!writes_.empty()) do_write();
@@ -420,7 +435,7 @@ void ChargePointSession<Stream>::pump_calls() {
         if (ec == net::error::operation_aborted) return;
         self->on_call_timeout(generation);
     });
-    send_frame(in_flight_->frame);
+    send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
 }
 
 template <class Stream>
@@ -465,14 +480,14 @@ void ChargePointSession<Stream>::do_close(websocket::close_code code, std::strin
     close_reason_ = reason;
     if (!accepted_) {
         // Still in the TLS or HTTP handshake: nothing to say goodbye to.
-        beast::get_lowest_layer(ws_).close();
+        close_socket();
         return;
     }
     ws_.async_close(websocket::close_reason(code, truncate_close_reason(std::move(reason))),
                     [self = this->shared_from_this()](beast::error_code ec) {
                         // The pending read ends the session; a failed close
                         // must not leave the socket open.
-                        if (ec) beast::get_lowest_layer(self->ws_).close();
+                        if (ec) self->close_socket();
                     });
 }
 
@@ -482,6 +497,7 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
     ended_ = true;
     ++call_generation_;
     call_timer_.cancel();
+    handshake_timer_.cancel();
     state_->untrack(this);
 
     std::vector<PendingCall> unanswered = calls_.take_all();

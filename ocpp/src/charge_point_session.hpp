@@ -10,7 +10,9 @@
 #include <optional>
 #include <string>
 
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -27,8 +29,15 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+// Every connection runs on its own strand, named by its concrete type: the
+// type-erased executor of beast::tcp_stream costs a good part of a call's
+// CPU time in a storm (executor copies, work counting, timeout bookkeeping).
+using Executor = net::strand<net::io_context::executor_type>;
+using Socket = net::basic_stream_socket<net::ip::tcp, Executor>;
+using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                        net::wait_traits<std::chrono::steady_clock>, Executor>;
+using PlainStream = Socket;
+using TlsStream = beast::ssl_stream<Socket>;
 
 template <class Stream>
 class ChargePointSession : public SessionBase,
@@ -38,7 +47,8 @@ class ChargePointSession : public SessionBase,
     explicit ChargePointSession(std::shared_ptr<ServerState> state, StreamArgs&&... args)
         : state_(std::move(state)),
           ws_(std::forward<StreamArgs>(args)...),
-          call_timer_(ws_.get_executor()) {}
+          call_timer_(ws_.get_executor()),
+          handshake_timer_(ws_.get_executor()) {}
 
     void run();
     void submit_call(PendingCall call) override;
@@ -47,6 +57,8 @@ class ChargePointSession : public SessionBase,
   private:
     static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
+    void start_handshake_timer();
+    void close_socket();
     void on_tls_handshake(beast::error_code ec);
     void do_read_request();
     void on_read_request(beast::error_code ec);
@@ -85,10 +97,14 @@ class ChargePointSession : public SessionBase,
     Fifo<std::string> writes_;
     Fifo<PendingCall> calls_;
     std::unique_ptr<PendingCall> in_flight_;
-    net::steady_timer call_timer_;
+    Timer call_timer_;
+    // Bounds the TLS handshake and the upgrade request (the WebSocket
+    // handshake has Beast's own timeout); stopped once the upgrade is read.
+    Timer handshake_timer_;
     std::uint64_t call_generation_ = 0;
     std::string close_reason_;
     bool accepted_ = false;
+    bool upgrade_read_ = false;
     bool registered_ = false;
     bool writing_ = false;
     bool closing_ = false;

@@ -1,6 +1,7 @@
 #include "gridgate/ocpp/schema.hpp"
 
 #include <cmath>
+#include <cstddef>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -15,16 +16,26 @@
 namespace gridgate::ocpp {
 
 class SchemaRegistry::CompiledSchema {
+    // Its working state in a pool (freed at once at the end) instead of a
+    // malloc and free for every object and keyword it visits.
+    using Validator =
+        rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument,
+                                          rapidjson::BaseReaderHandler<rapidjson::UTF8<>>,
+                                          rapidjson::MemoryPoolAllocator<>>;
+
   public:
     CompiledSchema(std::string label, rapidjson::Document source)
         : label_(std::move(label)), source_(std::move(source)), compiled_(stripped(source_)) {}
 
     std::optional<SchemaViolation> validate(const rapidjson::Value& payload) const {
-        rapidjson::SchemaValidator validator(compiled_);
+        // The validator's working memory, on the stack for any OCPP message.
+        alignas(std::max_align_t) char arena[16384];
+        rapidjson::MemoryPoolAllocator<> state(arena, sizeof arena, 16384);
+        Validator validator(compiled_, &state);
         if (!payload.Accept(validator)) {
             return describe_failure(validator, payload);
         }
-        return check_extras(source_, payload, "");
+        return check_extras(source_, payload, nullptr);
     }
 
   private:
@@ -91,7 +102,7 @@ class SchemaRegistry::CompiledSchema {
         return {code, label_ + ": " + (path.empty() ? "/" : path) + ": " + what};
     }
 
-    SchemaViolation describe_failure(const rapidjson::SchemaValidator& validator,
+    SchemaViolation describe_failure(const Validator& validator,
                                      const rapidjson::Value& payload) const {
         const std::string_view keyword = validator.GetInvalidSchemaKeyword();
         const rapidjson::Pointer& pointer = validator.GetInvalidDocumentPointer();
@@ -165,11 +176,24 @@ class SchemaRegistry::CompiledSchema {
                          "violates the schema keyword '" + std::string(keyword) + "'");
     }
 
+    // Where check_extras() is, as a chain on the stack: the path text is
+    // only built for a violation, not for every member of a valid payload.
+    struct PathNode {
+        const PathNode* parent = nullptr;
+        std::string_view name;  // an object member, or
+        long index = -1;        // an array item
+    };
+    static std::string render(const PathNode* node) {
+        if (node == nullptr) return "";
+        return render(node->parent) + "/" +
+               (node->index >= 0 ? std::to_string(node->index) : std::string(node->name));
+    }
+
     // `multipleOf` with a tolerance, and `format: date-time`; assumes the
     // payload already passed RapidJSON's validation, so types match.
     std::optional<SchemaViolation> check_extras(const rapidjson::Value& schema,
                                                 const rapidjson::Value& instance,
-                                                const std::string& path) const {
+                                                const PathNode* path) const {
         if (!schema.IsObject()) return std::nullopt;
         auto multiple_of = schema.FindMember("multipleOf");
         if (multiple_of != schema.MemberEnd() && multiple_of->value.IsNumber() &&
@@ -181,7 +205,7 @@ class SchemaRegistry::CompiledSchema {
             // below any real violation (9.15 against 0.1 is 0.5 off).
             if (std::abs(quotient - std::round(quotient)) >
                 1e-9 * std::max(1.0, std::abs(quotient))) {
-                return violation(ErrorCode::PropertyConstraintViolation, path,
+                return violation(ErrorCode::PropertyConstraintViolation, render(path),
                                  to_json_text(instance) + " is not a multiple of " +
                                      to_json_text(multiple_of->value));
             }
@@ -189,7 +213,7 @@ class SchemaRegistry::CompiledSchema {
         auto format = schema.FindMember("format");
         if (format != schema.MemberEnd() && format->value.IsString() && instance.IsString() &&
             view(format->value) == "date-time" && !parse_timestamp(view(instance))) {
-            return violation(ErrorCode::PropertyConstraintViolation, path,
+            return violation(ErrorCode::PropertyConstraintViolation, render(path),
                              "'" + std::string(view(instance)) + "' is not an RFC 3339 date-time");
         }
         if (instance.IsObject()) {
@@ -200,21 +224,18 @@ class SchemaRegistry::CompiledSchema {
             for (const auto& member : instance.GetObject()) {
                 auto child = properties->value.FindMember(member.name);
                 if (child == properties->value.MemberEnd()) continue;
-                if (auto problem = check_extras(child->value, member.value,
-                                                path + "/" + std::string(view(member.name)))) {
+                const PathNode here{path, view(member.name)};
+                if (auto problem = check_extras(child->value, member.value, &here)) {
                     return problem;
                 }
             }
         } else if (instance.IsArray()) {
             auto items = schema.FindMember("items");
             if (items == schema.MemberEnd()) return std::nullopt;
-            rapidjson::SizeType index = 0;
+            long index = 0;
             for (const auto& item : instance.GetArray()) {
-                if (auto problem =
-                        check_extras(items->value, item, path + "/" + std::to_string(index))) {
-                    return problem;
-                }
-                ++index;
+                const PathNode here{path, {}, index++};
+                if (auto problem = check_extras(items->value, item, &here)) return problem;
             }
         }
         return std::nullopt;

@@ -181,7 +181,10 @@ sdk::Status Ocpp16Adapter::start() noexcept {
             return sdk::Status::failure(std::string("ocpp16: ") + e.what());
         }
         work_.emplace(io_.get_executor());
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+        // One thread by default: a storm to thousands of chargers is mostly
+        // syscalls, and a second thread on a small machine mostly adds
+        // wake-ups and contention with the gateway's own threads.
+        for (int i = 0; i < l.io_threads; ++i) threads_.emplace_back([this] { io_.run(); });
         started_ = true;
         running_.store(true, std::memory_order_release);
         log(sdk::LogLevel::Info, std::string("OCPP 1.6-J central system listening on ") +

@@ -56,6 +56,13 @@ const std::vector<sdk::ConfigKey> kAdapterKeys = {
      .description = "a bigger message closes the connection",
      .min = 1024,
      .max = 16777216},
+    {.name = "io_threads",
+     .type = sdk::ConfigType::Integer,
+     .default_value = "1",
+     .description = "threads running the chargers' connections; one serves thousands of "
+                    "plain ws chargers, TLS (profile 2) may want 2",
+     .min = 1,
+     .max = 16},
     {.name = "accept_all_id_tags",
      .type = sdk::ConfigType::Boolean,
      .default_value = "true",

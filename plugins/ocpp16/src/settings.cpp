@@ -81,6 +81,7 @@ Settings read_settings(const sdk::AdapterConfig& config,
     if (auto n = number_of(t, "call_timeout_seconds")) l.call_timeout_seconds = *n;
     if (auto n = number_of(t, "ping_interval_seconds")) l.ping_interval_seconds = *n;
     if (auto n = number_of(t, "max_frame_bytes")) l.max_frame_bytes = static_cast<std::size_t>(*n);
+    if (auto n = number_of(t, "io_threads")) l.io_threads = static_cast<int>(*n);
     if (auto b = bool_of(t, "accept_all_id_tags")) l.accept_all_id_tags = *b;
     if (const auto* v = t.find("id_tags"); v && v->as_array()) {
         for (const auto& item : *v->as_array()) {

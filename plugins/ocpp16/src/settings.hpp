@@ -26,6 +26,7 @@ struct ListenerSettings {
     double call_timeout_seconds = 30.0;
     double ping_interval_seconds = 30.0;
     std::size_t max_frame_bytes = 65536;
+    int io_threads = 1;
     bool accept_all_id_tags = true;
     std::set<std::string, std::less<>> id_tags;
 };

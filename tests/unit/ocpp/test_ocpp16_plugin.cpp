@@ -234,6 +234,11 @@ TEST_F(Ocpp16Plugin, RefusesBadKeysAtTheirPlace) {
               "site.toml:20:1: asset 'ast_ev_001': security_profile 1 needs the charger's "
               "'password'");
 
+    auto no_threads = site({{"ast_ev_001", "CP1", {}}}, {{"io_threads", std::int64_t{0}}});
+    errors = registry.add(plugin, no_threads, host.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0], "site.toml:7:8: 'io_threads' must be between 1 and 16");
+
     auto bad_listen = site({{"ast_ev_001", "CP1", {}}});
     bad_listen.table = sdk::ConfigTable({"site.toml", 5, 1});
     bad_listen.table.add("listen", value(std::string("localhost"), 6));
@@ -277,6 +282,21 @@ TEST_F(Ocpp16Plugin, ChargeRateArrivesInWattsAndInAmps) {
     EXPECT_STREQ(limit["csChargingProfiles"]["chargingProfilePurpose"].GetString(),
                  "ChargePointMaxProfile");
     EXPECT_FALSE(registry.supports("ast_ev_w", sdk::CommandType::SetDischargeRate));
+}
+
+TEST_F(Ocpp16Plugin, ServesChargersFromSeveralIoThreads) {
+    const auto port = start(site({{"ast_ev_1", "CP1", {}}, {"ast_ev_2", "CP2", {}}},
+                                 {{"io_threads", std::int64_t{2}}}));
+    Fleet fleet(port, {charger("CP1"), charger("CP2")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
+    for (int i = 0; i < 20; ++i) {
+        const double kw = 5 + i % 7;
+        ASSERT_TRUE(run(registry,
+                        power(i % 2 ? "ast_ev_1" : "ast_ev_2", sdk::CommandType::SetChargeRate, kw))
+                        .success);
+    }
+    EXPECT_EQ(fleet.calls("CP1", "SetChargingProfile").size(), 10U);
+    EXPECT_EQ(fleet.calls("CP2", "SetChargingProfile").size(), 10U);
 }
 
 TEST_F(Ocpp16Plugin, DuringATransactionTxProfileAndRemoteStartStop) {

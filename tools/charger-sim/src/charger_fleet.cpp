@@ -1,6 +1,7 @@
 #include "gridgate/sim/charger_fleet.hpp"
 
 #include <atomic>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 #include <unordered_map>
@@ -88,7 +89,20 @@ std::optional<std::string> answer_payload(std::string_view action, bool accept,
 std::string SimEvent::to_json_line() const {
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
-    const std::string time = ocpp::format_timestamp(now());
+    // Microseconds, so a benchmark can time a call's arrival to well under
+    // a millisecond (RFC 3339 allows any number of fraction digits).
+    const auto when =
+        at == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now() : at;
+    const auto micros =
+        std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count() %
+        1'000'000;
+    // ...SS.mmmZ, or ...SSZ on a whole second: keep up to the seconds.
+    std::string time =
+        ocpp::format_timestamp(std::chrono::time_point_cast<std::chrono::milliseconds>(when))
+            .substr(0, 19);
+    char fraction[16];
+    std::snprintf(fraction, sizeof fraction, ".%06lldZ", static_cast<long long>(micros));
+    time += fraction;
     writer.StartObject();
     writer.Key("t");
     writer.String(time.c_str(), static_cast<rapidjson::SizeType>(time.size()));
@@ -141,7 +155,10 @@ struct FleetShared : std::enable_shared_from_this<FleetShared> {
         : io(context), options(std::move(opts)), observer(std::move(obs)) {}
 
     void emit(SimEvent event) const {
-        if (observer) observer(event);
+        if (!observer) return;
+        if (event.at == std::chrono::system_clock::time_point{})
+            event.at = std::chrono::system_clock::now();
+        observer(event);
     }
     void connect(const std::shared_ptr<ChargerState>& charger);
     void schedule_reconnect(const std::shared_ptr<ChargerState>& charger) {

@@ -1,6 +1,8 @@
 // charger-sim: runs one or thousands of simulated OCPP 1.6-J charge points
 // against a central system and prints what they receive as JSON lines.
 #include <csignal>
+#include <cstdio>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -67,6 +69,7 @@ int main(int argc, char** argv) {
     double heartbeat_seconds = 0;
     double duration_seconds = 0;
     unsigned threads = 1;
+    std::string report = "all";
     description.add_options()("help,h", "show this help")(
         "url", po::value(&url_text)->default_value("ws://127.0.0.1:9000/ocpp"),
         "central system URL; the charge point id is appended")(
@@ -87,7 +90,9 @@ int main(int argc, char** argv) {
         "duration", po::value(&duration_seconds)->default_value(0),
         "stop after this many seconds (0: until SIGINT/SIGTERM)")(
         "no-reconnect", "do not reconnect after a disconnect")(
-        "threads", po::value(&threads)->default_value(1), "I/O threads");
+        "threads", po::value(&threads)->default_value(1), "I/O threads")(
+        "report", po::value(&report)->default_value("all"),
+        "which events to print: all | calls (calls received only) | none");
 
     po::variables_map vm;
     try {
@@ -146,14 +151,43 @@ int main(int argc, char** argv) {
                 std::chrono::milliseconds(static_cast<long long>(heartbeat_seconds * 1000));
         }
 
+        if (report != "all" && report != "calls" && report != "none")
+            throw std::invalid_argument("--report: expected all, calls or none, got '" + report +
+                                        "'");
+
         boost::asio::io_context io;
+        // Lines collect here and go out every 100 ms: a write per event would
+        // cost the fleet more than answering the call it reports.
         std::mutex out_mutex;
+        std::string pending_output;
+        auto flush_output = [&] {
+            std::string out;
+            {
+                std::lock_guard lock(out_mutex);
+                out.swap(pending_output);
+            }
+            if (out.empty()) return;
+            std::fwrite(out.data(), 1, out.size(), stdout);
+            std::fflush(stdout);
+        };
         ChargerFleet fleet(io, options, std::move(chargers), [&](const SimEvent& event) {
-            const std::string line = event.to_json_line();
+            if (report == "none" || (report == "calls" && event.kind != "call")) return;
+            std::string line = event.to_json_line();
+            line.push_back('\n');
             std::lock_guard lock(out_mutex);
-            std::cout << line << '\n' << std::flush;
+            pending_output += line;
         });
         fleet.start();
+
+        boost::asio::steady_timer flush_timer(io);
+        std::function<void()> schedule_flush = [&] {
+            flush_timer.expires_after(std::chrono::milliseconds(100));
+            flush_timer.async_wait([&](const boost::system::error_code& ec) {
+                flush_output();
+                if (!ec) schedule_flush();
+            });
+        };
+        schedule_flush();
 
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         boost::asio::steady_timer deadline(io);
@@ -161,6 +195,7 @@ int main(int argc, char** argv) {
             fleet.stop();
             signals.cancel();
             deadline.cancel();
+            flush_timer.cancel();
         };
         signals.async_wait([&](const boost::system::error_code& ec, int) {
             if (!ec) finish();
@@ -176,6 +211,7 @@ int main(int argc, char** argv) {
         for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
         io.run();
         for (auto& t : pool) t.join();
+        flush_output();
     } catch (const std::exception& e) {
         std::cerr << "charger-sim: " << e.what() << "\n";
         return 2;

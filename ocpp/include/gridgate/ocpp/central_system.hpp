@@ -78,10 +78,36 @@ struct CallOutcome {
         Disconnected,     // the connection ended before the answer
         QueueFull,        // too many calls waiting on this connection
     };
+    CallOutcome() = default;
+    CallOutcome(CallOutcome&& other) noexcept
+        : kind(other.kind),
+          pool_(std::move(other.pool_)),
+          payload(std::move(other.payload)),
+          error_code(std::move(other.error_code)),
+          message(std::move(other.message)) {}
+    CallOutcome& operator=(CallOutcome&& other) noexcept {
+        kind = other.kind;
+        payload = std::move(other.payload);  // first: it still uses the old pool until now
+        pool_ = std::move(other.pool_);
+        error_code = std::move(other.error_code);
+        message = std::move(other.message);
+        return *this;
+    }
+
     Kind kind = Kind::Result;
-    rapidjson::Document payload;  // Result: the CALLRESULT payload; CallError: the details
-    std::string error_code;       // CallError: the code as the charger spelled it
-    std::string message;          // what went wrong, or the CALLERROR description
+
+  private:
+    // The payload's memory. An answer is a few dozen bytes; a Document's own
+    // pool would take a 64 KiB chunk per call, and returning it makes malloc
+    // consolidate (and trim) its heap on every answer of a storm.
+    std::unique_ptr<rapidjson::MemoryPoolAllocator<>> pool_ =
+        std::make_unique<rapidjson::MemoryPoolAllocator<>>(512);
+
+  public:
+    rapidjson::Document payload{
+        pool_.get()};        // Result: the CALLRESULT payload; CallError: the details
+    std::string error_code;  // CallError: the code as the charger spelled it
+    std::string message;     // what went wrong, or the CALLERROR description
 
     bool ok() const { return kind == Kind::Result; }
     // The reason in the charger's own words where there are any:
@@ -156,8 +182,11 @@ class CentralSystem {
     requires requires { Request::action; }
     void call(std::string_view identity, const Request& request, CallCallback callback,
               std::optional<std::chrono::milliseconds> timeout = {}) {
-        rapidjson::Document payload;
-        rapidjson::Value json = to_json(request, payload.GetAllocator());
+        // A request's JSON fits in this much stack; a Document's own pool
+        // would take a 64 KiB chunk from the heap for every call.
+        char arena[2048];
+        rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena, 4096);
+        rapidjson::Value json = to_json(request, allocator);
         call(identity, Request::action, json, std::move(callback), timeout);
     }
 

@@ -66,6 +66,9 @@ struct SimEvent {
     std::string message_id;  // call / answered
     std::string payload;     // call: the CALL payload as JSON text
     std::string detail;      // disconnected / handshake_failed: why; answered: the answer
+    // When it happened; for a call, when its frame was read off the socket.
+    std::chrono::system_clock::time_point at{};
+    // {"t":"2026-11-27T04:00:00.123456Z","cp":...}: `t` is `at` to the microsecond.
     std::string to_json_line() const;
 };
 
