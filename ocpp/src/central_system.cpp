@@ -214,7 +214,22 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
     }
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
     call.callback = std::move(callback);
-    session->submit_call(std::move(call));
+    bool first = false;
+    {
+        std::lock_guard lock(state_->submissions_mutex);
+        first = state_->submissions.empty();
+        state_->submissions.push_back({std::move(session), std::move(call)});
+    }
+    if (first) {
+        net::post(io_, [state = state_] {
+            std::vector<detail::ServerState::Submission> batch;
+            {
+                std::lock_guard lock(state->submissions_mutex);
+                batch.swap(state->submissions);
+            }
+            for (auto& s : batch) s.session->submit_call(std::move(s.call));
+        });
+    }
 }
 
 }  // namespace gridgate::ocpp

@@ -429,20 +429,34 @@ template <class Stream>
 void ChargePointSession<Stream>::pump_calls() {
     if (in_flight_ || calls_.empty() || ended_) return;
     in_flight_ = std::make_unique<PendingCall>(calls_.pop());
-    const std::uint64_t generation = ++call_generation_;
-    call_timer_.expires_after(in_flight_->timeout);
-    call_timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
-        if (ec == net::error::operation_aborted) return;
-        self->on_call_timeout(generation);
-    });
+    in_flight_deadline_ = std::chrono::steady_clock::now() + in_flight_->timeout;
+    // The timer is left running when a call ends: one armed for an earlier
+    // deadline fires, finds the next call not yet due and waits again.
+    // A storm then costs one timer operation per call, not three.
+    if (!call_timer_armed_ || call_timer_at_ > in_flight_deadline_) arm_call_timer();
     send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::on_call_timeout(std::uint64_t generation) {
-    // A timer that fired just as its call was answered finds another call
-    // (or none) in flight: the generation tells them apart.
-    if (!in_flight_ || generation != call_generation_) return;
+void ChargePointSession<Stream>::arm_call_timer() {
+    call_timer_armed_ = true;
+    call_timer_at_ = in_flight_deadline_;
+    call_timer_.expires_at(call_timer_at_);  // cancels a wait for a later deadline
+    const std::uint64_t wait = ++call_timer_waits_;
+    call_timer_.async_wait([self = this->shared_from_this(), wait](beast::error_code ec) {
+        if (ec == net::error::operation_aborted || wait != self->call_timer_waits_) return;
+        self->on_call_timer();
+    });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::on_call_timer() {
+    call_timer_armed_ = false;
+    if (!in_flight_ || ended_) return;
+    if (std::chrono::steady_clock::now() < in_flight_deadline_) {
+        arm_call_timer();  // armed for a call that was answered; this one is not due yet
+        return;
+    }
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::Timeout;
     outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
@@ -456,8 +470,6 @@ template <class Stream>
 void ChargePointSession<Stream>::finish_call(CallOutcome outcome) {
     CallCallback callback = std::move(in_flight_->callback);
     in_flight_.reset();
-    ++call_generation_;
-    call_timer_.cancel();
     try {
         if (callback) callback(std::move(outcome));
     } catch (const std::exception& e) {
@@ -495,7 +507,7 @@ template <class Stream>
 void ChargePointSession<Stream>::on_end(std::string reason) {
     if (ended_) return;
     ended_ = true;
-    ++call_generation_;
+    ++call_timer_waits_;
     call_timer_.cancel();
     handshake_timer_.cancel();
     state_->untrack(this);

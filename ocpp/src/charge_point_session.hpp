@@ -75,7 +75,8 @@ class ChargePointSession : public SessionBase,
     void on_write(beast::error_code ec);
     void enqueue_call(PendingCall call);
     void pump_calls();
-    void on_call_timeout(std::uint64_t generation);
+    void arm_call_timer();
+    void on_call_timer();
     void finish_call(CallOutcome outcome);
     void do_close(websocket::close_code code, std::string reason);
     void on_end(std::string reason);
@@ -101,7 +102,10 @@ class ChargePointSession : public SessionBase,
     // Bounds the TLS handshake and the upgrade request (the WebSocket
     // handshake has Beast's own timeout); stopped once the upgrade is read.
     Timer handshake_timer_;
-    std::uint64_t call_generation_ = 0;
+    std::chrono::steady_clock::time_point in_flight_deadline_{};
+    std::chrono::steady_clock::time_point call_timer_at_{};
+    std::uint64_t call_timer_waits_ = 0;  // tells a superseded wait from the current one
+    bool call_timer_armed_ = false;
     std::string close_reason_;
     bool accepted_ = false;
     bool upgrade_read_ = false;

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -97,6 +98,16 @@ struct ServerState {
         std::lock_guard lock(mutex);
         live.erase(session);
     }
+
+    // Calls from other threads wait here for the I/O threads: a slot change
+    // to thousands of chargers takes this lock and wakes an I/O thread once
+    // per batch instead of once per call. Drained by drain_submissions().
+    struct Submission {
+        std::shared_ptr<SessionBase> session;
+        PendingCall call;
+    };
+    std::mutex submissions_mutex;
+    std::vector<Submission> submissions;
 
     mutable std::mutex mutex;
     std::unordered_map<std::string, std::shared_ptr<SessionBase>> sessions;

@@ -4,13 +4,14 @@
 // SetChargingProfile to every charger at the same instant (time to the last
 // answer, gateway CPU per call), and latency percentiles at a smaller fleet.
 //
-//   bench-ocpp [--chargers N] [--small N] [--storms N]
+//   bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]
 //
 // To profile the storms only: mkfifo /tmp/ctl; GRIDGATE_PERF_CTL=/tmp/ctl
 //   perf record -g -D -1 --control fifo:/tmp/ctl -- bench-ocpp
 #include <fcntl.h>
 #include <rapidjson/document.h>
 
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <spdlog/spdlog.h>
@@ -25,6 +26,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_set>
@@ -50,6 +53,27 @@ long rss_bytes() {
     return resident * sysconf(_SC_PAGESIZE);
 }
 
+// CPU seconds used so far by each thread name of this process.
+std::map<std::string, double> cpu_by_thread() {
+    std::map<std::string, double> out;
+    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream stat(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        auto open = text.find('('), close = text.rfind(')');
+        if (open == std::string::npos || close == std::string::npos) continue;
+        std::istringstream rest(text.substr(close + 2));
+        std::string field;
+        double utime = 0, stime = 0;
+        for (int i = 3; i <= 15 && rest >> field; ++i) {
+            if (i == 14) utime = std::atof(field.c_str());
+            if (i == 15) stime = std::atof(field.c_str());
+        }
+        out[text.substr(open + 1, close - open - 1)] += (utime + stime) / tick;
+    }
+    return out;
+}
+
 double cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -64,7 +88,8 @@ double percentile(std::vector<double> v, double p) {
     return v[std::min(i, v.size() - 1)];
 }
 
-std::string site_text(const std::vector<std::string>& ids, unsigned short ocpp_port) {
+std::string site_text(const std::vector<std::string>& ids, unsigned short ocpp_port,
+                      std::size_t io_threads) {
     std::string s = R"([site]
 name = "bench-ocpp"
 
@@ -81,7 +106,8 @@ listen = "127.0.0.1:)" +
                     std::to_string(ocpp_port) + R"("
 path = "/ocpp"
 heartbeat_interval_seconds = 3600
-)";
+io_threads = )" + std::to_string(io_threads) +
+                    "\n";
     for (const auto& id : ids)
         s += "\n[[assets]]\nid = \"ast_" + id +
              "\"\ntype = \"ev_charger\"\nadapter = \"ocpp\"\n"
@@ -119,6 +145,7 @@ void perf_control(const char* command) {
 
 struct Storm {
     sdk::TimePoint scheduled_at;
+    std::map<std::string, double> cpu_us_per_call_by_thread;
     double last_answer_ms = 0, p50_ms = 0, p99_ms = 0, cpu_us_per_call = 0;
     std::size_t completed = 0, total = 0;
 };
@@ -145,6 +172,7 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     // The window is the whole process: gateway, plugin, and this thread's
     // few /metrics polls (cheap: the gauges are kept, not computed).
     perf_control("enable");
+    auto threads0 = cpu_by_thread();
     double cpu0 = cpu_seconds();
     for (auto until = t0 + 30s; sdk::Clock::now() < until;) {
         std::this_thread::sleep_for(50ms);
@@ -154,10 +182,14 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
         if (sdk::Clock::now() > t0 && pending == 0) break;
     }
     double cpu1 = cpu_seconds();
+    auto threads1 = cpu_by_thread();
     perf_control("disable");
 
     Storm s;
     s.scheduled_at = t0;
+    for (const auto& [name, seconds] : threads1)
+        s.cpu_us_per_call_by_thread[name] =
+            (seconds - threads0[name]) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
     std::vector<double> answered;
     rapidjson::Document all;
     all.Parse(tools::http_request(port, "GET", "/api/v1/commands").body.c_str());
@@ -211,16 +243,20 @@ std::streamoff file_size(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::size_t chargers = 10000, small = 1000, storms = 3;
+    std::size_t chargers = 10000, small = 1000, storms = 3, io_threads = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--chargers"))
             chargers = std::stoul(argv[i + 1]);
         else if (!std::strcmp(argv[i], "--small"))
             small = std::stoul(argv[i + 1]);
+        else if (!std::strcmp(argv[i], "--io-threads"))
+            io_threads = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
         else if (!std::strcmp(argv[i], "--storms"))
             storms = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
         else {
-            std::fprintf(stderr, "usage: bench-ocpp [--chargers N] [--small N] [--storms N]\n");
+            std::fprintf(
+                stderr,
+                "usage: bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]\n");
             return 2;
         }
     }
@@ -237,7 +273,7 @@ int main(int argc, char** argv) {
 
     auto ids = sim::numbered_identities("CP", chargers);
     auto ocpp_port = free_port();
-    auto loaded = config::parse_site(site_text(ids, ocpp_port), "bench-ocpp.toml", {});
+    auto loaded = config::parse_site(site_text(ids, ocpp_port, io_threads), "bench-ocpp.toml", {});
     if (!loaded.ok()) {
         for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.str().c_str());
         return 1;
@@ -252,7 +288,10 @@ int main(int argc, char** argv) {
         for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
         return 1;
     }
-    std::thread runner([&] { gw.run(false); });
+    std::thread runner([&] {
+        pthread_setname_np(pthread_self(), "gridgate-io");
+        gw.run(false);
+    });
     const auto api = gw.api_port();
     std::this_thread::sleep_for(500ms);
     const long rss0 = rss_bytes();
@@ -307,8 +346,11 @@ int main(int argc, char** argv) {
     std::vector<Storm> big;
     for (std::size_t i = 0; i < storms; ++i) {
         big.push_back(storm(api, ids, chargers, i % 2 ? 7.4 : 7.3));
-        std::fprintf(stderr, "storm %zu: last answer %.0f ms, %.1f us CPU per call\n", i + 1,
+        std::fprintf(stderr, "storm %zu: last answer %.0f ms, %.1f us CPU per call (", i + 1,
                      big.back().last_answer_ms, big.back().cpu_us_per_call);
+        for (const auto& [name, us] : big.back().cpu_us_per_call_by_thread)
+            if (us > 0.05) std::fprintf(stderr, " %s %.1f", name.c_str(), us);
+        std::fprintf(stderr, " )\n");
     }
     std::this_thread::sleep_for(300ms);  // the fleet writes its report every 100 ms
     const auto before_small = file_size(report);
