@@ -135,24 +135,24 @@ void ModbusConnection::Core::ContextDeleter::operator()(::_modbus* ctx) const no
 
 template <typename Fill>
 bool ModbusConnection::Core::enqueue(Fill&& fill) {
-    bool was_empty = false;
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_ || queue_.size() >= options_.queue_limit) return false;
-        std::unique_ptr<Job> job;
-        if (spare_.empty()) {
-            job = std::make_unique<Job>();
-        } else {
-            job = std::move(spare_.back());
-            spare_.pop_back();
-        }
-        // Only moves and copies of plain data: no user code runs under the lock.
-        fill(*job);
-        was_empty = queue_.empty();
-        queue_.push_back(std::move(job));
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_limit) return false;
+    std::unique_ptr<Job> job;
+    if (spare_.empty()) {
+        job = std::make_unique<Job>();
+    } else {
+        job = std::move(spare_.back());
+        spare_.pop_back();
     }
+    // Only moves and copies of plain data: no user code runs under the lock.
+    fill(*job);
+    const bool was_empty = queue_.empty();
+    queue_.push_back(std::move(job));
     // The worker only ever sleeps on an empty queue, so only the first job
-    // of a burst needs to wake it; the rest would be futile notifications.
+    // of a burst needs to wake it. Notified under the lock: once it is let
+    // go, the job may run and its handler drop the last reference to the
+    // connection, and the worker then frees this core, condition variable
+    // and all.
     if (was_empty) wakeup_.notify_one();
     return true;
 }
