@@ -314,9 +314,7 @@ TEST(ModbusConnection, ABurstRunsInSubmissionOrderAndLetsGoOfEachHandler) {
 TEST(ModbusConnection, RequestsQueuedBehindATimeoutRunInOrderOnTheNewConnection) {
     BatterySimulator sim;
     sim.start();
-    auto options = fast_options();
-    options.response_timeout = 150ms;
-    ModbusConnection c(local(sim), options);
+    ModbusConnection c(local(sim), fast_options());  // 300 ms response timeout
     ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
     const auto served = sim.requests_served();
 
@@ -324,13 +322,13 @@ TEST(ModbusConnection, RequestsQueuedBehindATimeoutRunInOrderOnTheNewConnection)
     // behind it; the first of them then times out.
     std::mutex mutex;
     std::vector<std::string> outcomes;
-    sim.delay_replies(100ms, 1);
+    sim.delay_replies(60ms, 1);
     ASSERT_TRUE(c.read({1, Table::input, 200, 1}, [&](ReadResult r) {
         std::lock_guard lock(mutex);
         outcomes.push_back(r ? "read ok" : "read " + r.error().message);
     }));
     ASSERT_TRUE(eventually([&] { return sim.requests_served() == served + 1; }));
-    sim.delay_replies(400ms, 1);
+    sim.delay_replies(700ms, 1);
     for (std::uint16_t i = 1; i <= 5; ++i) {
         ASSERT_TRUE(c.write({1, Table::holding, 100, {0, i}}, [&, i](std::optional<ModbusError> e) {
             std::lock_guard lock(mutex);
@@ -355,6 +353,7 @@ TEST(ModbusConnection, RefusesRequestsBeyondItsQueueLimit) {
     sim.start();
     auto options = fast_options();
     options.queue_limit = 2;
+    options.response_timeout = 2s;  // the slow reply below is never a timeout
     ModbusConnection c(local(sim), options);
     ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
     const auto served = sim.requests_served();
@@ -364,7 +363,7 @@ TEST(ModbusConnection, RefusesRequestsBeyondItsQueueLimit) {
         EXPECT_TRUE(r);
         ++done;
     };
-    sim.delay_replies(150ms, 1);
+    sim.delay_replies(300ms, 1);
     ASSERT_TRUE(c.read({1, Table::input, 200, 1}, count));
     ASSERT_TRUE(eventually([&] { return sim.requests_served() == served + 1; }));
     // One request in flight, two waiting: the limit counts the waiting ones.
