@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -17,6 +16,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+/// One queued request. Jobs are recycled (see Core::spare_), so a busy
+/// connection makes no heap allocation per request once its pool is warm.
 struct Job {
     bool is_read = true;
     ReadRequest read;
@@ -33,7 +34,15 @@ struct Job {
             on_write(std::move(error));
         }
     }
+    /// Lets go of the handler at once, as a finished request would: what it
+    /// captured (even the connection itself) must not outlive the call.
+    void release_handlers() noexcept {
+        on_read = nullptr;
+        on_write = nullptr;
+    }
 };
+
+using JobList = std::vector<std::unique_ptr<Job>>;
 
 }  // namespace
 
@@ -41,7 +50,13 @@ struct ModbusConnection::Core {
     Core(Endpoint endpoint, ConnectionOptions options)
         : endpoint_(std::move(endpoint)), options_(options) {}
 
-    bool enqueue(std::unique_ptr<Job> job);
+    /// Queues a job that `fill` sets up (under the queue lock, on a
+    /// recycled job when one is spare). False when stopped or full.
+    template <typename Fill>
+    bool enqueue(Fill&& fill);
+    /// Hands finished jobs back for reuse; call with mutex_ held. What does
+    /// not fit the pool stays in `done`, to be freed outside the lock.
+    void recycle(JobList& done);
     bool connected() const noexcept { return up_.load(std::memory_order_acquire); }
     int subscribe(StateHandler handler);
     void unsubscribe(int id);
@@ -70,9 +85,13 @@ struct ModbusConnection::Core {
     const Endpoint endpoint_;
     const ConnectionOptions options_;
 
-    mutable std::mutex mutex_;  // guards queue_, stopping_
+    mutable std::mutex mutex_;  // guards queue_, spare_, stopping_
     std::condition_variable wakeup_;
-    std::deque<std::unique_ptr<Job>> queue_;
+    /// Waiting jobs, oldest first. The worker swaps the whole vector out, so
+    /// both sides keep its capacity and neither allocates per request.
+    JobList queue_;
+    /// Finished jobs kept for reuse, at most queue_limit of them.
+    JobList spare_;
     bool stopping_ = false;
     std::atomic<bool> stop_requested_{false};  // stopping_, readable without the lock
 
@@ -114,6 +133,37 @@ void ModbusConnection::Core::ContextDeleter::operator()(::_modbus* ctx) const no
     modbus_free(ctx);
 }
 
+template <typename Fill>
+bool ModbusConnection::Core::enqueue(Fill&& fill) {
+    std::lock_guard lock(mutex_);
+    if (stopping_ || queue_.size() >= options_.queue_limit) return false;
+    std::unique_ptr<Job> job;
+    if (spare_.empty()) {
+        job = std::make_unique<Job>();
+    } else {
+        job = std::move(spare_.back());
+        spare_.pop_back();
+    }
+    // Only moves and copies of plain data: no user code runs under the lock.
+    fill(*job);
+    const bool was_empty = queue_.empty();
+    queue_.push_back(std::move(job));
+    // The worker only ever sleeps on an empty queue, so only the first job
+    // of a burst needs to wake it. Notified under the lock: once it is let
+    // go, the job may run and its handler drop the last reference to the
+    // connection, and the worker then frees this core, condition variable
+    // and all.
+    if (was_empty) wakeup_.notify_one();
+    return true;
+}
+
+void ModbusConnection::Core::recycle(JobList& done) {
+    while (!done.empty() && spare_.size() < options_.queue_limit) {
+        spare_.push_back(std::move(done.back()));
+        done.pop_back();
+    }
+}
+
 ModbusConnection::ModbusConnection(Endpoint endpoint, ConnectionOptions options)
     : endpoint_(endpoint), options_(options), core_(std::make_shared<Core>(endpoint, options)) {
     worker_ = std::thread([core = core_] { core->run(); });
@@ -124,28 +174,39 @@ ModbusConnection::~ModbusConnection() {
 }
 
 bool ModbusConnection::read(const ReadRequest& request, ReadHandler handler) {
-    auto job = std::make_unique<Job>();
-    job->is_read = true;
-    job->read = request;
-    job->on_read = std::move(handler);
-    return core_->enqueue(std::move(job));
+    return core_->enqueue([&](Job& job) {
+        job.is_read = true;
+        job.read = request;
+        job.on_read = std::move(handler);
+    });
 }
 
 bool ModbusConnection::write(WriteRequest request, WriteHandler handler) {
-    std::vector<WriteRequest> writes;
-    writes.push_back(std::move(request));
-    return write_sequence(std::move(writes), std::move(handler), false);
+    return core_->enqueue([&](Job& job) {
+        job.is_read = false;
+        job.verify = false;
+        job.writes.resize(1);
+        WriteRequest& w = job.writes.front();
+        w.unit = request.unit;
+        w.table = request.table;
+        w.address = request.address;
+        w.write_multiple = request.write_multiple;
+        // Into the recycled job's own buffer: the caller's is freed on the
+        // caller's thread, and the worker frees nothing per request.
+        w.values.assign(request.values.begin(), request.values.end());
+        job.on_write = std::move(handler);
+    });
 }
 
 bool ModbusConnection::write_sequence(std::vector<WriteRequest> writes, WriteHandler handler,
                                       bool verify) {
     if (writes.empty()) return false;
-    auto job = std::make_unique<Job>();
-    job->is_read = false;
-    job->writes = std::move(writes);
-    job->verify = verify;
-    job->on_write = std::move(handler);
-    return core_->enqueue(std::move(job));
+    return core_->enqueue([&](Job& job) {
+        job.is_read = false;
+        job.verify = verify;
+        job.writes = std::move(writes);
+        job.on_write = std::move(handler);
+    });
 }
 
 bool ModbusConnection::connected() const noexcept {
@@ -170,16 +231,6 @@ void ModbusConnection::stop() {
     } else {
         worker_.join();
     }
-}
-
-bool ModbusConnection::Core::enqueue(std::unique_ptr<Job> job) {
-    {
-        std::lock_guard lock(mutex_);
-        if (stopping_ || queue_.size() >= options_.queue_limit) return false;
-        queue_.push_back(std::move(job));
-    }
-    wakeup_.notify_one();
-    return true;
 }
 
 int ModbusConnection::Core::subscribe(StateHandler handler) {
@@ -214,7 +265,10 @@ void ModbusConnection::Core::wait_until(Clock::time_point deadline, Pred wake) {
 
 void ModbusConnection::Core::run() {
     const auto stopping = [this] { return stop_requested_.load(std::memory_order_acquire); };
-    std::deque<std::unique_ptr<Job>> batch;
+    // A zero inter_request_delay costs nothing: no clock read per request.
+    const bool paced = options_.inter_request_delay.count() > 0;
+    JobList batch;
+    JobList done;
     while (!stopping()) {
         if (!socket_open_) {
             if (Clock::now() < next_attempt_) {
@@ -231,35 +285,42 @@ void ModbusConnection::Core::run() {
         }
         {
             // Take everything waiting at once: callers queueing while the
-            // worker runs do not contend with it for every request.
+            // worker runs do not contend with it for every request, and the
+            // jobs of the last batch go back to the pool under the same lock.
             std::unique_lock lock(mutex_);
+            recycle(done);
             wakeup_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
             if (stopping_) break;
             batch.swap(queue_);
         }
-        while (!batch.empty() && socket_open_ && !stopping()) {
-            std::unique_ptr<Job> job = std::move(batch.front());
-            batch.pop_front();
-            if (Clock::now() < quiet_until_) {
+        done.clear();  // whatever the pool had no room for
+        std::size_t next = 0;
+        while (next < batch.size() && socket_open_ && !stopping()) {
+            Job& job = *batch[next];
+            if (paced && Clock::now() < quiet_until_) {
                 wait_until(quiet_until_, [] { return false; });
                 if (stopping()) {
-                    job->fail(
-                        {ErrorKind::shutdown, 0, true, describe(*job) + ": connection stopped"});
+                    job.fail(
+                        {ErrorKind::shutdown, 0, true, describe(job) + ": connection stopped"});
+                    job.release_handlers();
+                    done.push_back(std::move(batch[next++]));
                     break;
                 }
             }
-            execute(*job);
-            quiet_until_ = Clock::now() + options_.inter_request_delay;
+            execute(job);
+            if (paced) quiet_until_ = Clock::now() + options_.inter_request_delay;
+            job.release_handlers();
+            done.push_back(std::move(batch[next++]));
         }
-        if (!batch.empty()) {
+        if (next < batch.size()) {
             // The connection broke (or is stopping): the rest go back, in
-            // order, for the reconnect or the shutdown below to handle.
+            // order and ahead of anything queued since, for the reconnect or
+            // the shutdown below to handle.
             std::lock_guard lock(mutex_);
-            while (!batch.empty()) {
-                queue_.push_front(std::move(batch.back()));
-                batch.pop_back();
-            }
+            queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin() + next),
+                          std::make_move_iterator(batch.end()));
         }
+        batch.clear();
     }
     fail_queued(ErrorKind::shutdown, "connection stopped");
     disconnect(true);
@@ -476,7 +537,7 @@ void ModbusConnection::Core::set_state(bool up) {
 }
 
 void ModbusConnection::Core::fail_queued(ErrorKind kind, const std::string& why) {
-    std::deque<std::unique_ptr<Job>> jobs;
+    JobList jobs;
     {
         std::lock_guard lock(mutex_);
         jobs.swap(queue_);

@@ -252,6 +252,128 @@ TEST(ModbusConnection, BusyAndDeviceFailureAreRetryable) {
     EXPECT_TRUE(error) << "the injected faults were used up";
 }
 
+TEST(ModbusConnection, ABurstRunsInSubmissionOrderAndLetsGoOfEachHandler) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));  // connected: the burst queues up
+
+    // Writes and reads alternate, so recycled requests change kind; each read
+    // must see the write just before it, and each handler must have been
+    // let go of (its captures released) before the next one runs.
+    constexpr int burst = 200;
+    std::mutex mutex;
+    std::vector<int> order;
+    std::vector<std::string> problems;
+    std::vector<std::weak_ptr<int>> captures(burst);
+    const auto finished = [&](int i) {
+        std::lock_guard lock(mutex);
+        if (i > 0 && !captures[static_cast<std::size_t>(i - 1)].expired()) {
+            problems.push_back("handler " + std::to_string(i - 1) + " still held at " +
+                               std::to_string(i));
+        }
+        order.push_back(i);
+    };
+    std::vector<ReceivedWrite> expected_writes;
+    for (int i = 0; i < burst; ++i) {
+        auto token = std::make_shared<int>(i);
+        captures[static_cast<std::size_t>(i)] = token;
+        const auto value = static_cast<std::uint16_t>(i);
+        if (i % 2 == 0) {
+            expected_writes.push_back({1, 16, 100, {0, value}});
+            ASSERT_TRUE(c.write({1, Table::holding, 100, {0, value}},
+                                [&, i, token](std::optional<ModbusError> e) {
+                                    if (e) {
+                                        std::lock_guard lock(mutex);
+                                        problems.push_back(e->message);
+                                    }
+                                    finished(i);
+                                }));
+        } else {
+            ASSERT_TRUE(c.read({1, Table::holding, 100, 2}, [&, i, token](ReadResult r) {
+                const Words want{0, static_cast<std::uint16_t>(i - 1)};
+                if (!r || *r != want) {
+                    std::lock_guard lock(mutex);
+                    problems.push_back("read " + std::to_string(i) + " saw another value");
+                }
+                finished(i);
+            }));
+        }
+    }
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return order.size() == burst;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(problems.empty()) << problems.front();
+    for (int i = 0; i < burst; ++i) ASSERT_EQ(order[static_cast<std::size_t>(i)], i);
+    EXPECT_TRUE(captures.back().expired());
+    EXPECT_EQ(sim.writes(), expected_writes);
+}
+
+TEST(ModbusConnection, RequestsQueuedBehindATimeoutRunInOrderOnTheNewConnection) {
+    BatterySimulator sim;
+    sim.start();
+    ModbusConnection c(local(sim), fast_options());  // 300 ms response timeout
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    const auto served = sim.requests_served();
+
+    // A slow (not late) read keeps the worker busy while five writes queue
+    // behind it; the first of them then times out.
+    std::mutex mutex;
+    std::vector<std::string> outcomes;
+    sim.delay_replies(60ms, 1);
+    ASSERT_TRUE(c.read({1, Table::input, 200, 1}, [&](ReadResult r) {
+        std::lock_guard lock(mutex);
+        outcomes.push_back(r ? "read ok" : "read " + r.error().message);
+    }));
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() == served + 1; }));
+    sim.delay_replies(700ms, 1);
+    for (std::uint16_t i = 1; i <= 5; ++i) {
+        ASSERT_TRUE(c.write({1, Table::holding, 100, {0, i}}, [&, i](std::optional<ModbusError> e) {
+            std::lock_guard lock(mutex);
+            const std::string result = !e                              ? "ok"
+                                       : e->kind == ErrorKind::timeout ? "timeout"
+                                                                       : e->message;
+            outcomes.push_back("write " + std::to_string(i) + " " + result);
+        }));
+    }
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(mutex);
+        return outcomes.size() == 6;
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(outcomes, (std::vector<std::string>{"read ok", "write 1 timeout", "write 2 ok",
+                                                  "write 3 ok", "write 4 ok", "write 5 ok"}));
+    EXPECT_EQ(sim.connections_accepted(), 2U);  // the rest went out on the reopened connection
+}
+
+TEST(ModbusConnection, RefusesRequestsBeyondItsQueueLimit) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = fast_options();
+    options.queue_limit = 2;
+    options.response_timeout = 2s;  // the slow reply below is never a timeout
+    ModbusConnection c(local(sim), options);
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    const auto served = sim.requests_served();
+
+    std::atomic<int> done{0};
+    const auto count = [&](ReadResult r) {
+        EXPECT_TRUE(r);
+        ++done;
+    };
+    sim.delay_replies(300ms, 1);
+    ASSERT_TRUE(c.read({1, Table::input, 200, 1}, count));
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() == served + 1; }));
+    // One request in flight, two waiting: the limit counts the waiting ones.
+    EXPECT_TRUE(c.read({1, Table::input, 200, 1}, count));
+    EXPECT_TRUE(c.read({1, Table::input, 200, 1}, count));
+    EXPECT_FALSE(c.read({1, Table::input, 200, 1}, [](ReadResult) { ADD_FAILURE(); }));
+    ASSERT_TRUE(eventually([&] { return done == 3; }));
+    EXPECT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+}
+
 TEST(ModbusConnection, ALateReplyIsNeverTakenAsTheNextAnswer) {
     BatterySimulator sim;
     sim.start();

@@ -44,7 +44,9 @@ struct ConnectionOptions {
     /// Reconnect backoff: first wait, doubled after each failed attempt up to the max.
     std::chrono::milliseconds reconnect_initial{250};
     std::chrono::milliseconds reconnect_max{std::chrono::seconds(30)};
-    /// Requests waiting beyond this are refused (submit returns false).
+    /// Requests waiting beyond this are refused (submit returns false). As
+    /// many finished requests are kept for reuse, so a busy connection does
+    /// not allocate per request.
     std::size_t queue_limit = 1024;
 
     bool operator==(const ConnectionOptions&) const = default;
