@@ -180,6 +180,17 @@ TEST(ChargerSim, AFleetOfTwoHundredConnectsAndAnswersAtOnce) {
     EXPECT_EQ(ok, 200);
 }
 
+TEST(ChargerSim, ReportLinesCarryTheTimeToTheMicrosecond) {
+    sim::SimEvent call{"CP0001", "call", "SetChargingProfile", "7", R"({"connectorId":1})", ""};
+    call.at = std::chrono::sys_days{std::chrono::November / 27 / 2026} + std::chrono::hours(4) +
+              std::chrono::microseconds(123456);
+    EXPECT_EQ(call.to_json_line(),
+              R"({"t":"2026-11-27T04:00:00.123456Z","cp":"CP0001","event":"call",)"
+              R"("action":"SetChargingProfile","message_id":"7","payload":{"connectorId":1}})");
+    call.at = std::chrono::sys_days{std::chrono::November / 27 / 2026} + std::chrono::seconds(5);
+    EXPECT_NE(call.to_json_line().find(R"("t":"2026-11-27T00:00:05.000000Z")"), std::string::npos);
+}
+
 TEST(ChargerSim, AnswerModeParsing) {
     EXPECT_EQ(AnswerMode::parse("delay:250")->delay, std::chrono::milliseconds(250));
     EXPECT_EQ(AnswerMode::parse("silent")->kind, AnswerMode::Kind::Silent);
