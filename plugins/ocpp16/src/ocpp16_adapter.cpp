@@ -230,7 +230,7 @@ void Ocpp16Adapter::stop() noexcept {
     threads_.clear();
     io_.stop();
     watchdog.join();
-    std::map<std::uint64_t, sdk::Completion> left;
+    decltype(pending_) left;
     {
         std::lock_guard pending_lock(pending_mutex_);
         left.swap(pending_);
@@ -263,28 +263,35 @@ sdk::AssetState Ocpp16Adapter::state(std::string_view asset_id) const noexcept {
 template <class Request>
 void Ocpp16Adapter::send(const Charger& charger, const Request& request, sdk::Completion done,
                          std::string_view also_success) {
+    // The completion lives in pending_ only: whoever takes it out (the
+    // answer, or stop()) calls it, so it runs exactly once.
     std::uint64_t id = 0;
     {
         std::lock_guard lock(pending_mutex_);
         id = next_pending_++;
-        pending_.emplace(id, done);
+        pending_.emplace(id, std::move(done));
     }
-    // A stop() that began after execute()'s check has drained pending_ already
-    // or will find this entry: either way the command completes once.
     if (!running_.load(std::memory_order_acquire)) {
-        done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+        // stop() began after execute()'s check; it may have taken this one.
+        if (auto mine = take_pending(id))
+            (*mine)(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
         return;
     }
     server_->call(
         charger.settings.charge_point_id, request,
-        [this, id, done, also = std::string(also_success)](ocpp::CallOutcome outcome) {
-            {
-                std::lock_guard lock(pending_mutex_);
-                pending_.erase(id);
-            }
-            done(result_of(outcome, also));
+        [this, id, also = std::string(also_success)](ocpp::CallOutcome outcome) {
+            if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
         },
         millis(settings_.listener.call_timeout_seconds));
+}
+
+std::optional<sdk::Completion> Ocpp16Adapter::take_pending(std::uint64_t id) {
+    std::lock_guard lock(pending_mutex_);
+    auto found = pending_.find(id);
+    if (found == pending_.end()) return std::nullopt;
+    std::optional<sdk::Completion> done(std::move(found->second));
+    pending_.erase(found);
+    return done;
 }
 
 ocpp::ChargingRateUnit Ocpp16Adapter::unit_of(const Charger& charger) const {

@@ -81,6 +81,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
     template <class Request>
     void send(const Charger& charger, const Request& request, sdk::Completion done,
               std::string_view also_success = {});
+    // Removes the completion of send() number `id`; nullopt if already taken.
+    std::optional<sdk::Completion> take_pending(std::uint64_t id);
 
     sdk::HostContext& host_;
     const Settings settings_;
@@ -96,7 +98,7 @@ class Ocpp16Adapter final : public sdk::Adapter {
 
     // Commands sent and not answered yet: failed on stop().
     std::mutex pending_mutex_;
-    std::map<std::uint64_t, sdk::Completion> pending_;
+    std::unordered_map<std::uint64_t, sdk::Completion> pending_;
     std::uint64_t next_pending_ = 0;
 
     std::mutex lifecycle_;  // start / stop; execute() only reads running_
