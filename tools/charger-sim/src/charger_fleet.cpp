@@ -297,17 +297,22 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             ended();
             return;
         }
-        const std::string text = beast::buffers_to_string(buffer_.data());
+        // The arrival time is taken here, and the message handled after the
+        // reads already waiting: a storm's calls are then timed as they
+        // arrive, not as this charger gets round to answering the ones before.
+        const auto received = std::chrono::system_clock::now();
+        std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        handle(text);
+        net::post(charger_->strand, [self = this->shared_from_this(), text = std::move(text),
+                                     received] { self->handle(text, received); });
         do_read();
     }
 
-    void handle(const std::string& text) {
+    void handle(const std::string& text, std::chrono::system_clock::time_point received) {
         rapidjson::Document doc;
         auto frame = ocpp::parse_frame(text, doc);
         if (auto* call = std::get_if<ocpp::Call>(&frame)) {
-            on_call(*call);
+            on_call(*call, received);
         } else if (auto* result = std::get_if<ocpp::CallResult>(&frame)) {
             if (result->message_id != in_flight_id_) return;
             on_result(in_flight_action_, *result->payload);
@@ -322,10 +327,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         }
     }
 
-    void on_call(const ocpp::Call& call) {
+    void on_call(const ocpp::Call& call, std::chrono::system_clock::time_point received) {
         const std::string action(call.action);
         const std::string message_id(call.message_id);
-        shared_->emit({id(), "call", action, message_id, ocpp::to_json_text(*call.payload), ""});
+        shared_->emit(
+            {id(), "call", action, message_id, ocpp::to_json_text(*call.payload), "", received});
         const AnswerMode mode = charger_->options.answer;
         if (mode.kind == AnswerMode::Kind::Silent) return;
         auto payload =
