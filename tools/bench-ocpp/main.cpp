@@ -147,6 +147,7 @@ struct Storm {
     sdk::TimePoint scheduled_at;
     std::map<std::string, double> cpu_us_per_call_by_thread;
     double last_answer_ms = 0, p50_ms = 0, p99_ms = 0, cpu_us_per_call = 0;
+    double handed_p50_ms = 0, handed_p99_ms = 0;  // scheduled_at -> dispatched_at
     std::size_t completed = 0, total = 0;
 };
 
@@ -190,7 +191,7 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     for (const auto& [name, seconds] : threads1)
         s.cpu_us_per_call_by_thread[name] =
             (seconds - threads0[name]) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
-    std::vector<double> answered;
+    std::vector<double> answered, handed;
     rapidjson::Document all;
     all.Parse(tools::http_request(port, "GET", "/api/v1/commands").body.c_str());
     for (const auto& c : all["commands"].GetArray()) {
@@ -200,11 +201,15 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
         ++s.completed;
         auto sch = engine::parse_timestamp(c["scheduled_at"].GetString());
         auto done = engine::parse_timestamp(c["completed_at"].GetString());
+        auto dispatched = engine::parse_timestamp(c["dispatched_at"].GetString());
         answered.push_back(std::chrono::duration<double, std::milli>(*done - *sch).count());
+        handed.push_back(std::chrono::duration<double, std::milli>(*dispatched - *sch).count());
     }
     s.last_answer_ms = percentile(answered, 1.0);
     s.p50_ms = percentile(answered, 0.5);
     s.p99_ms = percentile(answered, 0.99);
+    s.handed_p50_ms = percentile(handed, 0.5);
+    s.handed_p99_ms = percentile(handed, 0.99);
     s.cpu_us_per_call = (cpu1 - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
     return s;
 }
@@ -397,6 +402,8 @@ int main(int argc, char** argv) {
         buf, "p99 < 5 ms");
     std::snprintf(buf, sizeof buf, "%zu of %zu", wire.size(), small);
     row("  calls seen by the fleet", buf, "all");
+    std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.handed_p50_ms, little.handed_p99_ms);
+    row("  of which scheduled_at -> handed to the plugin, p50 / p99", buf, "");
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.p50_ms, little.p99_ms);
     row("at " + std::to_string(small) + " chargers: scheduled_at -> answer, p50 / p99", buf, "");
     std::printf(

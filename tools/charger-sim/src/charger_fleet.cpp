@@ -53,10 +53,19 @@ std::string percent_encode(std::string_view text) {
     return out;
 }
 
+// A JSON document whose memory is `Arena` on the stack: a Document's own
+// pool would take a 64 KiB chunk from the heap for every message, which with
+// thousands of chargers costs the fleet more than the messages themselves.
+struct Arena {
+    char bytes[4096];
+    rapidjson::MemoryPoolAllocator<> pool{bytes, sizeof bytes, 4096};
+    rapidjson::Document doc{&pool};
+};
+
 template <class Message>
 std::string payload_text(const Message& message) {
-    rapidjson::Document doc;
-    return ocpp::to_json_text(ocpp::to_json(message, doc.GetAllocator()));
+    Arena arena;
+    return ocpp::to_json_text(ocpp::to_json(message, arena.pool));
 }
 
 // The payload a charger in `mode` answers `action` with; nullopt when it
@@ -309,8 +318,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
 
     void handle(const std::string& text, std::chrono::system_clock::time_point received) {
-        rapidjson::Document doc;
-        auto frame = ocpp::parse_frame(text, doc);
+        Arena arena;
+        auto frame = ocpp::parse_frame(text, arena.doc);
         if (auto* call = std::get_if<ocpp::Call>(&frame)) {
             on_call(*call, received);
         } else if (auto* result = std::get_if<ocpp::CallResult>(&frame)) {
@@ -343,9 +352,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                                "charger-sim does not implement " + action);
             summary = "NotImplemented";
         } else {
-            rapidjson::Document answer;
-            answer.Parse(payload->c_str());
-            frame = ocpp::serialize_call_result(message_id, answer);
+            Arena answer;
+            answer.doc.Parse(payload->c_str());
+            frame = ocpp::serialize_call_result(message_id, answer.doc);
             summary = *payload;
             if (mode.kind != AnswerMode::Kind::Reject) follow_up(action, *call.payload);
         }
@@ -454,9 +463,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         outgoing_.pop_front();
         in_flight_id_ = std::to_string(next_id_++);
         in_flight_action_ = action;
-        rapidjson::Document doc;
-        doc.Parse(payload.c_str());
-        write(ocpp::serialize_call(in_flight_id_, action, doc));
+        Arena arena;
+        arena.doc.Parse(payload.c_str());
+        write(ocpp::serialize_call(in_flight_id_, action, arena.doc));
     }
 
     void write(std::string frame) {
