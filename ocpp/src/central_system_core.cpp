@@ -262,8 +262,13 @@ std::optional<ConnectorState> CentralSystemCore::connector(std::string_view iden
 
 std::optional<std::int32_t> CentralSystemCore::running_transaction(
     std::string_view identity, std::int32_t connector_id) const {
-    auto state = connector(identity, connector_id);
-    return state ? state->transaction_id : std::nullopt;
+    // Asked for every SetChargingProfile: no copy of the connector's strings.
+    std::lock_guard lock(mutex_);
+    auto cp = charge_points_.find(std::string(identity));
+    if (cp == charge_points_.end()) return std::nullopt;
+    auto found = cp->second.connectors.find(connector_id);
+    if (found == cp->second.connectors.end()) return std::nullopt;
+    return found->second.transaction_id;
 }
 
 std::optional<BootNotificationRequest> CentralSystemCore::boot_info(
