@@ -1,3 +1,6 @@
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <gtest/gtest.h>
 
 #include "gridgate/ocpp/handshake.hpp"
@@ -104,6 +107,31 @@ TEST(HandshakeOverSockets, Profile1ChecksBasicAuth) {
               404u);
     TestClient right(server.server->port(), {.authorization = basic("CP001:pw-1")});
     EXPECT_TRUE(right.open()) << right.handshake_error().message();
+}
+
+// A peer that opens a socket and then stalls (silent, or half an upgrade
+// request) must not hold a connection slot: it is closed after
+// handshake_timeout.
+TEST(HandshakeOverSockets, StalledHandshakesAreClosedAfterTheTimeout) {
+    TestServer server({.handshake_timeout = std::chrono::milliseconds(300)});
+    for (std::string_view sent :
+         {std::string_view{}, std::string_view{"GET /ocpp/CP001 HTTP/1.1\r\n"}}) {
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        socket.connect({net::ip::make_address("127.0.0.1"), server.server->port()});
+        if (!sent.empty()) net::write(socket, net::buffer(sent));
+        const timeval limit{3, 0};
+        setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        const auto start = std::chrono::steady_clock::now();
+        char byte = 0;
+        boost::system::error_code ec;
+        const auto n = socket.read_some(net::buffer(&byte, 1), ec);
+        const auto waited = std::chrono::steady_clock::now() - start;
+        EXPECT_EQ(n, 0U);
+        EXPECT_EQ(ec, net::error::eof) << ec.message() << " after sending '" << sent << "'";
+        EXPECT_GE(waited, std::chrono::milliseconds(250));
+        EXPECT_LT(waited, std::chrono::milliseconds(2900));
+    }
 }
 
 TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
