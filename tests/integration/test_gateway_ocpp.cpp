@@ -173,7 +173,9 @@ TEST(GatewayOcpp, ChargersReceiveTheirLimitsAndEveryOutcomeIsReported) {
     answer.Parse(r.body.c_str());
     ASSERT_EQ(answer["commands"].Size(), 6u);  // ev_w twice, the others once
     std::map<std::string, std::vector<std::string>> by_asset;
-    for (const auto& c : get_json(api_port, "/api/v1/commands")["commands"].GetArray())
+    // Named: a temporary document would die before the loop reads it.
+    const auto listed = get_json(api_port, "/api/v1/commands");
+    for (const auto& c : listed["commands"].GetArray())
         by_asset[c["asset_id"].GetString()].push_back(c["command_id"].GetString());
 
     // W: 11 kW then 7.4 kW as a TxDefaultProfile in watts; change detection end to end.
