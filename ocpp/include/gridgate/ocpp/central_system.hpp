@@ -184,7 +184,7 @@ class CentralSystem {
               std::optional<std::chrono::milliseconds> timeout = {}) {
         // A request's JSON fits in this much stack; a Document's own pool
         // would take a 64 KiB chunk from the heap for every call.
-        char arena[2048];
+        char arena[4096];
         rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena, 4096);
         rapidjson::Value json = to_json(request, allocator);
         call(identity, Request::action, json, std::move(callback), timeout);
