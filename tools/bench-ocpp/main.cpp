@@ -74,6 +74,20 @@ std::map<std::string, double> cpu_by_thread() {
     return out;
 }
 
+// CPU seconds used so far by process `pid` (the fleet).
+double cpu_seconds_of(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    auto close = text.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream rest(text.substr(close + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i)
+        if (i == 14 || i == 15) ticks += std::atof(field.c_str());
+    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 double cpu_seconds() {
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
@@ -146,6 +160,7 @@ void perf_control(const char* command) {
 struct Storm {
     sdk::TimePoint scheduled_at;
     std::map<std::string, double> cpu_us_per_call_by_thread;
+    double fleet_cpu_us_per_call = 0;
     double last_answer_ms = 0, p50_ms = 0, p99_ms = 0, cpu_us_per_call = 0;
     double handed_p50_ms = 0, handed_p99_ms = 0;  // scheduled_at -> dispatched_at
     std::size_t completed = 0, total = 0;
@@ -153,7 +168,8 @@ struct Storm {
 
 // Posts one slot changing the limit of the first `n` chargers at the same
 // instant; waits for every command to end.
-Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_t n, double kw) {
+Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_t n, double kw,
+            pid_t fleet) {
     auto t0 = std::chrono::time_point_cast<std::chrono::milliseconds>(sdk::Clock::now()) + 2s;
     std::string csv = "timestamp";
     for (std::size_t i = 0; i < n; ++i) csv += ",ev_" + ids[i] + "_kw";
@@ -175,6 +191,7 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     perf_control("enable");
     auto threads0 = cpu_by_thread();
     double cpu0 = cpu_seconds();
+    double fleet0 = cpu_seconds_of(fleet);
     for (auto until = t0 + 30s; sdk::Clock::now() < until;) {
         std::this_thread::sleep_for(50ms);
         auto m = tools::http_request(port, "GET", "/metrics").body;
@@ -183,11 +200,14 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
         if (sdk::Clock::now() > t0 && pending == 0) break;
     }
     double cpu1 = cpu_seconds();
+    double fleet1 = cpu_seconds_of(fleet);
     auto threads1 = cpu_by_thread();
     perf_control("disable");
 
     Storm s;
     s.scheduled_at = t0;
+    s.fleet_cpu_us_per_call =
+        (fleet1 - fleet0) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
     for (const auto& [name, seconds] : threads1)
         s.cpu_us_per_call_by_thread[name] =
             (seconds - threads0[name]) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
@@ -350,16 +370,16 @@ int main(int argc, char** argv) {
 
     std::vector<Storm> big;
     for (std::size_t i = 0; i < storms; ++i) {
-        big.push_back(storm(api, ids, chargers, i % 2 ? 7.4 : 7.3));
+        big.push_back(storm(api, ids, chargers, i % 2 ? 7.4 : 7.3, fleet));
         std::fprintf(stderr, "storm %zu: last answer %.0f ms, %.1f us CPU per call (", i + 1,
                      big.back().last_answer_ms, big.back().cpu_us_per_call);
         for (const auto& [name, us] : big.back().cpu_us_per_call_by_thread)
             if (us > 0.05) std::fprintf(stderr, " %s %.1f", name.c_str(), us);
-        std::fprintf(stderr, " )\n");
+        std::fprintf(stderr, " ), the fleet %.1f us\n", big.back().fleet_cpu_us_per_call);
     }
     std::this_thread::sleep_for(300ms);  // the fleet writes its report every 100 ms
     const auto before_small = file_size(report);
-    Storm little = storm(api, ids, small, 11.0);
+    Storm little = storm(api, ids, small, 11.0, fleet);
     std::this_thread::sleep_for(300ms);
     auto wire = wire_times(report, before_small, little.scheduled_at);
     std::filesystem::remove(report);
