@@ -195,13 +195,19 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
             callback(std::move(outcome));
         });
     };
+    auto session = state_->find(identity);
+    if (!session) {
+        return fail(CallOutcome::Kind::NotConnected,
+                    "charge point '" + std::string(identity) + "' is not connected");
+    }
     if (auto violation = state_->schemas->validate(action, PayloadKind::Request, payload)) {
         return fail(CallOutcome::Kind::InvalidRequest, violation->message);
     }
     detail::PendingCall call;
+    call.message_id = session->next_message_id();
     call.action.assign(action);
     try {
-        call.frame = to_json_text(payload);
+        call.frame = serialize_call(call.message_id, action, payload);
     } catch (const std::invalid_argument& e) {
         return fail(CallOutcome::Kind::InvalidRequest,
                     std::string(action) + " request: " + e.what());
@@ -212,30 +218,17 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
     {
         std::lock_guard lock(state_->submissions_mutex);
         first = state_->submissions.empty();
-        state_->submissions.push_back({std::string(identity), std::move(call)});
+        state_->submissions.push_back({std::move(session), std::move(call)});
     }
-    if (first) net::post(io_, [state = state_] { hand_to_sessions(*state); });
-}
-
-void CentralSystem::hand_to_sessions(detail::ServerState& state) {
-    std::vector<detail::ServerState::Submission> batch;
-    {
-        std::lock_guard lock(state.submissions_mutex);
-        batch.swap(state.submissions);
-    }
-    for (auto& s : batch) {
-        if (auto session = state.find(s.identity)) {
-            session->submit_call(std::move(s.call));
-            continue;
-        }
-        CallOutcome outcome;
-        outcome.kind = CallOutcome::Kind::NotConnected;
-        outcome.message = "charge point '" + s.identity + "' is not connected";
-        try {
-            s.call.callback(std::move(outcome));
-        } catch (const std::exception& e) {
-            state.log(LogLevel::Error, s.identity + ": call callback threw: " + e.what());
-        }
+    if (first) {
+        net::post(io_, [state = state_] {
+            std::vector<detail::ServerState::Submission> batch;
+            {
+                std::lock_guard lock(state->submissions_mutex);
+                batch.swap(state->submissions);
+            }
+            for (auto& s : batch) s.session->submit_call(std::move(s.call));
+        });
     }
 }
 

@@ -414,8 +414,6 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
         refusal.kind = CallOutcome::Kind::QueueFull;
         refusal.message = who() + ": " + std::to_string(calls_.size()) + " calls already waiting";
     } else {
-        call.message_id = next_message_id();
-        call.frame = serialize_call_text(call.message_id, call.action, call.frame);
         calls_.push(std::move(call));
         pump_calls();
         return;

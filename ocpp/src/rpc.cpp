@@ -159,21 +159,6 @@ std::string serialize_call(std::string_view message_id, std::string_view action,
     return out;
 }
 
-std::string serialize_call_text(std::string_view message_id, std::string_view action,
-                                std::string_view payload_json) {
-    std::string out;
-    out.reserve(payload_json.size() + message_id.size() + action.size() + 16);
-    detail::StringOutput stream(out);
-    detail::StringWriter writer(stream);
-    writer.StartArray();
-    writer.Int(static_cast<int>(MessageType::Call));
-    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
-    writer.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
-    writer.RawValue(payload_json.data(), payload_json.size(), rapidjson::kObjectType);
-    writer.EndArray();
-    return out;
-}
-
 std::string serialize_call_result(std::string_view message_id, const rapidjson::Value& payload) {
     std::string out;
     out.reserve(256);
@@ -210,7 +195,6 @@ std::string serialize_call_error(std::string_view message_id, ErrorCode code,
 
 std::string to_json_text(const rapidjson::Value& value) {
     std::string out;
-    out.reserve(256);
     detail::StringOutput stream(out);
     detail::StringWriter writer(stream);
     write_value(value, writer);

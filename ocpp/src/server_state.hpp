@@ -21,7 +21,7 @@ namespace gridgate::ocpp::detail {
 struct PendingCall {
     std::string message_id;
     std::string action;
-    std::string frame;  // the payload's JSON until the session queues it, then the whole frame
+    std::string frame;
     std::chrono::milliseconds timeout{};
     CallCallback callback;
 };
@@ -101,13 +101,10 @@ struct ServerState {
 
     // Calls from other threads wait here for the I/O threads: a slot change
     // to thousands of chargers takes this lock and wakes an I/O thread once
-    // per batch instead of once per call. The caller's thread only checks
-    // and serializes the payload; finding the session, the message id and
-    // the envelope happen on the I/O thread, so the caller never touches a
-    // session the I/O thread is working on.
+    // per batch instead of once per call. Drained by drain_submissions().
     struct Submission {
-        std::string identity;
-        PendingCall call;  // frame: the payload alone; the session adds id and envelope
+        std::shared_ptr<SessionBase> session;
+        PendingCall call;
     };
     std::mutex submissions_mutex;
     std::vector<Submission> submissions;

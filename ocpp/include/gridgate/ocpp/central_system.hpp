@@ -191,9 +191,6 @@ class CentralSystem {
     }
 
   private:
-    // On an I/O thread: gives the waiting calls to their sessions.
-    static void hand_to_sessions(detail::ServerState& state);
-
     boost::asio::io_context& io_;
     std::shared_ptr<detail::ServerState> state_;
     std::shared_ptr<detail::Listener> listener_;

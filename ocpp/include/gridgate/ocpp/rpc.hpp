@@ -83,10 +83,6 @@ inline constexpr std::string_view kUnknownMessageId = "-1";
 
 std::string serialize_call(std::string_view message_id, std::string_view action,
                            const rapidjson::Value& payload);
-// The same from a payload already serialized (to_json_text's output), so the
-// payload can be written on one thread and the envelope on another.
-std::string serialize_call_text(std::string_view message_id, std::string_view action,
-                                std::string_view payload_json);
 std::string serialize_call_result(std::string_view message_id, const rapidjson::Value& payload);
 // `details` null means `{}`; an empty description is sent as "".
 std::string serialize_call_error(std::string_view message_id, ErrorCode code,
