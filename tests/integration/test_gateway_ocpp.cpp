@@ -128,6 +128,16 @@ rapidjson::Document await_command(unsigned short port, const std::string& id, Pr
     }
 }
 
+// Polls /metrics until it holds `line` or 5 s pass.
+bool metric_becomes(unsigned short port, const std::string& line) {
+    for (auto until = std::chrono::steady_clock::now() + 5s;
+         std::chrono::steady_clock::now() < until;) {
+        if (http_request(port, "GET", "/metrics").body.find(line) != std::string::npos) return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
 bool status_is(const rapidjson::Document& d, const char* s) {
     return d.HasMember("status") && std::string(d["status"].GetString()) == s;
 }
@@ -232,8 +242,13 @@ TEST(GatewayOcpp, ChargersReceiveTheirLimitsAndEveryOutcomeIsReported) {
     for (const auto& asset : assets["assets"].GetArray())
         EXPECT_TRUE(asset["connected"].GetBool()) << asset["id"].GetString();
 
+    // ... and /metrics counts them, and counts them down as they leave.
+    const std::string connected_metric = "gridgate_assets_connected{adapter=\"ocpp\"} ";
+    EXPECT_TRUE(metric_becomes(api_port, connected_metric + "5\n")) << gw.output();
     late_fleet.stop();
+    EXPECT_TRUE(metric_becomes(api_port, connected_metric + "4\n")) << gw.output();
     fleet.stop();
+    EXPECT_TRUE(metric_becomes(api_port, connected_metric + "0\n")) << gw.output();
     EXPECT_EQ(gw.stop(SIGTERM), 0) << gw.output();
     work.reset();
     io.stop();
