@@ -261,7 +261,7 @@ sdk::AssetState Ocpp16Adapter::state(std::string_view asset_id) const noexcept {
 }
 
 template <class Request>
-void Ocpp16Adapter::send(const Charger& charger, const Request& request, sdk::Completion done,
+void Ocpp16Adapter::send(Charger& charger, const Request& request, sdk::Completion done,
                          std::string_view also_success) {
     // The completion lives in pending_ only: whoever takes it out (the
     // answer, or stop()) calls it, so it runs exactly once.
@@ -279,7 +279,13 @@ void Ocpp16Adapter::send(const Charger& charger, const Request& request, sdk::Co
     }
     server_->call(
         charger.settings.charge_point_id, request,
-        [this, id, also = std::string(also_success)](ocpp::CallOutcome outcome) {
+        [this, id, also = std::string(also_success), who = &charger](ocpp::CallOutcome outcome) {
+            using Kind = ocpp::CallOutcome::Kind;
+            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) {
+                // An answer is a sign of life as much as a call from it.
+                std::lock_guard lock(who->mutex);
+                who->last_seen = sdk::Clock::now();
+            }
             if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
         },
         millis(settings_.listener.call_timeout_seconds));

@@ -79,7 +79,7 @@ class Ocpp16Adapter final : public sdk::Adapter {
     // Sends `request` and completes `done` with the status mapped: success
     // for `status` or `also_success`, the status word otherwise.
     template <class Request>
-    void send(const Charger& charger, const Request& request, sdk::Completion done,
+    void send(Charger& charger, const Request& request, sdk::Completion done,
               std::string_view also_success = {});
     // Removes the completion of send() number `id`; nullopt if already taken.
     std::optional<sdk::Completion> take_pending(std::uint64_t id);

@@ -254,7 +254,11 @@ TEST_F(Ocpp16Plugin, ChargeRateArrivesInWattsAndInAmps) {
     Fleet fleet(port, {charger("CPW"), charger("CPA")});
     ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
 
+    const auto before = sdk::Clock::now();
     ASSERT_TRUE(run(registry, power("ast_ev_w", sdk::CommandType::SetChargeRate, 11)).success);
+    // The answer counts as the charger's latest sign of life.
+    ASSERT_TRUE(registry.state("ast_ev_w")->last_seen);
+    EXPECT_GE(*registry.state("ast_ev_w")->last_seen, before);
     auto sent = fleet.calls("CPW", "SetChargingProfile");
     ASSERT_FALSE(sent.empty());
     auto w = parse(sent.back());
