@@ -250,25 +250,27 @@ void CentralSystemCore::claim_vendor(std::string vendor_id, DataTransferHandler 
     vendors_[std::move(vendor_id)] = std::move(handler);
 }
 
+const ConnectorState* CentralSystemCore::find_connector(std::string_view identity,
+                                                        std::int32_t connector_id) const {
+    auto cp = charge_points_.find(std::string(identity));
+    if (cp == charge_points_.end()) return nullptr;
+    auto found = cp->second.connectors.find(connector_id);
+    return found == cp->second.connectors.end() ? nullptr : &found->second;
+}
+
 std::optional<ConnectorState> CentralSystemCore::connector(std::string_view identity,
                                                            std::int32_t connector_id) const {
     std::lock_guard lock(mutex_);
-    auto cp = charge_points_.find(std::string(identity));
-    if (cp == charge_points_.end()) return std::nullopt;
-    auto found = cp->second.connectors.find(connector_id);
-    if (found == cp->second.connectors.end()) return std::nullopt;
-    return found->second;
+    const ConnectorState* state = find_connector(identity, connector_id);
+    return state ? std::optional<ConnectorState>(*state) : std::nullopt;
 }
 
 std::optional<std::int32_t> CentralSystemCore::running_transaction(
     std::string_view identity, std::int32_t connector_id) const {
     // Asked for every SetChargingProfile: no copy of the connector's strings.
     std::lock_guard lock(mutex_);
-    auto cp = charge_points_.find(std::string(identity));
-    if (cp == charge_points_.end()) return std::nullopt;
-    auto found = cp->second.connectors.find(connector_id);
-    if (found == cp->second.connectors.end()) return std::nullopt;
-    return found->second.transaction_id;
+    const ConnectorState* state = find_connector(identity, connector_id);
+    return state ? state->transaction_id : std::nullopt;
 }
 
 std::optional<BootNotificationRequest> CentralSystemCore::boot_info(

@@ -124,6 +124,9 @@ class CentralSystemCore : public CallHandler {
 
     Timestamp now() const;
     IdTagInfo authorize(std::string_view id_tag) const;
+    // The connector's state, or null; the caller holds mutex_.
+    const ConnectorState* find_connector(std::string_view identity,
+                                         std::int32_t connector_id) const;
 
     void boot_notification(std::string_view identity, const rapidjson::Value& payload,
                            rapidjson::Document& response);
