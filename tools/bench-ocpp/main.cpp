@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -53,39 +54,34 @@ long rss_bytes() {
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-// CPU seconds used so far by each thread name of this process.
-std::map<std::string, double> cpu_by_thread() {
-    std::map<std::string, double> out;
-    const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-        std::ifstream stat(task.path() / "stat");
-        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-        auto open = text.find('('), close = text.rfind(')');
-        if (open == std::string::npos || close == std::string::npos) continue;
-        std::istringstream rest(text.substr(close + 2));
-        std::string field;
-        double utime = 0, stime = 0;
-        for (int i = 3; i <= 15 && rest >> field; ++i) {
-            if (i == 14) utime = std::atof(field.c_str());
-            if (i == 15) stime = std::atof(field.c_str());
-        }
-        out[text.substr(open + 1, close - open - 1)] += (utime + stime) / tick;
-    }
-    return out;
-}
-
-// CPU seconds used so far by process `pid` (the fleet).
-double cpu_seconds_of(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+// A /proc .../stat file: the task's name and the CPU seconds it has used
+// (utime + stime, fields 14 and 15); nullopt if it cannot be read.
+std::optional<std::pair<std::string, double>> stat_cpu(const std::filesystem::path& stat_file) {
+    std::ifstream stat(stat_file);
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-    auto close = text.rfind(')');
-    if (close == std::string::npos) return 0;
+    auto open = text.find('('), close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return std::nullopt;
     std::istringstream rest(text.substr(close + 2));
     std::string field;
     double ticks = 0;
     for (int i = 3; i <= 15 && rest >> field; ++i)
         if (i == 14 || i == 15) ticks += std::atof(field.c_str());
-    return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+    return std::pair{text.substr(open + 1, close - open - 1),
+                     ticks / static_cast<double>(sysconf(_SC_CLK_TCK))};
+}
+
+// CPU seconds used so far by each thread name of this process.
+std::map<std::string, double> cpu_by_thread() {
+    std::map<std::string, double> out;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task"))
+        if (auto cpu = stat_cpu(task.path() / "stat")) out[cpu->first] += cpu->second;
+    return out;
+}
+
+// CPU seconds used so far by process `pid` (the fleet).
+double cpu_seconds_of(pid_t pid) {
+    auto cpu = stat_cpu("/proc/" + std::to_string(pid) + "/stat");
+    return cpu ? cpu->second : 0;
 }
 
 double cpu_seconds() {
@@ -206,11 +202,10 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
 
     Storm s;
     s.scheduled_at = t0;
-    s.fleet_cpu_us_per_call =
-        (fleet1 - fleet0) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
+    const double us_per_call = 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
+    s.fleet_cpu_us_per_call = (fleet1 - fleet0) * us_per_call;
     for (const auto& [name, seconds] : threads1)
-        s.cpu_us_per_call_by_thread[name] =
-            (seconds - threads0[name]) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
+        s.cpu_us_per_call_by_thread[name] = (seconds - threads0[name]) * us_per_call;
     std::vector<double> answered, handed;
     rapidjson::Document all;
     all.Parse(tools::http_request(port, "GET", "/api/v1/commands").body.c_str());
@@ -230,7 +225,7 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     s.p99_ms = percentile(answered, 0.99);
     s.handed_p50_ms = percentile(handed, 0.5);
     s.handed_p99_ms = percentile(handed, 0.99);
-    s.cpu_us_per_call = (cpu1 - cpu0) * 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
+    s.cpu_us_per_call = (cpu1 - cpu0) * us_per_call;
     return s;
 }
 
