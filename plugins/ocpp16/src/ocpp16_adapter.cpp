@@ -280,12 +280,9 @@ void Ocpp16Adapter::send(Charger& charger, const Request& request, sdk::Completi
     server_->call(
         charger.settings.charge_point_id, request,
         [this, id, also = std::string(also_success), who = &charger](ocpp::CallOutcome outcome) {
+            // An answer is a sign of life as much as a call from the charger.
             using Kind = ocpp::CallOutcome::Kind;
-            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) {
-                // An answer is a sign of life as much as a call from it.
-                std::lock_guard lock(who->mutex);
-                who->last_seen = sdk::Clock::now();
-            }
+            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) note_seen(*who);
             if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
         },
         millis(settings_.listener.call_timeout_seconds));
@@ -397,10 +394,12 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
 }
 
 void Ocpp16Adapter::on_message(std::string_view identity) {
-    if (Charger* charger = find_identity(identity)) {
-        std::lock_guard lock(charger->mutex);
-        charger->last_seen = sdk::Clock::now();
-    }
+    if (Charger* charger = find_identity(identity)) note_seen(*charger);
+}
+
+void Ocpp16Adapter::note_seen(Charger& charger) {
+    std::lock_guard lock(charger.mutex);
+    charger.last_seen = sdk::Clock::now();
 }
 
 void Ocpp16Adapter::on_connected(std::string_view identity) {

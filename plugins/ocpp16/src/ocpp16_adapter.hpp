@@ -64,6 +64,7 @@ class Ocpp16Adapter final : public sdk::Adapter {
     void log(sdk::LogLevel level, const std::string& text) noexcept;
 
     void on_message(std::string_view identity);
+    void note_seen(Charger& charger);  // last_seen = now
     void on_connected(std::string_view identity);
     void on_disconnected(std::string_view identity, std::string_view reason);
     void on_boot(std::string_view identity);
