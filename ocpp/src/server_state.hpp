@@ -101,7 +101,8 @@ struct ServerState {
 
     // Calls from other threads wait here for the I/O threads: a slot change
     // to thousands of chargers takes this lock and wakes an I/O thread once
-    // per batch instead of once per call. Drained by drain_submissions().
+    // per batch instead of once per call. CentralSystem::call() posts the
+    // drain when it finds the list empty.
     struct Submission {
         std::shared_ptr<SessionBase> session;
         PendingCall call;
