@@ -4,7 +4,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
 
 #include "charge_point_session.hpp"
 
@@ -37,12 +36,15 @@ std::string CallOutcome::reason() const {
 
 namespace detail {
 
-// Accepts connections and hands each to a new session on its own strand.
-// Thread-safety: runs on the acceptor's strand; stop() posts onto it.
+// Accepts connections and hands each to a new session on the next
+// io_context in turn. Thread-safety: runs on the first context's thread;
+// stop() posts onto it.
 class Listener : public std::enable_shared_from_this<Listener> {
   public:
-    Listener(net::io_context& io, std::shared_ptr<ServerState> state)
-        : io_(io), state_(std::move(state)), acceptor_(net::make_strand(io)) {}
+    Listener(std::vector<net::io_context*> contexts, std::shared_ptr<ServerState> state)
+        : contexts_(std::move(contexts)),
+          state_(std::move(state)),
+          acceptor_(contexts_.front()->get_executor()) {}
 
     void open(const tcp::endpoint& endpoint) {
         acceptor_.open(endpoint.protocol());
@@ -64,7 +66,9 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   private:
     void do_accept() {
-        acceptor_.async_accept(net::make_strand(io_),
+        auto& context = *contexts_[next_context_];
+        next_context_ = (next_context_ + 1) % contexts_.size();
+        acceptor_.async_accept(context.get_executor(),
                                [self = shared_from_this()](beast::error_code ec, Socket socket) {
                                    self->on_accept(ec, std::move(socket));
                                });
@@ -85,7 +89,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
         do_accept();
     }
 
-    net::io_context& io_;
+    const std::vector<net::io_context*> contexts_;
+    std::size_t next_context_ = 0;
     std::shared_ptr<ServerState> state_;
     tcp::acceptor acceptor_;
 };
@@ -122,9 +127,17 @@ boost::asio::ssl::context make_tls_context(const CentralSystemOptions& options) 
 
 CentralSystem::CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
                              HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler)
-    : io_(io),
+    : CentralSystem(std::vector<boost::asio::io_context*>{&io}, std::move(options),
+                    std::move(authorizer), std::move(handler)) {}
+
+CentralSystem::CentralSystem(std::vector<boost::asio::io_context*> contexts,
+                             CentralSystemOptions options, HandshakeAuthorizer authorizer,
+                             std::shared_ptr<CallHandler> handler)
+    : contexts_(std::move(contexts)),
       state_(std::make_shared<detail::ServerState>(std::move(options), std::move(authorizer),
-                                                   std::move(handler))) {}
+                                                   std::move(handler))) {
+    if (contexts_.empty()) throw std::invalid_argument("CentralSystem needs an io_context");
+}
 
 CentralSystem::~CentralSystem() {
     stop();
@@ -141,7 +154,7 @@ void CentralSystem::start() {
         throw std::runtime_error("OCPP listen address '" + options.listen_address +
                                  "' is not an IP address");
     }
-    auto listener = std::make_shared<detail::Listener>(io_, state_);
+    auto listener = std::make_shared<detail::Listener>(contexts_, state_);
     try {
         listener->open(tcp::endpoint(address, options.port));
     } catch (const boost::system::system_error& e) {
@@ -188,12 +201,13 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
                          std::optional<std::chrono::milliseconds> timeout) {
     auto fail = [&](CallOutcome::Kind kind, std::string message) {
-        net::post(io_, [callback = std::move(callback), kind, message = std::move(message)] {
-            CallOutcome outcome;
-            outcome.kind = kind;
-            outcome.message = message;
-            callback(std::move(outcome));
-        });
+        net::post(*contexts_.front(),
+                  [callback = std::move(callback), kind, message = std::move(message)] {
+                      CallOutcome outcome;
+                      outcome.kind = kind;
+                      outcome.message = message;
+                      callback(std::move(outcome));
+                  });
     };
     auto session = state_->find(identity);
     if (!session) {
@@ -221,7 +235,7 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
         state_->submissions.push_back({std::move(session), std::move(call)});
     }
     if (first) {
-        net::post(io_, [state = state_] {
+        net::post(*contexts_.front(), [state = state_] {
             std::vector<detail::ServerState::Submission> batch;
             {
                 std::lock_guard lock(state->submissions_mutex);

@@ -398,6 +398,9 @@ void ChargePointSession<Stream>::on_write(beast::error_code ec) {
 
 template <class Stream>
 void ChargePointSession<Stream>::submit_call(PendingCall call) {
+    // CentralSystem::call's batches are handed over on an I/O thread: with
+    // one thread, always this session's own.
+    if (ws_.get_executor().running_in_this_thread()) return enqueue_call(std::move(call));
     net::post(ws_.get_executor(),
               [self = this->shared_from_this(), call = std::move(call)]() mutable {
                   self->enqueue_call(std::move(call));

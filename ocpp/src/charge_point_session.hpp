@@ -2,7 +2,8 @@
 // and its checks, then the OCPP-J message loop. Template over the stream so
 // plain and TLS connections share every line of protocol code.
 //
-// Thread-safety: everything runs on the connection's strand; other threads
+// Thread-safety: everything runs on the thread of the connection's
+// io_context (one thread per io_context; see CentralSystem); other threads
 // reach it only through SessionBase (post).
 #pragma once
 
@@ -11,8 +12,8 @@
 #include <string>
 
 #include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -29,10 +30,12 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 
-// Every connection runs on its own strand, named by its concrete type: the
-// type-erased executor of beast::tcp_stream costs a good part of a call's
-// CPU time in a storm (executor copies, work counting, timeout bookkeeping).
-using Executor = net::strand<net::io_context::executor_type>;
+// Every connection runs on its io_context's executor, named by its concrete
+// type: the type-erased executor of beast::tcp_stream costs a good part of a
+// call's CPU time in a storm (executor copies, work counting, timeout
+// bookkeeping), and a strand would add a second scheduler hop to every
+// completion. One thread runs each io_context, so none is needed.
+using Executor = net::io_context::executor_type;
 using Socket = net::basic_stream_socket<net::ip::tcp, Executor>;
 using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
                                         net::wait_traits<std::chrono::steady_clock>, Executor>;

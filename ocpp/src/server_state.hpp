@@ -27,7 +27,8 @@ struct PendingCall {
 };
 
 // The non-template face of a charge point session. Thread-safe: both
-// functions post onto the session's strand.
+// functions post onto the session's I/O thread (submit_call runs at once
+// when already on it).
 class SessionBase {
   public:
     virtual ~SessionBase() = default;

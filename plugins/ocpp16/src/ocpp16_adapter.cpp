@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -83,11 +84,11 @@ class Ocpp16Adapter::Handler final : public ocpp::CallHandler {
 };
 
 Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
-    : host_(host),
-      settings_(std::move(settings)),
-      // With one thread the io_context may skip locking for the work its
-      // own thread posts (most of a storm's).
-      io_(settings_.listener.io_threads) {
+    : host_(host), settings_(std::move(settings)) {
+    // Each run by one thread, so each may skip locking for the work its own
+    // thread posts (most of a storm's).
+    for (int i = 0; i < settings_.listener.io_threads; ++i)
+        io_.push_back(std::make_unique<boost::asio::io_context>(1));
     for (const auto& c : settings_.chargers) {
         auto charger = std::make_unique<Charger>();
         charger->settings = c;
@@ -175,8 +176,10 @@ sdk::Status Ocpp16Adapter::start() noexcept {
                                                                : sdk::LogLevel::Error;
             if (host_.enabled(to)) host_.log(to, message);
         };
+        std::vector<boost::asio::io_context*> contexts;
+        for (auto& io : io_) contexts.push_back(io.get());
         server_ = std::make_unique<ocpp::CentralSystem>(
-            io_, std::move(options),
+            std::move(contexts), std::move(options),
             [this](const ocpp::HandshakeRequest& r) { return authorize(r); },
             std::make_shared<Handler>(*this, core_));
         try {
@@ -186,15 +189,15 @@ sdk::Status Ocpp16Adapter::start() noexcept {
             // The library's message names the address already.
             return sdk::Status::failure(std::string("ocpp16: ") + e.what());
         }
-        work_.emplace(io_.get_executor());
         // One thread by default: a storm to thousands of chargers is mostly
         // syscalls, and a second thread on a small machine mostly adds
         // wake-ups and contention with the gateway's own threads.
-        for (int i = 0; i < l.io_threads; ++i) {
-            threads_.emplace_back([this] {
+        for (auto& io : io_) {
+            work_.push_back(boost::asio::make_work_guard(*io));
+            threads_.emplace_back([context = io.get()] {
                 // Named for `top -H` and the benchmarks' per-thread figures.
                 pthread_setname_np(pthread_self(), "ocpp16-io");
-                io_.run();
+                context->run();
             });
         }
         started_ = true;
@@ -219,16 +222,19 @@ void Ocpp16Adapter::stop() noexcept {
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, std::string("ocpp16: stopping the server: ") + e.what());
     }
-    work_.reset();
+    work_.clear();
     // The closes normally finish quickly; a peer that never answers its close
     // must not hold the gateway's shutdown.
+    auto all_stopped = [this] {
+        return std::all_of(io_.begin(), io_.end(), [](const auto& io) { return io->stopped(); });
+    };
     std::thread watchdog([&] {
-        for (int i = 0; i < 300 && !io_.stopped(); ++i) std::this_thread::sleep_for(10ms);
-        if (!io_.stopped()) io_.stop();
+        for (int i = 0; i < 300 && !all_stopped(); ++i) std::this_thread::sleep_for(10ms);
+        for (auto& io : io_) io->stop();
     });
     for (auto& t : threads_) t.join();
     threads_.clear();
-    io_.stop();
+    for (auto& io : io_) io->stop();
     watchdog.join();
     decltype(pending_) left;
     {

@@ -91,8 +91,10 @@ class Ocpp16Adapter final : public sdk::Adapter {
     std::unordered_map<std::string, Charger*> by_asset_;
     std::unordered_map<std::string, Charger*> by_identity_;
 
-    boost::asio::io_context io_;
-    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    // One io_context per I/O thread (io_threads): a charger's connection
+    // lives on one of them and needs no strand.
+    std::vector<std::unique_ptr<boost::asio::io_context>> io_;
+    std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::vector<std::thread> threads_;
     std::shared_ptr<ocpp::CentralSystemCore> core_;
     std::unique_ptr<ocpp::CentralSystem> server_;

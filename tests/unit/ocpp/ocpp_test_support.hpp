@@ -150,12 +150,13 @@ class RecordingHandler : public CallHandler {
     std::vector<std::string> disconnects;
 };
 
-// A central system on 127.0.0.1 with an OS-chosen port, run by two threads.
+// A central system on 127.0.0.1 with an OS-chosen port, run by two threads
+// (one io_context each), so connections land on both.
 struct TestServer {
     explicit TestServer(CentralSystemOptions options = {},
                         std::shared_ptr<RecordingHandler> h = std::make_shared<RecordingHandler>(),
                         std::function<HandshakeDecision(const HandshakeRequest&)> authorizer = {})
-        : handler(std::move(h)), work(net::make_work_guard(io)) {
+        : handler(std::move(h)), work{net::make_work_guard(io[0]), net::make_work_guard(io[1])} {
         if (!authorizer) {
             authorizer = [](const HandshakeRequest& request) {
                 return request.identity.starts_with("CP") ? HandshakeDecision::Accept
@@ -169,13 +170,14 @@ struct TestServer {
             log_lines.emplace_back(message);
         };
         server =
-            std::make_unique<CentralSystem>(io, std::move(options), std::move(authorizer), handler);
+            std::make_unique<CentralSystem>(std::vector<net::io_context*>{&io[0], &io[1]},
+                                            std::move(options), std::move(authorizer), handler);
         server->start();
-        for (int i = 0; i < 2; ++i) threads.emplace_back([this] { io.run(); });
+        for (auto& context : io) threads.emplace_back([&context] { context.run(); });
     }
     ~TestServer() {
         server->stop();
-        work.reset();
+        for (auto& w : work) w.reset();
         for (auto& t : threads) t.join();
         server.reset();
     }
@@ -199,9 +201,9 @@ struct TestServer {
         return future.get();
     }
 
-    net::io_context io;
+    net::io_context io[2];
     std::shared_ptr<RecordingHandler> handler;
-    net::executor_work_guard<net::io_context::executor_type> work;
+    net::executor_work_guard<net::io_context::executor_type> work[2];
     std::unique_ptr<CentralSystem> server;
     std::vector<std::thread> threads;
     mutable std::mutex log_mutex;

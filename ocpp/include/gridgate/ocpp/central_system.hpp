@@ -124,8 +124,8 @@ struct HandlerError {
 };
 
 // What the central system does with calls from charge points. on_call runs
-// on the connection's strand: calls of one charge point never overlap, calls
-// of different charge points may run at once on different threads. It must
+// on the connection's I/O thread: calls of one charge point never overlap,
+// calls of different charge points may run at once on different threads. It must
 // not block; it answers by filling `response` (an empty object to start
 // with) or by returning a HandlerError. An exception becomes InternalError.
 class CallHandler {
@@ -151,11 +151,18 @@ class Listener;
 }  // namespace detail
 
 // Thread-safety: start/stop from one thread; call(), is_connected() and
-// connected() from any thread. Runs on the io_context the caller gives and
-// runs (one or several threads). Callbacks run on I/O threads.
+// connected() from any thread. Runs on the io_contexts the caller gives,
+// each of which must be run by exactly one thread: a connection lives on
+// one of them and relies on that instead of a strand (a strand doubles the
+// scheduler's work for every read and write of a storm). Connections are
+// spread over the contexts in turn; accepting runs on the first.
+// Callbacks run on those I/O threads.
 class CentralSystem {
   public:
     CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
+                  HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler);
+    // `contexts` must not be empty; each outlives the CentralSystem.
+    CentralSystem(std::vector<boost::asio::io_context*> contexts, CentralSystemOptions options,
                   HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler);
     ~CentralSystem();
     CentralSystem(const CentralSystem&) = delete;
@@ -165,7 +172,7 @@ class CentralSystem {
     // TLS file that cannot be loaded.
     void start();
     // Stops accepting and closes every connection (a WebSocket close, then
-    // the sockets). The io_context runs out once the closes are done.
+    // the sockets). The io_contexts run out once the closes are done.
     void stop();
     std::uint16_t port() const;
 
@@ -191,7 +198,7 @@ class CentralSystem {
     }
 
   private:
-    boost::asio::io_context& io_;
+    std::vector<boost::asio::io_context*> contexts_;
     std::shared_ptr<detail::ServerState> state_;
     std::shared_ptr<detail::Listener> listener_;
     std::uint16_t port_ = 0;
