@@ -6,7 +6,6 @@
 //
 // Exit status: 0 clean stop or valid file, 1 failure to start, 2 invalid site
 // file or usage.
-#include <sys/resource.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +20,7 @@
 #include "gridgate/config/site_loader.hpp"
 #include "gridgate/gateway/gateway.hpp"
 #include "gridgate/gateway/plugin_loader.hpp"
+#include "gridgate/gateway/process.hpp"
 #include "gridgate/sdk/plugin.hpp"
 
 #ifndef GRIDGATE_VERSION
@@ -116,19 +116,6 @@ sdk::LogLevel plugin_level(spdlog::level::level_enum l) {
     }
 }
 
-// Every connected charger holds a socket, and a shell's default soft limit
-// (1024) would refuse the thousandth: take what the hard limit allows.
-void raise_open_file_limit() {
-    rlimit fds{};
-    if (getrlimit(RLIMIT_NOFILE, &fds) != 0) return;
-    if (fds.rlim_cur < fds.rlim_max) {
-        const auto before = fds.rlim_cur;
-        fds.rlim_cur = fds.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &fds) != 0) fds.rlim_cur = before;
-    }
-    spdlog::info("open-file limit {}", static_cast<unsigned long long>(fds.rlim_cur));
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,7 +183,7 @@ int main(int argc, char** argv) {
         return kExitOk;
     }
 
-    raise_open_file_limit();
+    spdlog::info("open-file limit {}", gateway::raise_open_file_limit());
     gateway::GatewayOptions options;
     options.plugin_log_level = plugin_level(*level);
     gateway::Gateway gw(std::move(*checked.config), catalog, options);

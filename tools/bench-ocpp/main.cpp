@@ -37,6 +37,7 @@
 #include "gridgate/config/site_loader.hpp"
 #include "gridgate/engine/timestamp.hpp"
 #include "gridgate/gateway/gateway.hpp"
+#include "gridgate/gateway/process.hpp"
 #include "gridgate/sim/charger_fleet.hpp"
 #include "http_client.hpp"
 
@@ -281,13 +282,10 @@ int main(int argc, char** argv) {
         }
     }
     small = std::min(small, chargers);
-    rlimit fds{};
-    getrlimit(RLIMIT_NOFILE, &fds);
-    fds.rlim_cur = fds.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &fds);
-    if (fds.rlim_cur < chargers + 256) {
-        std::fprintf(stderr, "bench-ocpp: the open-file limit (%lu) is too low for %zu chargers\n",
-                     static_cast<unsigned long>(fds.rlim_cur), chargers);
+    const auto open_files = gateway::raise_open_file_limit();  // as the daemon does
+    if (open_files < chargers + 256) {
+        std::fprintf(stderr, "bench-ocpp: the open-file limit (%llu) is too low for %zu chargers\n",
+                     open_files, chargers);
         return 1;
     }
 
