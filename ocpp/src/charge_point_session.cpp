@@ -208,9 +208,8 @@ void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
 
 template <class Stream>
 void ChargePointSession<Stream>::do_read() {
-    ws_.async_read(buffer_, [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-        self->on_read(ec);
-    });
+    ws_.async_read(buffer_, Cached{[self = this->shared_from_this()](
+                                       beast::error_code ec, std::size_t) { self->on_read(ec); }});
 }
 
 template <class Stream>
@@ -376,9 +375,9 @@ void ChargePointSession<Stream>::do_write() {
     writing_ = true;
     ws_.text(true);
     ws_.async_write(net::buffer(writes_.front()),
-                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                    Cached{[self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_write(ec);
-                    });
+                    }});
 }
 
 template <class Stream>
@@ -402,9 +401,9 @@ void ChargePointSession<Stream>::submit_call(PendingCall call) {
     // one thread, always this session's own.
     if (ws_.get_executor().running_in_this_thread()) return enqueue_call(std::move(call));
     net::post(ws_.get_executor(),
-              [self = this->shared_from_this(), call = std::move(call)]() mutable {
+              Cached{[self = this->shared_from_this(), call = std::move(call)]() mutable {
                   self->enqueue_call(std::move(call));
-              });
+              }});
 }
 
 template <class Stream>
@@ -446,10 +445,10 @@ void ChargePointSession<Stream>::arm_call_timer() {
     call_timer_at_ = in_flight_deadline_;
     call_timer_.expires_at(call_timer_at_);  // cancels a wait for a later deadline
     const std::uint64_t wait = ++call_timer_waits_;
-    call_timer_.async_wait([self = this->shared_from_this(), wait](beast::error_code ec) {
+    call_timer_.async_wait(Cached{[self = this->shared_from_this(), wait](beast::error_code ec) {
         if (ec == net::error::operation_aborted || wait != self->call_timer_waits_) return;
         self->on_call_timer();
-    });
+    }});
 }
 
 template <class Stream>

@@ -20,6 +20,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "block_cache.hpp"
 #include "fifo.hpp"
 #include "server_state.hpp"
 
@@ -88,7 +89,8 @@ class ChargePointSession : public SessionBase,
 
     std::shared_ptr<ServerState> state_;
     websocket::stream<Stream> ws_;
-    beast::flat_buffer buffer_;
+    // Taken for each message and given back after it (see on_accept).
+    beast::basic_flat_buffer<CachingAllocator<char>> buffer_;
     // Needed only until the upgrade; on the heap so an open connection does
     // not carry their few hundred bytes.
     struct Handshake {

@@ -1,0 +1,116 @@
+// Per-thread free lists of small heap blocks, for the memory a connection
+// takes and gives back on every message: Asio's operation states for each
+// read, write and post, and the read buffer.
+//
+// Asio's own recycling keeps two blocks per thread and drops a cached block
+// whenever the next request is larger, so a read, a write and a timer of
+// different sizes miss it on nearly every message; a read buffer (at least
+// 1.5 KiB) is beyond glibc's per-thread cache altogether. Here each size
+// class keeps up to kKeep blocks on the thread that freed them.
+//
+// Thread-safety: each thread has its own lists; a block may be freed on
+// another thread than the one that allocated it (it joins that thread's
+// list). Blocks over the largest class go straight to operator new/delete.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <new>
+#include <utility>
+
+namespace gridgate::ocpp::detail {
+
+class BlockCache {
+  public:
+    static void* allocate(std::size_t bytes) {
+        const int c = size_class(bytes);
+        if (c < 0 || !alive()) return ::operator new(c < 0 ? bytes : class_bytes(c));
+        auto& lists = local();
+        if (Block* block = lists.head[c]) {
+            lists.head[c] = block->next;
+            --lists.count[c];
+            return block;
+        }
+        return ::operator new(class_bytes(c));
+    }
+
+    static void deallocate(void* p, std::size_t bytes) noexcept {
+        const int c = size_class(bytes);
+        if (c < 0 || !alive()) return ::operator delete(p);
+        auto& lists = local();
+        if (lists.count[c] >= kKeep) return ::operator delete(p);
+        lists.head[c] = new (p) Block{lists.head[c]};
+        ++lists.count[c];
+    }
+
+  private:
+    static constexpr int kClasses = 6;  // 128, 256, 512, 1024, 2048, 4096 bytes
+    // Enough for the operations of a burst of messages in flight at once on
+    // one thread; at most ~500 KiB per thread when every list is full.
+    static constexpr unsigned kKeep = 64;
+
+    struct Block {
+        Block* next;
+    };
+    struct Lists {
+        std::array<Block*, kClasses> head{};
+        std::array<unsigned, kClasses> count{};
+        ~Lists() {
+            alive() = false;
+            for (Block* block : head) {
+                while (block) ::operator delete(std::exchange(block, block->next));
+            }
+        }
+    };
+
+    // False once this thread's lists are destroyed (at thread exit): blocks
+    // freed later go straight back to the heap.
+    static bool& alive() {
+        thread_local bool flag = true;
+        return flag;
+    }
+    static Lists& local() {
+        thread_local Lists lists;
+        return lists;
+    }
+    static constexpr std::size_t class_bytes(int c) { return std::size_t{128} << c; }
+    static int size_class(std::size_t bytes) {
+        for (int c = 0; c < kClasses; ++c) {
+            if (bytes <= class_bytes(c)) return c;
+        }
+        return -1;
+    }
+};
+
+// A standard allocator over BlockCache. As a handler's associated allocator
+// it serves every operation Asio and Beast allocate for that handler.
+template <class T>
+struct CachingAllocator {
+    using value_type = T;
+    CachingAllocator() noexcept = default;
+    template <class U>
+    CachingAllocator(const CachingAllocator<U>&) noexcept {}
+    T* allocate(std::size_t n) { return static_cast<T*>(BlockCache::allocate(n * sizeof(T))); }
+    void deallocate(T* p, std::size_t n) noexcept { BlockCache::deallocate(p, n * sizeof(T)); }
+    template <class U>
+    bool operator==(const CachingAllocator<U>&) const noexcept {
+        return true;
+    }
+};
+
+// Wraps a completion handler so that Asio allocates its operations from the
+// block cache.
+template <class Handler>
+struct Cached {
+    Handler handler;
+    using allocator_type = CachingAllocator<void>;
+    allocator_type get_allocator() const noexcept { return {}; }
+    template <class... Args>
+    void operator()(Args&&... args) {
+        handler(std::forward<Args>(args)...);
+    }
+};
+template <class Handler>
+Cached(Handler) -> Cached<Handler>;
+
+}  // namespace gridgate::ocpp::detail
