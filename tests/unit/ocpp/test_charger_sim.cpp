@@ -162,6 +162,28 @@ TEST(ChargerSim, TlsWithBasicAuth) {
     EXPECT_FALSE(server.server->is_connected("CP0002"));
 }
 
+TEST(ChargerSim, AServerThatNeverAnswersTheTlsHandshakeTimesOut) {
+    // A listener that accepts and then says nothing.
+    net::io_context io;
+    net::ip::tcp::acceptor acceptor(io, {net::ip::make_address("127.0.0.1"), 0});
+    net::ip::tcp::socket silent(io);
+    acceptor.async_accept(silent, [](boost::system::error_code) {});
+    std::thread accepting([&] { io.run(); });
+    sim::FleetOptions options;
+    options.tls = true;
+    options.tls_insecure = true;
+    options.reconnect = false;
+    options.connect_timeout = std::chrono::milliseconds(300);
+    const auto started = std::chrono::steady_clock::now();
+    {
+        SimRun run(acceptor.local_endpoint().port(), chargers(1), options);
+        ASSERT_TRUE(wait_until([&] { return run.count("handshake_failed") == 1; }));
+        EXPECT_EQ(run.of("handshake_failed")[0].detail, "TLS handshake: timed out after 300 ms");
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(300));
+    accepting.join();
+}
+
 TEST(ChargerSim, AFleetOfTwoHundredConnectsAndAnswersAtOnce) {
     TestServer server;
     SimRun run(server.server->port(), chargers(200));

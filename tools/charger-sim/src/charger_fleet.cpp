@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 
 #include <rapidjson/stringbuffer.h>
@@ -11,7 +12,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
@@ -29,11 +29,14 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = net::ip::tcp;
-using Strand = net::strand<net::io_context::executor_type>;
-// A charger's TCP stream on its strand, named by its concrete type: the
-// type-erased executor of beast::tcp_stream costs a fleet of thousands a
-// good share of its CPU.
-using TcpStream = beast::basic_stream<tcp, Strand>;
+// A charger lives on one io_context, which one thread runs: no strand. Its
+// socket is named by its concrete executor type: the type-erased executor
+// and the timeout bookkeeping of beast::tcp_stream cost a fleet of thousands
+// a good share of its CPU.
+using Executor = net::io_context::executor_type;
+using TcpStream = net::basic_stream_socket<tcp, Executor>;
+using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
+                                        net::wait_traits<std::chrono::steady_clock>, Executor>;
 
 namespace {
 
@@ -150,22 +153,22 @@ class ConnectionBase {
     virtual void close() = 0;
 };
 
-// Per charger, for the whole run; touched only on its strand.
+// Per charger, for the whole run; touched only on its io_context's thread.
 struct ChargerState {
     ChargerState(net::io_context& io, ChargerOptions opts)
-        : options(std::move(opts)), strand(net::make_strand(io)), reconnect_timer(strand) {}
+        : options(std::move(opts)), executor(io.get_executor()), reconnect_timer(executor) {}
     ChargerOptions options;
-    Strand strand;
-    net::steady_timer reconnect_timer;
+    Executor executor;
+    Timer reconnect_timer;
     std::shared_ptr<ConnectionBase> connection;
     std::optional<std::int32_t> transaction_id;
 };
 
 namespace detail {
 struct FleetShared : std::enable_shared_from_this<FleetShared> {
-    FleetShared(net::io_context& context, FleetOptions opts,
+    FleetShared(std::vector<net::io_context*> io_contexts, FleetOptions opts,
                 std::function<void(const SimEvent&)> obs)
-        : io(context), options(std::move(opts)), observer(std::move(obs)) {}
+        : contexts(std::move(io_contexts)), options(std::move(opts)), observer(std::move(obs)) {}
 
     void emit(SimEvent event) const {
         if (!observer) return;
@@ -183,7 +186,7 @@ struct FleetShared : std::enable_shared_from_this<FleetShared> {
             });
     }
 
-    net::io_context& io;
+    const std::vector<net::io_context*> contexts;
     const FleetOptions options;
     const std::function<void(const SimEvent&)> observer;
     std::optional<net::ssl::context> tls;
@@ -205,10 +208,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         : shared_(std::move(shared)),
           charger_(std::move(charger)),
           ws_(std::forward<Args>(stream_args)...),
-          heartbeat_timer_(charger_->strand) {}
+          heartbeat_timer_(charger_->executor),
+          connect_timer_(charger_->executor) {}
 
     void start() {
-        beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
+        connect_timer_.expires_after(shared_->options.connect_timeout);
+        connect_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+            // Closing fails the pending connect or TLS handshake.
+            if (ec || self->upgrading_) return;
+            self->connect_timed_out_ = true;
+            beast::get_lowest_layer(self->ws_).close(ec);
+        });
         beast::get_lowest_layer(ws_).async_connect(
             shared_->endpoint,
             [self = this->shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
@@ -218,13 +228,15 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
     void close() override {
         heartbeat_timer_.cancel();
+        connect_timer_.cancel();
         if (!open_) {
-            beast::get_lowest_layer(ws_).close();
+            beast::error_code ignored;
+            beast::get_lowest_layer(ws_).close(ignored);
             return;
         }
         ws_.async_close(websocket::close_code::normal,
                         [self = this->shared_from_this()](beast::error_code ec) {
-                            if (ec) beast::get_lowest_layer(self->ws_).close();
+                            if (ec) beast::get_lowest_layer(self->ws_).close(ec);
                         });
     }
 
@@ -233,8 +245,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     const std::string& id() const { return charger_->options.identity; }
 
     void fail(std::string_view stage, beast::error_code ec) {
-        shared_->emit(
-            {id(), "handshake_failed", "", "", "", std::string(stage) + ": " + ec.message()});
+        const std::string why = connect_timed_out_
+                                    ? "timed out after " +
+                                          std::to_string(shared_->options.connect_timeout.count()) +
+                                          " ms"
+                                    : ec.message();
+        shared_->emit({id(), "handshake_failed", "", "", "", std::string(stage) + ": " + why});
         ended();
     }
 
@@ -259,7 +275,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
 
     void do_upgrade() {
-        beast::get_lowest_layer(ws_).expires_never();
+        upgrading_ = true;
+        connect_timer_.cancel();
         websocket::stream_base::timeout timeouts =
             websocket::stream_base::timeout::suggested(beast::role_type::client);
         ws_.set_option(timeouts);
@@ -316,8 +333,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         const auto received = std::chrono::system_clock::now();
         std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
-        net::post(charger_->strand, [self = this->shared_from_this(), text = std::move(text),
-                                     received] { self->handle(text, received); });
+        net::post(charger_->executor, [self = this->shared_from_this(), text = std::move(text),
+                                       received] { self->handle(text, received); });
         do_read();
     }
 
@@ -368,7 +385,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             self->shared_->emit({self->id(), "answered", action, message_id, "", summary});
         };
         if (mode.kind == AnswerMode::Kind::Delay) {
-            auto timer = std::make_shared<net::steady_timer>(charger_->strand, mode.delay);
+            auto timer = std::make_shared<net::steady_timer>(charger_->executor, mode.delay);
             timer->async_wait([timer, send = std::move(send)](beast::error_code ec) mutable {
                 if (!ec) send();
             });
@@ -492,6 +509,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         if (ended_) return;
         ended_ = true;
         heartbeat_timer_.cancel();
+        connect_timer_.cancel();
         if (open_) --shared_->connected;
         if (booted_) --shared_->booted;
         open_ = false;
@@ -504,7 +522,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     websocket::stream<Stream> ws_;
     websocket::response_type response_;
     beast::flat_buffer buffer_;
-    net::steady_timer heartbeat_timer_;
+    Timer heartbeat_timer_;
+    Timer connect_timer_;
     std::chrono::milliseconds heartbeat_every_{1000};
     std::deque<std::string> writes_;
     std::deque<std::pair<std::string, std::string>> outgoing_;
@@ -512,6 +531,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     std::string in_flight_action_;
     std::uint64_t next_id_ = 1;
     bool open_ = false;
+    bool upgrading_ = false;
+    bool connect_timed_out_ = false;
     bool booted_ = false;
     bool ended_ = false;
 };
@@ -520,12 +541,12 @@ void detail::FleetShared::connect(const std::shared_ptr<ChargerState>& charger) 
     if (!running) return;
     if (tls) {
         auto connection = std::make_shared<Connection<beast::ssl_stream<TcpStream>>>(
-            shared_from_this(), charger, charger->strand, *tls);
+            shared_from_this(), charger, charger->executor, *tls);
         charger->connection = connection;
         connection->start();
     } else {
         auto connection =
-            std::make_shared<Connection<TcpStream>>(shared_from_this(), charger, charger->strand);
+            std::make_shared<Connection<TcpStream>>(shared_from_this(), charger, charger->executor);
         charger->connection = connection;
         connection->start();
     }
@@ -534,8 +555,17 @@ void detail::FleetShared::connect(const std::shared_ptr<ChargerState>& charger) 
 ChargerFleet::ChargerFleet(net::io_context& io, FleetOptions options,
                            std::vector<ChargerOptions> chargers,
                            std::function<void(const SimEvent&)> observer)
-    : shared_(std::make_shared<detail::FleetShared>(io, std::move(options), std::move(observer))) {
+    : ChargerFleet(std::vector<net::io_context*>{&io}, std::move(options), std::move(chargers),
+                   std::move(observer)) {}
+
+ChargerFleet::ChargerFleet(std::vector<net::io_context*> contexts, FleetOptions options,
+                           std::vector<ChargerOptions> chargers,
+                           std::function<void(const SimEvent&)> observer) {
+    if (contexts.empty()) throw std::invalid_argument("ChargerFleet needs an io_context");
+    shared_ = std::make_shared<detail::FleetShared>(std::move(contexts), std::move(options),
+                                                    std::move(observer));
     for (auto& charger : chargers) {
+        auto& io = *shared_->contexts[shared_->chargers.size() % shared_->contexts.size()];
         auto state = std::make_shared<ChargerState>(io, std::move(charger));
         shared_->by_identity[state->options.identity] = state;
         shared_->chargers.push_back(std::move(state));
@@ -549,7 +579,7 @@ ChargerFleet::~ChargerFleet() {
 void ChargerFleet::start() {
     auto& shared = *shared_;
     boost::system::error_code ec;
-    tcp::resolver resolver(shared.io);
+    tcp::resolver resolver(*shared.contexts.front());
     auto results = resolver.resolve(shared.options.host, std::to_string(shared.options.port), ec);
     if (ec || results.empty()) {
         throw std::runtime_error("cannot resolve " + shared.options.host + ": " + ec.message());
@@ -574,14 +604,14 @@ void ChargerFleet::start() {
     }
     shared.running = true;
     for (auto& charger : shared.chargers) {
-        net::post(charger->strand, [s = shared_, charger] { s->connect(charger); });
+        net::post(charger->executor, [s = shared_, charger] { s->connect(charger); });
     }
 }
 
 void ChargerFleet::stop() {
     if (!shared_->running.exchange(false)) return;
     for (auto& charger : shared_->chargers) {
-        net::post(charger->strand, [charger] {
+        net::post(charger->executor, [charger] {
             charger->reconnect_timer.cancel();
             if (charger->connection) charger->connection->close();
         });
@@ -598,16 +628,17 @@ std::size_t ChargerFleet::booted_count() const {
 void ChargerFleet::set_answer(std::string_view identity, AnswerMode mode) {
     auto found = shared_->by_identity.find(std::string(identity));
     if (found == shared_->by_identity.end()) return;
-    net::post(found->second->strand,
+    net::post(found->second->executor,
               [charger = found->second, mode] { charger->options.answer = mode; });
 }
 
 void ChargerFleet::send_raw(std::string_view identity, std::string frame) {
     auto found = shared_->by_identity.find(std::string(identity));
     if (found == shared_->by_identity.end()) return;
-    net::post(found->second->strand, [charger = found->second, frame = std::move(frame)]() mutable {
-        if (charger->connection) charger->connection->send_raw(std::move(frame));
-    });
+    net::post(found->second->executor,
+              [charger = found->second, frame = std::move(frame)]() mutable {
+                  if (charger->connection) charger->connection->send_raw(std::move(frame));
+              });
 }
 
 }  // namespace gridgate::sim

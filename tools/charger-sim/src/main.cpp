@@ -1,11 +1,14 @@
 // charger-sim: runs one or thousands of simulated OCPP 1.6-J charge points
 // against a central system and prints what they receive as JSON lines.
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -155,7 +158,14 @@ int main(int argc, char** argv) {
             throw std::invalid_argument("--report: expected all, calls or none, got '" + report +
                                         "'");
 
-        boost::asio::io_context io;
+        // One io_context per thread; the first also runs the timers below.
+        std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
+        std::vector<boost::asio::io_context*> context_list;
+        for (unsigned i = 0; i < std::max(threads, 1u); ++i) {
+            contexts.push_back(std::make_unique<boost::asio::io_context>(1));
+            context_list.push_back(contexts.back().get());
+        }
+        boost::asio::io_context& io = *contexts.front();
         // Lines collect here and go out every 100 ms: a write per event would
         // cost the fleet more than answering the call it reports.
         std::mutex out_mutex;
@@ -170,7 +180,7 @@ int main(int argc, char** argv) {
             std::fwrite(out.data(), 1, out.size(), stdout);
             std::fflush(stdout);
         };
-        ChargerFleet fleet(io, options, std::move(chargers), [&](const SimEvent& event) {
+        ChargerFleet fleet(context_list, options, std::move(chargers), [&](const SimEvent& event) {
             if (report == "none" || (report == "calls" && event.kind != "call")) return;
             std::string line = event.to_json_line();
             line.push_back('\n');
@@ -207,8 +217,10 @@ int main(int argc, char** argv) {
                 if (!ec) finish();
             });
         }
+        // The other contexts run until the fleet's connections are closed.
         std::vector<std::thread> pool;
-        for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { io.run(); });
+        for (std::size_t i = 1; i < contexts.size(); ++i)
+            pool.emplace_back([context = contexts[i].get()] { context->run(); });
         io.run();
         for (auto& t : pool) t.join();
         flush_output();

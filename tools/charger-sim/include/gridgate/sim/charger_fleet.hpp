@@ -52,6 +52,9 @@ struct FleetOptions {
     std::optional<std::chrono::milliseconds> heartbeat_interval;
     bool reconnect = true;
     std::chrono::milliseconds reconnect_delay{1000};
+    // The TCP connect and the TLS handshake must be done within this (the
+    // WebSocket upgrade has Beast's own handshake timeout).
+    std::chrono::milliseconds connect_timeout{10000};
     // Log heartbeats and status exchanges too (they are noisy).
     bool verbose = false;
 };
@@ -77,11 +80,16 @@ struct FleetShared;
 }
 
 // Thread-safety: start/stop and the queries from any thread; everything
-// else runs on the io_context given (run it on one thread or several).
-// The observer is called on I/O threads and must not block.
+// else runs on the io_contexts given, each of which must be run by exactly
+// one thread (a charger lives on one of them, in turn, with no strand).
+// The observer is called on those I/O threads and must not block.
 class ChargerFleet {
   public:
     ChargerFleet(boost::asio::io_context& io, FleetOptions options,
+                 std::vector<ChargerOptions> chargers,
+                 std::function<void(const SimEvent&)> observer = {});
+    // `contexts` must not be empty; each outlives the fleet.
+    ChargerFleet(std::vector<boost::asio::io_context*> contexts, FleetOptions options,
                  std::vector<ChargerOptions> chargers,
                  std::function<void(const SimEvent&)> observer = {});
     ~ChargerFleet();
