@@ -122,18 +122,26 @@ std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType
     return {};
 }
 
+sdk::Adapter* AdapterRegistry::route(std::string_view asset_id, sdk::CommandType type,
+                                     std::string& why) const {
+    const Entry* e = entry_for(asset_id);
+    if (e && (e->capabilities & sdk::capability(type)) && e->adapter->supports(asset_id, type))
+        return e->adapter.get();
+    why = refusal(asset_id, type);
+    return nullptr;
+}
+
 void AdapterRegistry::dispatch(const sdk::Command& command, sdk::Completion done) const noexcept {
-    const Entry* e = entry_for(command.asset_id);
-    if (e && (e->capabilities & sdk::capability(command.command_type)) &&
-        e->adapter->supports(command.asset_id, command.command_type)) {
-        e->adapter->execute(command, std::move(done));
-        return;
-    }
+    std::string why;
     try {
-        done(sdk::CommandResult::failure(refusal(command.asset_id, command.command_type), false));
+        if (sdk::Adapter* adapter = route(command.asset_id, command.command_type, why)) {
+            adapter->execute(command, std::move(done));
+            return;
+        }
     } catch (...) {
-        done(sdk::CommandResult::failure("not sent", false));
+        why = "not sent";  // only the refusal's text can throw: out of memory
     }
+    done(sdk::CommandResult::failure(why, false));
 }
 
 std::optional<sdk::AssetState> AdapterRegistry::state(std::string_view asset_id) const noexcept {

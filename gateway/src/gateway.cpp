@@ -355,15 +355,10 @@ class Gateway::Impl {
     }
 
     void dispatch(const sdk::Command& command) {
-        auto adapter = registry_.get(command.asset_id);
+        std::string refusal;
+        sdk::Adapter* adapter = registry_.route(command.asset_id, command.command_type, refusal);
         if (!adapter) {
-            engine_->fail_command(command.command_id,
-                                  "no adapter is bound to asset '" + command.asset_id + "'", false);
-            return;
-        }
-        if (!registry_.supports(command.asset_id, command.command_type)) {
-            engine_->fail_command(command.command_id,
-                                  registry_.refusal(command.asset_id, command.command_type), false);
+            engine_->fail_command(command.command_id, refusal, false);
             return;
         }
         engine_->dispatch_command(command.command_id, *adapter);

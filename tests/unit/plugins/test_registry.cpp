@@ -233,6 +233,14 @@ TEST_F(Registry, UnsupportedCommandFailsWithAClearErrorWithoutReachingTheAdapter
     EXPECT_TRUE(registry.supports("ast_ok", sdk::CommandType::SetSocTarget));
     EXPECT_EQ(registry.state("ast_ok")->find("commands_received")->value, 0.0);
     EXPECT_EQ(registry.state("ast_charger")->find("commands_received")->value, 0.0);
+    // The dispatch loop's one lookup says the same.
+    std::string why;
+    EXPECT_NE(registry.route("ast_ok", sdk::CommandType::SetSocTarget, why), nullptr);
+    EXPECT_EQ(why, "");
+    EXPECT_EQ(registry.route("ast_charger", sdk::CommandType::SetSocTarget, why), nullptr);
+    EXPECT_EQ(why, soc.result->error);
+    EXPECT_EQ(registry.route("ast_ghost", sdk::CommandType::SetChargeRate, why), nullptr);
+    EXPECT_EQ(why, "no adapter is bound to asset 'ast_ghost'");
 
     Outcome unknown;
     registry.dispatch(command("ast_ghost"), unknown.completion());

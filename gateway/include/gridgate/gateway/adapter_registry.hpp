@@ -71,6 +71,10 @@ class AdapterRegistry {
     bool supports(std::string_view asset_id, sdk::CommandType type) const noexcept;
     /// Why it would not be, or "" if it would.
     std::string refusal(std::string_view asset_id, sdk::CommandType type) const;
+    /// The adapter a command of `type` for `asset_id` is sent to, or nullptr
+    /// with `why` set to refusal(): one lookup for the dispatch loop. The
+    /// adapter lives as long as the registry's bindings.
+    sdk::Adapter* route(std::string_view asset_id, sdk::CommandType type, std::string& why) const;
 
     /// Hands `command` to its asset's adapter, or completes `done` at once
     /// with a non-retryable failure saying why it cannot be sent.
