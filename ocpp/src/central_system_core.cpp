@@ -273,6 +273,22 @@ std::optional<std::int32_t> CentralSystemCore::running_transaction(
     return state ? state->transaction_id : std::nullopt;
 }
 
+CentralSystemCore::ChargePointRef CentralSystemCore::find_or_add(std::string_view identity) {
+    std::lock_guard lock(mutex_);
+    ChargePointRef ref;
+    ref.state_ = &charge_points_[std::string(identity)];  // never erased: the address holds
+    return ref;
+}
+
+std::optional<std::int32_t> CentralSystemCore::running_transaction(
+    ChargePointRef charge_point, std::int32_t connector_id) const {
+    if (!charge_point.state_) return std::nullopt;
+    std::lock_guard lock(mutex_);
+    const auto& connectors = charge_point.state_->connectors;
+    auto found = connectors.find(connector_id);
+    return found == connectors.end() ? std::nullopt : found->second.transaction_id;
+}
+
 std::optional<BootNotificationRequest> CentralSystemCore::boot_info(
     std::string_view identity) const {
     std::lock_guard lock(mutex_);

@@ -123,6 +123,8 @@ Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
                                      std::to_string(e.connector_id));
     };
     core_ = std::make_shared<ocpp::CentralSystemCore>(std::move(core), std::move(observers));
+    for (auto& charger : chargers_)
+        charger->in_core = core_->find_or_add(charger->settings.charge_point_id);
 }
 
 Ocpp16Adapter::~Ocpp16Adapter() {
@@ -311,9 +313,9 @@ ocpp::ChargingRateUnit Ocpp16Adapter::unit_of(const Charger& charger) const {
 ocpp::SetChargingProfileRequest Ocpp16Adapter::charge_rate_request(const Charger& charger,
                                                                    double kw) const {
     const auto& p = charger.settings.profile;
-    return charge_rate_profile(
-        kw, p, unit_of(charger),
-        core_->running_transaction(charger.settings.charge_point_id, p.connector_id), now_ms());
+    return charge_rate_profile(kw, p, unit_of(charger),
+                               core_->running_transaction(charger.in_core, p.connector_id),
+                               now_ms());
 }
 
 void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) noexcept {
@@ -365,7 +367,7 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
             }
             case Type::StopCharging: {
                 const auto tx =
-                    core_->running_transaction(s.charge_point_id, s.profile.connector_id);
+                    core_->running_transaction(charger->in_core, s.profile.connector_id);
                 if (!tx) {
                     done(sdk::CommandResult::failure("no transaction running on connector " +
                                                          std::to_string(s.profile.connector_id),

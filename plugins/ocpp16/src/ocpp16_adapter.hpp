@@ -44,6 +44,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
   private:
     struct Charger {
         ChargerSettings settings;
+        // Its entry in the core, found once (the running transaction is
+        // read for every SetChargingProfile).
+        ocpp::CentralSystemCore::ChargePointRef in_core;
 
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;

@@ -154,6 +154,10 @@ TEST_F(CentralSystemTest, TransactionsGetUniqueIdsAndReplaysAreIdempotent) {
             std::lock_guard lock(mutex);
             events.push_back(e);
         }});
+    // Taken before the charger has said anything, as the adapter does.
+    const auto cp001 = handler->core.find_or_add("CP001");
+    EXPECT_FALSE(handler->core.running_transaction(cp001, 1));
+    EXPECT_FALSE(handler->core.running_transaction(CentralSystemCore::ChargePointRef{}, 1));
     TestServer server({}, handler);
     TestClient client(server.server->port(), {});
     const std::string start1 =
@@ -168,12 +172,16 @@ TEST_F(CentralSystemTest, TransactionsGetUniqueIdsAndReplaysAreIdempotent) {
     EXPECT_EQ(replay.payload["transactionId"].GetInt(), id1);
     EXPECT_NE(second.payload["transactionId"].GetInt(), id1);
     EXPECT_EQ(handler->core.running_transaction("CP001", 1), id1);
+    EXPECT_EQ(handler->core.running_transaction(cp001, 1), id1);
+    EXPECT_EQ(handler->core.running_transaction(cp001, 2),
+              second.payload["transactionId"].GetInt());
 
     exchange(
         client,
         R"([2,"e1","StopTransaction",{"meterStop":900,"timestamp":"2026-11-26T11:00:00Z","transactionId":)" +
             std::to_string(id1) + "}]");
     EXPECT_FALSE(handler->core.running_transaction("CP001", 1));
+    EXPECT_FALSE(handler->core.running_transaction(cp001, 1));
     std::lock_guard lock(mutex);
     ASSERT_EQ(events.size(), 3u);  // two starts (the replay is not news) and a stop
     EXPECT_FALSE(events[2].started);

@@ -85,6 +85,8 @@ using DataTransferHandler = std::function<std::optional<DataTransferResponse>(
 // Thread-safety: every member may be called from any thread (one mutex).
 // Observer callbacks are made without the mutex held.
 class CentralSystemCore : public CallHandler {
+    struct ChargePointState;  // below
+
   public:
     explicit CentralSystemCore(CoreOptions options = {}, CoreObservers observers = {});
 
@@ -98,6 +100,23 @@ class CentralSystemCore : public CallHandler {
     std::optional<ConnectorState> connector(std::string_view identity,
                                             std::int32_t connector_id) const;
     std::optional<std::int32_t> running_transaction(std::string_view identity,
+                                                    std::int32_t connector_id) const;
+
+    // A charge point's entry, looked up once: a caller that asks on every
+    // call (the adapter, per SetChargingProfile to each of thousands of
+    // chargers) keeps it instead of hashing the identity each time; with
+    // that many chargers every lookup is a chain of cache misses. Valid as
+    // long as the core; the entry is made if the charger has not spoken yet.
+    class ChargePointRef {
+      public:
+        ChargePointRef() = default;
+
+      private:
+        friend class CentralSystemCore;
+        ChargePointState* state_ = nullptr;
+    };
+    ChargePointRef find_or_add(std::string_view identity);
+    std::optional<std::int32_t> running_transaction(ChargePointRef charge_point,
                                                     std::int32_t connector_id) const;
     std::optional<BootNotificationRequest> boot_info(std::string_view identity) const;
     std::optional<std::string> firmware_status(std::string_view identity) const;
