@@ -129,15 +129,14 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
     handshake_timer_.cancel();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = state_->options.handshake_timeout;
-    if (state_->options.ping_interval.count() > 0) {
-        // Beast pings after half the idle timeout and gives up after all of it.
-        timeouts.idle_timeout = state_->options.ping_interval * 2;
-        timeouts.keep_alive_pings = true;
-    } else {
-        timeouts.idle_timeout = websocket::stream_base::none();
-        timeouts.keep_alive_pings = false;
-    }
+    timeouts.idle_timeout = websocket::stream_base::none();  // see on_ping_timer
+    timeouts.keep_alive_pings = false;
     ws_.set_option(timeouts);
+    // Pings, pongs and closes from the peer are signs of life as much as
+    // its messages (on_read).
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+        last_heard_ = std::chrono::steady_clock::now();
+    });
     ws_.read_message_max(state_->options.max_frame_bytes);
     ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
         response.set(http::field::sec_websocket_protocol,
@@ -203,7 +202,46 @@ void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
     } catch (const std::exception& e) {
         state_->log(LogLevel::Error, who() + ": on_connected threw: " + e.what());
     }
+    last_heard_ = std::chrono::steady_clock::now();
+    if (state_->options.ping_interval.count() > 0)
+        arm_ping_timer(last_heard_ + state_->options.ping_interval);
     do_read();
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::arm_ping_timer(std::chrono::steady_clock::time_point at) {
+    ping_timer_.expires_at(at);
+    ping_timer_.async_wait(Cached{[self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec) self->on_ping_timer();
+    }});
+}
+
+// A ping goes out after ping_interval of silence; a peer silent for twice
+// that is disconnected. The timer is not moved when the peer speaks: it
+// wakes when the last word would have become due and looks again.
+template <class Stream>
+void ChargePointSession<Stream>::on_ping_timer() {
+    if (ended_ || closing_) return;
+    const auto interval = state_->options.ping_interval;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_heard_ >= 2 * interval) {
+        close_reason_ =
+            "no answer to WebSocket ping within " + std::to_string((2 * interval).count()) + " ms";
+        closing_ = true;
+        close_socket();  // the pending read fails and ends the session
+        return;
+    }
+    if (now - last_heard_ < interval) return arm_ping_timer(last_heard_ + interval);
+    if (ping_sent_at_ < last_heard_ && !ping_in_flight_) {
+        // One ping per silence; never two at once (Beast's rule), which a
+        // peer that does not read at all could otherwise cause.
+        ping_sent_at_ = now;
+        ping_in_flight_ = true;
+        ws_.async_ping({}, Cached{[self = this->shared_from_this()](beast::error_code) {
+                           self->ping_in_flight_ = false;
+                       }});
+    }
+    arm_ping_timer(last_heard_ + 2 * interval);
 }
 
 template <class Stream>
@@ -214,10 +252,6 @@ void ChargePointSession<Stream>::do_read() {
 
 template <class Stream>
 std::string ChargePointSession<Stream>::describe_read_error(beast::error_code ec) const {
-    if (ec == beast::error::timeout) {
-        return "no answer to WebSocket ping within " +
-               std::to_string(state_->options.ping_interval.count() * 2) + " ms";
-    }
     if (ec == websocket::error::message_too_big) {
         return "message over " + std::to_string(state_->options.max_frame_bytes) +
                " bytes (closed with 1009)";
@@ -238,6 +272,7 @@ void ChargePointSession<Stream>::on_read(beast::error_code ec) {
         on_end(describe_read_error(ec));
         return;
     }
+    last_heard_ = std::chrono::steady_clock::now();
     if (!ws_.got_text()) {
         buffer_.consume(buffer_.size());
         do_close(websocket::close_code::unknown_data, "OCPP-J frames are text, not binary");
@@ -512,6 +547,7 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
     ++call_timer_waits_;
     call_timer_.cancel();
     handshake_timer_.cancel();
+    ping_timer_.cancel();
     state_->untrack(this);
 
     std::vector<PendingCall> unanswered = calls_.take_all();

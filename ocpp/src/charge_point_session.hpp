@@ -52,7 +52,8 @@ class ChargePointSession : public SessionBase,
         : state_(std::move(state)),
           ws_(std::forward<StreamArgs>(args)...),
           call_timer_(ws_.get_executor()),
-          handshake_timer_(ws_.get_executor()) {}
+          handshake_timer_(ws_.get_executor()),
+          ping_timer_(ws_.get_executor()) {}
 
     void run();
     void submit_call(PendingCall call) override;
@@ -81,6 +82,8 @@ class ChargePointSession : public SessionBase,
     void pump_calls();
     void arm_call_timer();
     void on_call_timer();
+    void arm_ping_timer(std::chrono::steady_clock::time_point at);
+    void on_ping_timer();
     void finish_call(CallOutcome outcome);
     void do_close(websocket::close_code code, std::string reason);
     void on_end(std::string reason);
@@ -107,6 +110,13 @@ class ChargePointSession : public SessionBase,
     // Bounds the TLS handshake and the upgrade request (the WebSocket
     // handshake has Beast's own timeout); stopped once the upgrade is read.
     Timer handshake_timer_;
+    // Keep-alive (options.ping_interval), ours rather than Beast's idle
+    // timeout, which re-arms a timer on every read: this one wakes once per
+    // interval and compares against the time the peer was last heard.
+    Timer ping_timer_;
+    std::chrono::steady_clock::time_point last_heard_{};
+    std::chrono::steady_clock::time_point ping_sent_at_{};
+    bool ping_in_flight_ = false;
     std::chrono::steady_clock::time_point in_flight_deadline_{};
     std::chrono::steady_clock::time_point call_timer_at_{};
     std::uint64_t call_timer_waits_ = 0;  // tells a superseded wait from the current one

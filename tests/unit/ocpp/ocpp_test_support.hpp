@@ -240,6 +240,7 @@ class TestClient {
     }
     ~TestClient() {
         close_socket();
+        work_.reset();
         if (reader_.joinable()) reader_.join();
     }
 
@@ -308,6 +309,8 @@ class TestClient {
         }));
         ws.handshake(response_, "127.0.0.1", options_.target, ec_);
         if (ec_) return;
+        // send() keeps working when the client does not read.
+        work_.emplace(io_.get_executor());
         reader_ = std::thread([this, &ws] {
             if (options_.read) read_loop(ws);
             io_.run();
@@ -334,6 +337,7 @@ class TestClient {
 
     ClientOptions options_;
     net::io_context io_;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
     net::ssl::context tls_context_{net::ssl::context::tls_client};
     std::optional<websocket::stream<beast::tcp_stream>> ws_;
     std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> tls_ws_;

@@ -456,10 +456,28 @@ TEST_F(CentralSystemTest, SilentPeerIsDisconnectedAfterUnansweredPings) {
     TestServer server({.ping_interval = std::chrono::milliseconds(100)});
     TestClient client(server.server->port(), {.read = false});
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    const auto connected = std::chrono::steady_clock::now();
     ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }, 3s));
-    EXPECT_NE(server.handler->disconnect_list()[0].find("ping"), std::string::npos)
+    // Pinged after 100 ms of silence, given up after 200 ms.
+    EXPECT_GE(std::chrono::steady_clock::now() - connected, std::chrono::milliseconds(190));
+    EXPECT_NE(
+        server.handler->disconnect_list()[0].find("no answer to WebSocket ping within 200 ms"),
+        std::string::npos)
         << server.handler->disconnect_list()[0];
     EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
+TEST_F(CentralSystemTest, APeerThatKeepsTalkingIsAliveWithoutAnsweringPings) {
+    TestServer server({.ping_interval = std::chrono::milliseconds(60)});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    client.stop_reading();  // from the first answer on: no pongs
+    for (int i = 0; i < 15; ++i) {
+        client.send(R"([2,"hb)" + std::to_string(i) + R"(","Heartbeat",{}])");
+        std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    }
+    EXPECT_TRUE(server.handler->disconnect_list().empty());
+    EXPECT_TRUE(server.server->is_connected("CP001"));
 }
 
 TEST_F(CentralSystemTest, AnsweringPeerStaysConnectedAcrossPings) {
