@@ -1,6 +1,9 @@
 // The charger simulator against the real central system, in one process.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include "gridgate/sim/charger_fleet.hpp"
 #include "ocpp_test_support.hpp"
 
@@ -200,6 +203,28 @@ TEST(ChargerSim, AFleetOfTwoHundredConnectsAndAnswersAtOnce) {
     }
     ASSERT_TRUE(wait_until([&] { return done == 200; }, 20s));
     EXPECT_EQ(ok, 200);
+}
+
+TEST(ChargerSim, ACallIsTimedByItsArrivalNotByWhenTheFleetGotToIt) {
+    TestServer server;
+    SimRun run(server.server->port(), chargers(1));
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 1; }));
+    // The fleet's only thread is busy for 300 ms while the call arrives.
+    std::promise<void> busy;
+    net::post(run.io, [&] {
+        busy.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    });
+    busy.get_future().wait();
+    const auto sent = std::chrono::system_clock::now();
+    auto outcome = server.call("CP0001", "SetChargingProfile", kProfile);
+    ASSERT_TRUE(outcome.ok()) << outcome.reason();
+    EXPECT_GE(std::chrono::system_clock::now() - sent, std::chrono::milliseconds(250));
+    ASSERT_TRUE(wait_until([&] { return run.count("call", "SetChargingProfile") == 1; }));
+    // Stamped by the kernel as it came in, not when it was read 300 ms later.
+    const auto arrived = run.of("call").back().at;
+    EXPECT_GE(arrived, sent - std::chrono::milliseconds(5));
+    EXPECT_LT(arrived - sent, std::chrono::milliseconds(150));
 }
 
 TEST(ChargerSim, ReportLinesCarryTheTimeToTheMicrosecond) {

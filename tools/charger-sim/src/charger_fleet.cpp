@@ -1,7 +1,13 @@
 #include "gridgate/sim/charger_fleet.hpp"
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -34,7 +40,88 @@ using tcp = net::ip::tcp;
 // and the timeout bookkeeping of beast::tcp_stream cost a fleet of thousands
 // a good share of its CPU.
 using Executor = net::io_context::executor_type;
-using TcpStream = net::basic_stream_socket<tcp, Executor>;
+
+// A TCP socket that reads with recvmsg and keeps the kernel's receive time of
+// what it read (SO_TIMESTAMPNS): the moment the bytes came off the wire into
+// this socket, even when the fleet is too busy to read them at once. A
+// call's "t" is that moment, so a benchmark measures the sender, not this
+// process's backlog.
+class TcpStream : public net::basic_stream_socket<tcp, Executor> {
+  public:
+    using net::basic_stream_socket<tcp, Executor>::basic_stream_socket;
+
+    // Asks the kernel to timestamp what arrives; call once connected.
+    void stamp_arrivals() {
+        const int on = 1;
+        ::setsockopt(native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
+    }
+    // When the bytes of the last read arrived (now() if the kernel gave none).
+    std::chrono::system_clock::time_point last_arrival() const { return last_arrival_; }
+
+    // Hides the base's: Beast's websocket and TLS streams read through this.
+    template <class Buffers, class Handler>
+    auto async_read_some(const Buffers& buffers, Handler&& handler) {
+        return net::async_initiate<Handler, void(boost::system::error_code, std::size_t)>(
+            [this](auto done, const Buffers& into) { read_when_ready(std::move(done), into); },
+            handler, buffers);
+    }
+
+  private:
+    template <class Done, class Buffers>
+    void read_when_ready(Done done, const Buffers& into) {
+        async_wait(
+            wait_read, [this, done = std::move(done), into](boost::system::error_code ec) mutable {
+                if (ec) return done(ec, std::size_t{0});
+                std::array<iovec, 8> iov{};
+                std::size_t count = 0;
+                for (auto it = net::buffer_sequence_begin(into);
+                     it != net::buffer_sequence_end(into) && count < iov.size(); ++it) {
+                    const net::mutable_buffer b = *it;
+                    if (b.size() == 0) continue;
+                    iov[count++] = {b.data(), b.size()};
+                }
+                if (count == 0) return done(ec, std::size_t{0});
+                alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+                msghdr message{};
+                message.msg_iov = iov.data();
+                message.msg_iovlen = count;
+                message.msg_control = control;
+                message.msg_controllen = sizeof control;
+                const ssize_t n = ::recvmsg(native_handle(), &message, MSG_DONTWAIT);
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                    return read_when_ready(std::move(done), into);
+                if (n < 0)
+                    return done(boost::system::error_code(errno, boost::system::system_category()),
+                                std::size_t{0});
+                if (n == 0) return done(net::error::eof, std::size_t{0});
+                last_arrival_ = std::chrono::system_clock::now();
+                for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                        timespec at{};
+                        std::memcpy(&at, CMSG_DATA(c), sizeof at);
+                        last_arrival_ = std::chrono::system_clock::time_point(
+                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                                std::chrono::seconds(at.tv_sec) +
+                                std::chrono::nanoseconds(at.tv_nsec)));
+                    }
+                }
+                done(ec, static_cast<std::size_t>(n));
+            });
+    }
+
+    std::chrono::system_clock::time_point last_arrival_{};
+};
+
+// Closing a WebSocket over it closes it as Beast closes a plain socket.
+using PlainSocket = net::basic_stream_socket<tcp, Executor>;
+void teardown(beast::role_type role, TcpStream& socket, beast::error_code& ec) {
+    websocket::teardown(role, static_cast<PlainSocket&>(socket), ec);
+}
+template <class Handler>
+void async_teardown(beast::role_type role, TcpStream& socket, Handler&& handler) {
+    websocket::async_teardown(role, static_cast<PlainSocket&>(socket),
+                              std::forward<Handler>(handler));
+}
 using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
                                         net::wait_traits<std::chrono::steady_clock>, Executor>;
 
@@ -256,6 +343,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
     void on_connect(beast::error_code ec) {
         if (ec) return fail("connect", ec);
+        beast::get_lowest_layer(ws_).stamp_arrivals();
         if constexpr (kTls) {
             SSL_set_tlsext_host_name(ws_.next_layer().native_handle(),
                                      shared_->options.host.c_str());
@@ -327,10 +415,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             ended();
             return;
         }
-        // The arrival time is taken here, and the message handled after the
-        // reads already waiting: a storm's calls are then timed as they
-        // arrive, not as this charger gets round to answering the ones before.
-        const auto received = std::chrono::system_clock::now();
+        // A call is timed by the kernel's arrival stamp of its last bytes,
+        // and handled after the reads already waiting, so that answering
+        // one call does not delay reading the next.
+        const auto received = beast::get_lowest_layer(ws_).last_arrival();
         std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
         net::post(charger_->executor, [self = this->shared_from_this(), text = std::move(text),
