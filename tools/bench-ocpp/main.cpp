@@ -236,7 +236,7 @@ double median(std::vector<double> v) {
 
 // Milliseconds from `scheduled_at` to the arrival of each SetChargingProfile
 // the fleet reported in `report` from byte `offset` on: the call's time on
-// the wire, as the charger saw it (an upper bound of the gateway's send).
+// the wire (the kernel's arrival stamp at the charger's socket).
 std::vector<double> wire_times(const std::string& report, std::streamoff offset,
                                sdk::TimePoint scheduled_at) {
     std::ifstream in(report);
@@ -420,7 +420,7 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.p50_ms, little.p99_ms);
     row("at " + std::to_string(small) + " chargers: scheduled_at -> answer, p50 / p99", buf, "");
     std::printf(
-        "(*) arrival at the simulated charger, read off its socket: an upper bound of the\n"
-        "    moment the gateway put the call on the wire.\n");
+        "(*) the kernel's arrival stamp of the call at the simulated charger's socket\n"
+        "    (SO_TIMESTAMPNS): on loopback, when the gateway's send put it on the wire.\n");
     return wire.size() == small && answered == sent ? 0 : 1;
 }
