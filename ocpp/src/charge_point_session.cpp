@@ -2,9 +2,10 @@
 
 #include <exception>
 
-#include <rapidjson/allocators.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
+
+#include "gridgate/ocpp/json_arena.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -288,10 +289,8 @@ void ChargePointSession<Stream>::on_read(beast::error_code ec) {
 
 template <class Stream>
 void ChargePointSession<Stream>::handle_message(std::string_view text) {
-    char arena[kParseArenaBytes];
-    rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena);
-    rapidjson::Document document(&allocator);
-    Frame frame = parse_frame(text, document);
+    JsonArena<kParseArenaBytes> arena;
+    Frame frame = parse_frame(text, arena.doc);
     if (auto* call = std::get_if<Call>(&frame)) {
         handle_call(*call);
     } else if (auto* result = std::get_if<CallResult>(&frame)) {
@@ -321,9 +320,8 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
         send_frame(serialize_call_error(call.message_id, violation->code, violation->message));
         return;
     }
-    char arena[kParseArenaBytes];
-    rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena);
-    rapidjson::Document response(&allocator);
+    JsonArena<kParseArenaBytes> arena;
+    rapidjson::Document& response = arena.doc;
     response.SetObject();
     std::optional<HandlerError> refusal;
     try {

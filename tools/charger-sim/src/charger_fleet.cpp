@@ -25,6 +25,7 @@
 
 #include "gridgate/ocpp/datetime.hpp"
 #include "gridgate/ocpp/handshake.hpp"
+#include "gridgate/ocpp/json_arena.hpp"
 #include "gridgate/ocpp/messages.hpp"
 #include "gridgate/ocpp/rpc.hpp"
 
@@ -147,14 +148,7 @@ std::string percent_encode(std::string_view text) {
     return out;
 }
 
-// A JSON document whose memory is `Arena` on the stack: a Document's own
-// pool would take a 64 KiB chunk from the heap for every message, which with
-// thousands of chargers costs the fleet more than the messages themselves.
-struct Arena {
-    char bytes[4096];
-    rapidjson::MemoryPoolAllocator<> pool{bytes, sizeof bytes, 4096};
-    rapidjson::Document doc{&pool};
-};
+using Arena = ocpp::JsonArena<>;
 
 template <class Message>
 std::string payload_text(const Message& message) {

@@ -18,6 +18,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "gridgate/ocpp/handshake.hpp"
+#include "gridgate/ocpp/json_arena.hpp"
 #include "gridgate/ocpp/messages.hpp"
 #include "gridgate/ocpp/rpc.hpp"
 #include "gridgate/ocpp/schema.hpp"
@@ -189,11 +190,8 @@ class CentralSystem {
     requires requires { Request::action; }
     void call(std::string_view identity, const Request& request, CallCallback callback,
               std::optional<std::chrono::milliseconds> timeout = {}) {
-        // A request's JSON fits in this much stack; a Document's own pool
-        // would take a 64 KiB chunk from the heap for every call.
-        char arena[4096];
-        rapidjson::MemoryPoolAllocator<> allocator(arena, sizeof arena, 4096);
-        rapidjson::Value json = to_json(request, allocator);
+        JsonArena<> arena;  // a request's JSON fits
+        rapidjson::Value json = to_json(request, arena.pool);
         call(identity, Request::action, json, std::move(callback), timeout);
     }
 
