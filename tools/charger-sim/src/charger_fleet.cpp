@@ -60,54 +60,69 @@ class TcpStream : public net::basic_stream_socket<tcp, Executor> {
     std::chrono::system_clock::time_point last_arrival() const { return last_arrival_; }
 
     // Hides the base's: Beast's websocket and TLS streams read through this.
+    // As asio does, it reads at once and waits only when nothing is there.
     template <class Buffers, class Handler>
     auto async_read_some(const Buffers& buffers, Handler&& handler) {
         return net::async_initiate<Handler, void(boost::system::error_code, std::size_t)>(
-            [this](auto done, const Buffers& into) { read_when_ready(std::move(done), into); },
+            [this](auto done, const Buffers& into) {
+                std::size_t n = 0;
+                const auto ec = read_now(into, n);
+                if (ec == net::error::would_block) return wait_then_read(std::move(done), into);
+                // Never complete inside the initiating call.
+                net::post(get_executor(), beast::bind_front_handler(std::move(done), ec, n));
+            },
             handler, buffers);
     }
 
   private:
     template <class Done, class Buffers>
-    void read_when_ready(Done done, const Buffers& into) {
-        async_wait(
-            wait_read, [this, done = std::move(done), into](boost::system::error_code ec) mutable {
-                if (ec) return done(ec, std::size_t{0});
-                std::array<iovec, 8> iov{};
-                std::size_t count = 0;
-                for (auto it = net::buffer_sequence_begin(into);
-                     it != net::buffer_sequence_end(into) && count < iov.size(); ++it) {
-                    const net::mutable_buffer b = *it;
-                    if (b.size() == 0) continue;
-                    iov[count++] = {b.data(), b.size()};
-                }
-                if (count == 0) return done(ec, std::size_t{0});
-                alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
-                msghdr message{};
-                message.msg_iov = iov.data();
-                message.msg_iovlen = count;
-                message.msg_control = control;
-                message.msg_controllen = sizeof control;
-                const ssize_t n = ::recvmsg(native_handle(), &message, MSG_DONTWAIT);
-                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                    return read_when_ready(std::move(done), into);
-                if (n < 0)
-                    return done(boost::system::error_code(errno, boost::system::system_category()),
-                                std::size_t{0});
-                if (n == 0) return done(net::error::eof, std::size_t{0});
-                last_arrival_ = std::chrono::system_clock::now();
-                for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
-                    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-                        timespec at{};
-                        std::memcpy(&at, CMSG_DATA(c), sizeof at);
-                        last_arrival_ = std::chrono::system_clock::time_point(
-                            std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                                std::chrono::seconds(at.tv_sec) +
-                                std::chrono::nanoseconds(at.tv_nsec)));
-                    }
-                }
-                done(ec, static_cast<std::size_t>(n));
-            });
+    void wait_then_read(Done done, const Buffers& into) {
+        async_wait(wait_read,
+                   [this, done = std::move(done), into](boost::system::error_code ec) mutable {
+                       std::size_t n = 0;
+                       if (!ec) ec = read_now(into, n);
+                       if (ec == net::error::would_block)
+                           return wait_then_read(std::move(done), into);
+                       done(ec, n);
+                   });
+    }
+
+    // One recvmsg; would_block when nothing is there yet.
+    template <class Buffers>
+    boost::system::error_code read_now(const Buffers& into, std::size_t& n) {
+        std::array<iovec, 8> iov{};
+        std::size_t count = 0;
+        for (auto it = net::buffer_sequence_begin(into);
+             it != net::buffer_sequence_end(into) && count < iov.size(); ++it) {
+            const net::mutable_buffer b = *it;
+            if (b.size() > 0) iov[count++] = {b.data(), b.size()};
+        }
+        if (count == 0) return {};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+        msghdr message{};
+        message.msg_iov = iov.data();
+        message.msg_iovlen = count;
+        message.msg_control = control;
+        message.msg_controllen = sizeof control;
+        ssize_t got = 0;
+        do {
+            got = ::recvmsg(native_handle(), &message, MSG_DONTWAIT);
+        } while (got < 0 && errno == EINTR);
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return net::error::would_block;
+        if (got < 0) return {errno, boost::system::system_category()};
+        if (got == 0) return net::error::eof;
+        n = static_cast<std::size_t>(got);
+        last_arrival_ = std::chrono::system_clock::now();
+        for (cmsghdr* c = CMSG_FIRSTHDR(&message); c; c = CMSG_NXTHDR(&message, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+                timespec at{};
+                std::memcpy(&at, CMSG_DATA(c), sizeof at);
+                last_arrival_ = std::chrono::system_clock::time_point(
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                        std::chrono::seconds(at.tv_sec) + std::chrono::nanoseconds(at.tv_nsec)));
+            }
+        }
+        return {};
     }
 
     std::chrono::system_clock::time_point last_arrival_{};
