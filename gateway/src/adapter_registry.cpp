@@ -106,9 +106,13 @@ std::shared_ptr<sdk::Adapter> AdapterRegistry::get(std::string_view asset_id) co
     return e ? e->adapter : nullptr;
 }
 
-bool AdapterRegistry::supports(std::string_view asset_id, sdk::CommandType type) const noexcept {
-    const Entry* e = entry_for(asset_id);
+bool AdapterRegistry::accepts(const Entry* e, std::string_view asset_id,
+                              sdk::CommandType type) noexcept {
     return e && (e->capabilities & sdk::capability(type)) && e->adapter->supports(asset_id, type);
+}
+
+bool AdapterRegistry::supports(std::string_view asset_id, sdk::CommandType type) const noexcept {
+    return accepts(entry_for(asset_id), asset_id, type);
 }
 
 std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType type) const {
@@ -116,7 +120,7 @@ std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType
     if (!e) return "no adapter is bound to asset '" + std::string(asset_id) + "'";
     std::string who = "adapter '" + e->name + "'";
     if (!e->plugin_name.empty()) who += " (plugin " + e->plugin_name + ")";
-    if (!(e->capabilities & sdk::capability(type)) || !e->adapter->supports(asset_id, type))
+    if (!accepts(e, asset_id, type))
         return who + " does not support " + std::string(sdk::to_string(type)) + " for asset '" +
                std::string(asset_id) + "'";
     return {};
@@ -125,8 +129,7 @@ std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType
 sdk::Adapter* AdapterRegistry::route(std::string_view asset_id, sdk::CommandType type,
                                      std::string& why) const {
     const Entry* e = entry_for(asset_id);
-    if (e && (e->capabilities & sdk::capability(type)) && e->adapter->supports(asset_id, type))
-        return e->adapter.get();
+    if (accepts(e, asset_id, type)) return e->adapter.get();
     why = refusal(asset_id, type);
     return nullptr;
 }

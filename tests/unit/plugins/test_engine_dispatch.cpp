@@ -97,12 +97,11 @@ class EngineDispatch : public ::testing::Test {
     // What the daemon's dispatch loop does with each due command.
     void dispatch_due() {
         for (const auto& c : engine.get_pending_commands(now)) {
-            auto adapter = registry.get(c.asset_id);
-            if (!adapter || !registry.supports(c.asset_id, c.command_type))
-                engine.fail_command(c.command_id, registry.refusal(c.asset_id, c.command_type),
-                                    false);
-            else
+            std::string refusal;
+            if (auto* adapter = registry.route(c.asset_id, c.command_type, refusal))
                 engine.dispatch_command(c, *adapter);
+            else
+                engine.fail_command(c.command_id, refusal, false);
         }
     }
 

@@ -96,6 +96,8 @@ class AdapterRegistry {
         bool started = false;
     };
     const Entry* entry_for(std::string_view asset_id) const noexcept;
+    // Whether `e` (null: no adapter) sends a command of `type` for `asset_id`.
+    static bool accepts(const Entry* e, std::string_view asset_id, sdk::CommandType type) noexcept;
     std::string bind(Entry entry);
 
     std::vector<std::unique_ptr<Entry>> entries_;
