@@ -250,12 +250,16 @@ void CentralSystemCore::claim_vendor(std::string vendor_id, DataTransferHandler 
     vendors_[std::move(vendor_id)] = std::move(handler);
 }
 
+const ConnectorState* CentralSystemCore::find_connector(const ChargePointState& charge_point,
+                                                        std::int32_t connector_id) {
+    auto found = charge_point.connectors.find(connector_id);
+    return found == charge_point.connectors.end() ? nullptr : &found->second;
+}
+
 const ConnectorState* CentralSystemCore::find_connector(std::string_view identity,
                                                         std::int32_t connector_id) const {
     auto cp = charge_points_.find(std::string(identity));
-    if (cp == charge_points_.end()) return nullptr;
-    auto found = cp->second.connectors.find(connector_id);
-    return found == cp->second.connectors.end() ? nullptr : &found->second;
+    return cp == charge_points_.end() ? nullptr : find_connector(cp->second, connector_id);
 }
 
 std::optional<ConnectorState> CentralSystemCore::connector(std::string_view identity,
@@ -284,9 +288,8 @@ std::optional<std::int32_t> CentralSystemCore::running_transaction(
     ChargePointRef charge_point, std::int32_t connector_id) const {
     if (!charge_point.state_) return std::nullopt;
     std::lock_guard lock(mutex_);
-    const auto& connectors = charge_point.state_->connectors;
-    auto found = connectors.find(connector_id);
-    return found == connectors.end() ? std::nullopt : found->second.transaction_id;
+    const ConnectorState* state = find_connector(*charge_point.state_, connector_id);
+    return state ? state->transaction_id : std::nullopt;
 }
 
 std::optional<BootNotificationRequest> CentralSystemCore::boot_info(

@@ -146,6 +146,8 @@ class CentralSystemCore : public CallHandler {
     // The connector's state, or null; the caller holds mutex_.
     const ConnectorState* find_connector(std::string_view identity,
                                          std::int32_t connector_id) const;
+    static const ConnectorState* find_connector(const ChargePointState& charge_point,
+                                                std::int32_t connector_id);
 
     void boot_notification(std::string_view identity, const rapidjson::Value& payload,
                            rapidjson::Document& response);
