@@ -47,9 +47,10 @@ using Executor = net::io_context::executor_type;
 // this socket, even when the fleet is too busy to read them at once. A
 // call's "t" is that moment, so a benchmark measures the sender, not this
 // process's backlog.
-class TcpStream : public net::basic_stream_socket<tcp, Executor> {
+using PlainSocket = net::basic_stream_socket<tcp, Executor>;
+class TcpStream : public PlainSocket {
   public:
-    using net::basic_stream_socket<tcp, Executor>::basic_stream_socket;
+    using PlainSocket::basic_stream_socket;
 
     // Asks the kernel to timestamp what arrives; call once connected.
     void stamp_arrivals() {
@@ -129,7 +130,6 @@ class TcpStream : public net::basic_stream_socket<tcp, Executor> {
 };
 
 // Closing a WebSocket over it closes it as Beast closes a plain socket.
-using PlainSocket = net::basic_stream_socket<tcp, Executor>;
 void teardown(beast::role_type role, TcpStream& socket, beast::error_code& ec) {
     websocket::teardown(role, static_cast<PlainSocket&>(socket), ec);
 }
