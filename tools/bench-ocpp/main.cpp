@@ -3,6 +3,9 @@
 // prints a table: memory per idle connection, a slot change that sends
 // SetChargingProfile to every charger at the same instant (time to the last
 // answer, gateway CPU per call), and latency percentiles at a smaller fleet.
+// Beside each storm figure it prints the machine's floor, measured in the
+// same run: a bare epoll loop doing the same exchange over plain loopback
+// sockets (floor.hpp).
 //
 //   bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]
 //
@@ -34,6 +37,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "floor.hpp"
 #include "gridgate/config/site_loader.hpp"
 #include "gridgate/engine/timestamp.hpp"
 #include "gridgate/gateway/gateway.hpp"
@@ -383,6 +387,13 @@ int main(int argc, char** argv) {
     gw.stop();
     runner.join();
 
+    // The floor, with the gateway and the fleet gone: their descriptors are
+    // free, and no other thread runs while it forks its far end.
+    auto floor_big = tools::measure_floor(chargers, storms);
+    auto floor_small = tools::measure_floor(small, storms);
+    for (const auto* f : {&floor_big, &floor_small})
+        if (!f->error.empty()) std::fprintf(stderr, "bench-ocpp: floor: %s\n", f->error.c_str());
+
     std::printf("| %-58s | %-16s | %-14s |\n", "measure", "result", "target");
     std::printf("|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(18, '-').c_str(),
                 std::string(16, '-').c_str());
@@ -406,13 +417,40 @@ int main(int argc, char** argv) {
     const std::string of_storms = " (median of " + std::to_string(storms) + ")";
     std::snprintf(buf, sizeof buf, "%zu of %zu", answered, sent);
     row("storms: SetChargingProfile to every charger at once, answered", buf, "all");
+    // The floor's figures, each the median over its rounds; "-" if it failed.
+    auto floor_row = [&](const std::string& m, const tools::FloorResult& f, const char* format,
+                         auto figure) {
+        std::vector<double> per_round;
+        for (const auto& r : f.rounds) per_round.push_back(figure(r));
+        if (per_round.empty()) return row(m, "-", "");
+        std::snprintf(buf, sizeof buf, format, median(per_round));
+        row(m, buf, "");
+    };
+    const std::string bare = "  floor (**): a bare epoll loop";
     std::snprintf(buf, sizeof buf, "%.0f ms", median(last));
     row("storm: scheduled_at -> last answer" + of_storms, buf, "< 300 ms");
+    floor_row(bare + ", last answer", floor_big, "%.0f ms",
+              [](const tools::FloorRound& r) { return r.last_answer_ms; });
     std::snprintf(buf, sizeof buf, "%.1f us", median(cpu));
     row("storm: gateway CPU per call, whole process" + of_storms, buf, "< 15 us");
+    floor_row(bare + ", CPU per round trip", floor_big, "%.1f us",
+              [](const tools::FloorRound& r) { return r.cpu_us_per_round_trip; });
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", percentile(wire, 0.5), percentile(wire, 0.99));
     row("at " + std::to_string(small) + " chargers: scheduled_at -> on the wire, p50 / p99 (*)",
         buf, "p99 < 5 ms");
+    {
+        std::vector<double> p50, p99;
+        for (const auto& r : floor_small.rounds) {
+            p50.push_back(percentile(r.sent_ms, 0.5));
+            p99.push_back(percentile(r.sent_ms, 0.99));
+        }
+        if (p50.empty()) {
+            row(bare + ", sent, p50 / p99", "-", "");
+        } else {
+            std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", median(p50), median(p99));
+            row(bare + ", sent, p50 / p99", buf, "");
+        }
+    }
     std::snprintf(buf, sizeof buf, "%zu of %zu", wire.size(), small);
     row("  calls seen by the fleet", buf, "all");
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.handed_p50_ms, little.handed_p99_ms);
@@ -421,6 +459,13 @@ int main(int argc, char** argv) {
     row("at " + std::to_string(small) + " chargers: scheduled_at -> answer, p50 / p99", buf, "");
     std::printf(
         "(*) the kernel's arrival stamp of the call at the simulated charger's socket\n"
-        "    (SO_TIMESTAMPNS): on loopback, when the gateway's send put it on the wire.\n");
-    return wire.size() == small && answered == sent ? 0 : 1;
+        "    (SO_TIMESTAMPNS): on loopback, when the gateway's send put it on the wire.\n"
+        "(**) one thread sends a %zu-byte frame on each of N plain loopback sockets in a\n"
+        "    tight loop; a forked process answers each with 60 bytes. No WebSocket, JSON,\n"
+        "    schema or engine: what this machine's kernel costs at this moment.\n",
+        std::size_t{400});
+    return wire.size() == small && answered == sent && floor_big.error.empty() &&
+                   floor_small.error.empty()
+               ? 0
+               : 1;
 }

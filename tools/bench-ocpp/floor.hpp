@@ -1,0 +1,34 @@
+// The machine's floor for bench-ocpp's figures: the same exchange (one frame
+// out to every connection at once, one short answer back) done by a bare
+// epoll loop over plain loopback TCP sockets, with no WebSocket, JSON, schema
+// or engine. Measured in the same run as the gateway, so a noisy or slow
+// moment shows in both.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gridgate::tools {
+
+struct FloorRound {
+    std::vector<double> sent_ms;       // per connection: start -> its send() returned
+    double last_answer_ms = 0;         // start -> the last answer read
+    double cpu_us_per_round_trip = 0;  // the sending thread's CPU (send, epoll, read)
+};
+
+struct FloorResult {
+    std::vector<FloorRound> rounds;
+    std::string error;  // empty when measured
+};
+
+// Opens `connections` loopback TCP connections whose far ends live in a
+// forked process that answers each frame it reads with `answer_bytes`, then,
+// `rounds` times, sends `frame_bytes` on every connection in a tight loop
+// from one thread and reads every answer. Needs about `connections` + 16
+// free descriptors in this process.
+FloorResult measure_floor(std::size_t connections, std::size_t rounds,
+                          std::size_t frame_bytes = 400, std::size_t answer_bytes = 60);
+
+}  // namespace gridgate::tools
