@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 
 #include "charge_point_session.hpp"
+#include "json_output.hpp"
 
 namespace gridgate::ocpp {
 
@@ -190,16 +191,31 @@ bool CentralSystem::is_connected(std::string_view identity) const {
 }
 
 std::vector<std::string> CentralSystem::connected() const {
-    std::lock_guard lock(state_->mutex);
-    std::vector<std::string> identities;
-    identities.reserve(state_->sessions.size());
-    for (const auto& [identity, session] : state_->sessions) identities.push_back(identity);
-    return identities;
+    return state_->connected();
+}
+
+ChargePointHandle CentralSystem::handle(std::string_view identity) {
+    return ChargePointHandle(&state_->slot(identity));
 }
 
 void CentralSystem::call(std::string_view identity, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
                          std::optional<std::chrono::milliseconds> timeout) {
+    call_session(state_->find(identity), identity, action, payload, std::move(callback), timeout);
+}
+
+void CentralSystem::call(const ChargePointHandle& to, std::string_view action,
+                         const rapidjson::Value& payload, CallCallback callback,
+                         std::optional<std::chrono::milliseconds> timeout) {
+    if (!to) throw std::invalid_argument("CentralSystem::call with an empty ChargePointHandle");
+    call_session(state_->find(*to.slot_), to.slot_->identity, action, payload, std::move(callback),
+                 timeout);
+}
+
+void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
+                                 std::string_view identity, std::string_view action,
+                                 const rapidjson::Value& payload, CallCallback callback,
+                                 std::optional<std::chrono::milliseconds> timeout) {
     auto fail = [&](CallOutcome::Kind kind, std::string message) {
         net::post(*contexts_.front(),
                   [callback = std::move(callback), kind, message = std::move(message)] {
@@ -209,23 +225,26 @@ void CentralSystem::call(std::string_view identity, std::string_view action,
                       callback(std::move(outcome));
                   });
     };
-    auto session = state_->find(identity);
     if (!session) {
         return fail(CallOutcome::Kind::NotConnected,
                     "charge point '" + std::string(identity) + "' is not connected");
     }
-    if (auto violation = state_->schemas->validate(action, PayloadKind::Request, payload)) {
-        return fail(CallOutcome::Kind::InvalidRequest, violation->message);
-    }
     detail::PendingCall call;
     call.message_id = session->next_message_id();
-    call.action.assign(action);
-    try {
-        call.frame = serialize_call(call.message_id, action, payload);
-    } catch (const std::invalid_argument& e) {
-        return fail(CallOutcome::Kind::InvalidRequest,
-                    std::string(action) + " request: " + e.what());
+    // The frame is written as the payload is validated: one pass for both.
+    call.frame.reserve(512);  // most calls fit
+    detail::StringOutput stream(call.frame);
+    detail::StringWriter writer(stream);
+    writer.StartArray();
+    writer.Int(static_cast<int>(MessageType::Call));
+    writer.String(call.message_id.data(), static_cast<rapidjson::SizeType>(call.message_id.size()));
+    writer.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
+    if (auto violation =
+            state_->schemas->validate_into(action, PayloadKind::Request, payload, writer)) {
+        return fail(CallOutcome::Kind::InvalidRequest, violation->message);
     }
+    writer.EndArray();
+    call.action.assign(action);
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
     call.callback = std::move(callback);
     bool first = false;

@@ -12,6 +12,7 @@
 
 #include "embedded_schemas.hpp"
 #include "gridgate/ocpp/datetime.hpp"
+#include "json_output.hpp"
 
 namespace gridgate::ocpp {
 
@@ -25,7 +26,10 @@ class SchemaRegistry::CompiledSchema {
 
   public:
     CompiledSchema(std::string label, rapidjson::Document source)
-        : label_(std::move(label)), source_(std::move(source)), compiled_(stripped(source_)) {}
+        : label_(std::move(label)),
+          source_(std::move(source)),
+          compiled_(stripped(source_)),
+          extras_(compile_extras(source_)) {}
 
     std::optional<SchemaViolation> validate(const rapidjson::Value& payload) const {
         // The validator's working memory, on the stack for any OCPP message.
@@ -35,10 +39,76 @@ class SchemaRegistry::CompiledSchema {
         if (!payload.Accept(validator)) {
             return describe_failure(validator, payload);
         }
-        return check_extras(source_, payload, nullptr);
+        return extras_ ? check_extras(*extras_, payload, nullptr) : std::nullopt;
+    }
+
+    // validate(), writing the payload to `writer` in the same pass. On a
+    // violation the writer holds part of it, to be thrown away.
+    std::optional<SchemaViolation> validate_into(const rapidjson::Value& payload,
+                                                 detail::StringWriter& writer) const {
+        alignas(std::max_align_t) char arena[16384];
+        rapidjson::MemoryPoolAllocator<> state(arena, sizeof arena, 16384);
+        WritingValidator validator(compiled_, writer, &state);
+        if (!payload.Accept(validator)) {
+            // The schema's verdict, or the writer's: it refuses NaN and
+            // infinity, which no schema keyword catches.
+            if (auto refused = validate(payload)) return refused;
+            return violation(ErrorCode::TypeConstraintViolation, "/",
+                             "holds a number JSON cannot carry (NaN or infinity)");
+        }
+        return extras_ ? check_extras(*extras_, payload, nullptr) : std::nullopt;
     }
 
   private:
+    using WritingValidator =
+        rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument, detail::StringWriter,
+                                          rapidjson::MemoryPoolAllocator<>>;
+
+    // The schema keywords RapidJSON does not check (see SchemaRegistry), for
+    // one schema node; only nodes with such a keyword somewhere below them
+    // are kept, so a payload's other members are never visited.
+    struct Extras {
+        std::optional<double> multiple_of;
+        std::string multiple_of_text;  // as the schema spells it, for the message
+        bool date_time = false;
+        std::vector<std::pair<std::string, std::unique_ptr<Extras>>> properties;
+        std::unique_ptr<Extras> items;
+    };
+
+    static std::unique_ptr<Extras> compile_extras(const rapidjson::Value& schema) {
+        if (!schema.IsObject()) return nullptr;
+        auto extras = std::make_unique<Extras>();
+        bool any = false;
+        auto multiple_of = schema.FindMember("multipleOf");
+        if (multiple_of != schema.MemberEnd() && multiple_of->value.IsNumber()) {
+            extras->multiple_of = multiple_of->value.GetDouble();
+            extras->multiple_of_text = to_json_text(multiple_of->value);
+            any = true;
+        }
+        auto format = schema.FindMember("format");
+        if (format != schema.MemberEnd() && format->value.IsString() &&
+            view(format->value) == "date-time") {
+            extras->date_time = true;
+            any = true;
+        }
+        auto properties = schema.FindMember("properties");
+        if (properties != schema.MemberEnd() && properties->value.IsObject()) {
+            for (const auto& member : properties->value.GetObject()) {
+                if (auto child = compile_extras(member.value)) {
+                    extras->properties.emplace_back(std::string(view(member.name)),
+                                                    std::move(child));
+                    any = true;
+                }
+            }
+        }
+        auto items = schema.FindMember("items");
+        if (items != schema.MemberEnd()) {
+            extras->items = compile_extras(items->value);
+            any = any || extras->items != nullptr;
+        }
+        return any ? std::move(extras) : nullptr;
+    }
+
     static std::string_view view(const rapidjson::Value& v) {
         return {v.GetString(), v.GetStringLength()};
     }
@@ -191,51 +261,38 @@ class SchemaRegistry::CompiledSchema {
 
     // `multipleOf` with a tolerance, and `format: date-time`; assumes the
     // payload already passed RapidJSON's validation, so types match.
-    std::optional<SchemaViolation> check_extras(const rapidjson::Value& schema,
+    std::optional<SchemaViolation> check_extras(const Extras& extras,
                                                 const rapidjson::Value& instance,
                                                 const PathNode* path) const {
-        if (!schema.IsObject()) return std::nullopt;
-        auto multiple_of = schema.FindMember("multipleOf");
-        if (multiple_of != schema.MemberEnd() && multiple_of->value.IsNumber() &&
-            instance.IsNumber()) {
-            const double step = multiple_of->value.GetDouble();
-            const double quotient = instance.GetDouble() / step;
+        if (extras.multiple_of && instance.IsNumber()) {
+            const double quotient = instance.GetDouble() / *extras.multiple_of;
             // The payload came through decimal text, so a true multiple is off
             // by a few ulps at most; 1e-9 relative is far above that and far
             // below any real violation (9.15 against 0.1 is 0.5 off).
             if (std::abs(quotient - std::round(quotient)) >
                 1e-9 * std::max(1.0, std::abs(quotient))) {
-                return violation(ErrorCode::PropertyConstraintViolation, render(path),
-                                 to_json_text(instance) + " is not a multiple of " +
-                                     to_json_text(multiple_of->value));
+                return violation(
+                    ErrorCode::PropertyConstraintViolation, render(path),
+                    to_json_text(instance) + " is not a multiple of " + extras.multiple_of_text);
             }
         }
-        auto format = schema.FindMember("format");
-        if (format != schema.MemberEnd() && format->value.IsString() && instance.IsString() &&
-            view(format->value) == "date-time" && !parse_timestamp(view(instance))) {
+        if (extras.date_time && instance.IsString() && !parse_timestamp(view(instance))) {
             return violation(ErrorCode::PropertyConstraintViolation, render(path),
                              "'" + std::string(view(instance)) + "' is not an RFC 3339 date-time");
         }
         if (instance.IsObject()) {
-            auto properties = schema.FindMember("properties");
-            if (properties == schema.MemberEnd() || !properties->value.IsObject()) {
-                return std::nullopt;
+            for (const auto& [name, child] : extras.properties) {
+                auto member = instance.FindMember(rapidjson::StringRef(
+                    name.data(), static_cast<rapidjson::SizeType>(name.size())));
+                if (member == instance.MemberEnd()) continue;
+                const PathNode here{path, name};
+                if (auto problem = check_extras(*child, member->value, &here)) return problem;
             }
-            for (const auto& member : instance.GetObject()) {
-                auto child = properties->value.FindMember(member.name);
-                if (child == properties->value.MemberEnd()) continue;
-                const PathNode here{path, view(member.name)};
-                if (auto problem = check_extras(child->value, member.value, &here)) {
-                    return problem;
-                }
-            }
-        } else if (instance.IsArray()) {
-            auto items = schema.FindMember("items");
-            if (items == schema.MemberEnd()) return std::nullopt;
+        } else if (instance.IsArray() && extras.items) {
             long index = 0;
             for (const auto& item : instance.GetArray()) {
                 const PathNode here{path, {}, index++};
-                if (auto problem = check_extras(items->value, item, &here)) return problem;
+                if (auto problem = check_extras(*extras.items, item, &here)) return problem;
             }
         }
         return std::nullopt;
@@ -244,6 +301,7 @@ class SchemaRegistry::CompiledSchema {
     std::string label_;
     rapidjson::Document source_;
     rapidjson::SchemaDocument compiled_;
+    std::unique_ptr<Extras> extras_;  // null: the schema has none
 };
 
 namespace {
@@ -352,6 +410,18 @@ std::optional<SchemaViolation> SchemaRegistry::validate(std::string_view action,
                                "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
     }
     return found->second->validate(payload);
+}
+
+std::optional<SchemaViolation> SchemaRegistry::validate_into(
+    std::string_view action, PayloadKind kind, const rapidjson::Value& payload,
+    rapidjson::Writer<detail::StringOutput>& writer) const {
+    const auto& table = kind == PayloadKind::Request ? requests_ : responses_;
+    auto found = table.find(action);
+    if (found == table.end()) {
+        return SchemaViolation{ErrorCode::NotImplemented,
+                               "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
+    }
+    return found->second->validate_into(payload, writer);
 }
 
 }  // namespace gridgate::ocpp

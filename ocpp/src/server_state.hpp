@@ -6,9 +6,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -46,6 +49,15 @@ class SessionBase {
     std::atomic<std::uint64_t> next_message_id_{1};
 };
 
+// An identity's entry in the registry: made when the identity first
+// connects or is asked for a handle, kept for the server's life (only
+// identities the authorizer accepted or a caller named get one).
+struct ChargePointSlot {
+    explicit ChargePointSlot(std::string id) : identity(std::move(id)) {}
+    const std::string identity;
+    std::shared_ptr<SessionBase> session;  // guarded by ServerState::mutex
+};
+
 struct ServerState {
     ServerState(CentralSystemOptions opts, HandshakeAuthorizer auth,
                 std::shared_ptr<CallHandler> call_handler)
@@ -68,8 +80,7 @@ struct ServerState {
     std::shared_ptr<SessionBase> replace(const std::string& identity,
                                          std::shared_ptr<SessionBase> session) {
         std::lock_guard lock(mutex);
-        auto& slot = sessions[identity];
-        std::swap(slot, session);
+        std::swap(slot_locked(identity).session, session);
         return session;
     }
 
@@ -78,16 +89,34 @@ struct ServerState {
     // unregister the newer one. True when it was removed.
     bool remove(const std::string& identity, const SessionBase* session) {
         std::lock_guard lock(mutex);
-        auto found = sessions.find(identity);
-        if (found == sessions.end() || found->second.get() != session) return false;
-        sessions.erase(found);
+        auto found = slots.find(identity);
+        if (found == slots.end() || found->second->session.get() != session) return false;
+        found->second->session.reset();
         return true;
     }
 
     std::shared_ptr<SessionBase> find(std::string_view identity) const {
         std::lock_guard lock(mutex);
-        auto found = sessions.find(std::string(identity));
-        return found == sessions.end() ? nullptr : found->second;
+        auto found = slots.find(identity);
+        return found == slots.end() ? nullptr : found->second->session;
+    }
+
+    std::shared_ptr<SessionBase> find(const ChargePointSlot& slot) const {
+        std::lock_guard lock(mutex);
+        return slot.session;
+    }
+
+    ChargePointSlot& slot(std::string_view identity) {
+        std::lock_guard lock(mutex);
+        return slot_locked(identity);
+    }
+
+    std::vector<std::string> connected() const {
+        std::lock_guard lock(mutex);
+        std::vector<std::string> identities;
+        for (const auto& [identity, slot] : slots)
+            if (slot->session) identities.push_back(identity);
+        return identities;
     }
 
     // Sessions still in their handshake, so stop() can close them too.
@@ -112,9 +141,27 @@ struct ServerState {
     std::vector<Submission> submissions;
 
     mutable std::mutex mutex;
-    std::unordered_map<std::string, std::shared_ptr<SessionBase>> sessions;
+    // Looked up by string_view without a temporary string.
+    struct Hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::unique_ptr<ChargePointSlot>, Hash, std::equal_to<>> slots;
     std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> live;
     std::atomic<bool> stopping{false};
+
+  private:
+    ChargePointSlot& slot_locked(std::string_view identity) {
+        auto found = slots.find(identity);
+        if (found == slots.end())
+            found = slots
+                        .emplace(std::string(identity),
+                                 std::make_unique<ChargePointSlot>(std::string(identity)))
+                        .first;
+        return *found->second;
+    }
 };
 
 }  // namespace gridgate::ocpp::detail

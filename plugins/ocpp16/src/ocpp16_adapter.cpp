@@ -184,6 +184,8 @@ sdk::Status Ocpp16Adapter::start() noexcept {
             std::move(contexts), std::move(options),
             [this](const ocpp::HandshakeRequest& r) { return authorize(r); },
             std::make_shared<Handler>(*this, core_));
+        for (auto& charger : chargers_)
+            charger->link = server_->handle(charger->settings.charge_point_id);
         try {
             server_->start();
         } catch (const std::exception& e) {
@@ -286,7 +288,7 @@ void Ocpp16Adapter::send(Charger& charger, const Request& request, sdk::Completi
         return;
     }
     server_->call(
-        charger.settings.charge_point_id, request,
+        charger.link, request,
         [this, id, also = std::string(also_success), who = &charger](ocpp::CallOutcome outcome) {
             // An answer is a sign of life as much as a call from the charger.
             using Kind = ocpp::CallOutcome::Kind;
@@ -486,7 +488,7 @@ void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
     }
     ocpp::GetConfigurationRequest request;
     request.key = std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"};
-    server_->call(charger.settings.charge_point_id, request, [this, &charger](ocpp::CallOutcome o) {
+    server_->call(charger.link, request, [this, &charger](ocpp::CallOutcome o) {
         std::optional<ocpp::ChargingRateUnit> unit;
         if (o.ok()) {
             try {
@@ -539,11 +541,11 @@ void Ocpp16Adapter::send_setpoints(Charger& charger) {
     try {
         if (limit)
             server_->call(
-                id,
+                charger.link,
                 power_limit_profile(*limit, charger.settings.profile, unit_of(charger), now_ms()),
                 report("power limit " + std::to_string(*limit) + " kW"));
         if (rate)
-            server_->call(id, charge_rate_request(charger, *rate),
+            server_->call(charger.link, charge_rate_request(charger, *rate),
                           report("charge rate " + std::to_string(*rate) + " kW"));
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());

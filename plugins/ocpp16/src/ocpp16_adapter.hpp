@@ -47,6 +47,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // Its entry in the core, found once (the running transaction is
         // read for every SetChargingProfile).
         ocpp::CentralSystemCore::ChargePointRef in_core;
+        // Its place in the server's registry, taken at start: calls reach
+        // its connection without a lookup by identity.
+        ocpp::ChargePointHandle link;
 
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;

@@ -438,6 +438,49 @@ TEST_F(CentralSystemTest, NewestConnectionWinsAndTheOldOneNeverUnregistersIt) {
     EXPECT_TRUE(call.outcome.get().ok());
 }
 
+// A caller's handle finds whichever connection the identity has now, and
+// none when it has none.
+TEST_F(CentralSystemTest, AHandleFollowsTheIdentityAcrossConnections) {
+    TestServer server;
+    const auto handle = server.server->handle("CP001");
+    ASSERT_TRUE(handle);
+    auto call_through = [&](int transaction) {
+        auto promise = std::make_shared<std::promise<CallOutcome>>();
+        AsyncCall call{promise->get_future()};
+        server.server->call(handle, ocpp::RemoteStopTransactionRequest{transaction},
+                            [promise](CallOutcome o) { promise->set_value(std::move(o)); });
+        return call;
+    };
+    auto before = call_through(1).outcome.get();
+    EXPECT_EQ(before.kind, CallOutcome::Kind::NotConnected);
+    EXPECT_NE(before.message.find("'CP001'"), std::string::npos) << before.message;
+    EXPECT_TRUE(server.server->connected().empty());  // a handle is not a connection
+
+    auto answer_one = [&](TestClient& client, int transaction) {
+        auto call = call_through(transaction);
+        auto frame = client.next();
+        ASSERT_TRUE(frame);
+        auto doc = parse(*frame);
+        EXPECT_EQ(doc[3]["transactionId"].GetInt(), transaction);
+        client.send(std::string(R"([3,")") + doc[1].GetString() + R"(",{"status":"Accepted"}])");
+        EXPECT_TRUE(call.outcome.get().ok());
+    };
+    {
+        TestClient first(server.server->port(), {});
+        ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+        answer_one(first, 2);
+        TestClient second(server.server->port(), {});
+        ASSERT_TRUE(second.open());
+        EXPECT_TRUE(first.wait_closed());
+        ASSERT_TRUE(wait_until([&] { return server.handler->connect_count() == 2; }));
+        answer_one(second, 3);
+        EXPECT_EQ(server.server->connected(), std::vector<std::string>{"CP001"});
+    }
+    ASSERT_TRUE(wait_until([&] { return !server.server->is_connected("CP001"); }));
+    EXPECT_EQ(call_through(4).outcome.get().kind, CallOutcome::Kind::NotConnected);
+    EXPECT_TRUE(server.server->connected().empty());
+}
+
 TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
     TestServer server({.max_frame_bytes = 1024});
     TestClient client(server.server->port(), {});

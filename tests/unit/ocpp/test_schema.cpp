@@ -4,7 +4,12 @@
 
 #include <fstream>
 
+#include <cmath>
+#include <limits>
+
+#include "gridgate/ocpp/rpc.hpp"
 #include "gridgate/ocpp/schema.hpp"
+#include "json_output.hpp"
 
 namespace gridgate::ocpp {
 namespace {
@@ -99,6 +104,70 @@ TEST(Schema, DateTimesAreChecked) {
     EXPECT_EQ(violation->code, ErrorCode::PropertyConstraintViolation);
     EXPECT_TRUE(
         check("Heartbeat", PayloadKind::Response, R"({"currentTime":"2026-02-30T10:00:00Z"})"));
+}
+
+// validate_into() is validate() and the serializer in one pass: the same
+// verdicts, and for a valid payload the same text.
+TEST(Schema, ValidateIntoWritesWhatItValidates) {
+    const auto& registry = SchemaRegistry::v16();
+    auto into = [&](std::string_view action, std::string_view json, std::string& text) {
+        rapidjson::Document doc;
+        doc.Parse(json.data(), json.size());
+        text.clear();
+        detail::StringOutput out(text);
+        detail::StringWriter writer(out);
+        return registry.validate_into(action, PayloadKind::Request, doc, writer);
+    };
+    std::string text;
+    for (const char* limit : {"9.1", "0.3", "7300", "32.0"}) {
+        const auto json = profile_with_limit(limit);
+        ASSERT_FALSE(into("SetChargingProfile", json, text)) << limit;
+        rapidjson::Document doc;
+        doc.Parse(json.c_str());
+        EXPECT_EQ(text, to_json_text(doc)) << limit;
+    }
+    for (const char* json : {R"({"transactionId":"x"})", R"({})", R"({"transactionId":1,"x":2})"}) {
+        auto one = into("RemoteStopTransaction", json, text);
+        auto other = check("RemoteStopTransaction", PayloadKind::Request, json);
+        ASSERT_TRUE(one && other) << json;
+        EXPECT_EQ(one->code, other->code) << json;
+        EXPECT_EQ(one->message, other->message) << json;
+    }
+    // The checks RapidJSON lacks run too: a limit of 9.15, a bad date-time.
+    auto limit = into("SetChargingProfile", profile_with_limit("9.15"), text);
+    ASSERT_TRUE(limit);
+    EXPECT_NE(limit->message.find("9.15 is not a multiple of 0.1"), std::string::npos)
+        << limit->message;
+    EXPECT_NE(
+        limit->message.find("/csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/limit"),
+        std::string::npos)
+        << limit->message;
+    auto date = profile_with_limit("1");
+    date.replace(date.find("2026-01-01T00:00:00Z"), 20, "yesterday");
+    auto when = into("SetChargingProfile", date, text);
+    ASSERT_TRUE(when);
+    EXPECT_NE(when->message.find("'yesterday' is not an RFC 3339 date-time"), std::string::npos)
+        << when->message;
+    EXPECT_TRUE(into("NoSuchAction", "{}", text));
+}
+
+// JSON cannot carry NaN or infinity; no schema keyword says so, the writer does.
+TEST(Schema, ValidateIntoRefusesNumbersJsonCannotCarry) {
+    for (double bad :
+         {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+        rapidjson::Document doc;
+        doc.Parse(profile_with_limit("1").c_str());
+        doc["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+            .SetDouble(bad);
+        std::string text;
+        detail::StringOutput out(text);
+        detail::StringWriter writer(out);
+        auto refused = SchemaRegistry::v16().validate_into("SetChargingProfile",
+                                                           PayloadKind::Request, doc, writer);
+        ASSERT_TRUE(refused);
+        EXPECT_EQ(refused->code, ErrorCode::TypeConstraintViolation);
+        EXPECT_NE(refused->message.find("NaN or infinity"), std::string::npos) << refused->message;
+    }
 }
 
 TEST(Schema, UnknownActionIsNotImplemented) {

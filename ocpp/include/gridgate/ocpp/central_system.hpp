@@ -148,8 +148,26 @@ class CallHandler {
 
 namespace detail {
 struct ServerState;
+struct ChargePointSlot;
+class SessionBase;
 class Listener;
 }  // namespace detail
+
+// A charge point's place in a CentralSystem's registry, for a caller that
+// calls the same charge points often: a call through it finds the
+// connection without a lookup by identity (with thousands of chargers, a
+// chain of cache misses per call). It follows the identity across
+// reconnects. Valid while the CentralSystem that gave it lives.
+class ChargePointHandle {
+  public:
+    ChargePointHandle() = default;
+    explicit operator bool() const { return slot_ != nullptr; }
+
+  private:
+    friend class CentralSystem;
+    explicit ChargePointHandle(detail::ChargePointSlot* slot) : slot_(slot) {}
+    detail::ChargePointSlot* slot_ = nullptr;
+};
 
 // Thread-safety: start/stop from one thread; call(), is_connected() and
 // connected() from any thread. Runs on the io_contexts the caller gives,
@@ -195,7 +213,27 @@ class CentralSystem {
         call(identity, Request::action, json, std::move(callback), timeout);
     }
 
+    // The handle of `identity`, connected or not (yet).
+    ChargePointHandle handle(std::string_view identity);
+
+    // As call() above, to the charge point of `to` (which must not be empty).
+    void call(const ChargePointHandle& to, std::string_view action, const rapidjson::Value& payload,
+              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {});
+
+    template <class Request>
+    requires requires { Request::action; }
+    void call(const ChargePointHandle& to, const Request& request, CallCallback callback,
+              std::optional<std::chrono::milliseconds> timeout = {}) {
+        JsonArena<> arena;
+        rapidjson::Value json = to_json(request, arena.pool);
+        call(to, Request::action, json, std::move(callback), timeout);
+    }
+
   private:
+    void call_session(std::shared_ptr<detail::SessionBase> session, std::string_view identity,
+                      std::string_view action, const rapidjson::Value& payload,
+                      CallCallback callback, std::optional<std::chrono::milliseconds> timeout);
+
     std::vector<boost::asio::io_context*> contexts_;
     std::shared_ptr<detail::ServerState> state_;
     std::shared_ptr<detail::Listener> listener_;

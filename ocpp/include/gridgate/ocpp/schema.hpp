@@ -13,10 +13,15 @@
 #include <vector>
 
 #include <rapidjson/document.h>
+#include <rapidjson/writer.h>
 
 #include "gridgate/ocpp/rpc.hpp"
 
 namespace gridgate::ocpp {
+
+namespace detail {
+class StringOutput;
+}  // namespace detail
 
 // Which half of an exchange a payload is: the CALL's (Request, the schema file
 // `<Action>.json`) or the CALLRESULT's (Response, `<Action>Response.json`).
@@ -59,6 +64,14 @@ class SchemaRegistry {
     // as NotImplemented.
     std::optional<SchemaViolation> validate(std::string_view action, PayloadKind kind,
                                             const rapidjson::Value& payload) const;
+
+    // validate(), writing the payload's JSON text to `writer` in the same
+    // pass (the library's frame serializer). On a violation, whatever was
+    // written is to be thrown away. A payload holding NaN or infinity is a
+    // TypeConstraintViolation.
+    std::optional<SchemaViolation> validate_into(
+        std::string_view action, PayloadKind kind, const rapidjson::Value& payload,
+        rapidjson::Writer<detail::StringOutput>& writer) const;
 
     class CompiledSchema;
 
