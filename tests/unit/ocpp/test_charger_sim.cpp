@@ -105,6 +105,31 @@ TEST(ChargerSim, AnswerModes) {
     EXPECT_NE(line.find(R"("limit":7400.5)"), std::string::npos) << line;
 }
 
+// With report_kinds, only those events are built and reported; a call's
+// payload is reported as the central system sent it.
+TEST(ChargerSim, ReportsOnlyTheKindsAskedFor) {
+    TestServer server;
+    sim::FleetOptions options;
+    options.report_kinds = {"call"};
+    SimRun run(server.server->port(), chargers(1), options);
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 1; }));
+    auto accepted = server.call("CP0001", "SetChargingProfile", kProfile);
+    ASSERT_TRUE(accepted.ok()) << accepted.reason();
+    ASSERT_TRUE(wait_until([&] { return run.count("call") == 1; }));
+    std::lock_guard lock(run.mutex);
+    ASSERT_EQ(run.events.size(), 1u);  // no connected, booted or answered
+    EXPECT_EQ(run.events[0].payload, to_json_text(parse(kProfile)));
+}
+
+TEST(ChargerSim, CallPayloadTextIsTheFramesOwn) {
+    EXPECT_EQ(sim::call_payload_text(R"([2,"7","Reset",{"type":"Soft"}])"), R"({"type":"Soft"})");
+    EXPECT_EQ(sim::call_payload_text(" [ 2 , \"a\\\"],b\" , \"Reset\" ,  {\"type\": \"Hard\"} ] "),
+              "{\"type\": \"Hard\"}");
+    EXPECT_EQ(sim::call_payload_text(R"([2,"7","Heartbeat",{}])"), "{}");
+    EXPECT_EQ(sim::call_payload_text(R"([3,"7",{}])"), "");
+    EXPECT_EQ(sim::call_payload_text("garbage"), "");
+}
+
 TEST(ChargerSim, BootStatusAndTransactionReachTheCore) {
     auto handler = std::make_shared<RecordingHandler>();
     TestServer server({}, handler);

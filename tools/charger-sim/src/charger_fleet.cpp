@@ -3,8 +3,10 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -196,7 +198,38 @@ std::optional<std::string> answer_payload(std::string_view action, bool accept,
     return std::nullopt;
 }
 
+// [3,"<message_id>",<payload>] for a payload that is already JSON text.
+std::string call_result_frame(std::string_view message_id, std::string_view payload) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    writer.StartArray();
+    writer.Int(3);
+    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
+    writer.RawValue(payload.data(), payload.size(), rapidjson::kObjectType);
+    writer.EndArray();
+    return {buffer.GetString(), buffer.GetSize()};
+}
+
 }  // namespace
+
+std::string_view call_payload_text(std::string_view frame) {
+    std::size_t at = frame.find(',');  // after the message type
+    for (int strings = 0; strings < 2 && at != std::string_view::npos; ++strings) {
+        at = frame.find('"', at);  // the message id's, then the action's opening quote
+        if (at == std::string_view::npos) return {};
+        for (++at; at < frame.size() && frame[at] != '"'; ++at)
+            if (frame[at] == '\\') ++at;  // an escaped character
+        at = frame.find(',', at);
+    }
+    const std::size_t end = frame.rfind(']');
+    if (at == std::string_view::npos || end == std::string_view::npos || end <= at) return {};
+    auto payload = frame.substr(at + 1, end - at - 1);
+    while (!payload.empty() && std::isspace(static_cast<unsigned char>(payload.front())))
+        payload.remove_prefix(1);
+    while (!payload.empty() && std::isspace(static_cast<unsigned char>(payload.back())))
+        payload.remove_suffix(1);
+    return payload;
+}
 
 std::string SimEvent::to_json_line() const {
     rapidjson::StringBuffer buffer;
@@ -266,8 +299,17 @@ struct FleetShared : std::enable_shared_from_this<FleetShared> {
                 std::function<void(const SimEvent&)> obs)
         : contexts(std::move(io_contexts)), options(std::move(opts)), observer(std::move(obs)) {}
 
+    // True when an event of `kind` would reach the observer: callers on a
+    // hot path ask before building one.
+    bool wants(std::string_view kind) const {
+        if (!observer) return false;
+        if (options.report_kinds.empty()) return true;
+        return std::find(options.report_kinds.begin(), options.report_kinds.end(), kind) !=
+               options.report_kinds.end();
+    }
+
     void emit(SimEvent event) const {
-        if (!observer) return;
+        if (!wants(event.kind)) return;
         if (event.at == std::chrono::system_clock::time_point{})
             event.at = std::chrono::system_clock::now();
         observer(event);
@@ -439,7 +481,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         Arena arena;
         auto frame = ocpp::parse_frame(text, arena.doc);
         if (auto* call = std::get_if<ocpp::Call>(&frame)) {
-            on_call(*call, received);
+            on_call(*call, call_payload_text(text), received);
         } else if (auto* result = std::get_if<ocpp::CallResult>(&frame)) {
             if (result->message_id != in_flight_id_) return;
             on_result(in_flight_action_, *result->payload);
@@ -454,11 +496,15 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         }
     }
 
-    void on_call(const ocpp::Call& call, std::chrono::system_clock::time_point received) {
+    void on_call(const ocpp::Call& call, std::string_view raw_payload,
+                 std::chrono::system_clock::time_point received) {
         const std::string action(call.action);
         const std::string message_id(call.message_id);
-        shared_->emit(
-            {id(), "call", action, message_id, ocpp::to_json_text(*call.payload), "", received});
+        if (shared_->wants("call"))
+            shared_->emit(
+                {id(), "call", action, message_id,
+                 raw_payload.empty() ? ocpp::to_json_text(*call.payload) : std::string(raw_payload),
+                 "", received});
         const AnswerMode mode = charger_->options.answer;
         if (mode.kind == AnswerMode::Kind::Silent) return;
         auto payload =
@@ -470,25 +516,25 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                                "charger-sim does not implement " + action);
             summary = "NotImplemented";
         } else {
-            Arena answer;
-            answer.doc.Parse(payload->c_str());
-            frame = ocpp::serialize_call_result(message_id, answer.doc);
+            frame = call_result_frame(message_id, *payload);
             summary = *payload;
             if (mode.kind != AnswerMode::Kind::Reject) follow_up(action, *call.payload);
+        }
+        if (mode.kind != AnswerMode::Kind::Delay) {
+            write(std::move(frame));
+            if (shared_->wants("answered"))
+                shared_->emit({id(), "answered", action, message_id, "", summary});
+            return;
         }
         auto send = [self = this->shared_from_this(), frame = std::move(frame), action, message_id,
                      summary]() mutable {
             self->write(std::move(frame));
             self->shared_->emit({self->id(), "answered", action, message_id, "", summary});
         };
-        if (mode.kind == AnswerMode::Kind::Delay) {
-            auto timer = std::make_shared<net::steady_timer>(charger_->executor, mode.delay);
-            timer->async_wait([timer, send = std::move(send)](beast::error_code ec) mutable {
-                if (!ec) send();
-            });
-        } else {
-            send();
-        }
+        auto timer = std::make_shared<net::steady_timer>(charger_->executor, mode.delay);
+        timer->async_wait([timer, send = std::move(send)](beast::error_code ec) mutable {
+            if (!ec) send();
+        });
     }
 
     // What an accepting charger does after some calls: a remote start starts

@@ -180,13 +180,17 @@ int main(int argc, char** argv) {
             std::fwrite(out.data(), 1, out.size(), stdout);
             std::fflush(stdout);
         };
-        ChargerFleet fleet(context_list, options, std::move(chargers), [&](const SimEvent& event) {
-            if (report == "none" || (report == "calls" && event.kind != "call")) return;
-            std::string line = event.to_json_line();
-            line.push_back('\n');
-            std::lock_guard lock(out_mutex);
-            pending_output += line;
-        });
+        if (report == "calls") options.report_kinds = {"call"};
+        std::function<void(const SimEvent&)> observer;
+        if (report != "none") {
+            observer = [&](const SimEvent& event) {
+                std::string line = event.to_json_line();
+                line.push_back('\n');
+                std::lock_guard lock(out_mutex);
+                pending_output += line;
+            };
+        }
+        ChargerFleet fleet(context_list, options, std::move(chargers), std::move(observer));
         fleet.start();
 
         boost::asio::steady_timer flush_timer(io);

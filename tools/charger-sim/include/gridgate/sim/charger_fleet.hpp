@@ -57,6 +57,9 @@ struct FleetOptions {
     std::chrono::milliseconds connect_timeout{10000};
     // Log heartbeats and status exchanges too (they are noisy).
     bool verbose = false;
+    // The kinds of event (SimEvent::kind) the observer is given; empty: all.
+    // Events of other kinds are not even built, which matters in a storm.
+    std::vector<std::string> report_kinds;
 };
 
 // One line of the simulator's report, also rendered as a JSON line.
@@ -74,6 +77,12 @@ struct SimEvent {
     // {"t":"2026-11-27T04:00:00.123456Z","cp":...}: `t` is `at` to the microsecond.
     std::string to_json_line() const;
 };
+
+// The payload of a CALL frame that parsed, as the sender wrote it: what
+// follows the third element, up to the closing bracket, without the spaces
+// around it. The report shows it without a second serialization. Empty if
+// the frame is not shaped like a CALL.
+std::string_view call_payload_text(std::string_view frame);
 
 namespace detail {
 struct FleetShared;
