@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -100,13 +101,18 @@ struct CallOutcome {
   private:
     // The payload's memory. An answer is a few dozen bytes; a Document's own
     // pool would take a 64 KiB chunk per call, and returning it makes malloc
-    // consolidate (and trim) its heap on every answer of a storm.
-    std::unique_ptr<rapidjson::MemoryPoolAllocator<>> pool_ =
-        std::make_unique<rapidjson::MemoryPoolAllocator<>>(512);
+    // consolidate (and trim) its heap on every answer of a storm. The pool
+    // and its first 512 bytes are one allocation.
+    struct Pool {
+        Pool() : allocator(first, sizeof first, 512) {}
+        alignas(std::max_align_t) char first[512];
+        rapidjson::MemoryPoolAllocator<> allocator;
+    };
+    std::unique_ptr<Pool> pool_ = std::make_unique<Pool>();
 
   public:
     rapidjson::Document payload{
-        pool_.get()};        // Result: the CALLRESULT payload; CallError: the details
+        &pool_->allocator};  // Result: the CALLRESULT payload; CallError: the details
     std::string error_code;  // CallError: the code as the charger spelled it
     std::string message;     // what went wrong, or the CALLERROR description
 
