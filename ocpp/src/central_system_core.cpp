@@ -292,6 +292,16 @@ std::optional<std::int32_t> CentralSystemCore::running_transaction(
     return state ? state->transaction_id : std::nullopt;
 }
 
+std::vector<std::pair<std::int32_t, std::int32_t>> CentralSystemCore::running_transactions(
+    ChargePointRef charge_point) const {
+    std::vector<std::pair<std::int32_t, std::int32_t>> out;
+    if (!charge_point.state_) return out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [connector_id, state] : charge_point.state_->connectors)
+        if (state.transaction_id) out.emplace_back(connector_id, *state.transaction_id);
+    return out;
+}
+
 std::optional<BootNotificationRequest> CentralSystemCore::boot_info(
     std::string_view identity) const {
     std::lock_guard lock(mutex_);

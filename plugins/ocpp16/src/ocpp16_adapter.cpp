@@ -320,6 +320,37 @@ ocpp::SetChargingProfileRequest Ocpp16Adapter::charge_rate_request(const Charger
                                now_ms());
 }
 
+// The transaction STOP_CHARGING ends: the one on the connector the command
+// names; without one, the one on the asset's connector, or else the
+// charger's only running transaction (a car plugged into another
+// connector). Several and none named: the caller must choose.
+std::optional<std::int32_t> Ocpp16Adapter::transaction_to_stop(const Charger& charger,
+                                                               std::optional<int> named,
+                                                               std::string& why) const {
+    if (named) {
+        if (auto tx = core_->running_transaction(charger.in_core, *named)) return tx;
+        why = "no transaction running on connector " + std::to_string(*named);
+        return std::nullopt;
+    }
+    const auto own = charger.settings.profile.connector_id;
+    if (auto tx = core_->running_transaction(charger.in_core, own)) return tx;
+    const auto running = core_->running_transactions(charger.in_core);
+    if (running.size() == 1) return running.front().second;
+    if (running.empty()) {
+        why = "no transaction running on the charger";
+        return std::nullopt;
+    }
+    why = "no transaction on connector " + std::to_string(own) + ", and transactions run on " +
+          "connectors";
+    for (std::size_t i = 0; i < running.size(); ++i)
+        why += (i == 0                    ? " "
+                : i + 1 == running.size() ? " and "
+                                          : ", ") +
+               std::to_string(running[i].first);
+    why += ": name one with parameters.connector_id";
+    return std::nullopt;
+}
+
 void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) noexcept {
     sdk::guarded_execute(done, [&] {
         Charger* charger = find_asset(command.asset_id);
@@ -368,12 +399,10 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                 return;
             }
             case Type::StopCharging: {
-                const auto tx =
-                    core_->running_transaction(charger->in_core, s.profile.connector_id);
+                std::string why;
+                const auto tx = transaction_to_stop(*charger, params.connector_id, why);
                 if (!tx) {
-                    done(sdk::CommandResult::failure("no transaction running on connector " +
-                                                         std::to_string(s.profile.connector_id),
-                                                     true));
+                    done(sdk::CommandResult::failure(why, true));
                     return;
                 }
                 send(*charger, ocpp::RemoteStopTransactionRequest{*tx}, std::move(done));

@@ -65,6 +65,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
     class Handler;
 
     Charger* find_asset(std::string_view asset_id) const noexcept;
+    std::optional<std::int32_t> transaction_to_stop(const Charger& charger,
+                                                    std::optional<int> named,
+                                                    std::string& why) const;
     Charger* find_identity(std::string_view identity) const noexcept;
     ocpp::HandshakeDecision authorize(const ocpp::HandshakeRequest& request) const;
     void log(sdk::LogLevel level, const std::string& text) noexcept;

@@ -157,11 +157,13 @@ class Fleet {
                 out.push_back(e.payload);
         return out;
     }
-    bool saw(std::string_view identity, std::string_view kind) {
+    bool saw(std::string_view identity, std::string_view kind) { return count(identity, kind) > 0; }
+    std::size_t count(std::string_view identity, std::string_view kind) {
         std::lock_guard lock(mutex_);
+        std::size_t n = 0;
         for (const auto& e : events_)
-            if (e.identity == identity && e.kind == kind) return true;
-        return false;
+            if (e.identity == identity && e.kind == kind) ++n;
+        return n;
     }
 
   private:
@@ -303,6 +305,59 @@ TEST_F(Ocpp16Plugin, ServesChargersFromSeveralIoThreads) {
     EXPECT_EQ(fleet.calls("CP2", "SetChargingProfile").size(), 10U);
 }
 
+// A charger with several connectors: STOP_CHARGING ends the transaction on
+// the connector it names; naming none, the one on the asset's connector or
+// else the charger's only one; with several elsewhere it asks to name one.
+TEST_F(Ocpp16Plugin, StopChargingFindsTheTransactionToEnd) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    auto options = charger("CP1");
+    options.connectors = 3;
+    options.transaction_connector = 2;
+    options.start_transaction = true;
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "transaction_started"); }));
+    auto stop_on = [&](std::optional<int> connector) {
+        auto c = command("ast_ev_001", sdk::CommandType::StopCharging);
+        c.parameters.connector_id = connector;
+        return run(registry, c);
+    };
+    auto r = stop_on(1);
+    EXPECT_FALSE(r.success);
+    EXPECT_EQ(r.error, "no transaction running on connector 1");
+    EXPECT_TRUE(fleet.calls("CP1", "RemoteStopTransaction").empty());
+
+    // None on the asset's connector (1): the only one, on connector 2.
+    ASSERT_TRUE(stop_on(std::nullopt).success);
+    ASSERT_EQ(fleet.calls("CP1", "RemoteStopTransaction").size(), 1U);
+    ASSERT_TRUE(wait_until([&] {
+        auto none = stop_on(std::nullopt);
+        return !none.success && none.error == "no transaction running on the charger";
+    }));
+
+    // Two elsewhere: the command must say which.
+    for (int connector : {2, 3}) {
+        auto start_charging = command("ast_ev_001", sdk::CommandType::StartCharging);
+        start_charging.parameters.connector_id = connector;
+        ASSERT_TRUE(run(registry, start_charging).success);
+    }
+    ASSERT_TRUE(wait_until([&] { return fleet.count("CP1", "transaction_started") == 3; }));
+    ASSERT_TRUE(wait_until([&] {
+        auto several = stop_on(std::nullopt);
+        return !several.success &&
+               several.error ==
+                   "no transaction on connector 1, and transactions run on connectors 2 and 3: "
+                   "name one with parameters.connector_id";
+    }));
+    ASSERT_TRUE(stop_on(3).success);
+    auto stopped = parse(fleet.calls("CP1", "RemoteStopTransaction").back());
+    // Once the charger reports it stopped, only connector 2's is left.
+    ASSERT_TRUE(wait_until([&] { return !stop_on(3).success; }));
+    ASSERT_TRUE(stop_on(std::nullopt).success);
+    auto last = parse(fleet.calls("CP1", "RemoteStopTransaction").back());
+    // Connector 3's started last: it had the higher transaction id.
+    EXPECT_LT(last["transactionId"].GetInt(), stopped["transactionId"].GetInt());
+}
+
 TEST_F(Ocpp16Plugin, DuringATransactionTxProfileAndRemoteStartStop) {
     const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
     auto options = charger("CP1");
@@ -323,7 +378,7 @@ TEST_F(Ocpp16Plugin, DuringATransactionTxProfileAndRemoteStartStop) {
     // The simulator ends the transaction; with none left STOP has nothing to stop.
     ASSERT_TRUE(wait_until([&] {
         auto r = run(registry, command("ast_ev_001", sdk::CommandType::StopCharging));
-        return !r.success && r.error == "no transaction running on connector 1";
+        return !r.success && r.error == "no transaction running on the charger";
     }));
 
     ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StartCharging)).success);

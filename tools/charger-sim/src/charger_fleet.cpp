@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -290,7 +291,7 @@ struct ChargerState {
     Executor executor;
     Timer reconnect_timer;
     std::shared_ptr<ConnectionBase> connection;
-    std::optional<std::int32_t> transaction_id;
+    std::map<int, std::int32_t> transactions;  // connector -> running transaction id
 };
 
 namespace detail {
@@ -489,6 +490,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             pump();
         } else if (auto* error = std::get_if<ocpp::CallError>(&frame)) {
             if (error->message_id != in_flight_id_) return;
+            if (in_flight_action_ == "StartTransaction" && !starting_.empty())
+                starting_.pop_front();
             shared_->emit({id(), "call_error", in_flight_action_, in_flight_id_, "",
                            std::string(error->code_text) + ": " + std::string(error->description)});
             in_flight_id_.clear();
@@ -540,24 +543,39 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     // What an accepting charger does after some calls: a remote start starts
     // a transaction, a remote stop ends it.
     void follow_up(const std::string& action, const rapidjson::Value& payload) {
-        if (action == "RemoteStartTransaction" && !charger_->transaction_id) {
-            start_transaction(payload["idTag"].GetString());
-        } else if (action == "RemoteStopTransaction" && charger_->transaction_id &&
-                   payload["transactionId"].GetInt() == *charger_->transaction_id) {
+        if (action == "RemoteStartTransaction") {
+            const int connector = payload.HasMember("connectorId")
+                                      ? payload["connectorId"].GetInt()
+                                      : charger_->options.transaction_connector;
+            if (!busy(connector)) start_transaction(payload["idTag"].GetString(), connector);
+        } else if (action == "RemoteStopTransaction") {
+            const auto id = payload["transactionId"].GetInt();
+            auto& running = charger_->transactions;
+            auto found = std::find_if(running.begin(), running.end(),
+                                      [id](const auto& entry) { return entry.second == id; });
+            if (found == running.end()) return;
+            const int connector = found->first;
+            running.erase(found);
             ocpp::StopTransactionRequest stop;
             stop.meter_stop = 1000;
             stop.timestamp = now();
-            stop.transaction_id = *charger_->transaction_id;
+            stop.transaction_id = id;
             stop.reason = "Remote";
-            charger_->transaction_id.reset();
             queue_call("StopTransaction", payload_text(stop));
-            queue_status(1, "Finishing");
+            queue_status(connector, "Finishing");
         }
     }
 
-    void start_transaction(const std::string& id_tag) {
+    // A transaction runs on `connector`, or is being started there.
+    bool busy(int connector) const {
+        return charger_->transactions.count(connector) > 0 ||
+               std::find(starting_.begin(), starting_.end(), connector) != starting_.end();
+    }
+
+    void start_transaction(const std::string& id_tag, int connector) {
+        starting_.push_back(connector);
         ocpp::StartTransactionRequest start;
-        start.connector_id = 1;
+        start.connector_id = connector;
         start.id_tag = id_tag;
         start.meter_start = 0;
         start.timestamp = now();
@@ -581,19 +599,24 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             }
             heartbeat_every_ = interval;
             schedule_heartbeat();
+            const int own = charger_->options.transaction_connector;
             for (int connector = 1; connector <= charger_->options.connectors; ++connector) {
-                const bool charging = connector == 1 && (charger_->options.start_transaction ||
-                                                         charger_->transaction_id);
+                const bool charging = charger_->transactions.count(connector) > 0 ||
+                                      (connector == own && charger_->options.start_transaction);
                 queue_status(connector, charging ? "Preparing" : "Available");
             }
-            if (charger_->options.start_transaction && !charger_->transaction_id) {
-                start_transaction(charger_->options.id_tag);
+            if (charger_->options.start_transaction && !busy(own)) {
+                start_transaction(charger_->options.id_tag, own);
             }
         } else if (action == "StartTransaction") {
-            charger_->transaction_id = payload["transactionId"].GetInt();
-            shared_->emit({id(), "transaction_started", action, "", "",
-                           std::to_string(*charger_->transaction_id)});
-            queue_status(1, "Charging");
+            if (starting_.empty()) return;
+            const int connector = starting_.front();
+            starting_.pop_front();
+            const auto transaction = payload["transactionId"].GetInt();
+            charger_->transactions[connector] = transaction;
+            shared_->emit(
+                {id(), "transaction_started", action, "", "", std::to_string(transaction)});
+            queue_status(connector, "Charging");
         }
     }
 
@@ -672,6 +695,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     std::deque<std::pair<std::string, std::string>> outgoing_;
     std::string in_flight_id_;
     std::string in_flight_action_;
+    // The connectors of the StartTransaction calls not answered yet, in order.
+    std::deque<int> starting_;
     std::uint64_t next_id_ = 1;
     bool open_ = false;
     bool upgrading_ = false;

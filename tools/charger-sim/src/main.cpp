@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
     double heartbeat_seconds = 0;
     double duration_seconds = 0;
     unsigned threads = 1;
+    int connectors = 1, transaction_connector = 1;
     std::string report = "all";
     description.add_options()("help,h", "show this help")(
         "url", po::value(&url_text)->default_value("ws://127.0.0.1:9000/ocpp"),
@@ -85,7 +86,11 @@ int main(int argc, char** argv) {
         "password", po::value(&password), "HTTP Basic auth password (user = charge point id)")(
         "ca-file", po::value(&ca_file), "wss: verify the server with this CA file")(
         "insecure", "wss: accept any server certificate")(
-        "start-transaction", "start a transaction on connector 1 after boot")(
+        "start-transaction", "start a transaction after boot (on --transaction-connector)")(
+        "transaction-connector", po::value(&transaction_connector)->default_value(1),
+        "the connector of --start-transaction and of a RemoteStart naming none")(
+        "connectors", po::value(&connectors)->default_value(1),
+        "connectors per charger (each reports its status after boot)")(
         "rate-unit", po::value(&rate_unit)->default_value("Current,Power"),
         "value of ChargingScheduleAllowedChargingRateUnit in GetConfiguration")(
         "heartbeat", po::value(&heartbeat_seconds),
@@ -112,6 +117,10 @@ int main(int argc, char** argv) {
 
     try {
         const Url url = parse_url(url_text);
+        if (connectors < 1) throw std::invalid_argument("--connectors: at least 1");
+        if (transaction_connector < 1 || transaction_connector > connectors)
+            throw std::invalid_argument("--transaction-connector: between 1 and --connectors (" +
+                                        std::to_string(connectors) + ")");
         auto mode = AnswerMode::parse(answer_text);
         if (!mode) throw std::invalid_argument("--answer: unknown mode '" + answer_text + "'");
         std::vector<ChargerOptions> chargers;
@@ -121,6 +130,8 @@ int main(int argc, char** argv) {
             charger.answer = *mode;
             if (vm.count("password")) charger.password = password;
             charger.start_transaction = vm.count("start-transaction") > 0;
+            charger.connectors = connectors;
+            charger.transaction_connector = transaction_connector;
             charger.allowed_charging_rate_unit = rate_unit;
             chargers.push_back(std::move(charger));
         }

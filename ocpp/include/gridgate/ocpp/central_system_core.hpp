@@ -118,6 +118,10 @@ class CentralSystemCore : public CallHandler {
     ChargePointRef find_or_add(std::string_view identity);
     std::optional<std::int32_t> running_transaction(ChargePointRef charge_point,
                                                     std::int32_t connector_id) const;
+    // Every running transaction of the charge point: (connector id,
+    // transaction id), by connector.
+    std::vector<std::pair<std::int32_t, std::int32_t>> running_transactions(
+        ChargePointRef charge_point) const;
     std::optional<BootNotificationRequest> boot_info(std::string_view identity) const;
     std::optional<std::string> firmware_status(std::string_view identity) const;
     std::optional<std::string> diagnostics_status(std::string_view identity) const;

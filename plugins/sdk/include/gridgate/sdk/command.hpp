@@ -116,7 +116,8 @@ private:
 ///   SET_SOC_TARGET: soc_percent
 ///   CHANGE_AVAILABILITY: operative
 ///   START_CHARGING: id_tag (empty: the adapter's configured default), connector_id
-///   STOP_CHARGING: nothing (the running transaction is stopped)
+///   STOP_CHARGING: connector_id (optional: which running transaction to stop
+///     when the asset has several connectors; the adapter's default otherwise)
 struct Parameters {
     std::optional<double> power_kw;
     std::optional<double> soc_percent;

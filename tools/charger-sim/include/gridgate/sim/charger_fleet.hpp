@@ -34,8 +34,11 @@ struct ChargerOptions {
     AnswerMode answer;
     std::optional<std::string> password;  // HTTP Basic auth (profiles 1 and 2)
     int connectors = 1;
-    // Sent as StartTransaction on connector 1 after boot.
+    // Sent as StartTransaction on transaction_connector after boot.
     bool start_transaction = false;
+    // Where start_transaction, and a RemoteStartTransaction naming no
+    // connector, start a transaction.
+    int transaction_connector = 1;
     std::string id_tag = "SIMTAG01";
     // The GetConfiguration value of ChargingScheduleAllowedChargingRateUnit.
     std::string allowed_charging_rate_unit = "Current,Power";
