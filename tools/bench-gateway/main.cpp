@@ -69,6 +69,13 @@ active_power   = { address = 202, type = "int32", scale = 0.001, table = "input"
 int main(int argc, char** argv) {
     std::size_t devices = 100, slots = 3;
     int slot_ms = 1000;
+    constexpr const char* kUsage =
+        "usage: bench-gateway [--devices N] [--slots N] [--slot-ms MS]\n";
+    // Options come in pairs: a lone word is a mistake, not a default run.
+    if (argc % 2 == 0) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--devices"))
             devices = std::stoul(argv[i + 1]);
@@ -77,7 +84,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--slot-ms"))
             slot_ms = std::stoi(argv[i + 1]);
         else {
-            std::fprintf(stderr, "usage: bench-gateway [--devices N] [--slots N] [--slot-ms MS]\n");
+            std::fputs(kUsage, stderr);
             return 2;
         }
     }

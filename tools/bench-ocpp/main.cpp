@@ -269,6 +269,13 @@ std::streamoff file_size(const std::string& path) {
 
 int main(int argc, char** argv) {
     std::size_t chargers = 10000, small = 1000, storms = 3, io_threads = 1;
+    constexpr const char* kUsage =
+        "usage: bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]\n";
+    // Options come in pairs: a lone word is a mistake, not a default run.
+    if (argc % 2 == 0) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!std::strcmp(argv[i], "--chargers"))
             chargers = std::stoul(argv[i + 1]);
@@ -279,9 +286,7 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--storms"))
             storms = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
         else {
-            std::fprintf(
-                stderr,
-                "usage: bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]\n");
+            std::fputs(kUsage, stderr);
             return 2;
         }
     }
