@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <numeric>
+#include <thread>
+
 #include "ocpp_test_support.hpp"
 
 namespace gridgate::ocpp {
@@ -303,6 +306,52 @@ TEST_F(CentralSystemTest, OneCallInFlightTheRestQueuedInOrder) {
         EXPECT_TRUE(outcome.ok()) << outcome.reason();
         EXPECT_STREQ(outcome.payload["status"].GetString(), "Accepted");
     }
+}
+
+// Calls submitted from another thread while answers keep arriving (the I/O
+// thread then hands calls over between answers too) reach each charger in
+// the order they were made, on both I/O threads.
+TEST_F(CentralSystemTest, CallsMadeWhileAnswersArriveKeepTheirOrder) {
+    TestServer server;
+    TestClient first(server.server->port(), {});
+    ClientOptions second_options;
+    second_options.target = "/ocpp/CP002";
+    TestClient second(server.server->port(), second_options);
+    ASSERT_TRUE(wait_until([&] {
+        return server.server->is_connected("CP001") && server.server->is_connected("CP002");
+    }));
+    constexpr int kPerCharger = 30;
+    auto answer_all = [](TestClient& client, std::vector<int>& seen) {
+        for (int i = 0; i < kPerCharger; ++i) {
+            auto frame = client.next();
+            if (!frame) return;
+            auto doc = parse(*frame);
+            seen.push_back(doc[3]["transactionId"].GetInt());
+            client.send(std::string(R"([3,")") + doc[1].GetString() +
+                        R"(",{"status":"Accepted"}])");
+        }
+    };
+    std::vector<int> seen_first, seen_second;
+    std::thread a([&] { answer_all(first, seen_first); });
+    std::thread b([&] { answer_all(second, seen_second); });
+    std::vector<AsyncCall> calls;
+    for (int i = 1; i <= kPerCharger; ++i) {
+        for (const char* who : {"CP001", "CP002"}) {
+            auto promise = std::make_shared<std::promise<CallOutcome>>();
+            calls.push_back(AsyncCall{promise->get_future()});
+            server.server->call(who, "RemoteStopTransaction",
+                                parse("{\"transactionId\":" + std::to_string(i) + "}"),
+                                [promise](CallOutcome o) { promise->set_value(std::move(o)); });
+        }
+        if (i % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    a.join();
+    b.join();
+    for (auto& call : calls) EXPECT_TRUE(call.outcome.get().ok());
+    std::vector<int> expected(kPerCharger);
+    std::iota(expected.begin(), expected.end(), 1);
+    EXPECT_EQ(seen_first, expected);
+    EXPECT_EQ(seen_second, expected);
 }
 
 TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {
