@@ -326,6 +326,8 @@ int main(int argc, char** argv) {
     // The fleet runs in its own process so its memory and CPU are not counted.
     auto sim_path =
         (std::filesystem::read_symlink("/proc/self/exe").parent_path() / "charger-sim").string();
+    // --duration: should this process die without stopping the fleet, the
+    // fleet does not stay on for ever.
     std::vector<std::string> args{sim_path,
                                   "--url",
                                   "ws://127.0.0.1:" + std::to_string(ocpp_port) + "/ocpp",
@@ -336,7 +338,9 @@ int main(int argc, char** argv) {
                                   "--heartbeat",
                                   "3600",
                                   "--report",
-                                  "calls"};
+                                  "calls",
+                                  "--duration",
+                                  std::to_string(300 + 10 * storms)};
     std::vector<char*> argv_sim;
     for (auto& a : args) argv_sim.push_back(a.data());
     argv_sim.push_back(nullptr);
