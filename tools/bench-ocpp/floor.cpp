@@ -60,6 +60,17 @@ struct FarEnd {
     std::vector<epoll_event> events;
 };
 
+// Makes `fd` a non-blocking, no-delay socket that `ep` reports readable.
+void watch(int ep, int fd) {
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = fd;
+    epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+}
+
 // The forked far end: connects `n` sockets to `to`, tells the parent it is
 // done by writing one byte on `ready`, then answers every read with
 // `answer_bytes` until the parent closes the connections.
@@ -69,13 +80,7 @@ struct FarEnd {
         const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0 || ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0)
             _exit(2);
-        const int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(fd, F_SETFL, O_NONBLOCK);
-        epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.fd = fd;
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        watch(ep, fd);
         far.fds.push_back(fd);  // reserved: no allocation
     }
     const char one_byte = 1;
@@ -141,13 +146,7 @@ FloorResult measure_floor(std::size_t connections, std::size_t rounds, std::size
     while (near.fds.size() < connections) {
         const int fd = ::accept(listener, nullptr, nullptr);
         if (fd < 0) return fail("accept");
-        const int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        fcntl(fd, F_SETFL, O_NONBLOCK);
-        epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.fd = fd;
-        epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+        watch(ep, fd);
         near.fds.push_back(fd);
     }
     char done = 0;
