@@ -232,18 +232,12 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
     detail::PendingCall call;
     call.message_id = session->next_message_id();
     // The frame is written as the payload is validated: one pass for both.
-    call.frame.reserve(512);  // most calls fit
-    detail::StringOutput stream(call.frame);
-    detail::StringWriter writer(stream);
-    writer.StartArray();
-    writer.Int(static_cast<int>(MessageType::Call));
-    writer.String(call.message_id.data(), static_cast<rapidjson::SizeType>(call.message_id.size()));
-    writer.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
-    if (auto violation =
-            state_->schemas->validate_into(action, PayloadKind::Request, payload, writer)) {
-        return fail(CallOutcome::Kind::InvalidRequest, violation->message);
-    }
-    writer.EndArray();
+    std::optional<SchemaViolation> violation;
+    detail::write_call(call.frame, call.message_id, action, [&](detail::StringWriter& writer) {
+        violation = state_->schemas->validate_into(action, PayloadKind::Request, payload, writer);
+        return !violation;
+    });
+    if (violation) return fail(CallOutcome::Kind::InvalidRequest, violation->message);
     call.action.assign(action);
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
     call.callback = std::move(callback);

@@ -146,16 +146,10 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
 std::string serialize_call(std::string_view message_id, std::string_view action,
                            const rapidjson::Value& payload) {
     std::string out;
-    // Most calls' frames fit, so the string grows once instead of five times.
-    out.reserve(512);
-    detail::StringOutput stream(out);
-    detail::StringWriter writer(stream);
-    writer.StartArray();
-    writer.Int(static_cast<int>(MessageType::Call));
-    writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
-    writer.String(action.data(), static_cast<rapidjson::SizeType>(action.size()));
-    write_value(payload, writer);
-    writer.EndArray();
+    detail::write_call(out, message_id, action, [&](detail::StringWriter& writer) {
+        write_value(payload, writer);  // throws for NaN and infinity
+        return true;
+    });
     return out;
 }
 
