@@ -401,27 +401,31 @@ std::vector<std::string> SchemaRegistry::actions() const {
     return names;
 }
 
-std::optional<SchemaViolation> SchemaRegistry::validate(std::string_view action, PayloadKind kind,
-                                                        const rapidjson::Value& payload) const {
+const SchemaRegistry::CompiledSchema* SchemaRegistry::find(std::string_view action,
+                                                           PayloadKind kind) const {
     const auto& table = kind == PayloadKind::Request ? requests_ : responses_;
     auto found = table.find(action);
-    if (found == table.end()) {
-        return SchemaViolation{ErrorCode::NotImplemented,
-                               "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
-    }
-    return found->second->validate(payload);
+    return found == table.end() ? nullptr : found->second.get();
+}
+
+namespace {
+SchemaViolation no_schema(std::string_view action) {
+    return {ErrorCode::NotImplemented,
+            "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
+}
+}  // namespace
+
+std::optional<SchemaViolation> SchemaRegistry::validate(std::string_view action, PayloadKind kind,
+                                                        const rapidjson::Value& payload) const {
+    const CompiledSchema* schema = find(action, kind);
+    return schema ? schema->validate(payload) : no_schema(action);
 }
 
 std::optional<SchemaViolation> SchemaRegistry::validate_into(
     std::string_view action, PayloadKind kind, const rapidjson::Value& payload,
     rapidjson::Writer<detail::StringOutput>& writer) const {
-    const auto& table = kind == PayloadKind::Request ? requests_ : responses_;
-    auto found = table.find(action);
-    if (found == table.end()) {
-        return SchemaViolation{ErrorCode::NotImplemented,
-                               "no OCPP 1.6 schema for action '" + std::string(action) + "'"};
-    }
-    return found->second->validate_into(payload, writer);
+    const CompiledSchema* schema = find(action, kind);
+    return schema ? schema->validate_into(payload, writer) : no_schema(action);
 }
 
 }  // namespace gridgate::ocpp

@@ -77,6 +77,8 @@ class SchemaRegistry {
 
   private:
     SchemaRegistry() = default;
+    // The compiled schema of `action`'s `kind`, or null.
+    const CompiledSchema* find(std::string_view action, PayloadKind kind) const;
     void add(std::string_view file_name, std::string_view text);
 
     std::map<std::string, std::unique_ptr<CompiledSchema>, std::less<>> requests_;
