@@ -327,14 +327,19 @@ ocpp::SetChargingProfileRequest Ocpp16Adapter::charge_rate_request(const Charger
 std::optional<std::int32_t> Ocpp16Adapter::transaction_to_stop(const Charger& charger,
                                                                std::optional<int> named,
                                                                std::string& why) const {
+    const auto running = core_->running_transactions(charger.in_core);
+    auto on = [&](std::int32_t connector) -> std::optional<std::int32_t> {
+        for (const auto& [c, tx] : running)
+            if (c == connector) return tx;
+        return std::nullopt;
+    };
     if (named) {
-        if (auto tx = core_->running_transaction(charger.in_core, *named)) return tx;
+        if (auto tx = on(*named)) return tx;
         why = "no transaction running on connector " + std::to_string(*named);
         return std::nullopt;
     }
     const auto own = charger.settings.profile.connector_id;
-    if (auto tx = core_->running_transaction(charger.in_core, own)) return tx;
-    const auto running = core_->running_transactions(charger.in_core);
+    if (auto tx = on(own)) return tx;
     if (running.size() == 1) return running.front().second;
     if (running.empty()) {
         why = "no transaction running on the charger";
