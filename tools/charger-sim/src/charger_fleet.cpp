@@ -523,21 +523,20 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             summary = *payload;
             if (mode.kind != AnswerMode::Kind::Reject) follow_up(action, *call.payload);
         }
-        if (mode.kind != AnswerMode::Kind::Delay) {
-            write(std::move(frame));
-            if (shared_->wants("answered"))
-                shared_->emit({id(), "answered", action, message_id, "", summary});
-            return;
-        }
-        auto send = [self = this->shared_from_this(), frame = std::move(frame), action, message_id,
-                     summary]() mutable {
-            self->write(std::move(frame));
-            self->shared_->emit({self->id(), "answered", action, message_id, "", summary});
-        };
+        if (mode.kind != AnswerMode::Kind::Delay)
+            return answer(std::move(frame), action, message_id, summary);
         auto timer = std::make_shared<net::steady_timer>(charger_->executor, mode.delay);
-        timer->async_wait([timer, send = std::move(send)](beast::error_code ec) mutable {
-            if (!ec) send();
+        timer->async_wait([timer, self = this->shared_from_this(), frame = std::move(frame), action,
+                           message_id, summary](beast::error_code ec) mutable {
+            if (!ec) self->answer(std::move(frame), action, message_id, summary);
         });
+    }
+
+    void answer(std::string frame, const std::string& action, const std::string& message_id,
+                const std::string& summary) {
+        write(std::move(frame));
+        if (shared_->wants("answered"))
+            shared_->emit({id(), "answered", action, message_id, "", summary});
     }
 
     // What an accepting charger does after some calls: a remote start starts
