@@ -23,12 +23,17 @@ struct FloorResult {
     std::string error;  // empty when measured
 };
 
+// About a SetChargingProfile CALL frame, and its CALLRESULT.
+constexpr std::size_t kFloorFrameBytes = 400;
+constexpr std::size_t kFloorAnswerBytes = 60;
+
 // Opens `connections` loopback TCP connections whose far ends live in a
 // forked process that answers each frame it reads with `answer_bytes`, then,
 // `rounds` times, sends `frame_bytes` on every connection in a tight loop
 // from one thread and reads every answer. Needs about `connections` + 16
 // free descriptors in this process.
 FloorResult measure_floor(std::size_t connections, std::size_t rounds,
-                          std::size_t frame_bytes = 400, std::size_t answer_bytes = 60);
+                          std::size_t frame_bytes = kFloorFrameBytes,
+                          std::size_t answer_bytes = kFloorAnswerBytes);
 
 }  // namespace gridgate::tools

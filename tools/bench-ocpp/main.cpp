@@ -426,13 +426,16 @@ int main(int argc, char** argv) {
     const std::string of_storms = " (median of " + std::to_string(storms) + ")";
     std::snprintf(buf, sizeof buf, "%zu of %zu", answered, sent);
     row("storms: SetChargingProfile to every charger at once, answered", buf, "all");
-    // The floor's figures, each the median over its rounds; "-" if it failed.
+    // Floor figures, each the median over its rounds; "-" if it failed.
     auto floor_row = [&](const std::string& m, const tools::FloorResult& f, const char* format,
-                         auto figure) {
-        std::vector<double> per_round;
-        for (const auto& r : f.rounds) per_round.push_back(figure(r));
-        if (per_round.empty()) return row(m, "-", "");
-        std::snprintf(buf, sizeof buf, format, median(per_round));
+                         auto... figure) {
+        if (f.rounds.empty()) return row(m, "-", "");
+        auto median_of = [&](auto of_round) {
+            std::vector<double> per_round;
+            for (const auto& r : f.rounds) per_round.push_back(of_round(r));
+            return median(per_round);
+        };
+        std::snprintf(buf, sizeof buf, format, median_of(figure)...);
         row(m, buf, "");
     };
     const std::string bare = "  floor (**): a bare epoll loop";
@@ -447,19 +450,10 @@ int main(int argc, char** argv) {
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", percentile(wire, 0.5), percentile(wire, 0.99));
     row("at " + std::to_string(small) + " chargers: scheduled_at -> on the wire, p50 / p99 (*)",
         buf, "p99 < 5 ms");
-    {
-        std::vector<double> p50, p99;
-        for (const auto& r : floor_small.rounds) {
-            p50.push_back(percentile(r.sent_ms, 0.5));
-            p99.push_back(percentile(r.sent_ms, 0.99));
-        }
-        if (p50.empty()) {
-            row(bare + ", sent, p50 / p99", "-", "");
-        } else {
-            std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", median(p50), median(p99));
-            row(bare + ", sent, p50 / p99", buf, "");
-        }
-    }
+    floor_row(
+        bare + ", sent, p50 / p99", floor_small, "%.2f / %.2f ms",
+        [](const tools::FloorRound& r) { return percentile(r.sent_ms, 0.5); },
+        [](const tools::FloorRound& r) { return percentile(r.sent_ms, 0.99); });
     std::snprintf(buf, sizeof buf, "%zu of %zu", wire.size(), small);
     row("  calls seen by the fleet", buf, "all");
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.handed_p50_ms, little.handed_p99_ms);
@@ -470,9 +464,9 @@ int main(int argc, char** argv) {
         "(*) the kernel's arrival stamp of the call at the simulated charger's socket\n"
         "    (SO_TIMESTAMPNS): on loopback, when the gateway's send put it on the wire.\n"
         "(**) one thread sends a %zu-byte frame on each of N plain loopback sockets in a\n"
-        "    tight loop; a forked process answers each with 60 bytes. No WebSocket, JSON,\n"
+        "    tight loop; a forked process answers each with %zu bytes. No WebSocket, JSON,\n"
         "    schema or engine: what this machine's kernel costs at this moment.\n",
-        std::size_t{400});
+        tools::kFloorFrameBytes, tools::kFloorAnswerBytes);
     return wire.size() == small && answered == sent && floor_big.error.empty() &&
                    floor_small.error.empty()
                ? 0
