@@ -263,15 +263,24 @@ struct AsyncCall {
     std::future<CallOutcome> outcome;
 };
 
-AsyncCall start_call(TestServer& server, std::string_view action, std::string_view payload,
-                     std::optional<std::chrono::milliseconds> timeout = {}) {
+// A call's outcome to come, and the callback that delivers it.
+std::pair<AsyncCall, CallCallback> promised() {
     auto promise = std::make_shared<std::promise<CallOutcome>>();
     AsyncCall call{promise->get_future()};
-    const auto doc = parse(payload);
-    server.server->call(
-        "CP001", action, doc, [promise](CallOutcome o) { promise->set_value(std::move(o)); },
-        timeout);
-    return call;
+    return {std::move(call), [promise](CallOutcome o) { promise->set_value(std::move(o)); }};
+}
+
+AsyncCall start_call(TestServer& server, std::string_view action, std::string_view payload,
+                     std::optional<std::chrono::milliseconds> timeout = {},
+                     std::string_view identity = "CP001") {
+    auto [call, deliver] = promised();
+    server.server->call(identity, action, parse(payload), std::move(deliver), timeout);
+    return std::move(call);
+}
+
+// The charger's CALLRESULT accepting the CALL `frame` (parsed).
+std::string accepted(const rapidjson::Value& frame) {
+    return std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Accepted"}])";
 }
 
 TEST_F(CentralSystemTest, CallToAnUnconnectedChargerFailsAtOnce) {
@@ -299,7 +308,7 @@ TEST_F(CentralSystemTest, OneCallInFlightTheRestQueuedInOrder) {
         EXPECT_LE(std::strlen(doc[1].GetString()), kMaxMessageIdLength);
         // Nothing else is sent while this call is unanswered.
         EXPECT_FALSE(client.next(std::chrono::milliseconds(50)));
-        client.send(std::string(R"([3,")") + doc[1].GetString() + R"(",{"status":"Accepted"}])");
+        client.send(accepted(doc));
     }
     for (auto* call : {&a, &b, &c}) {
         auto outcome = call->outcome.get();
@@ -327,8 +336,7 @@ TEST_F(CentralSystemTest, CallsMadeWhileAnswersArriveKeepTheirOrder) {
             if (!frame) return;
             auto doc = parse(*frame);
             seen.push_back(doc[3]["transactionId"].GetInt());
-            client.send(std::string(R"([3,")") + doc[1].GetString() +
-                        R"(",{"status":"Accepted"}])");
+            client.send(accepted(doc));
         }
     };
     std::vector<int> seen_first, seen_second;
@@ -336,13 +344,9 @@ TEST_F(CentralSystemTest, CallsMadeWhileAnswersArriveKeepTheirOrder) {
     std::thread b([&] { answer_all(second, seen_second); });
     std::vector<AsyncCall> calls;
     for (int i = 1; i <= kPerCharger; ++i) {
-        for (const char* who : {"CP001", "CP002"}) {
-            auto promise = std::make_shared<std::promise<CallOutcome>>();
-            calls.push_back(AsyncCall{promise->get_future()});
-            server.server->call(who, "RemoteStopTransaction",
-                                parse("{\"transactionId\":" + std::to_string(i) + "}"),
-                                [promise](CallOutcome o) { promise->set_value(std::move(o)); });
-        }
+        for (const char* who : {"CP001", "CP002"})
+            calls.push_back(start_call(server, "RemoteStopTransaction",
+                                       "{\"transactionId\":" + std::to_string(i) + "}", {}, who));
         if (i % 5 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     a.join();
@@ -375,7 +379,7 @@ TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {
     client.send(R"([3,")" + first_id + R"(",{"status":"Rejected"}])");
     ASSERT_TRUE(wait_until(
         [&] { return server.logged("dropped a CALLRESULT for message id " + first_id); }));
-    client.send(R"([3,")" + second_id + R"(",{"status":"Accepted"}])");
+    client.send(accepted(second_frame));
     auto second_outcome = second.outcome.get();
     ASSERT_TRUE(second_outcome.ok());
     EXPECT_STREQ(second_outcome.payload["status"].GetString(), "Accepted");
@@ -396,7 +400,7 @@ TEST_F(CentralSystemTest, InvalidOutboundPayloadIsNeverSent) {
     auto good = start_call(server, "SetChargingProfile", kSetProfile);
     auto frame = parse(*client.next());
     EXPECT_STREQ(frame[2].GetString(), "SetChargingProfile");
-    client.send(std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    client.send(accepted(frame));
     EXPECT_TRUE(good.outcome.get().ok());
 }
 
@@ -428,7 +432,7 @@ TEST_F(CentralSystemTest, InboundIsAnsweredWhileAnOutboundCallWaits) {
     auto call_frame = parse(*client.next());
     auto beat = exchange(client, R"([2,"hb","Heartbeat",{}])");
     EXPECT_EQ(beat.type, 3);
-    client.send(std::string(R"([3,")") + call_frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    client.send(accepted(call_frame));
     EXPECT_TRUE(pending.outcome.get().ok());
 }
 
@@ -483,7 +487,7 @@ TEST_F(CentralSystemTest, NewestConnectionWinsAndTheOldOneNeverUnregistersIt) {
     // Calls now reach the new connection.
     auto call = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})");
     auto frame = parse(*new_client.next());
-    new_client.send(std::string(R"([3,")") + frame[1].GetString() + R"(",{"status":"Accepted"}])");
+    new_client.send(accepted(frame));
     EXPECT_TRUE(call.outcome.get().ok());
 }
 
@@ -494,11 +498,10 @@ TEST_F(CentralSystemTest, AHandleFollowsTheIdentityAcrossConnections) {
     const auto handle = server.server->handle("CP001");
     ASSERT_TRUE(handle);
     auto call_through = [&](int transaction) {
-        auto promise = std::make_shared<std::promise<CallOutcome>>();
-        AsyncCall call{promise->get_future()};
+        auto [call, deliver] = promised();
         server.server->call(handle, ocpp::RemoteStopTransactionRequest{transaction},
-                            [promise](CallOutcome o) { promise->set_value(std::move(o)); });
-        return call;
+                            std::move(deliver));
+        return std::move(call);
     };
     auto before = call_through(1).outcome.get();
     EXPECT_EQ(before.kind, CallOutcome::Kind::NotConnected);
@@ -511,7 +514,7 @@ TEST_F(CentralSystemTest, AHandleFollowsTheIdentityAcrossConnections) {
         ASSERT_TRUE(frame);
         auto doc = parse(*frame);
         EXPECT_EQ(doc[3]["transactionId"].GetInt(), transaction);
-        client.send(std::string(R"([3,")") + doc[1].GetString() + R"(",{"status":"Accepted"}])");
+        client.send(accepted(doc));
         EXPECT_TRUE(call.outcome.get().ok());
     };
     {
