@@ -22,6 +22,16 @@ std::optional<SchemaViolation> check(std::string_view action, PayloadKind kind,
     return SchemaRegistry::v16().validate(action, kind, doc);
 }
 
+// validate_into() of a request, its text written to `text` (emptied first).
+std::optional<SchemaViolation> validate_into_text(std::string_view action,
+                                                  const rapidjson::Value& payload,
+                                                  std::string& text) {
+    text.clear();
+    detail::StringOutput out(text);
+    detail::StringWriter writer(out);
+    return SchemaRegistry::v16().validate_into(action, PayloadKind::Request, payload, writer);
+}
+
 std::string profile_with_limit(std::string_view limit) {
     return R"({"connectorId":1,"csChargingProfiles":{"chargingProfileId":1,"stackLevel":0,
         "chargingProfilePurpose":"TxDefaultProfile","chargingProfileKind":"Absolute",
@@ -109,14 +119,10 @@ TEST(Schema, DateTimesAreChecked) {
 // validate_into() is validate() and the serializer in one pass: the same
 // verdicts, and for a valid payload the same text.
 TEST(Schema, ValidateIntoWritesWhatItValidates) {
-    const auto& registry = SchemaRegistry::v16();
-    auto into = [&](std::string_view action, std::string_view json, std::string& text) {
+    auto into = [](std::string_view action, std::string_view json, std::string& text) {
         rapidjson::Document doc;
         doc.Parse(json.data(), json.size());
-        text.clear();
-        detail::StringOutput out(text);
-        detail::StringWriter writer(out);
-        return registry.validate_into(action, PayloadKind::Request, doc, writer);
+        return validate_into_text(action, doc, text);
     };
     std::string text;
     for (const char* limit : {"9.1", "0.3", "7300", "32.0"}) {
@@ -160,10 +166,7 @@ TEST(Schema, ValidateIntoRefusesNumbersJsonCannotCarry) {
         doc["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
             .SetDouble(bad);
         std::string text;
-        detail::StringOutput out(text);
-        detail::StringWriter writer(out);
-        auto refused = SchemaRegistry::v16().validate_into("SetChargingProfile",
-                                                           PayloadKind::Request, doc, writer);
+        auto refused = validate_into_text("SetChargingProfile", doc, text);
         ASSERT_TRUE(refused);
         EXPECT_EQ(refused->code, ErrorCode::TypeConstraintViolation);
         EXPECT_NE(refused->message.find("NaN or infinity"), std::string::npos) << refused->message;
