@@ -275,22 +275,60 @@ std::string member_path(const std::string& base, std::string_view key) {
     return path + "\"]";
 }
 
-void parse_json_document(std::string_view text, rapidjson::Document& doc) {
-    // Full precision so a JSON number reads as the same double as from_chars
-    // reads it from CSV; NaN tokens because pandas writes them when asked to.
-    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(text.data(),
-                                                                                   text.size());
-    if (!doc.HasParseError()) return;
-    const std::size_t offset = std::min(doc.GetErrorOffset(), text.size());
+// A schedule nests four levels at most ({"schedule": {"data": [[...]]}}).
+constexpr int kMaxJsonDepth = 64;
+
+/// The offset of the bracket that opens level kMaxJsonDepth + 1, if any.
+/// RapidJSON's parser recurses once per level: a body of a few megabytes of
+/// brackets would run the engine's thread off its stack. Strings are skipped
+/// as the parser reads them, so both see the same brackets up to the first
+/// syntax error, where the parser stops.
+std::optional<std::size_t> too_deep_at(std::string_view text) {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\') {
+                ++i;
+            } else if (c == '"') {
+                in_string = false;
+            }
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxJsonDepth) return i;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return std::nullopt;
+}
+
+std::string text_position(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
     const std::string_view before = text.substr(0, offset);
     const std::size_t line =
         1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
     const std::size_t last_break = before.rfind('\n');
     const std::size_t column =
         last_break == std::string_view::npos ? offset + 1 : offset - last_break;
-    refuse("invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(column) +
-           " (offset " + std::to_string(offset) +
-           "): " + rapidjson::GetParseError_En(doc.GetParseError()));
+    return "line " + std::to_string(line) + ", column " + std::to_string(column) + " (offset " +
+           std::to_string(offset) + ")";
+}
+
+void parse_json_document(std::string_view text, rapidjson::Document& doc) {
+    if (auto at = too_deep_at(text)) {
+        refuse("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+               text_position(text, *at));
+    }
+    // Full precision so a JSON number reads as the same double as from_chars
+    // reads it from CSV; NaN tokens because pandas writes them when asked to.
+    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(text.data(),
+                                                                                   text.size());
+    if (!doc.HasParseError()) return;
+    refuse("invalid JSON at " + text_position(text, doc.GetErrorOffset()) + ": " +
+           rapidjson::GetParseError_En(doc.GetParseError()));
 }
 
 std::vector<std::string> read_json_columns(const rapidjson::Value& v, const std::string& path) {

@@ -419,6 +419,22 @@ TEST(ScheduleJsonErrors, MalformedJsonGivesLineColumnAndOffset) {
         "invalid JSON at line 1, column 50 (offset 49): Number too big to be stored in double.");
 }
 
+// Megabytes of brackets fit the API's body limit; the parser recurses per
+// level, so they are refused before it runs, not followed off the stack.
+TEST(ScheduleJsonErrors, DeepNestingIsRefusedWhereItExceedsTheLimit) {
+    const std::string deep = std::string(3'000'000, '[') + std::string(3'000'000, ']');
+    EXPECT_EQ(json_refusal(deep),
+              "JSON nested deeper than 64 levels at line 1, column 65 (offset 64)");
+    // Brackets inside strings (escaped quotes too) are not nesting.
+    const std::string in_strings = R"({"columns":["a\"[[[)" + std::string(100, '[') +
+                                   R"("],"index":["2024-01-15"],"data":[[1]]})";
+    EXPECT_EQ(parse_schedule_json(in_strings).rows(), 1u);
+    const std::string wrapped =
+        R"({"schedule":)" + std::string(64, '[') + std::string(64, ']') + "}";
+    EXPECT_NE(json_refusal(wrapped).find("at line 1, column 76 (offset 75)"), std::string::npos)
+        << json_refusal(wrapped);
+}
+
 TEST(ScheduleJsonErrors, TopLevelShape) {
     EXPECT_EQ(json_refusal("[]"),
               "$: expected an object with \"columns\", \"index\" and \"data\" (pandas "
