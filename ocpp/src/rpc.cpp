@@ -1,8 +1,14 @@
 #include "gridgate/ocpp/rpc.hpp"
 
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
+
+#include <rapidjson/encodedstream.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include "json_output.hpp"
 
@@ -39,6 +45,43 @@ FrameError frame_error(std::string message_id, ErrorCode code, std::string descr
     return FrameError{std::move(message_id), code, std::move(description), answer_expected};
 }
 
+// Hands a parser's events on to a Document, refusing to open a level deeper
+// than kMaxJsonDepth; the parser stops at the first refusal.
+class DepthLimited {
+  public:
+    explicit DepthLimited(rapidjson::Document& document) : doc_(document) {}
+    bool too_deep() const { return depth_ > kMaxJsonDepth; }
+
+    bool Null() { return doc_.Null(); }
+    bool Bool(bool b) { return doc_.Bool(b); }
+    bool Int(int i) { return doc_.Int(i); }
+    bool Uint(unsigned u) { return doc_.Uint(u); }
+    bool Int64(std::int64_t i) { return doc_.Int64(i); }
+    bool Uint64(std::uint64_t u) { return doc_.Uint64(u); }
+    bool Double(double d) { return doc_.Double(d); }
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+        return doc_.RawNumber(s, n, copy);
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+    bool StartObject() { return enter() && doc_.StartObject(); }
+    bool EndObject(rapidjson::SizeType members) {
+        --depth_;
+        return doc_.EndObject(members);
+    }
+    bool StartArray() { return enter() && doc_.StartArray(); }
+    bool EndArray(rapidjson::SizeType elements) {
+        --depth_;
+        return doc_.EndArray(elements);
+    }
+
+  private:
+    bool enter() { return ++depth_ <= kMaxJsonDepth; }
+
+    rapidjson::Document& doc_;
+    unsigned depth_ = 0;
+};
+
 // Reads the message id of a frame, or says why it cannot be used.
 std::optional<std::string> message_id_problem(const rapidjson::Value& id) {
     if (!id.IsString()) return "message id is not a string";
@@ -65,12 +108,37 @@ std::optional<ErrorCode> error_code_from_string(std::string_view text) noexcept 
     return std::nullopt;
 }
 
+std::optional<std::string> parse_json(std::string_view text, rapidjson::Document& document) {
+    // The reader's own stack (strings with escapes) lives here too: a
+    // default reader takes it from the heap for every parse.
+    alignas(std::max_align_t) char stack[256];
+    rapidjson::MemoryPoolAllocator<> stack_pool(stack, sizeof stack);
+    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>
+        reader(&stack_pool, sizeof stack / 2);
+    rapidjson::MemoryStream bytes(text.data(), text.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+    bool too_deep = false;
+    auto parse = [&](rapidjson::Document& into) {
+        DepthLimited limited(into);
+        const bool ok = !reader.Parse(in, limited).IsError();
+        too_deep = limited.too_deep();
+        return ok;
+    };
+    document.Populate(parse);
+    if (!reader.HasParseError()) return std::nullopt;
+    if (too_deep) {
+        // The parser stopped just past the bracket that opens one level too many.
+        return "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels (offset " +
+               std::to_string(reader.GetErrorOffset() - 1) + ")";
+    }
+    return std::string("not valid JSON: ") +
+           rapidjson::GetParseError_En(reader.GetParseErrorCode()) + " (offset " +
+           std::to_string(reader.GetErrorOffset()) + ")";
+}
+
 Frame parse_frame(std::string_view text, rapidjson::Document& document) {
-    document.Parse(text.data(), text.size());
-    if (document.HasParseError()) {
-        return frame_error(
-            {}, ErrorCode::FormationViolation,
-            "frame is not valid JSON (offset " + std::to_string(document.GetErrorOffset()) + ")");
+    if (auto problem = parse_json(text, document)) {
+        return frame_error({}, ErrorCode::FormationViolation, "frame is " + *problem);
     }
     if (!document.IsArray() || document.Empty()) {
         return frame_error({}, ErrorCode::FormationViolation,

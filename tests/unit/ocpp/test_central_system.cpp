@@ -128,6 +128,28 @@ TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
 }
 
+// Nesting a frame 30,000 levels deep fits the 64 KiB frame limit; a
+// recursive parser or validator would run off its thread's stack.
+TEST_F(CentralSystemTest, DeeplyNestedFrameIsRefusedNotFollowed) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open());
+    const std::string deep = std::string(30000, '[') + std::string(30000, ']');
+    const std::string before = R"([2,"d1","DataTransfer",{"vendorId":"v","data":"x","x":)";
+    auto in_payload = exchange(client, before + deep + "}]");
+    EXPECT_EQ(in_payload.code, "FormationViolation");
+    EXPECT_EQ(in_payload.id, "-1");  // as for any frame that is not JSON
+    // The frame and its payload are two levels; the 31st bracket opens the 33rd.
+    const std::string where = "(offset " + std::to_string(before.size() + 30) + ")";
+    EXPECT_NE(in_payload.description.find("nested deeper than 32 levels " + where),
+              std::string::npos)
+        << in_payload.description;
+    auto whole_frame = exchange(client, deep);
+    EXPECT_EQ(whole_frame.code, "FormationViolation");
+    // The connection survives it.
+    EXPECT_EQ(exchange(client, R"([2,"d2","Heartbeat",{}])").type, 3);
+}
+
 TEST_F(CentralSystemTest, BootAnswersAcceptedWithIntervalAndUtcTime) {
     const Timestamp fixed =
         Timestamp{std::chrono::sys_days{std::chrono::year{2026} / std::chrono::November / 26}} +

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 
 #include "gridgate/ocpp/rpc.hpp"
 
@@ -39,6 +40,42 @@ TEST(Rpc, ParsesCallResultAndCallError) {
     auto unknown = parse(R"([4,"c","Weird","",{}])", doc3);
     EXPECT_EQ(std::get<CallError>(unknown).code, ErrorCode::GenericError);
     EXPECT_EQ(std::get<CallError>(unknown).code_text, "Weird");
+}
+
+std::string nested(unsigned levels, std::string_view inside = "1") {
+    return std::string(levels, '[') + std::string(inside) + std::string(levels, ']');
+}
+
+TEST(Rpc, ParseJsonTakesNestingUpToTheLimit) {
+    rapidjson::Document doc;
+    EXPECT_EQ(parse_json(nested(kMaxJsonDepth), doc), std::nullopt);
+    const rapidjson::Value* v = &doc;
+    for (unsigned level = 1; level < kMaxJsonDepth; ++level) v = &(*v)[0];
+    EXPECT_EQ((*v)[0].GetInt(), 1);
+}
+
+TEST(Rpc, ParseJsonRefusesDeeperNestingWhereItBegins) {
+    rapidjson::Document doc;
+    auto problem = parse_json(R"({"a":)" + nested(kMaxJsonDepth) + "}", doc);
+    ASSERT_TRUE(problem);
+    // The object is level 1; the bracket at offset 5 + 31 opens level 33.
+    EXPECT_EQ(*problem, "nested deeper than 32 levels (offset 36)");
+    EXPECT_TRUE(doc.IsNull());  // nothing half-built is left behind
+    // A deep answer is refused the same way, before anything walks it.
+    rapidjson::Document doc2;
+    auto frame = parse_frame(R"([4,"b","GenericError","",)" + nested(100000, "{}") + "]", doc2);
+    auto* error = std::get_if<FrameError>(&frame);
+    ASSERT_NE(error, nullptr);
+    EXPECT_NE(error->description.find("nested deeper than 32 levels"), std::string::npos);
+}
+
+TEST(Rpc, ParseJsonNamesTheProblemAndWhere) {
+    rapidjson::Document doc;
+    EXPECT_EQ(parse_json(R"([1,2)", doc),
+              "not valid JSON: Missing a comma or ']' after an "
+              "array element. (offset 4)");
+    EXPECT_EQ(parse_json(R"(["a\u00e9\n"])", doc), std::nullopt);  // escapes use the reader's stack
+    EXPECT_EQ(doc[0].GetString(), std::string("a\xc3\xa9\n"));
 }
 
 struct BadFrame {

@@ -73,6 +73,17 @@ struct FrameError {
 
 using Frame = std::variant<Call, CallResult, CallError, FrameError>;
 
+// How deep a frame's JSON may nest. OCPP 1.6's deepest message nests seven
+// levels. RapidJSON's parser, its schema validator and deep copies recurse
+// once per level: unbounded, a 64 KiB frame of brackets would run the
+// connection's thread off its stack.
+inline constexpr unsigned kMaxJsonDepth = 32;
+
+// Parses JSON text into `document`, refusing nesting deeper than
+// kMaxJsonDepth as soon as it is met. Returns what is wrong, with the byte
+// offset, or nullopt when `document` holds the text's value.
+std::optional<std::string> parse_json(std::string_view text, rapidjson::Document& document);
+
 // Parses one WebSocket text message. `document` receives the parsed JSON and
 // must outlive the returned views.
 Frame parse_frame(std::string_view text, rapidjson::Document& document);
