@@ -367,7 +367,7 @@ void ChargePointSession<Stream>::handle_result(const CallResult& result) {
         state_->log(LogLevel::Warning, outcome.message);
     } else {
         outcome.kind = CallOutcome::Kind::Result;
-        outcome.payload.CopyFrom(*result.payload, outcome.payload.GetAllocator());
+        copy_value(*result.payload, outcome.payload, outcome.payload.GetAllocator());
     }
     finish_call(std::move(outcome));
 }
@@ -385,7 +385,7 @@ void ChargePointSession<Stream>::handle_error(const CallError& error) {
     outcome.error_code.assign(error.code_text);
     outcome.message.assign(error.description);
     if (error.details != nullptr) {
-        outcome.payload.CopyFrom(*error.details, outcome.payload.GetAllocator());
+        copy_value(*error.details, outcome.payload, outcome.payload.GetAllocator());
     }
     finish_call(std::move(outcome));
 }
@@ -441,17 +441,18 @@ void ChargePointSession<Stream>::submit_call(PendingCall call) {
 
 template <class Stream>
 void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
-    CallOutcome refusal;
-    if (ended_ || closing_) {
-        refusal.kind = CallOutcome::Kind::Disconnected;
-        refusal.message = who() + ": connection closed: " + close_reason_;
-    } else if (calls_.size() >= state_->options.max_queued_calls) {
-        refusal.kind = CallOutcome::Kind::QueueFull;
-        refusal.message = who() + ": " + std::to_string(calls_.size()) + " calls already waiting";
-    } else {
+    if (!ended_ && !closing_ && calls_.size() < state_->options.max_queued_calls) {
         calls_.push(std::move(call));
         pump_calls();
         return;
+    }
+    CallOutcome refusal;  // made only here: its payload pool is an allocation
+    if (ended_ || closing_) {
+        refusal.kind = CallOutcome::Kind::Disconnected;
+        refusal.message = who() + ": connection closed: " + close_reason_;
+    } else {
+        refusal.kind = CallOutcome::Kind::QueueFull;
+        refusal.message = who() + ": " + std::to_string(calls_.size()) + " calls already waiting";
     }
     try {
         call.callback(std::move(refusal));

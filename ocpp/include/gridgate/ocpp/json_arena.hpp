@@ -20,7 +20,28 @@ struct JsonArena {
 
     alignas(std::max_align_t) char bytes[Bytes];
     rapidjson::MemoryPoolAllocator<> pool{bytes, sizeof bytes, Bytes};
-    rapidjson::Document doc{&pool};  // uses `pool`; or use `pool` for Values alone
+    // The parse stack's allocator; left to itself a Document takes one
+    // from the heap on every parse.
+    rapidjson::CrtAllocator stack_allocator;
+    // uses `pool`; or use `pool` for Values alone
+    rapidjson::Document doc{&pool, 1024, &stack_allocator};
 };
+
+/// Makes `to` a deep copy of `from` whose memory comes from `allocator`. RapidJSON's
+/// own copy (CopyFrom) replays `from` into a temporary Document whose parse
+/// stack is two heap allocations per copy; this one's stack is on the
+/// stack. Recurses once per level of `from`: parsed JSON's depth is bounded
+/// by parse_json.
+inline void copy_value(const rapidjson::Value& from, rapidjson::Value& to,
+                       rapidjson::MemoryPoolAllocator<>& allocator) {
+    alignas(std::max_align_t) char stack[512];
+    rapidjson::MemoryPoolAllocator<> stack_pool(stack, sizeof stack);
+    rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
+                               rapidjson::MemoryPoolAllocator<>>
+        copy(&allocator, sizeof stack / 2, &stack_pool);
+    auto replay = [&](auto& handler) { return from.Accept(handler); };
+    copy.Populate(replay);
+    to.Swap(copy);  // the values live in `allocator`, not in `copy`
+}
 
 }  // namespace gridgate::ocpp
