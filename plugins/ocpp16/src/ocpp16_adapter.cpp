@@ -149,8 +149,10 @@ ocpp::HandshakeDecision Ocpp16Adapter::authorize(const ocpp::HandshakeRequest& r
     const Charger* charger = find_identity(request.identity);
     if (!charger) return ocpp::HandshakeDecision::NotFound;
     if (settings_.listener.security_profile >= 1) {
-        if (!request.credentials || !charger->settings.password ||
-            request.credentials->password != *charger->settings.password)
+        // User name = identity, and the password compared in constant time.
+        if (!charger->settings.password ||
+            !ocpp::credentials_match(request.credentials, request.identity,
+                                     *charger->settings.password))
             return ocpp::HandshakeDecision::Unauthorized;
     }
     return ocpp::HandshakeDecision::Accept;

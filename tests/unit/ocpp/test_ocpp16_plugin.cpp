@@ -434,6 +434,15 @@ TEST_F(Ocpp16Plugin, RefusesUnknownChargePointsAndWrongPasswords) {
     wrong.target = "/ocpp/CP1";
     wrong.authorization = "Basic Q1AxOndyb25n";  // CP1:wrong
     EXPECT_EQ(ocpp::test::probe_upgrade(port, wrong).result_int(), 401);
+    // The user name is the charge point's identity: another name with the
+    // right password is someone else's credential.
+    ocpp::test::ClientOptions other_user;
+    other_user.target = "/ocpp/CP1";
+    other_user.authorization = "Basic Q1AyOnMzY3JldA==";  // CP2:s3cret
+    EXPECT_EQ(ocpp::test::probe_upgrade(port, other_user).result_int(), 401);
+    ocpp::test::ClientOptions no_credentials;
+    no_credentials.target = "/ocpp/CP1";
+    EXPECT_EQ(ocpp::test::probe_upgrade(port, no_credentials).result_int(), 401);
 
     auto options = charger("CP1");
     options.password = "s3cret";
