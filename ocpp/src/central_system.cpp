@@ -22,7 +22,7 @@ std::string CallOutcome::reason() const {
         case Kind::Timeout:
             return "timeout";
         case Kind::NotConnected:
-            return "not connected";
+            return std::string(kNotConnected);
         case Kind::InvalidRequest:
             return "invalid request: " + message;
         case Kind::InvalidResponse:

@@ -406,6 +406,13 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                 return;
             }
             case Type::StopCharging: {
+                // Offline, what the adapter knows of its transactions may be
+                // stale or gone (a gateway restart): the charger's absence is
+                // the reason, as for every other command.
+                if (!server_->is_connected(s.charge_point_id)) {
+                    done(sdk::CommandResult::failure(std::string(ocpp::kNotConnected), true));
+                    return;
+                }
                 std::string why;
                 const auto tx = transaction_to_stop(*charger, params.connector_id, why);
                 if (!tx) {

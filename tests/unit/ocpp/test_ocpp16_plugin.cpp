@@ -310,17 +310,22 @@ TEST_F(Ocpp16Plugin, ServesChargersFromSeveralIoThreads) {
 // else the charger's only one; with several elsewhere it asks to name one.
 TEST_F(Ocpp16Plugin, StopChargingFindsTheTransactionToEnd) {
     const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    auto stop_on = [&](std::optional<int> connector) {
+        auto c = command("ast_ev_001", sdk::CommandType::StopCharging);
+        c.parameters.connector_id = connector;
+        return run(registry, c);
+    };
+    auto offline = stop_on(std::nullopt);  // before any transaction is known
+    EXPECT_FALSE(offline.success);
+    EXPECT_EQ(offline.error, "not connected");
+    EXPECT_TRUE(offline.retryable);
+
     auto options = charger("CP1");
     options.connectors = 3;
     options.transaction_connector = 2;
     options.start_transaction = true;
     Fleet fleet(port, {options});
     ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "transaction_started"); }));
-    auto stop_on = [&](std::optional<int> connector) {
-        auto c = command("ast_ev_001", sdk::CommandType::StopCharging);
-        c.parameters.connector_id = connector;
-        return run(registry, c);
-    };
     auto r = stop_on(1);
     EXPECT_FALSE(r.success);
     EXPECT_EQ(r.error, "no transaction running on connector 1");

@@ -68,6 +68,9 @@ struct HandshakeRequest {
 // an I/O thread for every handshake; must be thread-safe and quick.
 using HandshakeAuthorizer = std::function<HandshakeDecision(const HandshakeRequest&)>;
 
+// CallOutcome::reason() of a call to a charge point with no connection.
+inline constexpr std::string_view kNotConnected = "not connected";
+
 // The end of an outbound call.
 struct CallOutcome {
     enum class Kind {
