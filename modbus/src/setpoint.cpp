@@ -133,11 +133,14 @@ Expected<SetpointPlan> plan_setpoint(const RegisterMap& map, const AssetLimits& 
 
     Planner planner(map, limits);
     auto& notes = planner.plan.adjustments;
-    const double charge =
-        clamp_side(request.charge_kw, limits.max_charge_kw, "charge", "max_charge_kw", notes);
-    const double discharge = clamp_side(request.discharge_kw, limits.max_discharge_kw, "discharge",
-                                        "max_discharge_kw", notes);
-    double net = charge - discharge;
+    // The battery sees the difference, so the limits bound the difference
+    // (ARCHITECTURE.md): charge 80 and discharge 40 under 50/50 limits is 40.
+    double net = request.charge_kw - request.discharge_kw;
+    if (net > 0) {
+        net = clamp_side(net, limits.max_charge_kw, "charge", "max_charge_kw", notes);
+    } else if (net < 0) {
+        net = -clamp_side(-net, limits.max_discharge_kw, "discharge", "max_discharge_kw", notes);
+    }
     if (request.soc && net > 0 && *request.soc >= limits.max_soc) {
         notes.push_back("charging stopped: SoC " + format(*request.soc) + "% at max_soc " +
                         format(limits.max_soc) + "%");

@@ -70,6 +70,18 @@ TEST(ModbusSetpointPlan, ClampsToTheAssetLimits) {
     plan = plan_setpoint(map, limits, {.discharge_kw = 45});
     ASSERT_TRUE(plan);
     EXPECT_EQ(plan->net_kw, -40);
+
+    // The limits bound what the battery does, charge - discharge: each side
+    // may be above its limit while the difference is within it.
+    plan = plan_setpoint(map, limits, {.charge_kw = 80, .discharge_kw = 40});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->net_kw, 40);
+    EXPECT_TRUE(plan->adjustments.empty());
+    plan = plan_setpoint(map, limits, {.charge_kw = 10, .discharge_kw = 70});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->net_kw, -40);
+    ASSERT_EQ(plan->adjustments.size(), 1U);
+    EXPECT_EQ(plan->adjustments[0], "discharge 60 kW clamped to max_discharge_kw 40");
 }
 
 TEST(ModbusSetpointPlan, SocLimitsStopChargingAndDischarging) {
