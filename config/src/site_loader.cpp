@@ -45,7 +45,11 @@ const std::vector<ConfigKey> kEngineKeys = {
     {.name = "max_retries", .type = ConfigType::Integer, .default_value = "3"},
     {.name = "timeout_seconds", .type = ConfigType::Float, .default_value = "30.0"},
     {.name = "retry_backoff_seconds", .type = ConfigType::Float, .default_value = "5.0"},
-    {.name = "max_retry_backoff_seconds", .type = ConfigType::Float, .default_value = "300.0"},
+    {.name = "max_retry_backoff_seconds",
+     .type = ConfigType::Float,
+     .default_value = "300.0",
+     .description =
+         "ceiling of the doubling backoff; when not set, at least retry_backoff_seconds"},
 };
 const std::vector<ConfigKey> kPluginsKeys = {
     {.name = "dirs",
@@ -258,14 +262,19 @@ class SiteReader {
         if (auto n = number(t, "retry_backoff_seconds", {.min = 0, .max = kOneDay}))
             e.retry_backoff_seconds = *n;
         auto max_backoff = number(t, "max_retry_backoff_seconds", {.min = 0, .max = kOneDay});
-        if (max_backoff) e.max_retry_backoff_seconds = *max_backoff;
+        if (max_backoff) {
+            e.max_retry_backoff_seconds = *max_backoff;
+        } else {
+            // Not written: the ceiling never refuses a backoff ARCHITECTURE.md allows.
+            e.max_retry_backoff_seconds =
+                std::max(e.max_retry_backoff_seconds, e.retry_backoff_seconds);
+        }
         if (e.max_retry_backoff_seconds < e.retry_backoff_seconds) {
-            const ConfigValue* at = t.find("max_retry_backoff_seconds");
-            if (!at) at = t.find("retry_backoff_seconds");
-            error(at->where(), "'max_retry_backoff_seconds' (" +
-                                   detail::format_number(e.max_retry_backoff_seconds) +
-                                   ") must not be less than 'retry_backoff_seconds' (" +
-                                   detail::format_number(e.retry_backoff_seconds) + ")");
+            error(t.find("max_retry_backoff_seconds")->where(),
+                  "'max_retry_backoff_seconds' (" +
+                      detail::format_number(e.max_retry_backoff_seconds) +
+                      ") must not be less than 'retry_backoff_seconds' (" +
+                      detail::format_number(e.retry_backoff_seconds) + ")");
         }
     }
 
