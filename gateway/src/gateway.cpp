@@ -110,6 +110,17 @@ class Gateway::Impl {
           drain_timer_(strand_),
           retention_timer_(strand_),
           signals_(ioc_) {
+        if (options_.handle_signals) {
+            // Registered before anything starts, so no signal finds the
+            // default action (death) while the adapters and the API come up.
+            signals_.add(SIGINT);
+            signals_.add(SIGTERM);
+            signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+                if (ec) return;
+                spdlog::info("signal {}: stopping", signal);
+                stop();
+            });
+        }
         engine::EngineOptions eo;
         eo.max_retries = site_.engine.max_retries;
         eo.timeout_seconds = site_.engine.timeout_seconds;
@@ -205,18 +216,9 @@ class Gateway::Impl {
         return {};
     }
 
-    void run(bool handle_signals) {
+    void run() {
         auto work = asio::make_work_guard(ioc_);
         work_ = &work;
-        if (handle_signals) {
-            signals_.add(SIGINT);
-            signals_.add(SIGTERM);
-            signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-                if (ec) return;
-                spdlog::info("signal {}: stopping", signal);
-                stop();
-            });
-        }
         std::vector<std::thread> threads;
         for (std::size_t i = 1; i < options_.threads; ++i) {
             threads.emplace_back([this] {
@@ -448,8 +450,8 @@ Gateway::~Gateway() = default;
 std::vector<std::string> Gateway::start() {
     return impl_->start();
 }
-void Gateway::run(bool handle_signals) {
-    impl_->run(handle_signals);
+void Gateway::run() {
+    impl_->run();
 }
 void Gateway::stop() {
     impl_->stop();

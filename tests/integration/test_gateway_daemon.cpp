@@ -23,7 +23,8 @@ namespace {
 const std::string kBinary = GRIDGATE_BINARY;
 const std::string kPluginDir = GRIDGATE_TEST_PLUGIN_DIR;
 
-std::string site_file(unsigned short port, const std::string& extra_api = "") {
+std::string site_file(unsigned short port, const std::string& extra_api = "",
+                      const std::string& extra_adapter = "") {
     return R"([site]
 name = "e2e"
 
@@ -42,6 +43,8 @@ dirs = [")" +
 
 [adapters.sim]
 plugin = "testgood"
+)" + extra_adapter +
+           R"(
 
 [[assets]]
 id = "ast_ok"
@@ -271,6 +274,20 @@ TEST(GatewayDaemon, DispatchesAScheduleOnTimeAndReportsEachOutcome) {
     auto code = gw.process().stop(SIGTERM);
     ASSERT_TRUE(code.has_value()) << gw.process().output();
     EXPECT_EQ(*code, 0) << gw.process().output();
+}
+
+// A signal that arrives while the adapters start is not the default action
+// (death, exit 143): the gateway finishes starting, then stops cleanly.
+TEST(GatewayDaemon, ASignalWhileAdaptersStartStopsCleanly) {
+    const auto port = free_tcp_port();
+    const auto site =
+        write_temp_file("site.toml", site_file(port, "", "start_delay_seconds = 1.0\n"));
+    ChildProcess gw(kBinary, {"--config", site.string()});
+    ASSERT_TRUE(gw.wait_for_output("(start_delay_seconds)")) << gw.output();
+    auto code = gw.stop(SIGTERM);
+    ASSERT_TRUE(code.has_value()) << gw.output();
+    EXPECT_EQ(*code, 0) << gw.output();
+    EXPECT_NE(gw.output().find("signal 15: stopping"), std::string::npos) << gw.output();
 }
 
 TEST(GatewayDaemon, ARefusedScheduleChangesNothing) {

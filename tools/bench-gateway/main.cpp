@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
     gateway::PluginCatalog catalog;
     catalog.load_directory(gateway::PluginCatalog::default_directory());
     gateway::GatewayOptions options;
+    options.handle_signals = false;  // Ctrl-C ends the benchmark, not just the gateway
     options.plugin_log_level = sdk::LogLevel::Warn;
     spdlog::set_level(spdlog::level::warn);
     gateway::Gateway gw(std::move(*loaded.config), catalog, options);
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
         for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
         return 1;
     }
-    std::thread runner([&] { gw.run(false); });
+    std::thread runner([&] { gw.run(); });
     const auto port = gw.api_port();
     std::this_thread::sleep_for(1500ms);  // let every battery connect
 

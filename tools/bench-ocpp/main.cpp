@@ -310,6 +310,7 @@ int main(int argc, char** argv) {
     catalog.load_directory(gateway::PluginCatalog::default_directory());
     gateway::GatewayOptions options;
     options.plugin_log_level = sdk::LogLevel::Warn;
+    options.handle_signals = false;  // Ctrl-C ends the benchmark, not just the gateway
     gateway::Gateway gw(std::move(*loaded.config), catalog, options);
     if (auto errors = gw.start(); !errors.empty()) {
         for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.c_str());
@@ -317,7 +318,7 @@ int main(int argc, char** argv) {
     }
     std::thread runner([&] {
         pthread_setname_np(pthread_self(), "gridgate-io");
-        gw.run(false);
+        gw.run();
     });
     const auto api = gw.api_port();
     std::this_thread::sleep_for(500ms);

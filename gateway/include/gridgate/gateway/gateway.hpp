@@ -28,6 +28,9 @@ struct GatewayOptions {
     std::chrono::milliseconds drain_timeout{5000};
     /// How long finished commands stay visible in the API before they are dropped.
     std::chrono::hours retention{24 * 7};
+    /// SIGINT and SIGTERM stop the gateway cleanly, from construction on (a
+    /// signal while the adapters start is acted on once run() begins).
+    bool handle_signals = true;
 };
 
 /// Not thread-safe: construct, start() and run() from one thread; stop() may
@@ -45,10 +48,10 @@ class Gateway {
     /// the reasons, one per line, and nothing is left running.
     std::vector<std::string> start();
 
-    /// Runs until stop() (or a signal when `handle_signals`), then shuts
-    /// down in order: stop accepting HTTP, drain in-flight commands within the
-    /// bound, stop adapters. Returns when everything has stopped.
-    void run(bool handle_signals = true);
+    /// Runs until stop() (or a signal, see GatewayOptions::handle_signals),
+    /// then shuts down in order: stop accepting HTTP, drain in-flight commands
+    /// within the bound, stop adapters. Returns when everything has stopped.
+    void run();
 
     /// Asks run() to shut down. Any thread.
     void stop();

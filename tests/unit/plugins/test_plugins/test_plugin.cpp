@@ -1,6 +1,7 @@
 // Test plugins for the loader: one source, built once per variant
 // (TEST_PLUGIN_VARIANT_*), each broken in one deliberate way, plus the good
 // one whose adapter behaves per asset as its `behaviour` key says.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -30,6 +31,11 @@ const std::vector<sdk::ConfigKey> kAdapterKeys = {
      .type = sdk::ConfigType::Boolean,
      .default_value = "false",
      .description = "start() fails (tests the host's start-up path)"},
+    {.name = "start_delay_seconds",
+     .type = sdk::ConfigType::Float,
+     .default_value = "0",
+     .description = "start() takes this long (tests signals while the host starts)",
+     .min = 0.0},
     {.name = "refuse_create",
      .type = sdk::ConfigType::Boolean,
      .default_value = "false",
@@ -65,6 +71,12 @@ class TestAdapter final : public sdk::Adapter {
         return sdk::guarded("start", [&]() -> sdk::Status {
             if (flag_of(host_.config().table, "fail_start"))
                 return sdk::Status::failure("fail_start is set");
+            if (auto* delay = host_.config().table.find("start_delay_seconds")) {
+                const double seconds = delay->as_number().value_or(0);
+                host_.log(sdk::LogLevel::Info,
+                          "start takes " + std::to_string(seconds) + " s (start_delay_seconds)");
+                std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+            }
             worker_ = std::thread([this] { run(); });
             for (const auto& asset : host_.config().assets)
                 host_.publish({.type = sdk::AssetEventType::Connected,
