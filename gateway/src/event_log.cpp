@@ -58,7 +58,7 @@ std::string format_event(const engine::Event& e) {
     }
     if (is_command_event(e.type)) out += " command_id=" + e.command_id.str();
     if (!e.asset_id.empty()) out += " asset_id=" + e.asset_id;
-    if (e.command_type) out += " type=" + std::string(sdk::to_string(*e.command_type));
+    if (e.command_type) out += " command_type=" + std::string(sdk::to_string(*e.command_type));
     if (e.status) out += " status=" + std::string(sdk::to_string(*e.status));
     if (is_command_event(e.type)) {
         out += " retry_count=" + std::to_string(e.retry_count);

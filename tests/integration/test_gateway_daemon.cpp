@@ -274,6 +274,11 @@ TEST(GatewayDaemon, DispatchesAScheduleOnTimeAndReportsEachOutcome) {
     auto code = gw.process().stop(SIGTERM);
     ASSERT_TRUE(code.has_value()) << gw.process().output();
     EXPECT_EQ(*code, 0) << gw.process().output();
+    // The event log names its fields as the events' payloads do.
+    EXPECT_NE(gw.process().output().find("COMMAND_COMPLETED command_id=" + ids[0] +
+                                         " asset_id=ast_ok command_type=SET_CHARGE_RATE"),
+              std::string::npos)
+        << gw.process().output();
 }
 
 // A signal that arrives while the adapters start is not the default action
