@@ -7,6 +7,7 @@
 // Exit status: 0 clean stop or valid file, 1 failure to start, 2 invalid site
 // file or usage.
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -75,19 +76,31 @@ config::LoadResult check_site(const std::string& path, gateway::PluginCatalog& c
         for (const auto& d : partial.plugins.dirs) searched.push_back(d);
         return key_lookup(catalog, std::move(searched));
     });
-    if (!result.ok()) return result;
-    const auto& site = *result.config;
-    for (const auto& adapter : site.adapters) {
+    // The plugins check what the file could give them even when the host
+    // found errors, so one run reports all of a file's problems. Their key
+    // checks, repeated by LoadedPlugin::validate, were reported above.
+    const config::SiteConfig* site = result.config ? &*result.config : nullptr;
+    if (!site && result.partial) site = &*result.partial;
+    if (!site) return result;
+    auto reported = [&](const sdk::ConfigDiagnostic& d) {
+        return std::any_of(result.errors.begin(), result.errors.end(), [&](const auto& e) {
+            return e.where.str() == d.where.str() && e.message == d.message;
+        });
+    };
+    std::vector<sdk::ConfigDiagnostic> plugin_errors;
+    for (const auto& adapter : site->adapters) {
         const auto* plugin = catalog.find(adapter.plugin);
         if (!plugin) continue;  // reported above
-        auto cfg = gateway::adapter_config_for(site, adapter, *plugin);
-        for (auto& d : plugin->validate(cfg)) result.errors.push_back(std::move(d));
+        auto cfg = gateway::adapter_config_for(*site, adapter, *plugin);
+        for (auto& d : plugin->validate(cfg))
+            if (!reported(d)) plugin_errors.push_back(std::move(d));
     }
-    if (!result.errors.empty()) {
-        config::sort_diagnostics(result.errors, path);
-        result.partial = std::move(result.config);
-        result.config.reset();
-    }
+    if (plugin_errors.empty()) return result;
+    result.errors.insert(result.errors.end(), std::make_move_iterator(plugin_errors.begin()),
+                         std::make_move_iterator(plugin_errors.end()));
+    config::sort_diagnostics(result.errors, path);
+    if (result.config) result.partial = std::move(result.config);
+    result.config.reset();
     return result;
 }
 

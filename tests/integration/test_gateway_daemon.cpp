@@ -178,12 +178,34 @@ TEST(GatewayCli, CheckConfigReportsEveryErrorWithItsPosition) {
     EXPECT_NE(r.output.find(at_line_of(f, text, "sometimes") + "'behaviour' must be one of"),
               std::string::npos)
         << r.output;
+    // Each once: the plugin's own check repeats its key checks.
+    EXPECT_EQ(r.output.find("unknown key 'behavior'"), r.output.rfind("unknown key 'behavior'"))
+        << r.output;
 
     // Starting with the same file fails the same way: nothing starts.
     auto run = run_to_completion(kBinary, {"--config", site.string()});
     EXPECT_EQ(run.exit_code, 2);
     EXPECT_NE(run.output.find(at_line_of(f, text, "max_retrys") + "unknown key 'max_retrys'"),
               std::string::npos);
+}
+
+// A plugin's own checks (beyond its keys) run even when the host found
+// errors elsewhere in the file: one run, every problem.
+TEST(GatewayCli, CheckConfigRunsThePluginsChecksBesideTheHostsErrors) {
+    std::string text = site_file(8080);
+    text.replace(text.find("max_retries = 1"), 15, "max_retrys = 1");
+    text.replace(text.find("behaviour = \"ok\""), 16, "behaviour = \"ok\"\nlimit_kw = 500.0");
+    auto site = write_temp_file("broken.toml", text);
+    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    const std::string f = site.string();
+    EXPECT_NE(r.output.find(at_line_of(f, text, "max_retrys") + "unknown key 'max_retrys'"),
+              std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find(at_line_of(f, text, "limit_kw = 500") +
+                            "asset 'ast_ok': limit_kw exceeds site_limit_kw"),
+              std::string::npos)
+        << r.output;
 }
 
 TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
