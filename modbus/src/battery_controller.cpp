@@ -41,8 +41,38 @@ struct BatteryController::State {
         std::lock_guard lock(handler_mutex);
         if (!handlers_off && handlers.on_telemetry) handlers.on_telemetry(reading);
     }
-    void connection_changed(bool up) {
+
+    // Connected (ARCHITECTURE.md): the TCP connection is up and this unit's
+    // last request succeeded. A unit that answers with an exception (a TCP
+    // gateway whose device is gone answers 10 or 11) is not connected.
+    // Guarded by handler_mutex, which also orders the reports.
+    bool link_up = false;
+    bool answering = true;
+    bool reported_up = false;
+
+    void link_changed(bool up) {
         std::lock_guard lock(handler_mutex);
+        link_up = up;
+        if (up) answering = true;  // nothing has failed on a new connection yet
+        report_connection();
+    }
+    /// The outcome of one of this unit's requests. Transport failures and
+    /// timeouts reach link_changed (the connection is re-opened); requests
+    /// that never reached the device say nothing about it.
+    void answered(const std::optional<ModbusError>& error) {
+        if (error && error->kind != ErrorKind::exception) return;
+        std::lock_guard lock(handler_mutex);
+        answering = !error;
+        report_connection();
+    }
+    bool connected() {
+        std::lock_guard lock(handler_mutex);
+        return link_up && answering;
+    }
+    void report_connection() {
+        const bool up = link_up && answering;
+        if (up == reported_up) return;
+        reported_up = up;
         if (!handlers_off && handlers.on_connection) handlers.on_connection(up);
     }
 
@@ -81,6 +111,7 @@ std::optional<ControlResult> send_setpoint(const StatePtr& s, ControlDone done,
     const bool queued = s->connection->write_sequence(
         s->requests(plan->writes),
         [s, net, done = std::move(done)](std::optional<ModbusError> error) {
+            s->answered(error);
             if (!error) {
                 std::lock_guard lock(s->mutex);
                 s->written_net = net;
@@ -122,6 +153,7 @@ void resend_setpoint(const StatePtr& s, const std::string& why, bool only_if_wri
 }
 
 void on_reading(const StatePtr& s, const PointReading& reading) {
+    if (!reading.stale) s->answered(std::nullopt);  // a stale one is a clock's, not a request's
     if (reading.point == point_names::soc) {
         bool changed = false;
         {
@@ -169,6 +201,7 @@ void run_timer(const StatePtr& s) {
                 } else if (!s->connection->write({s->options.unit, write->table, write->address,
                                                   write->values, write->write_multiple},
                                                  [s](std::optional<ModbusError> e) {
+                                                     s->answered(e);
                                                      if (e)
                                                          s->note("heartbeat failed: " + e->message);
                                                  })) {
@@ -200,7 +233,10 @@ BatteryController::BatteryController(std::shared_ptr<ModbusConnection> connectio
                            if (auto s = weak.lock()) on_reading(s, r);
                        },
                        [weak](const ModbusError& e) {
-                           if (auto s = weak.lock()) s->note("poll failed: " + e.message);
+                           auto s = weak.lock();
+                           if (!s) return;
+                           s->answered(e);
+                           s->note("poll failed: " + e.message);
                        }});
 }
 
@@ -219,7 +255,7 @@ void BatteryController::start() {
     const int id = state_->connection->subscribe([weak](bool up) {
         auto s = weak.lock();
         if (!s) return;
-        s->connection_changed(up);
+        s->link_changed(up);
         // The device may have restarted or dropped the value while we were
         // away: tell it again.
         if (up) resend_setpoint(s, "setpoint re-assert after reconnect", true);
@@ -344,7 +380,7 @@ std::optional<double> BatteryController::soc() const {
 }
 
 bool BatteryController::connected() const {
-    return state_->connection->connected();
+    return state_->connected();
 }
 
 }  // namespace gridgate::modbus

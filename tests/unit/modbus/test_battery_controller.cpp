@@ -182,6 +182,34 @@ TEST(ModbusBatteryController, ExceptionsAndMissingPointsAreNotRetryable) {
     battery.stop();
 }
 
+// ARCHITECTURE.md: connected means the TCP connection is up and the last
+// request succeeded. A TCP gateway whose device has gone answers exception
+// 11: the connection is up, the battery is not reachable.
+TEST(ModbusBatteryController, AnExceptionAnswerIsNotConnectedUntilARequestSucceeds) {
+    BatterySimulator sim;
+    sim.start();
+    Notes notes;
+    auto options = controller_options(sim.options().map);
+    options.poll.plan.default_interval = 1h;  // only the first poll: the writes below decide
+    BatteryController battery(connect_to(sim), options, notes.handlers());
+    battery.start();
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(notes.mutex);
+        return notes.telemetry.count("soc") > 0;
+    }));
+    EXPECT_TRUE(battery.connected());
+
+    sim.inject_exception(100, 11, 1);
+    auto refused = wait([&](ControlDone d) { battery.set_charge(4, d); });
+    EXPECT_FALSE(refused.ok);
+    EXPECT_FALSE(battery.connected());
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(5, d); }).ok);
+    EXPECT_TRUE(battery.connected());
+    battery.stop();
+    std::lock_guard lock(notes.mutex);
+    EXPECT_EQ(notes.states, (std::vector<bool>{true, false, true}));
+}
+
 TEST(ModbusBatteryController, RefreshKeepsARevertingDeviceOnItsSetpoint) {
     SimulatorOptions options;
     options.revert_after = 150ms;

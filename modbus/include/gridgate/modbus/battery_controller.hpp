@@ -58,7 +58,7 @@ struct BatteryControllerOptions {
 struct BatteryControllerHandlers {
     /// A polled point's reading (fresh, no value, or stale).
     std::function<void(const PointReading&)> on_telemetry;
-    /// The connection came up (true) or went down (false).
+    /// connected() changed.
     std::function<void(bool connected)> on_connection;
     /// Notes worth a log line: limits applied, background writes that failed.
     std::function<void(const std::string&)> on_note;
@@ -97,6 +97,8 @@ class BatteryController {
     std::optional<double> written_net_kw() const;
     /// The latest fresh SoC reading.
     std::optional<double> soc() const;
+    /// The connection is up and this unit's last request succeeded (a
+    /// Modbus exception answer is not success); on_connection follows it.
     bool connected() const;
 
     struct State;
