@@ -19,13 +19,6 @@ using sdk::CommandType;
 
 namespace {
 
-std::string quoted(std::string_view s) {
-    std::string out = "'";
-    out += s;
-    out += '\'';
-    return out;
-}
-
 /// "-4", "2.5", "inf": numbers as a reader wrote them, not "-4.000000".
 std::string shortest(double v) {
     char buf[32];
@@ -37,10 +30,6 @@ std::string shortest(double v) {
         if (std::strtod(shorter, nullptr) == v) return shorter;
     }
     return std::string(buf, static_cast<std::size_t>(n));
-}
-
-std::string row_label(const Schedule& schedule, std::size_t row) {
-    return "row " + std::to_string(row + 1) + " (" + format_timestamp(schedule.index[row]) + ")";
 }
 
 std::string hex12(std::uint64_t v) {
@@ -123,7 +112,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
     }
     for (std::size_t r = 1; r < rows; ++r) {
         if (!(schedule.index[r - 1] < schedule.index[r])) {
-            throw ScheduleError(Kind::BadInput, row_label(schedule, r) +
+            throw ScheduleError(Kind::BadInput, schedule.row_label(r) +
                                                     ": timestamp is not after the previous row's");
         }
     }
@@ -140,7 +129,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
             if (!std::isfinite(v) || v < 0) {
                 throw ScheduleError(
                     Kind::BadInput,
-                    "column " + quoted(schedule.columns[m.column]) + ", " + row_label(schedule, r) +
+                    schedule.cell_label(r, m.column) +
                         ": power must be a finite number of kW >= 0 (charge and discharge "
                         "have separate columns), got " +
                         shortest(v));

@@ -486,6 +486,7 @@ Schedule schedule_from_split(const rapidjson::Value& v, const std::string& path)
     schedule.columns = read_json_columns(*columns, path + ".columns");
     schedule.index = read_json_index(*index, path + ".index");
     read_json_data(*data, path + ".data", schedule);
+    schedule.json_data_path = path + ".data";
     return schedule;
 }
 
@@ -604,6 +605,7 @@ Schedule parse_schedule_csv(std::string_view text) {
             refuse_field_count(line, cols + 1, got);
         }
         schedule.index.push_back(*time);
+        schedule.csv_lines.push_back(line);
         previous_line = line;
     }
     if (schedule.index.empty()) refuse(at_line(2) + "no data rows after the header");

@@ -297,6 +297,32 @@ TEST_F(DispatchEngineTest, NegativePowerIsRefusedNamingColumnAndRow) {
         ScheduleError);
 }
 
+// A refusal after parsing names the place as the parser does: a CSV's line
+// and column (the header is line 1, the index column 1), a JSON cell's path.
+TEST_F(DispatchEngineTest, NegativePowerFromATextNamesItsLineOrPath) {
+    auto refusal = [&](const Schedule& schedule) {
+        try {
+            engine->schedule_to_commands(schedule, map);
+        } catch (const ScheduleError& e) {
+            return std::string(e.what());
+        }
+        return std::string("accepted");
+    };
+    const auto csv = parse_schedule_csv(
+        "timestamp,ev_001_kw,battery_charge_kw\n"
+        "2024-01-01T00:00:00Z,1,2\n"
+        "2024-01-01T01:00:00Z,1,-2\n");
+    EXPECT_EQ(refusal(csv).rfind("line 3, column 3 (battery_charge_kw): power must be", 0), 0u)
+        << refusal(csv);
+    const auto json = parse_schedule_request_json(
+        R"({"schedule": {"columns": ["ev_001_kw", "battery_charge_kw"],
+            "index": ["2024-01-01T00:00:00Z", "2024-01-01T01:00:00Z"],
+            "data": [[1, 2], [-1, 2]]}})");
+    EXPECT_EQ(refusal(json.schedule).rfind("$.schedule.data[1][0] (ev_001_kw): power must be", 0),
+              0u)
+        << refusal(json.schedule);
+}
+
 TEST_F(DispatchEngineTest, MalformedTableIsRefused) {
     Schedule ragged = make_schedule(hours(0, 2), {{"ev_001_kw", {1, 2}}});
     ragged.values.pop_back();

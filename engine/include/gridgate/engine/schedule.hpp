@@ -19,19 +19,30 @@ struct Schedule {
     std::vector<TimePoint> index;      // one per row, strictly increasing
     std::vector<std::string> columns;  // column names, in input order
     std::vector<double> values;        // values[col * rows() + row]; NaN = no value
+    // Where the rows came from, so a refusal after parsing names the place
+    // as the parser would: a CSV's line of each row (the header is line 1),
+    // or the JSON path of "data" ("$.data", "$.schedule.data"). Both empty
+    // for a schedule built in code.
+    std::vector<std::size_t> csv_lines;
+    std::string json_data_path;
 
     std::size_t rows() const noexcept { return index.size(); }
     std::size_t cols() const noexcept { return columns.size(); }
     double at(std::size_t row, std::size_t col) const noexcept {
         return values[col * rows() + row];
     }
+    /// "line 4 (2024-01-15T00:00:00Z)", "$.data[2] (...)" or "row 3 (...)".
+    std::string row_label(std::size_t row) const;
+    /// "line 4, column 3 (ev_001_kw)", "$.data[2][1] (ev_001_kw)" or
+    /// "column 'ev_001_kw', row 3 (...)".
+    std::string cell_label(std::size_t row, std::size_t col) const;
     static bool missing(double v) noexcept { return std::isnan(v); }
 };
 
 /// A schedule was refused. `what()` names where: "line 4, column 3 (ev_001_kw): ..."
 /// for CSV, "$.data[2][1]: ..." for JSON, or the column for a mapping error.
 class ScheduleError : public std::runtime_error {
-public:
+  public:
     enum class Kind {
         BadInput,      // malformed text, bad number or timestamp, unordered rows -> HTTP 400
         UnknownAsset,  // a column whose asset_map key is missing or names no asset -> HTTP 422
@@ -40,7 +51,7 @@ public:
         : std::runtime_error(message), kind_(kind) {}
     Kind kind() const noexcept { return kind_; }
 
-private:
+  private:
     Kind kind_;
 };
 
