@@ -20,18 +20,18 @@ struct JsonArena {
 
     alignas(std::max_align_t) char bytes[Bytes];
     rapidjson::MemoryPoolAllocator<> pool{bytes, sizeof bytes, Bytes};
-    // The parse stack's allocator; left to itself a Document takes one
-    // from the heap on every parse.
+    // The parse stack's allocator: left to itself, a Document makes one on
+    // the heap for every parse.
     rapidjson::CrtAllocator stack_allocator;
-    // uses `pool`; or use `pool` for Values alone
+    // Its values live in `pool` (which may also serve Values without it).
     rapidjson::Document doc{&pool, 1024, &stack_allocator};
 };
 
-/// Makes `to` a deep copy of `from` whose memory comes from `allocator`. RapidJSON's
-/// own copy (CopyFrom) replays `from` into a temporary Document whose parse
-/// stack is two heap allocations per copy; this one's stack is on the
-/// stack. Recurses once per level of `from`: parsed JSON's depth is bounded
-/// by parse_json.
+/// Makes `to` a deep copy of `from` whose memory comes from `allocator`.
+/// RapidJSON's own copy (CopyFrom) replays `from` into a temporary Document
+/// whose stack is two heap allocations per copy; this one's stack is on the
+/// stack. Recurses once per level of `from` (parse_json bounds the depth of
+/// parsed JSON).
 inline void copy_value(const rapidjson::Value& from, rapidjson::Value& to,
                        rapidjson::MemoryPoolAllocator<>& allocator) {
     alignas(std::max_align_t) char stack[512];
