@@ -1,4 +1,4 @@
-#include "register_map_config.hpp"
+#include "gridgate/modbus_tcp/register_map_config.hpp"
 
 #include <algorithm>
 #include <cmath>
