@@ -258,6 +258,23 @@ stray = 5
         << text_of;
 }
 
+TEST(ModbusMapFile, AWrongTypeIsNamedWithItsArticle) {
+    const char* text = R"(setpoint_pattern = 3
+power_setpoint = { address = 100, type = "int32", scale = "big", poll = [1] }
+)";
+    auto map = parse_register_map(text, "t.toml", "t");
+    ASSERT_FALSE(map);
+    ASSERT_EQ(map.error().size(), 3U) << all(map.error());
+    EXPECT_EQ(map.error()[0].str(),
+              "t.toml:1:1: register map 't': setpoint_pattern must be a string, not an integer");
+    EXPECT_EQ(map.error()[1].str(),
+              "t.toml:2:51: register map 't': point 'power_setpoint': scale must be a number, "
+              "not a string");
+    EXPECT_EQ(map.error()[2].str(),
+              "t.toml:2:66: register map 't': point 'power_setpoint': poll must be true or "
+              "false, not an array");
+}
+
 TEST(ModbusMapFile, ValidationErrorsPointAtTheOffendingPoint) {
     const char* text = R"(power_setpoint = { address = 100, type = "int32" }
 mode = { address = 101, type = "uint16" }
