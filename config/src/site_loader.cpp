@@ -7,8 +7,8 @@
 #include <tuple>
 #include <utility>
 
+#include "gridgate/config/toml_document.hpp"
 #include "messages.hpp"
-#include "toml_document.hpp"
 
 namespace gridgate::config {
 namespace {
@@ -432,7 +432,7 @@ class SiteReader {
                                       detail::suggestion(*name, known_register_map_names()));
                 continue;
             }
-            auto doc = detail::read_toml_file(*path, path->string());
+            auto doc = read_toml_file(*path, path->string());
             add(std::move(doc.errors));
             if (!doc.root) {
                 unreadable.insert(*name);
@@ -514,7 +514,7 @@ std::vector<std::filesystem::path> default_register_map_dirs(
 }
 
 LoadResult load_site_file(const std::string& path, const LoadOptions& options) {
-    auto doc = detail::read_toml_file(path, path);
+    auto doc = read_toml_file(path, path);
     if (!doc.root) return LoadResult{.errors = std::move(doc.errors)};
     return SiteReader(path, options).read(*doc.root, std::move(doc.errors));
 }
@@ -522,7 +522,7 @@ LoadResult load_site_file(const std::string& path, const LoadOptions& options) {
 LoadResult parse_site(std::string_view text, std::string_view file_name,
                       const LoadOptions& options) {
     std::string file(file_name);
-    auto doc = detail::parse_toml(text, file);
+    auto doc = parse_toml(text, file);
     if (!doc.root) return LoadResult{.errors = std::move(doc.errors)};
     return SiteReader(file, options).read(*doc.root, std::move(doc.errors));
 }

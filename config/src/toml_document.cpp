@@ -1,4 +1,4 @@
-#include "toml_document.hpp"
+#include "gridgate/config/toml_document.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -10,7 +10,7 @@
 
 #include <toml++/toml.h>
 
-namespace gridgate::config::detail {
+namespace gridgate::config {
 namespace {
 
 sdk::SourceLocation location(const std::string& file, const toml::source_region& region) {
@@ -129,4 +129,4 @@ TomlDocument read_toml_file(const std::filesystem::path& path, const std::string
     return parse_toml(text.str(), file_name);
 }
 
-}  // namespace gridgate::config::detail
+}  // namespace gridgate::config

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-#include "register_map_config.hpp"
+#include "gridgate/modbus_tcp/register_map_config.hpp"
 
 namespace gridgate::modbus_tcp {
 namespace {

@@ -1,4 +1,4 @@
-#include "register_map_config.hpp"
+#include "gridgate/modbus_tcp/register_map_config.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -63,17 +63,17 @@ class MapReader {
 
     std::optional<double> number(const ConfigValue& v, const std::string& what) {
         if (auto n = v.as_number()) return *n;
-        error(v, what + " must be a number, not a " + std::string(v.type_name()));
+        error(v, what + " must be a number, not " + sdk::detail::with_article(v.type_name()));
         return std::nullopt;
     }
     const std::string* text(const ConfigValue& v, const std::string& what) {
         if (const auto* s = v.as_string()) return s;
-        error(v, what + " must be a string, not a " + std::string(v.type_name()));
+        error(v, what + " must be a string, not " + sdk::detail::with_article(v.type_name()));
         return nullptr;
     }
     std::optional<bool> boolean(const ConfigValue& v, const std::string& what) {
         if (auto b = v.as_bool()) return *b;
-        error(v, what + " must be true or false, not a " + std::string(v.type_name()));
+        error(v, what + " must be true or false, not " + sdk::detail::with_article(v.type_name()));
         return std::nullopt;
     }
     std::optional<std::chrono::milliseconds> seconds(const ConfigValue& v,

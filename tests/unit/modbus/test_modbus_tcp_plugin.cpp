@@ -2,6 +2,7 @@
 // real loader and registry, against the battery simulator over 127.0.0.1.
 #include <chrono>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -9,8 +10,12 @@
 
 #include <gtest/gtest.h>
 
+#include "gateway_process.hpp"
+#include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/config/site_loader.hpp"
 #include "gridgate/gateway/adapter_registry.hpp"
+#include "gridgate/gateway/gateway.hpp"
 #include "gridgate/gateway/plugin_loader.hpp"
 #include "helpers.hpp"
 
@@ -165,6 +170,64 @@ TEST_F(ModbusTcpPlugin, RefusesABadRegisterMapAtItsPlace) {
                               0),
               0U)
         << errors[1];
+}
+
+// A map file refused by the gateway (the host reads the file into a table,
+// then the plugin reads the map, as `gridgate --check-config` does) is refused
+// by battery-sim --map with the same messages in the same order.
+TEST_F(ModbusTcpPlugin, BatterySimRefusesAMapFileWithTheGatewaysMessages) {
+    struct Case {
+        std::string name;
+        std::string text;
+        std::size_t errors;
+    };
+    const Case cases[] = {
+        {"read_errors",
+         "power_setpoint = { address = 100, type = \"int32\", scale = \"0.001\" }\n"
+         "soc = { type = \"uint128\", address = 200, table = \"input\", colour = \"red\" }\n"
+         "stray = 5\n"
+         // The plugin finds the pre-write's own problem after its point's.
+         "pre_writes = [ { point = 7 } ]\n",
+         6},
+        {"invalid_map",
+         "pre_writes = [ { point = \"remote_mode\", value = 1 } ]\n"
+         "setpoint_pattern = \"charge_discharge\"\n"
+         "power_setpoint = { address = 100, type = \"int32\" }\n"
+         "mode = { address = 101, type = \"uint16\" }\n",
+         4},
+        {"dated", "soc = { address = 1979-05-27, type = \"uint16\", table = \"input\" }\n", 1},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        const auto map_path = gridgate::testing::write_temp_file(c.name + ".toml", c.text);
+        const std::string site =
+            "[site]\nname = \"t\"\n[adapters.modbus]\nplugin = \"modbus_tcp\"\n"
+            "[[assets]]\nid = \"b1\"\ntype = \"battery\"\nadapter = \"modbus\"\n"
+            "host = \"127.0.0.1\"\nregister_map = \"" +
+            c.name + "\"\nmax_charge_kw = 50.0\nmax_discharge_kw = 50.0\n";
+
+        std::vector<std::string> gateway_says;
+        auto loaded =
+            config::parse_site(site, "site.toml", {.register_map_dirs = {map_path.parent_path()}});
+        auto diagnostics = std::move(loaded.errors);
+        if (loaded.ok()) {
+            diagnostics = plugin->validate(
+                gateway::adapter_config_for(*loaded.config, loaded.config->adapters[0], *plugin));
+        }
+        config::sort_diagnostics(diagnostics, "site.toml");
+        for (const auto& d : diagnostics) gateway_says.push_back(d.str());
+
+        std::vector<std::string> simulator_says;
+        auto map = battery_sim::load_register_map(map_path.string());
+        ASSERT_FALSE(map);
+        for (const auto& e : map.error()) simulator_says.push_back(e.str());
+
+        EXPECT_EQ(gateway_says.size(), c.errors) << ::testing::PrintToString(gateway_says);
+        EXPECT_EQ(simulator_says, gateway_says);
+        for (const auto& line : simulator_says)
+            EXPECT_EQ(line.rfind(map_path.string() + ":", 0), 0U) << line;
+        std::filesystem::remove_all(map_path.parent_path());
+    }
 }
 
 TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {

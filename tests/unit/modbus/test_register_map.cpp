@@ -222,7 +222,8 @@ temperature = { address = 40, type = "int16", table = "input", offset = -40, pol
     EXPECT_EQ(mag->byte_order, Order::little);
     EXPECT_EQ(mag->unit, PowerUnit::percent);
     EXPECT_EQ(mag->max, 100);
-    EXPECT_EQ(mag->where, "dir.toml:8:19");
+    // A point is where its key is, as in the site file.
+    EXPECT_EQ(mag->where, "dir.toml:8:1");
     EXPECT_FALSE(mag->poll);
     const RegisterPoint* soc = map->find("soc");
     ASSERT_NE(soc, nullptr);
@@ -242,17 +243,36 @@ stray = 5
     auto map = parse_register_map(text, "maps/x.toml", "x");
     ASSERT_FALSE(map);
     const auto text_of = all(map.error());
-    EXPECT_NE(text_of.find(
-                  "maps/x.toml:2:31: register map 'x': point 'soc': type 'uint128' is not one of"),
-              std::string::npos)
+    // Each problem is at the key that holds it, in file order.
+    ASSERT_EQ(map.error().size(), 3U) << text_of;
+    EXPECT_EQ(
+        map.error()[0].str().rfind(
+            "maps/x.toml:2:24: register map 'x': point 'soc': type 'uint128' is not one of", 0),
+        0U)
         << text_of;
-    EXPECT_NE(
-        text_of.find("maps/x.toml:3:51: register map 'x': point 'mode': unknown key 'colour'"),
-        std::string::npos)
+    EXPECT_EQ(map.error()[1].str(),
+              "maps/x.toml:3:42: register map 'x': point 'mode': unknown key 'colour'");
+    EXPECT_EQ(map.error()[2].str().rfind(
+                  "maps/x.toml:4:1: register map 'x': 'stray' is neither a point", 0),
+              0U)
         << text_of;
-    EXPECT_NE(text_of.find("maps/x.toml:4:9: register map 'x': 'stray' is neither a point"),
-              std::string::npos)
-        << text_of;
+}
+
+TEST(ModbusMapFile, AWrongTypeIsNamedWithItsArticle) {
+    const char* text = R"(setpoint_pattern = 3
+power_setpoint = { address = 100, type = "int32", scale = "big", poll = [1] }
+)";
+    auto map = parse_register_map(text, "t.toml", "t");
+    ASSERT_FALSE(map);
+    ASSERT_EQ(map.error().size(), 3U) << all(map.error());
+    EXPECT_EQ(map.error()[0].str(),
+              "t.toml:1:1: register map 't': setpoint_pattern must be a string, not an integer");
+    EXPECT_EQ(map.error()[1].str(),
+              "t.toml:2:51: register map 't': point 'power_setpoint': scale must be a number, "
+              "not a string");
+    EXPECT_EQ(map.error()[2].str(),
+              "t.toml:2:66: register map 't': point 'power_setpoint': poll must be true or "
+              "false, not an array");
 }
 
 TEST(ModbusMapFile, ValidationErrorsPointAtTheOffendingPoint) {
@@ -263,7 +283,7 @@ mode = { address = 101, type = "uint16" }
     ASSERT_FALSE(map);
     ASSERT_EQ(map.error().size(), 1U);
     EXPECT_EQ(map.error()[0].str(),
-              "o.toml:2:8: register map 'o', point 'mode': (holding 101) overlaps point "
+              "o.toml:2:1: register map 'o', point 'mode': (holding 101) overlaps point "
               "'power_setpoint' (holding 100..101)");
 }
 

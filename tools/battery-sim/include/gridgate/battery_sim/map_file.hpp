@@ -1,6 +1,8 @@
-// Register map files (config/register_maps/NAME.toml): the same keys as a
-// [register_maps.NAME] table of the site file, read with toml++ into the
-// modbus library's plain RegisterMap, every error as FILE:LINE:COL.
+// Register map files (config/register_maps/NAME.toml) for the simulator:
+// read exactly as the gateway reads them (config's TOML reader, then the
+// modbus_tcp plugin's register map reader), into the modbus library's plain
+// RegisterMap, every error as FILE:LINE:COL. A file the gateway refuses is
+// refused here with the same messages.
 #pragma once
 
 #include <string>
