@@ -193,7 +193,7 @@ TEST(PluginLoader, LibraryUnloadsOnlyAfterTheLastObjectFromIt) {
         ASSERT_TRUE(plugin);
     }
     EXPECT_TRUE(is_loaded(file));  // the catalog is gone, the plugin object is not
-    EXPECT_EQ(plugin->plugin().adapter_keys().size(), 3u);
+    EXPECT_EQ(plugin->plugin().adapter_keys().size(), 4u);
     plugin.reset();
     EXPECT_FALSE(is_loaded(file));
 }
