@@ -101,7 +101,7 @@ std::vector<AssetSettings> read_assets(const sdk::AdapterConfig& config,
             c.map = map.value();
             read_maps.emplace(map_name, std::move(map).value());
         }
-        if (c.map.points.empty()) continue;  // its map was refused above
+        if (c.map.points.empty()) continue;  // its map was refused above (an empty one too)
 
         out.push_back(std::move(s));
         const AssetSettings& added = out.back();

@@ -22,6 +22,12 @@ class MapReader {
 
     MapReading read() {
         for (const auto& [key, value] : table_.entries()) read_entry(key, value);
+        if (errors_.empty() && map_.points.empty()) {
+            // Nothing to write or poll: a battery on it could do nothing.
+            errors_.push_back({table_.where(), "register map '" + map_.name +
+                                                   "' defines no points (at least a setpoint "
+                                                   "or a point to poll)"});
+        }
         if (!errors_.empty()) return MapReading::failure(std::move(errors_));
         // The library reports at the caller-supplied `where` of each point.
         for (const auto& e : modbus::validate(map_))

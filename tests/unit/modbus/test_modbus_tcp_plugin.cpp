@@ -230,6 +230,19 @@ TEST_F(ModbusTcpPlugin, BatterySimRefusesAMapFileWithTheGatewaysMessages) {
     }
 }
 
+// An empty map would leave its battery silently without a setpoint or a
+// reading; it is refused where it is defined.
+TEST_F(ModbusTcpPlugin, RefusesAMapWithNoPoints) {
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors =
+        registry.add(plugin, site(502, sdk::ConfigTable({"site.toml", 40, 1})), events.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:40:1: register map 'generic_battery' defines no points (at least a "
+              "setpoint or a point to poll)");
+}
+
 TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {
     auto config = site(502);
     config.assets[0].table = sdk::ConfigTable({"site.toml", 10, 1});
