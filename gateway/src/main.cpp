@@ -87,17 +87,19 @@ config::LoadResult check_site(const std::string& path, gateway::PluginCatalog& c
             return e.where.str() == d.where.str() && e.message == d.message;
         });
     };
-    std::vector<sdk::ConfigDiagnostic> plugin_errors;
+    // (Two adapters of one plugin may also both see a site-wide table.)
+    bool added = false;
     for (const auto& adapter : site->adapters) {
         const auto* plugin = catalog.find(adapter.plugin);
         if (!plugin) continue;  // reported above
         auto cfg = gateway::adapter_config_for(*site, adapter, *plugin);
-        for (auto& d : plugin->validate(cfg))
-            if (!reported(d)) plugin_errors.push_back(std::move(d));
+        for (auto& d : plugin->validate(cfg)) {
+            if (reported(d)) continue;
+            result.errors.push_back(std::move(d));
+            added = true;
+        }
     }
-    if (plugin_errors.empty()) return result;
-    result.errors.insert(result.errors.end(), std::make_move_iterator(plugin_errors.begin()),
-                         std::make_move_iterator(plugin_errors.end()));
+    if (!added) return result;
     config::sort_diagnostics(result.errors, path);
     if (result.config) result.partial = std::move(result.config);
     result.config.reset();

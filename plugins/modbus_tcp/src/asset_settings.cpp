@@ -114,6 +114,17 @@ std::vector<AssetSettings> read_assets(const sdk::AdapterConfig& config,
                                     "delay_after_connect_seconds and inter_request_delay_seconds"});
         }
     }
+    // A map no asset uses is read too: the site file is refused for what it
+    // says, not only for the part in use (ARCHITECTURE.md).
+    if (maps != nullptr) {
+        for (const auto& [name, entry] : maps->entries()) {
+            const sdk::ConfigTable* table = entry.as_table();
+            if (table == nullptr || read_maps.contains(name)) continue;
+            auto map = read_register_map(name, *table);
+            if (!map)
+                for (const auto& d : map.error()) problems.push_back(d);
+        }
+    }
     return out;
 }
 

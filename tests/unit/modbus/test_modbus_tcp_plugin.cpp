@@ -243,6 +243,24 @@ TEST_F(ModbusTcpPlugin, RefusesAMapWithNoPoints) {
               "setpoint or a point to poll)");
 }
 
+// A map that no asset uses is checked as well.
+TEST_F(ModbusTcpPlugin, RefusesABadMapThatNoAssetUses) {
+    auto config = site(502);
+    sdk::ConfigTable unused({"site.toml", 60, 1});
+    unused.add("power_setpoint", point(61, {{"adress", std::int64_t{100}}}));
+    config.shared_tables[0].second.add(
+        "unused",
+        value(sdk::ConfigValue::TablePtr(std::make_shared<sdk::ConfigTable>(std::move(unused))), 60,
+              1));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_FALSE(errors.empty());
+    EXPECT_EQ(errors[0].rfind("site.toml:61:", 0), 0U) << errors[0];
+    EXPECT_NE(errors[0].find("register map 'unused'"), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("'adress'"), std::string::npos) << errors[0];
+}
+
 TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {
     auto config = site(502);
     config.assets[0].table = sdk::ConfigTable({"site.toml", 10, 1});
