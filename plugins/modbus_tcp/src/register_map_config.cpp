@@ -193,7 +193,23 @@ class MapReader {
                 if (!poll_given) p.poll = true;
                 poll_given = true;
             } else {
-                error(v, "point '" + name + "': unknown key '" + key + "'");
+                static constexpr std::string_view kPointKeys[] = {"address",
+                                                                  "type",
+                                                                  "table",
+                                                                  "word_order",
+                                                                  "byte_order",
+                                                                  "scale",
+                                                                  "offset",
+                                                                  "nan_value",
+                                                                  "min",
+                                                                  "max",
+                                                                  "unit",
+                                                                  "poll",
+                                                                  "poll_interval_seconds"};
+                std::string message = "point '" + name + "': unknown key '" + key + "'";
+                if (auto near = sdk::did_you_mean(key, kPointKeys))
+                    message += " (did you mean '" + std::string(*near) + "'?)";
+                error(v, std::move(message));
             }
         }
         if (!has_address && t.find("address") == nullptr) {

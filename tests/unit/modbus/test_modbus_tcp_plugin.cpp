@@ -258,7 +258,8 @@ TEST_F(ModbusTcpPlugin, RefusesABadMapThatNoAssetUses) {
     ASSERT_FALSE(errors.empty());
     EXPECT_EQ(errors[0].rfind("site.toml:61:", 0), 0U) << errors[0];
     EXPECT_NE(errors[0].find("register map 'unused'"), std::string::npos) << errors[0];
-    EXPECT_NE(errors[0].find("'adress'"), std::string::npos) << errors[0];
+    EXPECT_NE(errors[0].find("unknown key 'adress' (did you mean 'address'?)"), std::string::npos)
+        << errors[0];
 }
 
 TEST_F(ModbusTcpPlugin, RefusesAnUnknownMapAndAWrongKey) {
