@@ -431,23 +431,18 @@ TEST_F(Ocpp16Plugin, RejectionTimeoutAndAbsenceAreFailures) {
 TEST_F(Ocpp16Plugin, RefusesUnknownChargePointsAndWrongPasswords) {
     const auto port = start(site({{"ast_ev_001", "CP1", {{"password", std::string("s3cret")}}}},
                                  {{"security_profile", std::int64_t{1}}}));
-    ocpp::test::ClientOptions unknown;
-    unknown.target = "/ocpp/CP9";
-    unknown.authorization = "Basic Q1A5OnMzY3JldA==";  // CP9:s3cret
-    EXPECT_EQ(ocpp::test::probe_upgrade(port, unknown).result_int(), 404);
-    ocpp::test::ClientOptions wrong;
-    wrong.target = "/ocpp/CP1";
-    wrong.authorization = "Basic Q1AxOndyb25n";  // CP1:wrong
-    EXPECT_EQ(ocpp::test::probe_upgrade(port, wrong).result_int(), 401);
+    auto upgrade = [&](std::string target, std::optional<std::string> authorization) {
+        ocpp::test::ClientOptions options;
+        options.target = std::move(target);
+        options.authorization = std::move(authorization);
+        return ocpp::test::probe_upgrade(port, options).result_int();
+    };
+    EXPECT_EQ(upgrade("/ocpp/CP9", "Basic Q1A5OnMzY3JldA=="), 404);  // CP9:s3cret
+    EXPECT_EQ(upgrade("/ocpp/CP1", "Basic Q1AxOndyb25n"), 401);      // CP1:wrong
     // The user name is the charge point's identity: another name with the
     // right password is someone else's credential.
-    ocpp::test::ClientOptions other_user;
-    other_user.target = "/ocpp/CP1";
-    other_user.authorization = "Basic Q1AyOnMzY3JldA==";  // CP2:s3cret
-    EXPECT_EQ(ocpp::test::probe_upgrade(port, other_user).result_int(), 401);
-    ocpp::test::ClientOptions no_credentials;
-    no_credentials.target = "/ocpp/CP1";
-    EXPECT_EQ(ocpp::test::probe_upgrade(port, no_credentials).result_int(), 401);
+    EXPECT_EQ(upgrade("/ocpp/CP1", "Basic Q1AyOnMzY3JldA=="), 401);  // CP2:s3cret
+    EXPECT_EQ(upgrade("/ocpp/CP1", std::nullopt), 401);
 
     auto options = charger("CP1");
     options.password = "s3cret";
