@@ -10,8 +10,11 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <stdexcept>
+#include <system_error>
+#include <vector>
 
 extern char** environ;
 
@@ -118,6 +121,36 @@ unsigned short free_tcp_port() {
     return ntohs(addr.sin_port);
 }
 
+namespace {
+
+// The directories write_temp_file made, removed when the test process ends
+// (ctest runs each test as its own process), so runs do not pile up in /tmp.
+class TempDirs {
+  public:
+    TempDirs() = default;
+    TempDirs(const TempDirs&) = delete;
+    TempDirs& operator=(const TempDirs&) = delete;
+    ~TempDirs() {
+        std::error_code ignored;  // a directory a test removed itself is fine
+        for (const auto& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+    }
+    void add(std::filesystem::path dir) {
+        std::lock_guard lock(mutex_);
+        dirs_.push_back(std::move(dir));
+    }
+
+  private:
+    std::mutex mutex_;
+    std::vector<std::filesystem::path> dirs_;
+};
+
+TempDirs& temp_dirs() {
+    static TempDirs dirs;
+    return dirs;
+}
+
+}  // namespace
+
 std::filesystem::path write_temp_file(const std::string& name, const std::string& text) {
     static std::atomic<int> counter{0};
     std::random_device rd;
@@ -125,6 +158,7 @@ std::filesystem::path write_temp_file(const std::string& name, const std::string
                ("gridgate-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
                 "-" + std::to_string(rd() % 100000));
     std::filesystem::create_directories(dir);
+    temp_dirs().add(dir);
     auto path = dir / name;
     std::ofstream(path, std::ios::binary) << text;
     return path;

@@ -60,7 +60,8 @@ RunResult run_to_completion(const std::filesystem::path& program, std::vector<st
 /// A port on 127.0.0.1 that was free a moment ago.
 unsigned short free_tcp_port();
 
-/// Writes `text` to a new file under a fresh temporary directory; returns its path.
+/// Writes `text` to a new file under a fresh temporary directory; returns its
+/// path. The directory is removed when the test process exits.
 std::filesystem::path write_temp_file(const std::string& name, const std::string& text);
 
 }  // namespace gridgate::testing
