@@ -273,8 +273,8 @@ sdk::AssetState Ocpp16Adapter::state(std::string_view asset_id) const noexcept {
 }
 
 template <class Request>
-void Ocpp16Adapter::send(Charger& charger, const Request& request, sdk::Completion done,
-                         std::string_view also_success) {
+void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Request& request,
+                         sdk::Completion done, std::string_view also_success) {
     // The completion lives in pending_ only: whoever takes it out (the
     // answer, or stop()) calls it, so it runs exactly once.
     std::uint64_t id = 0;
@@ -297,7 +297,10 @@ void Ocpp16Adapter::send(Charger& charger, const Request& request, sdk::Completi
             if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) note_seen(*who);
             if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
         },
-        millis(settings_.listener.call_timeout_seconds));
+        // Never longer than the command's own timeout: the engine ignores a
+        // later answer, and the call would hold the connection's one slot
+        // for calls (its retry among them) that still matter.
+        millis(std::min(settings_.listener.call_timeout_seconds, command.timeout_seconds)));
 }
 
 std::optional<sdk::Completion> Ocpp16Adapter::take_pending(std::uint64_t id) {
@@ -395,14 +398,14 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                     (command.command_type == Type::SetChargeRate ? charger->charge_rate_kw
                                                                  : charger->power_limit_kw) = kw;
                 }
-                send(*charger, request, std::move(done));
+                send(*charger, command, request, std::move(done));
                 return;
             }
             case Type::StartCharging: {
                 ocpp::RemoteStartTransactionRequest request;
                 request.connector_id = params.connector_id.value_or(s.profile.connector_id);
                 request.id_tag = params.id_tag.empty() ? s.id_tag : params.id_tag;
-                send(*charger, request, std::move(done));
+                send(*charger, command, request, std::move(done));
                 return;
             }
             case Type::StopCharging: {
@@ -419,7 +422,7 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                     done(sdk::CommandResult::failure(why, true));
                     return;
                 }
-                send(*charger, ocpp::RemoteStopTransactionRequest{*tx}, std::move(done));
+                send(*charger, command, ocpp::RemoteStopTransactionRequest{*tx}, std::move(done));
                 return;
             }
             case Type::ChangeAvailability: {
@@ -432,7 +435,7 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                 request.type = *params.operative ? ocpp::AvailabilityType::Operative
                                                  : ocpp::AvailabilityType::Inoperative;
                 // Scheduled: the change waits for the running transaction to end.
-                send(*charger, request, std::move(done), "Scheduled");
+                send(*charger, command, request, std::move(done), "Scheduled");
                 return;
             }
             case Type::SetDischargeRate:

@@ -86,11 +86,12 @@ class Ocpp16Adapter final : public sdk::Adapter {
     ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
     ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
 
-    // Sends `request` and completes `done` with the status mapped: success
-    // for `status` or `also_success`, the status word otherwise.
+    // Sends `request` for `command` and completes `done` with the status
+    // mapped: success for `status` or `also_success`, the status word
+    // otherwise.
     template <class Request>
-    void send(Charger& charger, const Request& request, sdk::Completion done,
-              std::string_view also_success = {});
+    void send(Charger& charger, const sdk::Command& command, const Request& request,
+              sdk::Completion done, std::string_view also_success = {});
     // Removes the completion of send() number `id`; nullopt if already taken.
     std::optional<sdk::Completion> take_pending(std::uint64_t id);
 

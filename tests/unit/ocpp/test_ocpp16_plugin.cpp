@@ -399,6 +399,23 @@ TEST_F(Ocpp16Plugin, DuringATransactionTxProfileAndRemoteStartStop) {
     EXPECT_EQ(availability["connectorId"].GetInt(), 1);
 }
 
+// A call lasts no longer than its command's timeout: the engine has given
+// up by then, and the connection's one slot for calls is free for the retry.
+TEST_F(Ocpp16Plugin, ACallEndsWithItsCommandsTimeout) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));  // call timeout: 30 s
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    fleet->set_answer("CP1", {sim::AnswerMode::Kind::Silent, 0ms});
+    auto c = power("ast_ev_001", sdk::CommandType::SetChargeRate, 5);
+    c.timeout_seconds = 0.3;
+    const auto before = std::chrono::steady_clock::now();
+    auto silent = run(registry, c);
+    EXPECT_EQ(silent.error, "timeout");
+    EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
+    fleet->set_answer("CP1", {sim::AnswerMode::Kind::Accept, 0ms});
+    EXPECT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 6)).success);
+}
+
 TEST_F(Ocpp16Plugin, RejectionTimeoutAndAbsenceAreFailures) {
     const auto port = start(site({{"ast_ev_001", "CP1", {}}, {"ast_ev_002", "CP2", {}}},
                                  {{"call_timeout_seconds", 0.2}}));
