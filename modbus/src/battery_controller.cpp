@@ -1,5 +1,6 @@
 #include "gridgate/modbus/battery_controller.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -45,10 +46,11 @@ struct BatteryController::State {
     // Connected (ARCHITECTURE.md): the TCP connection is up and this unit's
     // last request succeeded. A unit that answers with an exception (a TCP
     // gateway whose device is gone answers 10 or 11) is not connected.
-    // Guarded by handler_mutex, which also orders the reports.
+    // Guarded by handler_mutex, which also orders the reports; `up` is what
+    // was last reported, readable without the lock (a handler may ask).
     bool link_up = false;
     bool answering = true;
-    bool reported_up = false;
+    std::atomic<bool> up{false};
 
     void link_changed(bool up) {
         std::lock_guard lock(handler_mutex);
@@ -65,15 +67,11 @@ struct BatteryController::State {
         answering = !error;
         report_connection();
     }
-    bool connected() {
-        std::lock_guard lock(handler_mutex);
-        return link_up && answering;
-    }
     void report_connection() {
-        const bool up = link_up && answering;
-        if (up == reported_up) return;
-        reported_up = up;
-        if (!handlers_off && handlers.on_connection) handlers.on_connection(up);
+        const bool now = link_up && answering;
+        if (now == up.load(std::memory_order_relaxed)) return;
+        up.store(now, std::memory_order_release);
+        if (!handlers_off && handlers.on_connection) handlers.on_connection(now);
     }
 
     std::vector<WriteRequest> requests(const std::vector<RegisterWrite>& writes) const {
@@ -380,7 +378,7 @@ std::optional<double> BatteryController::soc() const {
 }
 
 bool BatteryController::connected() const {
-    return state_->connected();
+    return state_->up.load(std::memory_order_acquire);
 }
 
 }  // namespace gridgate::modbus
