@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -158,19 +159,34 @@ TEST(GatewayCli, CheckConfigAcceptsAValidSite) {
     EXPECT_NE(r.output.find(": ok"), std::string::npos);
 }
 
-TEST(GatewayCli, CheckConfigReportsEveryErrorWithItsPosition) {
-    std::string text = site_file(8080);
-    // A host key typo, a plugin key typo and a bad plugin value, on known lines.
-    text.replace(text.find("max_retries = 1"), 15, "max_retrys = 1");
-    text.replace(text.find("behaviour = \"fail\""), 18, "behavior = \"fail\"");
-    text.replace(text.find("behaviour = \"never\""), 19, "behaviour = \"sometimes\"");
-    auto site = write_temp_file("broken.toml", text);
-    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    const std::string f = site.string();
-    EXPECT_NE(r.output.find(at_line_of(f, text, "max_retrys") + "unknown key 'max_retrys'"),
+// `--check-config` on the test site with a host key typo ([engine]'s
+// max_retries) and `edit`'s changes: exit 2, the typo at its line.
+struct BrokenSite {
+    std::string text;
+    std::filesystem::path site;
+    RunResult check;
+};
+BrokenSite check_with_a_host_typo(const std::function<void(std::string&)>& edit) {
+    BrokenSite b{site_file(8080), {}, {}};
+    b.text.replace(b.text.find("max_retries = 1"), 15, "max_retrys = 1");
+    edit(b.text);
+    b.site = write_temp_file("broken.toml", b.text);
+    b.check = run_to_completion(kBinary, {"--config", b.site.string(), "--check-config"});
+    EXPECT_EQ(b.check.exit_code, 2) << b.check.output;
+    EXPECT_NE(b.check.output.find(at_line_of(b.site.string(), b.text, "max_retrys") +
+                                  "unknown key 'max_retrys'"),
               std::string::npos)
-        << r.output;
+        << b.check.output;
+    return b;
+}
+
+TEST(GatewayCli, CheckConfigReportsEveryErrorWithItsPosition) {
+    // Beside the host's typo, a plugin key typo and a bad plugin value.
+    const auto [text, site, r] = check_with_a_host_typo([](std::string& t) {
+        t.replace(t.find("behaviour = \"fail\""), 18, "behavior = \"fail\"");
+        t.replace(t.find("behaviour = \"never\""), 19, "behaviour = \"sometimes\"");
+    });
+    const std::string f = site.string();
     EXPECT_NE(r.output.find("did you mean 'max_retries'"), std::string::npos) << r.output;
     EXPECT_NE(r.output.find(at_line_of(f, text, "behavior =") + "unknown key 'behavior'"),
               std::string::npos)
@@ -192,17 +208,10 @@ TEST(GatewayCli, CheckConfigReportsEveryErrorWithItsPosition) {
 // A plugin's own checks (beyond its keys) run even when the host found
 // errors elsewhere in the file: one run, every problem.
 TEST(GatewayCli, CheckConfigRunsThePluginsChecksBesideTheHostsErrors) {
-    std::string text = site_file(8080);
-    text.replace(text.find("max_retries = 1"), 15, "max_retrys = 1");
-    text.replace(text.find("behaviour = \"ok\""), 16, "behaviour = \"ok\"\nlimit_kw = 500.0");
-    auto site = write_temp_file("broken.toml", text);
-    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
-    EXPECT_EQ(r.exit_code, 2) << r.output;
-    const std::string f = site.string();
-    EXPECT_NE(r.output.find(at_line_of(f, text, "max_retrys") + "unknown key 'max_retrys'"),
-              std::string::npos)
-        << r.output;
-    EXPECT_NE(r.output.find(at_line_of(f, text, "limit_kw = 500") +
+    const auto [text, site, r] = check_with_a_host_typo([](std::string& t) {
+        t.replace(t.find("behaviour = \"ok\""), 16, "behaviour = \"ok\"\nlimit_kw = 500.0");
+    });
+    EXPECT_NE(r.output.find(at_line_of(site.string(), text, "limit_kw = 500") +
                             "asset 'ast_ok': limit_kw exceeds site_limit_kw"),
               std::string::npos)
         << r.output;
