@@ -26,6 +26,21 @@ TEST(DateTime, FormatsUtcWithZ) {
     const Timestamp t = Timestamp{sys_days{2026y / 1 / 2}} + 3h + 4min + 5s;
     EXPECT_EQ(format_timestamp(t), "2026-01-02T03:04:05Z");
     EXPECT_EQ(format_timestamp(t + 7ms), "2026-01-02T03:04:05.007Z");
+    EXPECT_EQ(format_timestamp(Timestamp{sys_days{2024y / 2 / 29}} + 23h + 59min + 59s + 999ms),
+              "2024-02-29T23:59:59.999Z");
+    EXPECT_EQ(format_timestamp(Timestamp{sys_days{999y / 12 / 31}} + 120ms),
+              "0999-12-31T00:00:00.120Z");
+    EXPECT_EQ(format_timestamp(Timestamp{sys_days{10000y / 1 / 1}} + 1s), "10000-01-01T00:00:01Z");
+}
+
+// Every field of a formatted time reads back as the time it came from.
+TEST(DateTime, FormatReadsBack) {
+    Timestamp t = Timestamp{sys_days{1970y / 1 / 1}};
+    for (int i = 0; i < 20000; ++i) {
+        t += 1h + 7min + 13s + 389ms;
+        const std::string text = format_timestamp(t);
+        EXPECT_EQ(parse_timestamp(text), t) << text;
+    }
 }
 
 }  // namespace
