@@ -393,21 +393,27 @@ void ChargePointSession<Stream>::handle_error(const CallError& error) {
 template <class Stream>
 void ChargePointSession<Stream>::send_frame(std::string frame) {
     if (ended_ || !accepted_) return;
-    if (writes_.size() >= state_->options.max_queued_frames) {
-        state_->log(LogLevel::Warning, who() + ": " + std::to_string(writes_.size()) +
+    if (!writing_) {
+        // The usual case, a connection with nothing on its way out: no queue.
+        writing_frame_ = std::move(frame);
+        do_write();
+        return;
+    }
+    const std::size_t unsent = writes_.size() + 1;
+    if (unsent >= state_->options.max_queued_frames) {
+        state_->log(LogLevel::Warning, who() + ": " + std::to_string(unsent) +
                                            " frames unsent; the peer is not reading");
         do_close(websocket::close_code::policy_error, "not reading");
         return;
     }
     writes_.push(std::move(frame));
-    if (!writing_) do_write();
 }
 
 template <class Stream>
 void ChargePointSession<Stream>::do_write() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(net::buffer(writes_.front()),
+    ws_.async_write(net::buffer(writing_frame_),
                     Cached{[self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                         self->on_write(ec);
                     }});
@@ -416,7 +422,7 @@ void ChargePointSession<Stream>::do_write() {
 template <class Stream>
 void ChargePointSession<Stream>::on_write(beast::error_code ec) {
     writing_ = false;
-    writes_.pop();
+    std::string().swap(writing_frame_);  // an idle connection holds no frame
     if (ec) {
         // The pending read fails too and ends the session.
         if (ec != net::error::operation_aborted && ec != websocket::error::closed) {
@@ -425,7 +431,10 @@ void ChargePointSession<Stream>::on_write(beast::error_code ec) {
         close_socket();
         return;
     }
-    if (!writes_.empty()) do_write();
+    if (!writes_.empty()) {
+        writing_frame_ = writes_.pop();
+        do_write();
+    }
 }
 
 template <class Stream>
@@ -442,6 +451,7 @@ void ChargePointSession<Stream>::submit_call(PendingCall call) {
 template <class Stream>
 void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
     if (!ended_ && !closing_ && calls_.size() < state_->options.max_queued_calls) {
+        if (!in_flight_ && calls_.empty()) return start_call(std::move(call));  // no queue
         calls_.push(std::move(call));
         pump_calls();
         return;
@@ -464,7 +474,12 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
 template <class Stream>
 void ChargePointSession<Stream>::pump_calls() {
     if (in_flight_ || calls_.empty() || ended_) return;
-    in_flight_ = std::make_unique<PendingCall>(calls_.pop());
+    start_call(calls_.pop());
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::start_call(PendingCall call) {
+    in_flight_ = std::make_unique<PendingCall>(std::move(call));
     in_flight_deadline_ = std::chrono::steady_clock::now() + in_flight_->timeout;
     // The timer is left running when a call ends: one armed for an earlier
     // deadline fires, finds the next call not yet due and waits again.

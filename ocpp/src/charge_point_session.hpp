@@ -80,6 +80,7 @@ class ChargePointSession : public SessionBase,
     void on_write(beast::error_code ec);
     void enqueue_call(PendingCall call);
     void pump_calls();
+    void start_call(PendingCall call);
     void arm_call_timer();
     void on_call_timer();
     void arm_ping_timer(std::chrono::steady_clock::time_point at);
@@ -103,7 +104,8 @@ class ChargePointSession : public SessionBase,
     std::unique_ptr<Handshake> handshake_;
     std::string identity_;
     std::string remote_;
-    Fifo<std::string> writes_;
+    std::string writing_frame_;  // the frame being written, if writing_
+    Fifo<std::string> writes_;   // the frames behind it
     Fifo<PendingCall> calls_;
     std::unique_ptr<PendingCall> in_flight_;
     Timer call_timer_;
