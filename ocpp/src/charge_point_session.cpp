@@ -37,8 +37,8 @@ void ChargePointSession<Stream>::close_socket() {
 
 template <class Stream>
 void ChargePointSession<Stream>::start_handshake_timer() {
-    handshake_timer_.expires_after(state_->options.handshake_timeout);
-    handshake_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    deadline_timer_.expires_after(state_->options.handshake_timeout);
+    deadline_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
         // Closing fails the pending TLS handshake, read or refusal write,
         // which ends the session.
         if (!ec && !self->upgrade_read_) self->close_socket();
@@ -127,7 +127,7 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
     }
 
     upgrade_read_ = true;
-    handshake_timer_.cancel();
+    deadline_timer_.cancel();
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = state_->options.handshake_timeout;
     timeouts.idle_timeout = websocket::stream_base::none();  // see on_ping_timer
@@ -552,6 +552,13 @@ void ChargePointSession<Stream>::do_close(websocket::close_code code, std::strin
                         // must not leave the socket open.
                         if (ec) self->close_socket();
                     });
+    // Beast's own close timeout does not run while the close frame waits
+    // behind a write the peer never takes (it does not read): without this,
+    // such a peer would hold its connection for ever.
+    deadline_timer_.expires_after(state_->options.handshake_timeout);
+    deadline_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec && !self->ended_) self->close_socket();
+    });
 }
 
 template <class Stream>
@@ -560,7 +567,7 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
     ended_ = true;
     ++call_timer_waits_;
     call_timer_.cancel();
-    handshake_timer_.cancel();
+    deadline_timer_.cancel();
     ping_timer_.cancel();
     state_->untrack(this);
 

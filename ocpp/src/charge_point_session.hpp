@@ -52,7 +52,7 @@ class ChargePointSession : public SessionBase,
         : state_(std::move(state)),
           ws_(std::forward<StreamArgs>(args)...),
           call_timer_(ws_.get_executor()),
-          handshake_timer_(ws_.get_executor()),
+          deadline_timer_(ws_.get_executor()),
           ping_timer_(ws_.get_executor()) {}
 
     void run();
@@ -110,8 +110,9 @@ class ChargePointSession : public SessionBase,
     std::unique_ptr<PendingCall> in_flight_;
     Timer call_timer_;
     // Bounds the TLS handshake and the upgrade request (the WebSocket
-    // handshake has Beast's own timeout); stopped once the upgrade is read.
-    Timer handshake_timer_;
+    // handshake has Beast's own timeout), and later our closing handshake:
+    // a peer that does not read never takes the close frame.
+    Timer deadline_timer_;
     // Keep-alive (options.ping_interval), ours rather than Beast's idle
     // timeout, which re-arms a timer on every read: this one wakes once per
     // interval and compares against the time the peer was last heard.

@@ -217,6 +217,9 @@ struct ClientOptions {
     bool tls = false;
     // False: never read, so pings go unanswered.
     bool read = true;
+    // Non-zero: the socket's SO_RCVBUF, so that a client that does not read
+    // backs the server's writes up after a few kilobytes, not megabytes.
+    int receive_buffer_bytes = 0;
 };
 
 // A charger-side WebSocket client. The handshake is synchronous; after it a
@@ -234,6 +237,11 @@ class TestClient {
             upgrade(*tls_ws_);
         } else {
             ws_.emplace(io_);
+            auto& socket = beast::get_lowest_layer(*ws_).socket();
+            socket.open(endpoint.protocol());
+            if (options_.receive_buffer_bytes > 0)
+                socket.set_option(
+                    net::socket_base::receive_buffer_size(options_.receive_buffer_bytes));
             beast::get_lowest_layer(*ws_).connect(endpoint);
             upgrade(*ws_);
         }

@@ -569,6 +569,27 @@ TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
     EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
 }
 
+// A charger that sends but never reads: its answers pile up behind a write
+// the kernel no longer takes. The queue stays bounded and the connection
+// ends, even though the goodbye (a close frame) cannot reach it either.
+TEST_F(CentralSystemTest, APeerThatDoesNotReadIsDisconnectedWithItsQueueBounded) {
+    TestServer server({.handshake_timeout = std::chrono::seconds(1), .max_queued_frames = 8});
+    TestClient client(server.server->port(), {.read = false, .receive_buffer_bytes = 4096});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    // Enough answers to fill both ends' socket buffers, then the queue.
+    bool refused = false;
+    for (int i = 0; i < 100'000 && !refused; ++i) {
+        client.send(R"([2,"hb)" + std::to_string(i) + R"(","Heartbeat",{}])");
+        if (i % 256 == 0) refused = server.logged("frames unsent; the peer is not reading");
+    }
+    ASSERT_TRUE(refused) << "the answers never backed up";
+    EXPECT_TRUE(server.logged("8 frames unsent; the peer is not reading"));
+    ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }, 5s));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("not reading"), std::string::npos)
+        << server.handler->disconnect_list()[0];
+    EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
 TEST_F(CentralSystemTest, SilentPeerIsDisconnectedAfterUnansweredPings) {
     TestServer server({.ping_interval = std::chrono::milliseconds(100)});
     TestClient client(server.server->port(), {.read = false});
