@@ -54,12 +54,21 @@ class ScriptedBackend : public ApiBackend {
         std::string body;
         CommandFilter filter;
         sdk::CommandId id;
+        std::shared_ptr<RequestClaim> claim;  // post_schedule's
     };
 
-    void post_schedule(ScheduleFormat format, std::string body,
+    // Like the engine, takes the request just before "applying" it (when it
+    // answers) and drops it unanswered when the server has abandoned it.
+    void post_schedule(ScheduleFormat format, std::string body, std::shared_ptr<RequestClaim> claim,
                        std::function<void(ApiResponse)> done) override {
         Call c{"post_schedule", format, std::move(body)};
-        answer(std::move(c), std::move(done), schedule_answer);
+        c.claim = claim;
+        answer(
+            std::move(c),
+            [claim, done = std::move(done)](ApiResponse response) {
+                if (claim->take()) done(std::move(response));
+            },
+            schedule_answer);
     }
     void list_commands(CommandFilter filter, std::function<void(ApiResponse)> done) override {
         Call c{"list_commands"};
