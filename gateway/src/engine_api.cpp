@@ -29,11 +29,12 @@ void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
     asio::post(p_.strand, [this, request = std::move(request), claim = std::move(claim),
                            done = std::move(done)]() mutable {
         if (!claim->take()) {
-            // The strand came too late: the client has its 503, which
-            // promised that this schedule would not be applied.
+            // The strand came too late: the client has its 503 (or lost its
+            // connection at shutdown), which promised that this schedule
+            // would not be applied.
             spdlog::info(
-                "api: dropped a schedule of {} row(s) x {} column(s) unapplied: the client "
-                "was answered 503 before the engine could take it",
+                "api: dropped a schedule of {} row(s) x {} column(s) unapplied: the HTTP API "
+                "gave up on it before the engine could take it",
                 request.schedule.rows(), request.schedule.cols());
             return;
         }

@@ -341,6 +341,9 @@ void HttpSession::close() {
     if (phase_ == Phase::Closed) return;
     phase_ = Phase::Closed;
     backend_timer_.cancel();
+    // Closed without an answer (stop's grace ran out): a schedule the
+    // backend has not taken yet is never applied either.
+    abandon_request();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();

@@ -879,6 +879,21 @@ TEST_F(ApiServerTest, StopClosesWhatIsStillBusyAfterTheGrace) {
     EXPECT_TRUE(eventually([&] { return stopped.load(); }));
 }
 
+TEST_F(ApiServerTest, StopClosingAConnectionDropsTheScheduleTheBackendHasNotTaken) {
+    ApiServerOptions options;
+    options.shutdown_grace = 200ms;
+    start(options);
+    backend_.hold = true;
+    RawClient busy(port());
+    busy.send(post("/api/v1/schedules", "text/csv", "t,a\n"));
+    ASSERT_TRUE(eventually([&] { return backend_.held_count() == 1; }));
+    server_->stop();
+    EXPECT_TRUE(busy.closed_by_server(3s));
+    EXPECT_FALSE(backend_.call(0).claim->take());
+    backend_.release_one();
+    EXPECT_EQ(backend_.applied_schedules.load(), 0);
+}
+
 TEST_F(ApiServerTest, StartReportsABusyPortAndLeavesNothingOpen) {
     start();
     net::io_context other_ioc;

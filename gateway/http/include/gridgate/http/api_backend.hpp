@@ -42,8 +42,9 @@ struct CommandFilter {
 
 /// Who acts on one state-changing request, settled once between the server
 /// and the backend: the backend takes it immediately before it changes
-/// anything, the server abandons it when its backend timeout fires. The first
-/// to act wins; the other learns the outcome from its own call's result.
+/// anything, the server abandons it when its backend timeout fires (or when
+/// it closes the connection unanswered at stop). The first to act wins; the
+/// other learns the outcome from its own call's result.
 ///
 /// Thread-safe: one atomic, so each side may act from its own thread.
 class RequestClaim {
@@ -54,7 +55,7 @@ class RequestClaim {
     /// and answered 503; the backend drops it without touching the engine.
     bool take() noexcept { return settle(State::Taken); }
 
-    /// Called by the server when its backend timeout fires. True: the backend
+    /// Called by the server when it gives up waiting. True: the backend
     /// had not taken the request and now never will, so the server answers 503.
     /// False: the backend has taken it and its answer is coming.
     bool abandon() noexcept { return settle(State::Abandoned); }
