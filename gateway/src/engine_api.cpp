@@ -1,5 +1,6 @@
 #include "engine_api.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
 #include "gridgate/engine/schedule_parser.hpp"
@@ -11,6 +12,7 @@ namespace asio = boost::asio;
 using http::ApiResponse;
 
 void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
+                              std::shared_ptr<http::RequestClaim> claim,
                               std::function<void(ApiResponse)> done) {
     // Parsing a large schedule takes tens of milliseconds: do it here, on the
     // HTTP thread, so the engine strand keeps dispatching meanwhile.
@@ -24,7 +26,18 @@ void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
         done(ApiResponse::json(400, http::error_json(e.what())));
         return;
     }
-    asio::post(p_.strand, [this, request = std::move(request), done = std::move(done)]() mutable {
+    asio::post(p_.strand, [this, request = std::move(request), claim = std::move(claim),
+                           done = std::move(done)]() mutable {
+        if (!claim->take()) {
+            // The strand came too late: the client has its 503 (or lost its
+            // connection at shutdown), which promised that this schedule
+            // would not be applied.
+            spdlog::info(
+                "api: dropped a schedule of {} row(s) x {} column(s) unapplied: the HTTP API "
+                "gave up on it before the engine could take it",
+                request.schedule.rows(), request.schedule.cols());
+            return;
+        }
         engine::AssetMap asset_map = p_.site.asset_map;
         for (auto& [key, asset] : request.asset_map) asset_map[key] = asset;  // the body wins
         auto known = [this](std::string_view id) { return known_assets_.count(id) > 0; };

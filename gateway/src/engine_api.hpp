@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -37,6 +38,7 @@ class EngineApi final : public http::ApiBackend {
     }
 
     void post_schedule(http::ScheduleFormat format, std::string body,
+                       std::shared_ptr<http::RequestClaim> claim,
                        std::function<void(http::ApiResponse)> done) override;
     void list_commands(http::CommandFilter filter,
                        std::function<void(http::ApiResponse)> done) override;

@@ -200,11 +200,13 @@ void HttpSession::handle_request() {
             self->on_backend_answer(request, std::move(response));
         });
     };
+    claim_ = route_.endpoint == Endpoint::PostSchedule ? std::make_shared<RequestClaim>() : nullptr;
     ApiBackend& backend = state_->backend();
     try {
         switch (route_.endpoint) {
             case Endpoint::PostSchedule:
-                backend.post_schedule(route_.format, parser_->release().body(), std::move(answer));
+                backend.post_schedule(route_.format, parser_->release().body(), claim_,
+                                      std::move(answer));
                 break;
             case Endpoint::ListCommands:
                 backend.list_commands(std::move(route_.filter), std::move(answer));
@@ -229,7 +231,10 @@ void HttpSession::handle_request() {
         }
     } catch (const std::exception& e) {
         spdlog::error("api: backend failed while taking a request: {}", e.what());
-        on_backend_answer(request, ApiResponse::json(500, error_json("internal error")));
+        // Had the backend taken the request before throwing, its answer is
+        // the one to send.
+        if (abandon_request())
+            on_backend_answer(request, ApiResponse::json(500, error_json("internal error")));
     }
 }
 
@@ -251,12 +256,31 @@ void HttpSession::on_backend_timeout(std::uint64_t request, beast::error_code ec
                                         std::to_string(options.health_timeout.count()) + " ms",
                                     false, false));
     }
-    spdlog::warn("api: the gateway did not answer a request within {} ms",
-                 options.backend_timeout.count());
-    do_write(error_reply(503,
-                         "the gateway did not answer within " +
-                             std::to_string(options.backend_timeout.count()) + " ms",
-                         false, false));
+    const std::string waited = std::to_string(options.backend_timeout.count()) + " ms";
+    if (!abandon_request()) {
+        // The backend is applying the request: only its answer can tell the
+        // client what happened, and it is coming, however late.
+        spdlog::info("api: a schedule is still being applied after {}; waiting for its answer",
+                     waited);
+        return;
+    }
+    if (claim_) {
+        spdlog::warn(
+            "api: the engine did not take a schedule within {}: answered 503, and the "
+            "schedule will not be applied",
+            waited);
+        return do_write(error_reply(
+            503, "the gateway did not take the schedule within " + waited + "; it was not applied",
+            false, false));
+    }
+    spdlog::warn("api: the gateway did not answer a request within {}", waited);
+    do_write(error_reply(503, "the gateway did not answer within " + waited, false, false));
+}
+
+// True when the server may answer the request in flight itself: it changes
+// nothing, or the backend has not taken it and now never will.
+bool HttpSession::abandon_request() {
+    return !claim_ || claim_->abandon();
 }
 
 void HttpSession::do_write(Reply reply) {
@@ -317,6 +341,9 @@ void HttpSession::close() {
     if (phase_ == Phase::Closed) return;
     phase_ = Phase::Closed;
     backend_timer_.cancel();
+    // Closed without an answer (stop's grace ran out): a schedule the
+    // backend has not taken yet is never applied either.
+    abandon_request();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();

@@ -66,6 +66,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     void handle_request();
     void on_backend_answer(std::uint64_t request, ApiResponse response);
     void on_backend_timeout(std::uint64_t request, boost::beast::error_code ec);
+    bool abandon_request();
 
     void do_write(Reply reply);
     void on_write(boost::beast::error_code ec, std::size_t bytes);
@@ -84,6 +85,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     bool stop_requested_ = false;
     std::uint64_t request_ = 0;  // numbers requests so a stale backend answer is recognised
     Route route_;
+    // Settles, for a state-changing request, whether the backend applies it
+    // or the server gives up on it; null for read-only requests.
+    std::shared_ptr<RequestClaim> claim_;
     unsigned version_ = 11;
     bool keep_alive_ = true;
     bool close_after_write_ = false;

@@ -54,12 +54,27 @@ class ScriptedBackend : public ApiBackend {
         std::string body;
         CommandFilter filter;
         sdk::CommandId id;
+        std::shared_ptr<RequestClaim> claim;  // post_schedule's
     };
 
-    void post_schedule(ScheduleFormat format, std::string body,
+    // Like the engine, takes the request just before "applying" it (when it
+    // answers) and drops it unanswered when the server has abandoned it.
+    void post_schedule(ScheduleFormat format, std::string body, std::shared_ptr<RequestClaim> claim,
                        std::function<void(ApiResponse)> done) override {
         Call c{"post_schedule", format, std::move(body)};
-        answer(std::move(c), std::move(done), schedule_answer);
+        c.claim = claim;
+        if (take_schedules_at_once) claim->take();  // applying starts now, answering later
+        answer(
+            std::move(c),
+            [this, claim, done = std::move(done)](ApiResponse response) {
+                if (!claim->take()) {
+                    ++dropped_schedules;
+                    return;
+                }
+                ++applied_schedules;
+                done(std::move(response));
+            },
+            schedule_answer);
     }
     void list_commands(CommandFilter filter, std::function<void(ApiResponse)> done) override {
         Call c{"list_commands"};
@@ -133,6 +148,9 @@ class ScriptedBackend : public ApiBackend {
     std::atomic<bool> hold{false};
     std::atomic<bool> engine_alive{true};
     std::atomic<bool> engine_answers{true};
+    std::atomic<bool> take_schedules_at_once{false};
+    std::atomic<int> applied_schedules{0};
+    std::atomic<int> dropped_schedules{0};
     ApiResponse schedule_answer = ApiResponse::json(
         201, R"({"schedule_id":"sch_1","commands":["cmd_000000000001"],"ignored_columns":[]})");
     Metrics registry;
@@ -205,6 +223,15 @@ class RawClient {
         run();
         return got == 0 && buffer_.size() == 0 &&
                (result == net::error::eof || result == net::error::connection_reset);
+    }
+
+    // True when the server sends nothing and keeps the connection open for
+    // `limit`.
+    bool nothing_received_within(std::chrono::milliseconds limit) {
+        std::this_thread::sleep_for(limit);
+        beast::error_code ec;
+        std::size_t waiting = stream_.socket().available(ec);
+        return !ec && waiting == 0 && buffer_.size() == 0;
     }
 
     void close() {
@@ -760,6 +787,53 @@ TEST_F(ApiServerTest, BackendThatDoesNotAnswerGets503AndTheConnectionLivesOn) {
     EXPECT_EQ(next.response.body(), R"({"assets":[]})");
 }
 
+TEST_F(ApiServerTest, ScheduleNotTakenWithinTheTimeoutIs503AndIsNeverApplied) {
+    ApiServerOptions options;
+    options.backend_timeout = 150ms;
+    start(options);
+    backend_.hold = true;  // the engine is busy and does not get to the schedule
+    RawClient client(port());
+    const std::string csv = "timestamp,battery_charge_kw\n2024-01-15T08:00:00Z,5\n";
+    auto r = client.roundtrip(post("/api/v1/schedules", "text/csv", csv));
+    ASSERT_FALSE(r.ec);
+    EXPECT_EQ(r.response.result_int(), 503u);
+    EXPECT_EQ(
+        r.response.body(),
+        R"({"error":"the gateway did not take the schedule within 150 ms; it was not applied"})");
+    ASSERT_EQ(backend_.call_count(), 1u);
+    EXPECT_FALSE(backend_.call(0).claim->take());
+
+    backend_.release_one();  // the engine gets to it at last, and drops it
+    EXPECT_EQ(backend_.applied_schedules.load(), 0);
+    EXPECT_EQ(backend_.dropped_schedules.load(), 1);
+    backend_.hold = false;
+    auto again = client.roundtrip(post("/api/v1/schedules", "text/csv", csv));
+    ASSERT_FALSE(again.ec);
+    EXPECT_EQ(again.response.result_int(), 201u);
+    EXPECT_EQ(backend_.applied_schedules.load(), 1);
+}
+
+TEST_F(ApiServerTest, ScheduleTakenWithinTheTimeoutGetsTheBackendsAnswerHoweverLate) {
+    ApiServerOptions options;
+    options.backend_timeout = 150ms;
+    start(options);
+    backend_.hold = true;
+    backend_.take_schedules_at_once = true;  // taken at once, answered after the timeout
+    RawClient client(port());
+    client.send(post("/api/v1/schedules", "text/csv", "t,a\n"));
+    ASSERT_TRUE(eventually([&] { return backend_.held_count() == 1; }));
+    EXPECT_TRUE(client.nothing_received_within(4 * options.backend_timeout));
+
+    backend_.release_one();
+    auto r = client.read();
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.response.result_int(), 201u);
+    EXPECT_EQ(r.response.body(), backend_.schedule_answer.body);
+    EXPECT_TRUE(r.response.keep_alive());
+    EXPECT_EQ(backend_.applied_schedules.load(), 1);
+    EXPECT_FALSE(backend_.call(0).claim->abandon());
+}
+
 // ---------------------------------------------------------------- lifecycle
 
 TEST_F(ApiServerTest, StopClosesIdleConnectionsAndLetsInFlightRequestsFinish) {
@@ -803,6 +877,21 @@ TEST_F(ApiServerTest, StopClosesWhatIsStillBusyAfterTheGrace) {
     // server reports itself stopped.
     backend_.forget_held();
     EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+}
+
+TEST_F(ApiServerTest, StopClosingAConnectionDropsTheScheduleTheBackendHasNotTaken) {
+    ApiServerOptions options;
+    options.shutdown_grace = 200ms;
+    start(options);
+    backend_.hold = true;
+    RawClient busy(port());
+    busy.send(post("/api/v1/schedules", "text/csv", "t,a\n"));
+    ASSERT_TRUE(eventually([&] { return backend_.held_count() == 1; }));
+    server_->stop();
+    EXPECT_TRUE(busy.closed_by_server(3s));
+    EXPECT_FALSE(backend_.call(0).claim->take());
+    backend_.release_one();
+    EXPECT_EQ(backend_.applied_schedules.load(), 0);
 }
 
 TEST_F(ApiServerTest, StartReportsABusyPortAndLeavesNothingOpen) {

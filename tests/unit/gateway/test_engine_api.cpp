@@ -1,0 +1,156 @@
+// The daemon's API backend (EngineApi) over a real engine, behind the real API
+// server on loopback: what a client is told about a schedule matches what the
+// engine did with it, even when the engine's strand is slow.
+//
+// The Gateway builds its ApiServerOptions from the site file, which has no
+// backend timeout (30 s), so these tests wire EngineApi to the server the way
+// the Gateway does, with a timeout short enough to test.
+#include "engine_api.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include "gridgate/http/api_server.hpp"
+#include "http_client.hpp"
+
+namespace gridgate::gateway {
+namespace {
+
+namespace net = boost::asio;
+using namespace std::chrono_literals;
+using tools::http_request;
+
+constexpr std::chrono::milliseconds kBackendTimeout{150};
+const std::string kSchedule =
+    "timestamp,battery_charge_kw\n2099-01-15T08:00:00Z,5\n2099-01-15T09:00:00Z,7\n";
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(2ms);
+    }
+    return condition();
+}
+
+std::vector<std::string> command_ids(const std::string& json) {
+    static const std::regex id("cmd_[0-9a-f]{12}");
+    std::vector<std::string> ids;
+    for (std::sregex_iterator it(json.begin(), json.end(), id), end; it != end; ++it)
+        ids.push_back(it->str());
+    return ids;
+}
+
+class EngineApiTest : public ::testing::Test {
+  protected:
+    EngineApiTest() {
+        config::AssetConfig battery;
+        battery.id = "ast_batt_001";
+        battery.type = "battery";
+        battery.adapter = "sim";
+        site_.assets.push_back(battery);
+        site_.asset_map["battery"] = "ast_batt_001";
+
+        api_.emplace(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
+                                      [this] { on_new_commands(); }});
+        http::ApiServerOptions options;
+        options.port = 0;
+        options.backend_timeout = kBackendTimeout;
+        server_.emplace(ioc_, options, *api_);
+        if (server_->start()) throw std::runtime_error("the API server did not start");
+        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { ioc_.run(); });
+    }
+
+    ~EngineApiTest() override {
+        free_strand();
+        std::atomic<bool> stopped{false};
+        server_->stop([&] { stopped = true; });
+        eventually([&] { return stopped.load(); });
+        work_.reset();
+        ioc_.stop();
+        for (auto& t : threads_) t.join();
+        server_.reset();
+    }
+
+    // Keeps the engine strand busy until free_strand().
+    void occupy_strand() {
+        strand_release_.emplace();
+        auto busy = std::make_shared<std::atomic<bool>>(false);
+        net::post(strand_, [busy, released = strand_release_->get_future()]() {
+            *busy = true;
+            released.wait();
+        });
+        ASSERT_TRUE(eventually([&] { return busy->load(); }));
+    }
+    void free_strand() {
+        if (strand_release_) strand_release_->set_value();
+        strand_release_.reset();
+    }
+
+    tools::HttpReply post_schedule() {
+        return http_request(server_->port(), "POST", "/api/v1/schedules", kSchedule, "text/csv");
+    }
+    tools::HttpReply list_commands() {
+        return http_request(server_->port(), "GET", "/api/v1/commands");
+    }
+
+    net::io_context ioc_;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
+        net::make_work_guard(ioc_)};
+    EngineStrand strand_{net::make_strand(ioc_)};
+    engine::DispatchEngine engine_;
+    config::SiteConfig site_;
+    AdapterRegistry registry_;
+    http::Metrics metrics_;
+    // Runs on the strand after the engine has made a schedule's commands,
+    // before the answer: slow here, slow to answer.
+    std::function<void()> on_new_commands = [] {};
+    std::optional<std::promise<void>> strand_release_;
+    std::optional<EngineApi> api_;
+    std::optional<http::ApiServer> server_;
+    std::vector<std::thread> threads_;
+};
+
+TEST_F(EngineApiTest, AScheduleTheEngineCannotTakeInTimeIs503AndIsNeverApplied) {
+    occupy_strand();
+    auto refused = post_schedule();
+    EXPECT_EQ(refused.status, 503u) << refused.body;
+    free_strand();
+
+    // The strand runs the posted schedule before this listing: it drops it.
+    auto listed = list_commands();
+    ASSERT_EQ(listed.status, 200u);
+    EXPECT_EQ(listed.body, R"({"commands":[]})");
+
+    // Posting it again applies it, once.
+    auto accepted = post_schedule();
+    ASSERT_EQ(accepted.status, 201u) << accepted.body;
+    auto ids = command_ids(accepted.body);
+    EXPECT_EQ(ids.size(), 2u) << accepted.body;
+    EXPECT_EQ(command_ids(list_commands().body), ids);
+}
+
+TEST_F(EngineApiTest, AScheduleTheEngineTookIsAnsweredWithItsCommandsHoweverLate) {
+    on_new_commands = [] { std::this_thread::sleep_for(4 * kBackendTimeout); };
+    auto accepted = post_schedule();
+    ASSERT_EQ(accepted.status, 201u) << accepted.body;
+    auto ids = command_ids(accepted.body);
+    EXPECT_EQ(ids.size(), 2u) << accepted.body;
+    EXPECT_EQ(command_ids(list_commands().body), ids);
+}
+
+}  // namespace
+}  // namespace gridgate::gateway
