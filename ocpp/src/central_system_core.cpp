@@ -116,7 +116,9 @@ std::optional<HandlerError> CentralSystemCore::on_call(std::string_view identity
         }
         if (observers_.on_notification) observers_.on_notification(identity, action, status);
     } else {
-        return HandlerError{ErrorCode::NotImplemented,
+        // Known to OCPP 1.6 (the library answers NotImplemented for the
+        // rest before asking): recognised, not supported.
+        return HandlerError{ErrorCode::NotSupported,
                             "the central system does not handle " + std::string(action)};
     }
     return std::nullopt;

@@ -314,6 +314,14 @@ template <class Stream>
 void ChargePointSession<Stream>::handle_call(const Call& call) {
     const std::string where = who() + " " + std::string(call.action) + " (message id " +
                               std::string(call.message_id) + ")";
+    if (!sent_by_charge_point(call.action) && state_->schemas->has_action(call.action)) {
+        // Refused before its payload is looked at: no payload makes it right.
+        const std::string why = std::string(call.action) +
+                                " is sent by a central system to a charge point, not the other way";
+        state_->log(LogLevel::Warning, where + ": refused: " + why);
+        send_frame(serialize_call_error(call.message_id, ErrorCode::NotSupported, why));
+        return;
+    }
     if (auto violation =
             state_->schemas->validate(call.action, PayloadKind::Request, *call.payload)) {
         state_->log(LogLevel::Warning, where + ": refused: " + violation->message);

@@ -211,6 +211,15 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
     return frame_error(readable_id, ErrorCode::ProtocolError, "unknown message type");
 }
 
+bool sent_by_charge_point(std::string_view action) noexcept {
+    for (std::string_view a :
+         {"Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
+          "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
+          "StatusNotification", "StopTransaction"})
+        if (a == action) return true;
+    return false;
+}
+
 std::string serialize_call(std::string_view message_id, std::string_view action,
                            const rapidjson::Value& payload) {
     std::string out;

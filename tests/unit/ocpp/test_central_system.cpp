@@ -120,10 +120,13 @@ TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     EXPECT_EQ(unknown_type.id, "m1");
     auto unknown_action = exchange(client, R"([2,"m2","Teleport",{}])");
     EXPECT_EQ(unknown_action.code, "NotImplemented");
-    // A CS->CP action sent by the charger: known to the schema, not handled.
+    // A CS->CP action sent by the charger: known, so NotSupported...
     auto wrong_direction =
         exchange(client, R"([2,"m3","RemoteStopTransaction",{"transactionId":1}])");
-    EXPECT_EQ(wrong_direction.code, "NotImplemented");
+    EXPECT_EQ(wrong_direction.code, "NotSupported");
+    // ...refused before its payload is looked at (this one is invalid).
+    EXPECT_EQ(exchange(client, R"([2,"m3b","SetChargingProfile",{}])").code, "NotSupported");
+    EXPECT_EQ(exchange(client, R"([2,"m3c","Reset",{"type":"Soft"}])").code, "NotSupported");
     // The connection survives all of it.
     EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
 }

@@ -84,6 +84,12 @@ inline constexpr unsigned kMaxJsonDepth = 32;
 // offset, or nullopt when `document` holds the text's value.
 std::optional<std::string> parse_json(std::string_view text, rapidjson::Document& document);
 
+// True for the actions OCPP 1.6 has a charge point send to its central
+// system (DataTransfer goes both ways). A charge point that sends one of the
+// others (Reset, SetChargingProfile, ...) is answered NotSupported: the
+// action is known, but not in that direction.
+bool sent_by_charge_point(std::string_view action) noexcept;
+
 // Parses one WebSocket text message. `document` receives the parsed JSON and
 // must outlive the returned views.
 Frame parse_frame(std::string_view text, rapidjson::Document& document);
