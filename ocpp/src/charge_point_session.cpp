@@ -120,11 +120,11 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
         return reject(http::status::unauthorized,
                       "wrong or missing credentials for '" + identity_ + "'");
     }
+    // OCPP-J 1.6 (3.1.2): a central system that does not agree to the
+    // subprotocols offered completes the handshake without naming one, then
+    // closes the connection at once (on_accept).
     const auto protocols = request[http::field::sec_websocket_protocol];
-    if (!offers_subprotocol(std::string_view(protocols.data(), protocols.size()))) {
-        return reject(http::status::bad_request,
-                      "the WebSocket subprotocol " + std::string(kSubprotocol) + " is required");
-    }
+    subprotocol_agreed_ = offers_subprotocol(std::string_view(protocols.data(), protocols.size()));
 
     upgrade_read_ = true;
     deadline_timer_.cancel();
@@ -139,11 +139,14 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
         last_heard_ = std::chrono::steady_clock::now();
     });
     ws_.read_message_max(state_->options.max_frame_bytes);
-    ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& response) {
-        response.set(http::field::sec_websocket_protocol,
-                     beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
-        response.set(http::field::server, "gridgate");
-    }));
+    ws_.set_option(websocket::stream_base::decorator(
+        [agreed = subprotocol_agreed_](websocket::response_type& response) {
+            if (agreed) {
+                response.set(http::field::sec_websocket_protocol,
+                             beast::string_view(kSubprotocol.data(), kSubprotocol.size()));
+            }
+            response.set(http::field::server, "gridgate");
+        }));
     ws_.async_accept(*handshake_->request, [self = this->shared_from_this()](beast::error_code e) {
         self->on_accept(e);
     });
@@ -184,6 +187,15 @@ void ChargePointSession<Stream>::on_accept(beast::error_code ec) {
     accepted_ = true;
     if (closing_ || state_->stopping) {
         do_close(websocket::close_code::going_away, "server stopping");
+        do_read();
+        return;
+    }
+    if (!subprotocol_agreed_) {
+        // Never registered: for the rest of the system it never connected.
+        const std::string why =
+            "the WebSocket subprotocol " + std::string(kSubprotocol) + " is required";
+        state_->log(LogLevel::Info, who() + ": refused: " + why);
+        do_close(websocket::close_code::protocol_error, why);
         do_read();
         return;
     }

@@ -127,6 +127,7 @@ class ChargePointSession : public SessionBase,
     std::string close_reason_;
     bool accepted_ = false;
     bool upgrade_read_ = false;
+    bool subprotocol_agreed_ = false;  // the peer offered ocpp1.6
     bool registered_ = false;
     bool writing_ = false;
     bool closing_ = false;

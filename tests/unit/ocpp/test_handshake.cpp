@@ -78,15 +78,23 @@ TEST(HandshakeOverSockets, UnknownIdentityIs404) {
               404u);
 }
 
+// OCPP-J 1.6: without agreement on the subprotocol the central system
+// completes the handshake naming none, then closes the connection at once.
 TEST(HandshakeOverSockets, MissingSubprotocolIsRefused) {
     TestServer server;
+    for (std::optional<std::string> offered : {std::optional<std::string>{}, {"ocpp2.0.1"}}) {
+        const auto upgrade = probe_upgrade(server.server->port(), {.subprotocol = offered});
+        EXPECT_EQ(upgrade.result_int(), 101u);
+        EXPECT_EQ(upgrade.find(http::field::sec_websocket_protocol), upgrade.end());
+    }
     TestClient none(server.server->port(), {.subprotocol = std::nullopt});
-    EXPECT_FALSE(none.open());
-    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = std::nullopt}).result_int(),
-              400u);
-    EXPECT_EQ(probe_upgrade(server.server->port(), {.subprotocol = "ocpp2.0.1"}).result_int(),
-              400u);
+    ASSERT_TRUE(none.open()) << none.handshake_error().message();
+    EXPECT_EQ(none.wait_closed(), 1002);
+    EXPECT_TRUE(server.logged("the WebSocket subprotocol ocpp1.6 is required"));
+    // It never counted as connected.
     EXPECT_FALSE(server.server->is_connected("CP001"));
+    EXPECT_EQ(server.handler->connect_count(), 0);
+    EXPECT_TRUE(server.handler->disconnect_list().empty());
 }
 
 TEST(HandshakeOverSockets, Profile1ChecksBasicAuth) {
