@@ -46,9 +46,10 @@ sdk::CommandResult result_of(const ocpp::CallOutcome& outcome, std::string_view 
                 outcome.error_code == "NotSupported" || outcome.error_code == "NotImplemented";
             return sdk::CommandResult::failure(outcome.reason(), !unsupported);
         }
-        case Kind::InvalidRequest:
-        case Kind::InvalidResponse:
+        case Kind::InvalidRequest:  // ours: sending it again cannot help
             return sdk::CommandResult::failure(outcome.reason(), false);
+        case Kind::InvalidResponse:  // the charger's glitch, which may pass
+            return sdk::CommandResult::failure(outcome.reason(), true);
         case Kind::Timeout:
         case Kind::NotConnected:
         case Kind::Disconnected:

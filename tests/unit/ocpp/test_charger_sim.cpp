@@ -266,6 +266,8 @@ TEST(ChargerSim, ReportLinesCarryTheTimeToTheMicrosecond) {
 TEST(ChargerSim, AnswerModeParsing) {
     EXPECT_EQ(AnswerMode::parse("delay:250")->delay, std::chrono::milliseconds(250));
     EXPECT_EQ(AnswerMode::parse("silent")->kind, AnswerMode::Kind::Silent);
+    EXPECT_EQ(AnswerMode::parse("invalid")->kind, AnswerMode::Kind::Invalid);
+    EXPECT_EQ(AnswerMode::parse("invalid")->to_string(), "invalid");
     EXPECT_FALSE(AnswerMode::parse("delay:"));
     EXPECT_FALSE(AnswerMode::parse("delay:-3"));
     EXPECT_FALSE(AnswerMode::parse("maybe"));

@@ -439,6 +439,12 @@ TEST_F(Ocpp16Plugin, RejectionTimeoutAndAbsenceAreFailures) {
     EXPECT_FALSE(silent.success);
     EXPECT_EQ(silent.error, "timeout");
     EXPECT_TRUE(silent.retryable);
+    fleet->set_answer("CP1", {sim::AnswerMode::Kind::Invalid, 0ms});
+    auto invalid = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 5));
+    EXPECT_FALSE(invalid.success);
+    EXPECT_TRUE(invalid.error.starts_with("invalid response: ")) << invalid.error;
+    EXPECT_NE(invalid.error.find("chargerSim"), std::string::npos) << invalid.error;
+    EXPECT_TRUE(invalid.retryable);  // a firmware glitch may not repeat
 
     auto negative = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, -1));
     EXPECT_FALSE(negative.success);

@@ -8,6 +8,7 @@ std::optional<AnswerMode> AnswerMode::parse(std::string_view text) {
     if (text == "accept") return AnswerMode{Kind::Accept, {}};
     if (text == "reject") return AnswerMode{Kind::Reject, {}};
     if (text == "silent") return AnswerMode{Kind::Silent, {}};
+    if (text == "invalid") return AnswerMode{Kind::Invalid, {}};
     constexpr std::string_view kDelay = "delay:";
     if (text.starts_with(kDelay)) {
         const std::string_view number = text.substr(kDelay.size());
@@ -29,6 +30,8 @@ std::string AnswerMode::to_string() const {
             return "reject";
         case Kind::Silent:
             return "silent";
+        case Kind::Invalid:
+            return "invalid";
         case Kind::Delay:
             return "delay:" + std::to_string(delay.count());
     }

@@ -510,8 +510,11 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                  "", received});
         const AnswerMode mode = charger_->options.answer;
         if (mode.kind == AnswerMode::Kind::Silent) return;
+        // Every 1.6 response schema refuses a property it does not name.
         auto payload =
-            answer_payload(action, mode.kind != AnswerMode::Kind::Reject, charger_->options);
+            mode.kind == AnswerMode::Kind::Invalid
+                ? std::optional<std::string>(R"({"chargerSim":"invalid on purpose"})")
+                : answer_payload(action, mode.kind != AnswerMode::Kind::Reject, charger_->options);
         std::string frame;
         std::string summary;
         if (!payload) {
@@ -521,7 +524,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         } else {
             frame = call_result_frame(message_id, *payload);
             summary = *payload;
-            if (mode.kind != AnswerMode::Kind::Reject) follow_up(action, *call.payload);
+            if (mode.kind == AnswerMode::Kind::Accept || mode.kind == AnswerMode::Kind::Delay)
+                follow_up(action, *call.payload);
         }
         if (mode.kind != AnswerMode::Kind::Delay)
             return answer(std::move(frame), action, message_id, summary);

@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
         "count,n", po::value(&count)->default_value(1), "number of charge points")(
         "prefix", po::value(&prefix)->default_value("CP"), "charge point id prefix")(
         "answer", po::value(&answer_text)->default_value("accept"),
-        "how every charger answers calls: accept|reject|delay:MS|silent")(
+        "how every charger answers calls: accept|reject|delay:MS|silent|invalid")(
         "answer-for", po::value(&answer_for)->composing(),
         "per charger: ID=MODE (repeatable), e.g. CP0002=reject")(
         "password", po::value(&password), "HTTP Basic auth password (user = charge point id)")(

@@ -20,11 +20,14 @@ namespace gridgate::sim {
 
 // How a charger answers the central system's calls.
 struct AnswerMode {
-    enum class Kind { Accept, Reject, Delay, Silent };
+    // Invalid: an answer no OCPP 1.6 response schema allows (a charger's
+    // firmware bug), to see what the central system makes of it.
+    enum class Kind { Accept, Reject, Delay, Silent, Invalid };
     Kind kind = Kind::Accept;
     std::chrono::milliseconds delay{0};  // Delay: answer Accepted after this long
 
-    // "accept", "reject", "delay:MS", "silent"; nullopt for anything else.
+    // "accept", "reject", "delay:MS", "silent", "invalid"; nullopt for
+    // anything else.
     static std::optional<AnswerMode> parse(std::string_view text);
     std::string to_string() const;
 };
