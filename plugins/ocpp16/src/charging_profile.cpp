@@ -1,5 +1,6 @@
 #include "charging_profile.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -59,8 +60,12 @@ ocpp::SetChargingProfileRequest profile(double limit, std::int32_t connector_id,
 }  // namespace
 
 std::optional<ChargingRateUnit> unit_from_allowed(std::string_view allowed) {
-    const bool power = allowed.find("Power") != std::string_view::npos;
-    const bool current = allowed.find("Current") != std::string_view::npos;
+    // The spec's words are "Current", "Power" and "Current,Power"; firmware
+    // also says "power", "CURRENT" or the unit itself.
+    std::string text;
+    for (char c : allowed) text += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool power = text.find("power") != std::string::npos || text == "w";
+    const bool current = text.find("current") != std::string::npos || text == "a";
     if (power) return ChargingRateUnit::W;
     if (current) return ChargingRateUnit::A;
     return std::nullopt;

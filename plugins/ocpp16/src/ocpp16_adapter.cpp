@@ -537,23 +537,29 @@ void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
     request.key = std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"};
     server_->call(charger.link, request, [this, &charger](ocpp::CallOutcome o) {
         std::optional<ocpp::ChargingRateUnit> unit;
+        std::string problem;  // why the unit stays unknown
         if (o.ok()) {
             try {
                 auto answer = ocpp::from_json<ocpp::GetConfigurationResponse>(o.payload);
+                problem = "the key is not in the answer";
                 for (const auto& kv :
                      answer.configuration_key.value_or(std::vector<ocpp::KeyValue>{}))
-                    if (kv.key == "ChargingScheduleAllowedChargingRateUnit" && kv.value)
-                        unit = unit_from_allowed(*kv.value);
+                    if (kv.key == "ChargingScheduleAllowedChargingRateUnit") {
+                        if (kv.value) unit = unit_from_allowed(*kv.value);
+                        problem = kv.value ? "its value '" + *kv.value + "' names no unit"
+                                           : "the key has no value";
+                    }
             } catch (const std::exception& e) {
-                log(sdk::LogLevel::Warn, charger.settings.charge_point_id +
-                                             ": GetConfiguration answer unreadable: " + e.what());
+                problem = std::string("the answer is unreadable: ") + e.what();
             }
         } else {
+            problem = "the call failed: " + o.reason();
+        }
+        if (!unit) {
             log(sdk::LogLevel::Warn,
                 charger.settings.charge_point_id +
-                    ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit) "
-                    "failed: " +
-                    o.reason());
+                    ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
+                    "; its limits go in A");
         }
         {
             std::lock_guard lock(charger.mutex);

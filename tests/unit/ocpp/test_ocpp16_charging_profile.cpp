@@ -125,7 +125,12 @@ TEST(Ocpp16ChargingProfile, AutoUnitFollowsTheCharger) {
     EXPECT_EQ(unit_from_allowed("Current"), ChargingRateUnit::A);
     EXPECT_EQ(unit_from_allowed("Power"), ChargingRateUnit::W);
     EXPECT_EQ(unit_from_allowed("Current,Power"), ChargingRateUnit::W);
+    EXPECT_EQ(unit_from_allowed("power"), ChargingRateUnit::W);
+    EXPECT_EQ(unit_from_allowed("CURRENT"), ChargingRateUnit::A);
+    EXPECT_EQ(unit_from_allowed("W"), ChargingRateUnit::W);
+    EXPECT_EQ(unit_from_allowed("a"), ChargingRateUnit::A);
     EXPECT_FALSE(unit_from_allowed("Volts"));
+    EXPECT_FALSE(unit_from_allowed(""));
     EXPECT_EQ(resolve_unit(RateUnitSetting::Auto, ChargingRateUnit::W), ChargingRateUnit::W);
     EXPECT_EQ(resolve_unit(RateUnitSetting::Auto, std::nullopt), ChargingRateUnit::A);
     EXPECT_EQ(resolve_unit(RateUnitSetting::W, ChargingRateUnit::A), ChargingRateUnit::W);

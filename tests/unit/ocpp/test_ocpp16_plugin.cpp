@@ -106,6 +106,12 @@ struct Host {
             if (it->type == type) return *it;
         return std::nullopt;
     }
+    bool logged(std::string_view needle) {
+        std::lock_guard lock(mutex);
+        for (const auto& l : log)
+            if (l.find(needle) != std::string::npos) return true;
+        return false;
+    }
     // The port the central system reported it listens on.
     std::uint16_t port() {
         std::lock_guard lock(mutex);
@@ -516,6 +522,25 @@ TEST_F(Ocpp16Plugin, AutoUnitAsksTheChargerFirst) {
                          .back())["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"] ==
                    "A";
     }));
+}
+
+TEST_F(Ocpp16Plugin, AutoUnitTheChargerCannotNameFallsBackToAmpsAndSaysSo) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
+    auto options = charger("CP1");
+    options.allowed_charging_rate_unit = "Volts";
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] {
+        return host.logged(
+            "CP1: GetConfiguration(ChargingScheduleAllowedChargingRateUnit): its "
+            "value 'Volts' names no unit; its limits go in A");
+    }));
+    ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 7)).success);
+    EXPECT_EQ(
+        std::string(parse(fleet.calls("CP1", "SetChargingProfile")
+                              .back())["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"]
+                        .GetString()),
+        "A");
 }
 
 TEST_F(Ocpp16Plugin, MeterValuesBecomeTelemetry) {
