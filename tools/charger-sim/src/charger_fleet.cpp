@@ -146,6 +146,9 @@ using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
 
 namespace {
 
+// BootNotification's chargePointSerialNumber is a CiString25Type.
+constexpr std::size_t kMaxSerialNumberLength = 25;
+
 ocpp::Timestamp now() {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now());
@@ -446,7 +449,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         ocpp::BootNotificationRequest boot;
         boot.charge_point_vendor = "gridgate";
         boot.charge_point_model = "charger-sim";
-        boot.charge_point_serial_number = id();
+        // The charge point id doubles as the serial number where it fits.
+        if (id().size() <= kMaxSerialNumberLength) boot.charge_point_serial_number = id();
         boot.firmware_version = "1.0";
         queue_call("BootNotification", payload_text(boot));
         do_read();
