@@ -23,6 +23,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "eventually.hpp"
 #include "gridgate/http/api_server.hpp"
 #include "http_client.hpp"
 
@@ -37,14 +38,7 @@ constexpr std::chrono::milliseconds kBackendTimeout{150};
 const std::string kSchedule =
     "timestamp,battery_charge_kw\n2099-01-15T08:00:00Z,5\n2099-01-15T09:00:00Z,7\n";
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(2ms);
-    }
-    return condition();
-}
+using test::eventually;
 
 std::vector<std::string> command_ids(const std::string& json) {
     static const std::regex id("cmd_[0-9a-f]{12}");

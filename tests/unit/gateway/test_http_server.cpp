@@ -21,6 +21,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "eventually.hpp"
 #include "gridgate/http/json.hpp"
 #include "gridgate/http/metrics.hpp"
 
@@ -34,15 +35,7 @@ using tcp = net::ip::tcp;
 using namespace std::chrono_literals;
 using Response = bhttp::response<bhttp::string_body>;
 
-// Polls `condition` until it holds or the deadline passes.
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds limit = 5s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(2ms);
-    }
-    return condition();
-}
+using test::eventually;
 
 // Records every call; answers at once, or holds the answers until the test
 // releases them from its own thread.

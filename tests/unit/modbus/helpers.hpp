@@ -9,22 +9,14 @@
 
 #include <gtest/gtest.h>
 
+#include "eventually.hpp"
 #include "gridgate/modbus/connection.hpp"
 
 namespace gridgate::modbus::testing {
 
 using namespace std::chrono_literals;
 
-/// Polls `condition` until it holds or `timeout` passes.
-inline bool eventually(const std::function<bool()>& condition,
-                       std::chrono::milliseconds timeout = 3s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(2ms);
-    }
-    return condition();
-}
+using test::eventually;
 
 inline ReadResult read_sync(ModbusConnection& c, const ReadRequest& r) {
     auto promise = std::make_shared<std::promise<ReadResult>>();

@@ -34,6 +34,7 @@
 #include <openssl/x509v3.h>
 #include <rapidjson/document.h>
 
+#include "eventually.hpp"
 #include "gridgate/ocpp/central_system.hpp"
 #include "gridgate/ocpp/central_system_core.hpp"
 
@@ -45,14 +46,10 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using namespace std::chrono_literals;
 
+// The name these tests grew up with.
 inline bool wait_until(const std::function<bool()>& condition,
                        std::chrono::milliseconds deadline = 5s) {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(2ms);
-    }
-    return condition();
+    return gridgate::test::eventually(condition, deadline);
 }
 
 inline rapidjson::Document parse(std::string_view text) {
