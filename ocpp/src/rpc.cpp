@@ -173,9 +173,12 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
 
     switch (static_cast<MessageType>(type)) {
         case MessageType::Call: {
+            // OCPP-J 1.6: ProtocolError is for what is incomplete,
+            // FormationViolation for what breaks the PDU's structure.
             if (frame.Size() != 4) {
                 return frame_error(
-                    readable_id, ErrorCode::ProtocolError,
+                    readable_id,
+                    frame.Size() < 4 ? ErrorCode::ProtocolError : ErrorCode::FormationViolation,
                     "CALL must have 4 elements, has " + std::to_string(frame.Size()));
             }
             if (!frame[2].IsString() || frame[2].GetStringLength() == 0) {

@@ -106,7 +106,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFrame{"[]", ErrorCode::FormationViolation, "", true},
         BadFrame{R"(["2","id","Heartbeat",{}])", ErrorCode::FormationViolation, "", true},
         BadFrame{R"([7,"id","Heartbeat",{}])", ErrorCode::ProtocolError, "id", true},
-        BadFrame{R"([2,"id","Heartbeat"])", ErrorCode::ProtocolError, "id", true},
+        BadFrame{R"([2,"id","Heartbeat"])", ErrorCode::ProtocolError, "id", true},  // incomplete
+        BadFrame{R"([2,"id","Heartbeat",{},{}])", ErrorCode::FormationViolation, "id", true},
         BadFrame{R"([2,"id",5,{}])", ErrorCode::FormationViolation, "id", true},
         BadFrame{R"([2,"id","Heartbeat",[]])", ErrorCode::FormationViolation, "id", true},
         BadFrame{R"([2,17,"Heartbeat",{}])", ErrorCode::FormationViolation, "", true},
