@@ -240,6 +240,7 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
     if (violation) return fail(CallOutcome::Kind::InvalidRequest, violation->message);
     call.action.assign(action);
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
+    call.deadline = std::chrono::steady_clock::now() + call.timeout;
     call.callback = std::move(callback);
     bool first = false;
     {

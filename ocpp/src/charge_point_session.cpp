@@ -472,7 +472,9 @@ template <class Stream>
 void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
     if (!ended_ && !closing_ && calls_.size() < state_->options.max_queued_calls) {
         if (!in_flight_ && calls_.empty()) return start_call(std::move(call));  // no queue
+        const auto deadline = call.deadline;
         calls_.push(std::move(call));
+        arm_call_timer(deadline);  // it may be due before the call in flight
         pump_calls();
         return;
     }
@@ -493,25 +495,34 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
 
 template <class Stream>
 void ChargePointSession<Stream>::pump_calls() {
-    if (in_flight_ || calls_.empty() || ended_) return;
-    start_call(calls_.pop());
+    const auto now = std::chrono::steady_clock::now();
+    while (!in_flight_ && !calls_.empty() && !ended_) {
+        PendingCall next = calls_.pop();
+        if (next.deadline <= now) {
+            expire_unsent(std::move(next));
+            continue;
+        }
+        start_call(std::move(next));
+    }
 }
 
 template <class Stream>
 void ChargePointSession<Stream>::start_call(PendingCall call) {
     in_flight_ = std::make_unique<PendingCall>(std::move(call));
-    in_flight_deadline_ = std::chrono::steady_clock::now() + in_flight_->timeout;
-    // The timer is left running when a call ends: one armed for an earlier
-    // deadline fires, finds the next call not yet due and waits again.
-    // A storm then costs one timer operation per call, not three.
-    if (!call_timer_armed_ || call_timer_at_ > in_flight_deadline_) arm_call_timer();
+    // What is left of its timeout, which began when call() was made.
+    in_flight_deadline_ = in_flight_->deadline;
+    arm_call_timer(in_flight_deadline_);
     send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
 }
 
+// The timer is left running when a call ends: one armed for an earlier
+// deadline fires, finds nothing due and waits again. A storm then costs one
+// timer operation per call, not three.
 template <class Stream>
-void ChargePointSession<Stream>::arm_call_timer() {
+void ChargePointSession<Stream>::arm_call_timer(std::chrono::steady_clock::time_point at) {
+    if (call_timer_armed_ && call_timer_at_ <= at) return;
     call_timer_armed_ = true;
-    call_timer_at_ = in_flight_deadline_;
+    call_timer_at_ = at;
     call_timer_.expires_at(call_timer_at_);  // cancels a wait for a later deadline
     const std::uint64_t wait = ++call_timer_waits_;
     call_timer_.async_wait(Cached{[self = this->shared_from_this(), wait](beast::error_code ec) {
@@ -523,18 +534,46 @@ void ChargePointSession<Stream>::arm_call_timer() {
 template <class Stream>
 void ChargePointSession<Stream>::on_call_timer() {
     call_timer_armed_ = false;
-    if (!in_flight_ || ended_) return;
-    if (std::chrono::steady_clock::now() < in_flight_deadline_) {
-        arm_call_timer();  // armed for a call that was answered; this one is not due yet
-        return;
+    if (ended_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!calls_.empty()) {
+        for (auto& call : calls_.take_if([now](const PendingCall& c) { return c.deadline <= now; }))
+            expire_unsent(std::move(call));
     }
+    if (in_flight_ && now >= in_flight_deadline_) {
+        CallOutcome outcome;
+        outcome.kind = CallOutcome::Kind::Timeout;
+        outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
+                          in_flight_->message_id + ") within " +
+                          std::to_string(in_flight_->timeout.count()) + " ms";
+        state_->log(LogLevel::Warning, outcome.message);
+        finish_call(std::move(outcome));
+    }
+    if (ended_) return;
+    // The next deadline, if any call is left.
+    std::optional<std::chrono::steady_clock::time_point> next;
+    if (in_flight_) next = in_flight_deadline_;
+    calls_.for_each([&next](const PendingCall& c) {
+        if (!next || c.deadline < *next) next = c.deadline;
+    });
+    if (next) arm_call_timer(*next);
+}
+
+// A queued call whose timeout ran out before its turn: never sent, since
+// whoever made it has given up on it (the engine has, and may have sent
+// its retry since).
+template <class Stream>
+void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::Timeout;
-    outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
-                      in_flight_->message_id + ") within " +
-                      std::to_string(in_flight_->timeout.count()) + " ms";
+    outcome.message = who() + ": " + call.action + " (message id " + call.message_id + ") waited " +
+                      std::to_string(call.timeout.count()) + " ms behind earlier calls; not sent";
     state_->log(LogLevel::Warning, outcome.message);
-    finish_call(std::move(outcome));
+    try {
+        if (call.callback) call.callback(std::move(outcome));
+    } catch (const std::exception& e) {
+        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
+    }
 }
 
 template <class Stream>

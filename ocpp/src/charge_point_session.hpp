@@ -81,7 +81,8 @@ class ChargePointSession : public SessionBase,
     void enqueue_call(PendingCall call);
     void pump_calls();
     void start_call(PendingCall call);
-    void arm_call_timer();
+    void expire_unsent(PendingCall call);
+    void arm_call_timer(std::chrono::steady_clock::time_point at);
     void on_call_timer();
     void arm_ping_timer(std::chrono::steady_clock::time_point at);
     void on_ping_timer();

@@ -24,6 +24,21 @@ class Fifo {
         }
         return item;
     }
+    // Takes out the items `pred` holds for, in order; the rest stay, in order.
+    template <class Pred>
+    std::vector<T> take_if(Pred pred) {
+        std::vector<T> taken, kept;
+        for (std::size_t i = head_; i < items_.size(); ++i)
+            (pred(items_[i]) ? taken : kept).push_back(std::move(items_[i]));
+        items_ = std::move(kept);
+        head_ = 0;
+        if (items_.empty()) std::vector<T>().swap(items_);
+        return taken;
+    }
+    template <class F>
+    void for_each(F f) const {
+        for (std::size_t i = head_; i < items_.size(); ++i) f(items_[i]);
+    }
     // Leaves the queue empty and returns what it held, in order.
     std::vector<T> take_all() {
         std::vector<T> out;

@@ -26,6 +26,9 @@ struct PendingCall {
     std::string action;
     std::string frame;
     std::chrono::milliseconds timeout{};
+    // When call() was made, plus timeout: the answer is due by then, time
+    // spent queued behind earlier calls included.
+    std::chrono::steady_clock::time_point deadline{};
     CallCallback callback;
 };
 

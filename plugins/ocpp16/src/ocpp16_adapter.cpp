@@ -298,9 +298,11 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
             if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) note_seen(*who);
             if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
         },
-        // Never longer than the command's own timeout: the engine ignores a
-        // later answer, and the call would hold the connection's one slot
-        // for calls (its retry among them) that still matter.
+        // Never longer than the command's own timeout, which the engine
+        // counts from now, as the central system counts this one: a later
+        // answer is ignored, and the call would hold the connection's one
+        // slot for calls (its retry among them) that still matter, or go
+        // out after the engine gave up on it.
         millis(std::min(settings_.listener.call_timeout_seconds, command.timeout_seconds)));
 }
 

@@ -399,6 +399,52 @@ TEST_F(CentralSystemTest, CallsMadeWhileAnswersArriveKeepTheirOrder) {
     EXPECT_EQ(seen_second, expected);
 }
 
+// A call's timeout runs from call(), time queued behind others included: one
+// that waits it out is reported then, and never sent (its maker, the engine,
+// has given up on it and may have sent a retry since).
+TEST_F(CentralSystemTest, AQueuedCallThatWaitsOutItsTimeoutIsNeverSent) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    const auto start = std::chrono::steady_clock::now();
+    auto slow = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
+                           std::chrono::milliseconds(800));
+    auto queued = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})",
+                             std::chrono::milliseconds(150));
+    ASSERT_TRUE(client.next());  // the first is on the wire and stays unanswered
+    auto expired = queued.outcome.get();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
+    EXPECT_EQ(expired.kind, CallOutcome::Kind::Timeout);
+    EXPECT_EQ(expired.reason(), "timeout");
+    EXPECT_NE(expired.message.find("waited 150 ms behind earlier calls; not sent"),
+              std::string::npos)
+        << expired.message;
+    EXPECT_EQ(slow.outcome.get().kind, CallOutcome::Kind::Timeout);
+    EXPECT_FALSE(client.next(std::chrono::milliseconds(300))) << "the expired call was sent";
+}
+
+// A call that waited part of its timeout gets only the rest on the wire.
+TEST_F(CentralSystemTest, AQueuedCallGetsWhatIsLeftOfItsTimeout) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    const auto start = std::chrono::steady_clock::now();
+    auto first = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
+                            std::chrono::milliseconds(600));
+    auto second = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})",
+                             std::chrono::milliseconds(700));
+    ASSERT_TRUE(client.next());
+    EXPECT_EQ(first.outcome.get().kind, CallOutcome::Kind::Timeout);
+    auto frame = client.next();  // the second goes out once the first gave up
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(parse(*frame)[3]["transactionId"].GetInt(), 2);
+    EXPECT_EQ(second.outcome.get().kind, CallOutcome::Kind::Timeout);
+    const auto took = std::chrono::steady_clock::now() - start;
+    // Counted from the send, its 700 ms would have ended at 1300.
+    EXPECT_GE(took, std::chrono::milliseconds(690));
+    EXPECT_LT(took, std::chrono::milliseconds(1100));
+}
+
 TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {
     TestServer server;
     TestClient client(server.server->port(), {});
