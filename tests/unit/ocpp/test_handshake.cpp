@@ -171,6 +171,17 @@ TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
     auto reply = good.next();
     ASSERT_TRUE(reply);
     EXPECT_TRUE(reply->starts_with(R"([3,"1",{"currentTime":")")) << *reply;
+
+    // Over TLS too, no subprotocol: the handshake completes, then the close;
+    // never registered, it does not replace the connection that works.
+    TestClient none(
+        server.server->port(),
+        {.subprotocol = std::nullopt, .authorization = basic("CP001:pw-1"), .tls = true});
+    ASSERT_TRUE(none.open()) << none.handshake_error().message();
+    EXPECT_EQ(none.wait_closed(), 1002);
+    EXPECT_TRUE(server.server->is_connected("CP001"));
+    good.send(R"([2,"2","Heartbeat",{}])");
+    EXPECT_TRUE(good.next());
 }
 
 TEST(HandshakeOverSockets, Profile2WithoutCertificateFailsToStart) {
