@@ -142,14 +142,32 @@ void CentralSystemCore::status_notification(std::string_view identity,
                                             const rapidjson::Value& payload) {
     const auto request = from_json<StatusNotificationRequest>(payload);
     ConnectorState snapshot;
+    std::optional<TransactionEvent> ended;
     {
         std::lock_guard lock(mutex_);
         auto& connector = charge_points_[std::string(identity)].connectors[request.connector_id];
         connector.status = request.status;
         connector.error_code = request.error_code;
         connector.timestamp = request.timestamp;
+        // Available and Finishing mean no transaction runs on the connector.
+        // One still held here lost its StopTransaction (refused, or dropped
+        // after the charger's retries); left in place, every profile would
+        // name it and be rejected. A status stamped before the transaction
+        // began says nothing about it.
+        if (connector.transaction_id &&
+            (request.status == "Available" || request.status == "Finishing")) {
+            const bool older = request.timestamp && connector.transaction_started &&
+                               *request.timestamp < *connector.transaction_started;
+            if (!older) {
+                ended = TransactionEvent{false, request.connector_id, *connector.transaction_id, "",
+                                         request.timestamp.value_or(now())};
+                connector.transaction_id.reset();
+                connector.transaction_started.reset();
+            }
+        }
         snapshot = connector;
     }
+    if (ended && observers_.on_transaction) observers_.on_transaction(identity, *ended);
     if (observers_.on_status) observers_.on_status(identity, request.connector_id, snapshot);
 }
 
@@ -197,7 +215,9 @@ void CentralSystemCore::start_transaction(std::string_view identity,
                 state.recent_starts.erase(state.start_order.front());
                 state.start_order.erase(state.start_order.begin());
             }
-            state.connectors[request.connector_id].transaction_id = transaction_id;
+            auto& connector = state.connectors[request.connector_id];
+            connector.transaction_id = transaction_id;
+            connector.transaction_started = request.timestamp;
         }
     }
     answer(response, StartTransactionResponse{authorize(request.id_tag), transaction_id});
@@ -218,6 +238,7 @@ void CentralSystemCore::stop_transaction(std::string_view identity, const rapidj
         for (auto& [id, connector] : state.connectors) {
             if (connector.transaction_id == request.transaction_id) {
                 connector.transaction_id.reset();
+                connector.transaction_started.reset();
                 connector_id = id;
             }
         }

@@ -232,6 +232,51 @@ TEST_F(CentralSystemTest, TransactionsGetUniqueIdsAndReplaysAreIdempotent) {
     EXPECT_EQ(events[2].connector_id, 1);
 }
 
+// A StopTransaction the central system never accepted (refused, or given
+// up by the charger) must not leave a transaction running for ever: a
+// connector that says it is Available or Finishing has none.
+TEST_F(CentralSystemTest, ATransactionWithoutItsStopEndsWhenTheConnectorIsFree) {
+    std::vector<TransactionEvent> events;
+    std::mutex mutex;
+    auto handler = std::make_shared<RecordingHandler>(
+        CoreOptions{},
+        CoreObservers{.on_transaction = [&](std::string_view, const TransactionEvent& e) {
+            std::lock_guard lock(mutex);
+            events.push_back(e);
+        }});
+    TestServer server({}, handler);
+    TestClient client(server.server->port(), {});
+    const auto start = [&](int connector) {
+        return exchange(client,
+                        R"([2,"s)" + std::to_string(connector) +
+                            R"(","StartTransaction",{"connectorId":)" + std::to_string(connector) +
+                            R"(,"idTag":"T","meterStart":1,"timestamp":"2026-11-26T10:00:00Z"}])")
+            .payload["transactionId"]
+            .GetInt();
+    };
+    const auto status = [&](const std::string& name, const std::string& timestamp) {
+        exchange(
+            client,
+            R"([2,"st","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":")" +
+                name + R"(")" +
+                (timestamp.empty() ? "" : R"(,"timestamp":")" + timestamp + R"(")") + "}]");
+    };
+    const int tx1 = start(1);
+    const int tx2 = start(2);
+    status("Charging", "");
+    status("Preparing", "");  // some chargers start on Authorize, before the cable
+    status("Available", "2026-11-26T09:59:00Z");  // from before the transaction began
+    EXPECT_EQ(handler->core.running_transaction("CP001", 1), tx1);
+    status("Finishing", "2026-11-26T11:00:00Z");
+    EXPECT_FALSE(handler->core.running_transaction("CP001", 1));
+    EXPECT_EQ(handler->core.running_transaction("CP001", 2), tx2);  // its own connector only
+    std::lock_guard lock(mutex);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_FALSE(events[2].started);
+    EXPECT_EQ(events[2].transaction_id, tx1);
+    EXPECT_EQ(events[2].connector_id, 1);
+}
+
 TEST_F(CentralSystemTest, StatusIsKeptPerConnectorAndMeterValuesBecomeTelemetry) {
     std::vector<TelemetrySample> samples;
     std::mutex mutex;

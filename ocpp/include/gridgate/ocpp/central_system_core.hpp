@@ -40,7 +40,8 @@ struct ConnectorState {
     std::string status;  // Available, Charging, SuspendedEV, Faulted, ...
     std::string error_code;
     std::optional<Timestamp> timestamp;
-    std::optional<std::int32_t> transaction_id;  // the running transaction
+    std::optional<std::int32_t> transaction_id;    // the running transaction
+    std::optional<Timestamp> transaction_started;  // its StartTransaction's timestamp
 };
 
 // A meter reading the central system understands, in fixed units.
