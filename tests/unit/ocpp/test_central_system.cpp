@@ -683,16 +683,27 @@ TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
 // the kernel no longer takes. The queue stays bounded and the connection
 // ends, even though the goodbye (a close frame) cannot reach it either.
 TEST_F(CentralSystemTest, APeerThatDoesNotReadIsDisconnectedWithItsQueueBounded) {
-    TestServer server({.handshake_timeout = std::chrono::seconds(1), .max_queued_frames = 8});
+    // Answers of 16 KiB (a DataTransfer echoed back): the server's send
+    // buffer, which the kernel may grow to megabytes, fills after a few
+    // hundred of them, however fast or slow the machine.
+    auto handler = std::make_shared<RecordingHandler>();
+    handler->core.claim_vendor("echo", [](std::string_view, const DataTransferRequest& request) {
+        return std::optional<DataTransferResponse>(
+            DataTransferResponse{DataTransferStatus::Accepted, request.data});
+    });
+    TestServer server({.handshake_timeout = std::chrono::seconds(1), .max_queued_frames = 8},
+                      handler);
     TestClient client(server.server->port(), {.read = false, .receive_buffer_bytes = 4096});
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
-    // Enough answers to fill both ends' socket buffers, then the queue.
+    const std::string data(16 * 1024, 'd');
     bool refused = false;
-    for (int i = 0; i < 100'000 && !refused; ++i) {
-        client.send(R"([2,"hb)" + std::to_string(i) + R"(","Heartbeat",{}])");
-        if (i % 256 == 0) refused = server.logged("frames unsent; the peer is not reading");
+    for (int i = 0; i < 5'000 && !refused; ++i) {
+        client.send(R"([2,"dt)" + std::to_string(i) +
+                    R"(","DataTransfer",{"vendorId":"echo","data":")" + data + R"("}])");
+        if (i % 16 == 0) refused = server.logged("frames unsent; the peer is not reading");
     }
-    ASSERT_TRUE(refused) << "the answers never backed up";
+    ASSERT_TRUE(wait_until([&] { return server.logged("frames unsent; the peer is not reading"); }))
+        << "the answers never backed up";
     EXPECT_TRUE(server.logged("8 frames unsent; the peer is not reading"));
     ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }, 5s));
     EXPECT_NE(server.handler->disconnect_list()[0].find("not reading"), std::string::npos)
