@@ -486,11 +486,7 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
         refusal.kind = CallOutcome::Kind::QueueFull;
         refusal.message = who() + ": " + std::to_string(calls_.size()) + " calls already waiting";
     }
-    try {
-        call.callback(std::move(refusal));
-    } catch (const std::exception& e) {
-        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
-    }
+    deliver(call.callback, std::move(refusal));
 }
 
 template <class Stream>
@@ -569,8 +565,15 @@ void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
     outcome.message = who() + ": " + call.action + " (message id " + call.message_id + ") waited " +
                       std::to_string(call.timeout.count()) + " ms behind earlier calls; not sent";
     state_->log(LogLevel::Warning, outcome.message);
+    deliver(call.callback, std::move(outcome));
+}
+
+// Every call's outcome goes through here: a callback that throws is logged,
+// never let loose on the I/O thread.
+template <class Stream>
+void ChargePointSession<Stream>::deliver(CallCallback& callback, CallOutcome outcome) {
     try {
-        if (call.callback) call.callback(std::move(outcome));
+        if (callback) callback(std::move(outcome));
     } catch (const std::exception& e) {
         state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
     }
@@ -580,11 +583,7 @@ template <class Stream>
 void ChargePointSession<Stream>::finish_call(CallOutcome outcome) {
     CallCallback callback = std::move(in_flight_->callback);
     in_flight_.reset();
-    try {
-        if (callback) callback(std::move(outcome));
-    } catch (const std::exception& e) {
-        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
-    }
+    deliver(callback, std::move(outcome));
     pump_calls();
 }
 
@@ -640,11 +639,7 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
         outcome.kind = CallOutcome::Kind::Disconnected;
         outcome.message = who() + ": connection closed before the answer to " + call.action +
                           " (message id " + call.message_id + "): " + reason;
-        try {
-            if (call.callback) call.callback(std::move(outcome));
-        } catch (const std::exception& e) {
-            state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
-        }
+        deliver(call.callback, std::move(outcome));
     }
 
     if (registered_ && state_->remove(identity_, this)) {
