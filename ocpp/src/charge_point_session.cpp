@@ -506,8 +506,7 @@ template <class Stream>
 void ChargePointSession<Stream>::start_call(PendingCall call) {
     in_flight_ = std::make_unique<PendingCall>(std::move(call));
     // What is left of its timeout, which began when call() was made.
-    in_flight_deadline_ = in_flight_->deadline;
-    arm_call_timer(in_flight_deadline_);
+    arm_call_timer(in_flight_->deadline);
     send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
 }
 
@@ -536,7 +535,7 @@ void ChargePointSession<Stream>::on_call_timer() {
         for (auto& call : calls_.take_if([now](const PendingCall& c) { return c.deadline <= now; }))
             expire_unsent(std::move(call));
     }
-    if (in_flight_ && now >= in_flight_deadline_) {
+    if (in_flight_ && now >= in_flight_->deadline) {
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Timeout;
         outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
@@ -548,7 +547,7 @@ void ChargePointSession<Stream>::on_call_timer() {
     if (ended_) return;
     // The next deadline, if any call is left.
     std::optional<std::chrono::steady_clock::time_point> next;
-    if (in_flight_) next = in_flight_deadline_;
+    if (in_flight_) next = in_flight_->deadline;
     calls_.for_each([&next](const PendingCall& c) {
         if (!next || c.deadline < *next) next = c.deadline;
     });

@@ -122,7 +122,6 @@ class ChargePointSession : public SessionBase,
     std::chrono::steady_clock::time_point last_heard_{};
     std::chrono::steady_clock::time_point ping_sent_at_{};
     bool ping_in_flight_ = false;
-    std::chrono::steady_clock::time_point in_flight_deadline_{};
     std::chrono::steady_clock::time_point call_timer_at_{};
     std::uint64_t call_timer_waits_ = 0;  // tells a superseded wait from the current one
     bool call_timer_armed_ = false;
