@@ -304,6 +304,16 @@ void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::Com
                                       : std::string()));
         return;
     }
+    // Past the attempt's deadline the attempt has timed out, whether the
+    // engine's timer or the adapter's own timeout (equal to the command's,
+    // on another thread) gets here first: a retryable failure that comes
+    // now is that timeout. A definite answer (success, or a failure that
+    // cannot be helped) still speaks for itself.
+    if (!result.success && result.retryable && clock_() >= r.deadline()) {
+        const CallDepth call{call_depth_};
+        fail(*slot, "timeout", true, FailureKind::Timeout, clock_());
+        return;
+    }
     handle_response(id, result);
 }
 

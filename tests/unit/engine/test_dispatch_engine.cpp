@@ -613,6 +613,45 @@ TEST_F(DispatchEngineTest, TimeoutRetriesThenTimedOut) {
     EXPECT_EQ(engine->check_timeouts(now + 1h), 0u);
 }
 
+// An adapter whose own timeout equals the command's may report it before
+// the engine's timer runs: the outcome must not depend on which came first.
+TEST_F(DispatchEngineTest, ARetryableFailureAtTheDeadlineIsTheTimeout) {
+    make({.max_retries = 1});
+    const CommandId id = one_command(hour(0));
+    ScriptedAdapter adapter;
+    ASSERT_TRUE(engine->dispatch_command(id, adapter));
+    now += 30s;  // the deadline, not yet seen by check_timeouts
+    adapter.completions[0](CommandResult::failure("the charger did not answer in time"));
+    EXPECT_EQ(command(id).status, CommandStatus::Pending);
+    EXPECT_EQ(command(id).error, "timeout");
+    now = *events.back().retry_at;
+    ASSERT_TRUE(engine->dispatch_command(id, adapter));
+    now += 31s;
+    adapter.completions[1](CommandResult::failure("Rejected"));
+    EXPECT_EQ(command(id).status, CommandStatus::TimedOut);
+    EXPECT_EQ(events.back().type, EventType::CommandTimedOut);
+    EXPECT_EQ(engine->check_timeouts(now), 0u);
+}
+
+TEST_F(DispatchEngineTest, BeforeTheDeadlineAFailureKeepsItsWordAndADefiniteOneAlways) {
+    make({.max_retries = 0});
+    const CommandId early = one_command(hour(0));
+    ScriptedAdapter adapter;
+    ASSERT_TRUE(engine->dispatch_command(early, adapter));
+    now += 29s;
+    adapter.completions[0](CommandResult::failure("Rejected"));
+    EXPECT_EQ(command(early).status, CommandStatus::Failed);
+    EXPECT_EQ(command(early).error, "Rejected");
+
+    const CommandId late = one_command(hour(1), 7.0);
+    now = hour(1);
+    ASSERT_TRUE(engine->dispatch_command(late, adapter));
+    now += 30s;
+    adapter.completions[1](CommandResult::failure("NotSupported", false));
+    EXPECT_EQ(command(late).status, CommandStatus::Failed);
+    EXPECT_EQ(command(late).error, "NotSupported");
+}
+
 TEST_F(DispatchEngineTest, LateResponseAfterTimeoutIsIgnoredAndLogged) {
     make({.max_retries = 0});
     const CommandId id = one_command(hour(0));
