@@ -23,6 +23,7 @@
 #include "gridgate/gateway/adapter_registry.hpp"
 #include "gridgate/http/api_server.hpp"
 #include "gridgate/http/metrics.hpp"
+#include "gridgate/sdk/string_map.hpp"
 
 namespace gridgate::gateway {
 
@@ -156,7 +157,7 @@ class Gateway::Impl {
                 e.type == engine::EventType::AssetDisconnected)
                 note_connection(e.asset_id, e.type == engine::EventType::AssetConnected);
             count_event(e, metrics_, [this](std::string_view asset) -> std::string_view {
-                auto it = adapter_of_asset_.find(std::string(asset));
+                auto it = adapter_of_asset_.find(asset);
                 return it == adapter_of_asset_.end() ? std::string_view{} : it->second;
             });
         });
@@ -411,7 +412,7 @@ class Gateway::Impl {
     config::SiteConfig site_;
     const PluginCatalog& catalog_;
     GatewayOptions options_;
-    std::unordered_map<std::string, std::string> adapter_of_asset_;
+    sdk::StringMap<std::string> adapter_of_asset_;
     // Strand-only: each asset's connection as its adapter last reported it.
     std::unordered_map<std::string, bool> asset_connected_;
     std::unordered_map<std::string, std::int64_t> connected_per_adapter_;

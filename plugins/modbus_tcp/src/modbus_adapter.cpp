@@ -90,7 +90,7 @@ void ModbusAdapter::stop() noexcept {
 }
 
 ModbusAdapter::Asset* ModbusAdapter::find(std::string_view asset_id) const noexcept {
-    auto it = by_id_.find(std::string(asset_id));
+    auto it = by_id_.find(asset_id);
     return it == by_id_.end() ? nullptr : it->second;
 }
 

@@ -16,6 +16,7 @@
 #include "gridgate/modbus/connection.hpp"
 #include "gridgate/sdk/adapter.hpp"
 #include "gridgate/sdk/host.hpp"
+#include "gridgate/sdk/string_map.hpp"
 
 namespace gridgate::modbus_tcp {
 
@@ -52,7 +53,7 @@ class ModbusAdapter final : public sdk::Adapter {
     sdk::HostContext& host_;
     modbus::ConnectionPool pool_;
     std::vector<std::unique_ptr<Asset>> assets_;
-    std::unordered_map<std::string, Asset*> by_id_;
+    sdk::StringMap<Asset*> by_id_;
     std::mutex lifecycle_;  // start / stop
     bool started_ = false;
     bool stopped_ = false;

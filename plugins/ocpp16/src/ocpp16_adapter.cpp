@@ -137,12 +137,12 @@ void Ocpp16Adapter::log(sdk::LogLevel level, const std::string& text) noexcept {
 }
 
 Ocpp16Adapter::Charger* Ocpp16Adapter::find_asset(std::string_view asset_id) const noexcept {
-    auto it = by_asset_.find(std::string(asset_id));
+    auto it = by_asset_.find(asset_id);
     return it == by_asset_.end() ? nullptr : it->second;
 }
 
 Ocpp16Adapter::Charger* Ocpp16Adapter::find_identity(std::string_view identity) const noexcept {
-    auto it = by_identity_.find(std::string(identity));
+    auto it = by_identity_.find(identity);
     return it == by_identity_.end() ? nullptr : it->second;
 }
 

@@ -23,6 +23,7 @@
 #include "gridgate/ocpp/central_system_core.hpp"
 #include "gridgate/sdk/adapter.hpp"
 #include "gridgate/sdk/host.hpp"
+#include "gridgate/sdk/string_map.hpp"
 #include "settings.hpp"
 
 namespace gridgate::ocpp16 {
@@ -98,8 +99,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
     sdk::HostContext& host_;
     const Settings settings_;
     std::vector<std::unique_ptr<Charger>> chargers_;
-    std::unordered_map<std::string, Charger*> by_asset_;
-    std::unordered_map<std::string, Charger*> by_identity_;
+    sdk::StringMap<Charger*> by_asset_;
+    sdk::StringMap<Charger*> by_identity_;
 
     // One io_context per I/O thread (io_threads): a charger's connection
     // lives on one of them and needs no strand.

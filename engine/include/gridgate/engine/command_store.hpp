@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "gridgate/sdk/command.hpp"
+#include "gridgate/sdk/string_map.hpp"
 
 namespace gridgate::engine {
 
@@ -169,12 +170,6 @@ class CommandStore {
         sdk::Parameters parameters;
         std::string error;
     };
-    struct AssetIdHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
     using Buckets = std::map<TimePoint, std::vector<Slot>>;
 
     Slot emplace(AssetIndex asset, sdk::CommandType type, TimePoint scheduled_at, double power_kw,
@@ -206,7 +201,7 @@ class CommandStore {
     std::vector<std::uint64_t> id_table_;
     int id_shift_ = 64;
     std::vector<Asset> assets_;
-    std::unordered_map<std::string, AssetIndex, AssetIdHash, std::equal_to<>> asset_index_;
+    sdk::StringMap<AssetIndex> asset_index_;
     std::unordered_map<Slot, Extra> extras_;
     Buckets due_;
     Buckets deadlines_;

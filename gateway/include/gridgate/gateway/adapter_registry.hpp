@@ -25,6 +25,7 @@
 #include "gridgate/gateway/plugin_loader.hpp"
 #include "gridgate/sdk/adapter.hpp"
 #include "gridgate/sdk/host.hpp"
+#include "gridgate/sdk/string_map.hpp"
 
 namespace gridgate::gateway {
 
@@ -101,13 +102,7 @@ class AdapterRegistry {
     std::string bind(Entry entry);
 
     std::vector<std::unique_ptr<Entry>> entries_;
-    struct NameHash {
-        using is_transparent = void;
-        std::size_t operator()(std::string_view s) const noexcept {
-            return std::hash<std::string_view>{}(s);
-        }
-    };
-    std::unordered_map<std::string, const Entry*, NameHash, std::equal_to<>> by_asset_;
+    sdk::StringMap<const Entry*> by_asset_;
     std::vector<AssetBinding> bindings_;
 };
 
