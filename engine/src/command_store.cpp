@@ -238,6 +238,13 @@ std::vector<Slot> CommandStore::pending_in_lane_from(AssetIndex asset, sdk::Comm
 
 // ---------------------------------------------------------------- time indexes
 
+// A storm of commands dispatched within one millisecond shares one bucket (a
+// map node per command would be an allocation and a rebalance each); a
+// deadline is found expired at most a millisecond late, never early.
+TimePoint CommandStore::deadline_key(const CommandRecord& r) noexcept {
+    return std::chrono::ceil<std::chrono::milliseconds>(r.deadline());
+}
+
 void CommandStore::index(Buckets& buckets, TimePoint key, Slot slot) {
     std::vector<Slot>& bucket = buckets[key];
     records_[slot].index_pos = static_cast<std::uint32_t>(bucket.size());
@@ -265,7 +272,7 @@ void CommandStore::unindex_current(Slot slot) {
     if (r.status == sdk::CommandStatus::Pending) {
         unindex(due_, r.when, slot);
     } else if (r.status == sdk::CommandStatus::Dispatched) {
-        unindex(deadlines_, r.deadline(), slot);
+        unindex(deadlines_, deadline_key(r), slot);
     }
 }
 
@@ -333,7 +340,7 @@ void CommandStore::mark_dispatched(Slot slot, TimePoint at) {
     set_status(r, sdk::CommandStatus::Dispatched);
     r.dispatched_at = at;
     r.when = CommandRecord::kNever;
-    index(deadlines_, r.deadline(), slot);
+    index(deadlines_, deadline_key(r), slot);
 }
 
 void CommandStore::mark_retry(Slot slot, TimePoint due) {

@@ -180,6 +180,25 @@ TEST(CommandStore, TakeExpiredRemovesOnlyWhatIsPastItsDeadline) {
     EXPECT_FALSE(store.next_deadline());
 }
 
+// Deadlines share a bucket per millisecond: one within a millisecond is
+// handed out at that millisecond's end, never before the deadline itself,
+// and a record in a shared bucket leaves it alone when it ends.
+TEST(CommandStore, ADeadlineWithinAMillisecondExpiresAtItsEndNeverBefore) {
+    CommandStore store;
+    const AssetIndex a = store.intern_asset("a");
+    const Slot s1 = store.add_setpoint(a, CommandType::SetChargeRate, t0, 1, kLimits);
+    const Slot s2 = store.add_setpoint(a, CommandType::SetChargeRate, t0, 2, kLimits);
+    const Slot s3 = store.add_setpoint(a, CommandType::SetChargeRate, t0, 3, kLimits);
+    store.mark_dispatched(s1, t0 + 100us);
+    store.mark_dispatched(s2, t0 + 900us);
+    store.mark_dispatched(s3, t0 + 400us);
+    EXPECT_EQ(store.next_deadline(), t0 + 30s + 1ms);
+    EXPECT_TRUE(store.take_expired(t0 + 30s + 999us).empty());
+    store.mark_finished(s3, CommandStatus::Completed, t0 + 1s);
+    EXPECT_EQ(store.take_expired(t0 + 30s + 1ms), (std::vector<Slot>{s1, s2}));
+    EXPECT_FALSE(store.next_deadline());
+}
+
 TEST(CommandStore, CountsFollowEveryTransition) {
     CommandStore store;
     const AssetIndex a = store.intern_asset("a");

@@ -126,13 +126,16 @@ class CommandStore {
     /// PENDING records due at or before `now`, in due order (a record stays
     /// here until it leaves PENDING).
     std::vector<Slot> due(TimePoint now) const;
-    /// DISPATCHED records whose deadline is at or before `now`, in deadline
-    /// order; they leave the deadline index.
+    /// DISPATCHED records whose deadline, rounded up to the millisecond, is
+    /// at or before `now`, in deadline order (records within one millisecond
+    /// in any order); they leave the deadline index.
     std::vector<Slot> take_expired(TimePoint now);
     /// Every record in the due index (status PENDING) in due order, or in the
     /// deadline index (DISPATCHED) in deadline order; at most `limit`.
     std::vector<Slot> indexed(sdk::CommandStatus status, std::size_t limit = SIZE_MAX) const;
     std::optional<TimePoint> next_due() const;
+    /// The earliest deadline in the deadline index, rounded up to the
+    /// millisecond (the time take_expired() will hand it out).
     std::optional<TimePoint> next_deadline() const;
 
     // --- transitions; each keeps the indexes and counts right
@@ -192,6 +195,7 @@ class CommandStore {
     void index(Buckets& buckets, TimePoint key, Slot slot);
     void unindex(Buckets& buckets, TimePoint key, Slot slot);
     void unindex_current(Slot slot);
+    static TimePoint deadline_key(const CommandRecord& r) noexcept;
     void set_status(CommandRecord& r, sdk::CommandStatus status) noexcept;
 
     std::vector<CommandRecord> records_;
