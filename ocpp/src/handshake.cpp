@@ -94,6 +94,8 @@ std::optional<std::string> identity_from_target(std::string_view target, std::st
         target = target.substr(0, query);
     }
     while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+    // Some chargers are set up with a URL that ends in '/' after their id.
+    while (target.size() > 1 && target.back() == '/') target.remove_suffix(1);
     const std::string_view prefix = path == "/" ? std::string_view{} : path;
     if (!target.starts_with(prefix) || target.size() <= prefix.size() ||
         target[prefix.size()] != '/') {

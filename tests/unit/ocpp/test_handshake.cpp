@@ -21,7 +21,10 @@ TEST(Handshake, IdentityIsTheLastSegmentPercentDecoded) {
     EXPECT_EQ(identity_from_target("/ocpp/CP%20001?x=1", "/ocpp"), "CP 001");
     EXPECT_EQ(identity_from_target("/ocpp/site/CP7", "/ocpp/"), "CP7");
     EXPECT_EQ(identity_from_target("/CP9", "/"), "CP9");
+    EXPECT_EQ(identity_from_target("/ocpp/CP001/", "/ocpp"), "CP001");
+    EXPECT_EQ(identity_from_target("/ocpp/CP001//?x=1", "/ocpp/"), "CP001");
     EXPECT_FALSE(identity_from_target("/ocpp/", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("/ocpp//", "/ocpp"));
     EXPECT_FALSE(identity_from_target("/ocppX/CP1", "/ocpp"));
     EXPECT_FALSE(identity_from_target("/other/CP1", "/ocpp"));
     EXPECT_FALSE(identity_from_target("/ocpp/CP%2", "/ocpp"));
@@ -65,6 +68,14 @@ TEST(HandshakeOverSockets, AcceptsAndNegotiatesOcpp16) {
     TestClient client(server.server->port(), {});
     ASSERT_TRUE(client.open()) << client.handshake_error().message();
     EXPECT_EQ(client.response()[http::field::sec_websocket_protocol], "ocpp1.6");
+    EXPECT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+}
+
+// A charger set up with a URL that ends in '/' after its id still connects.
+TEST(HandshakeOverSockets, ATrailingSlashAfterTheIdentityIsIgnored) {
+    TestServer server;
+    TestClient client(server.server->port(), {.target = "/ocpp/CP001/"});
+    ASSERT_TRUE(client.open()) << client.handshake_error().message();
     EXPECT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
 }
 

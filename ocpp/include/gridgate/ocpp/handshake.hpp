@@ -12,7 +12,8 @@ namespace gridgate::ocpp {
 inline constexpr std::string_view kSubprotocol = "ocpp1.6";
 
 // The charge point identity of a request target: the last path segment under
-// `path`, percent-decoded, the query string ignored. nullopt when the target
+// `path`, percent-decoded, the query string and trailing slashes ignored
+// ("/ocpp/CP001/" is CP001). nullopt when the target
 // is not under `path`, names no identity, or is malformed.
 // identity_from_target("/ocpp/CP%20001", "/ocpp") == "CP 001".
 std::optional<std::string> identity_from_target(std::string_view target, std::string_view path);
