@@ -101,6 +101,7 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
     const auto& req = parser_->get();
     version_ = req.version();
     keep_alive_ = req.keep_alive();
+    head_request_ = req.method() == bhttp::verb::head;
     RequestHead head;
     head.method = req.method();
     head.method_text = std::string_view(req.method_string().data(), req.method_string().size());
@@ -301,6 +302,8 @@ void HttpSession::do_write(Reply reply) {
     response_->body() = std::move(answer.body);
     response_->keep_alive(!close_after_write_);
     response_->prepare_payload();
+    // The Content-Length a GET would have, and no body.
+    if (head_request_) response_->body().clear();
 
     stream_.expires_after(state_->options().write_timeout);
     bhttp::async_write(stream_, *response_,

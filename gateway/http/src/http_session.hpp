@@ -90,6 +90,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     std::shared_ptr<RequestClaim> claim_;
     unsigned version_ = 11;
     bool keep_alive_ = true;
+    bool head_request_ = false;  // HEAD: the answer's header only
     bool close_after_write_ = false;
     bool linger_after_write_ = false;
     std::shared_ptr<boost::beast::http::response<boost::beast::http::string_body>> response_;

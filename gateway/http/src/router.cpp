@@ -117,15 +117,17 @@ RouteDecision route_request(const RequestHead& head, std::string_view token) {
     auto target = split_target(head.target);
     if (!target) return refuse(400, "request target must be a path starting with '/'");
     const std::string_view path = target->path;
-    const bool get = head.method == bhttp::verb::get;
+    // HEAD is GET without the body (monitoring probes use it).
+    const bool get = head.method == bhttp::verb::get || head.method == bhttp::verb::head;
+    constexpr std::string_view kGet = "GET, HEAD";
 
     // Open to probes and scrapers whatever the token.
     if (path == "/healthz") {
-        if (!get) return method_not_allowed(head, path, "GET");
+        if (!get) return method_not_allowed(head, path, kGet);
         return RouteDecision{.route = Route{.endpoint = Endpoint::Health}};
     }
     if (path == "/metrics") {
-        if (!get) return method_not_allowed(head, path, "GET");
+        if (!get) return method_not_allowed(head, path, kGet);
         return RouteDecision{.route = Route{.endpoint = Endpoint::Metrics}};
     }
 
@@ -150,13 +152,13 @@ RouteDecision route_request(const RequestHead& head, std::string_view token) {
         return d;
     }
     if (path == kCommandsPath) {
-        if (!get) return method_not_allowed(head, path, "GET");
+        if (!get) return method_not_allowed(head, path, kGet);
         return route_command_list(target->query);
     }
     if (path.starts_with(kCommandsPath) && path.size() > kCommandsPath.size() + 1 &&
         path[kCommandsPath.size()] == '/' &&
         path.find('/', kCommandsPath.size() + 1) == std::string_view::npos) {
-        if (!get) return method_not_allowed(head, path, "GET");
+        if (!get) return method_not_allowed(head, path, kGet);
         std::string_view raw_id = path.substr(kCommandsPath.size() + 1);
         auto decoded = percent_decode(raw_id, false);
         if (!decoded) return refuse(400, "malformed percent-encoding in command id");
@@ -167,7 +169,7 @@ RouteDecision route_request(const RequestHead& head, std::string_view token) {
         return q;
     }
     if (path == "/api/v1/assets") {
-        if (!get) return method_not_allowed(head, path, "GET");
+        if (!get) return method_not_allowed(head, path, kGet);
         return route_no_query(target->query, Endpoint::ListAssets);
     }
     return refuse(404, "not found");

@@ -186,10 +186,13 @@ class RawClient {
         beast::error_code ec;
         Response response;
     };
-    Result read(std::chrono::milliseconds limit = 5s) {
+    // `head`: the answer to a HEAD request, which has no body whatever its
+    // Content-Length says.
+    Result read(std::chrono::milliseconds limit = 5s, bool head = false) {
         Result r;
         bhttp::response_parser<bhttp::string_body> parser;
         parser.body_limit(64 * 1024 * 1024);
+        parser.skip(head);
         stream_.expires_after(limit);
         bhttp::async_read(stream_, buffer_, parser,
                           [&](beast::error_code ec, std::size_t) { r.ec = ec; });
@@ -475,9 +478,9 @@ TEST_F(ApiServerTest, WrongMethodsAre405WithAllow) {
     auto r = request(post("/healthz", "text/csv", "x"));
     ASSERT_FALSE(r.ec);
     EXPECT_EQ(r.response.result_int(), 405u);
-    EXPECT_EQ(header(r.response, bhttp::field::allow), "GET");
+    EXPECT_EQ(header(r.response, bhttp::field::allow), "GET, HEAD");
     EXPECT_EQ(r.response.body(),
-              R"json({"error":"method POST not allowed on /healthz (allowed: GET)"})json");
+              R"json({"error":"method POST not allowed on /healthz (allowed: GET, HEAD)"})json");
     auto g = request(get("/api/v1/schedules"));
     ASSERT_FALSE(g.ec);
     EXPECT_EQ(g.response.result_int(), 405u);
@@ -485,8 +488,41 @@ TEST_F(ApiServerTest, WrongMethodsAre405WithAllow) {
     auto d = request("DELETE /api/v1/commands/cmd_000000000001 HTTP/1.1\r\nHost: t\r\n\r\n");
     ASSERT_FALSE(d.ec);
     EXPECT_EQ(d.response.result_int(), 405u);
-    EXPECT_EQ(header(d.response, bhttp::field::allow), "GET");
+    EXPECT_EQ(header(d.response, bhttp::field::allow), "GET, HEAD");
+    RawClient head_client(port());
+    head_client.send("HEAD /api/v1/schedules HTTP/1.1\r\nHost: t\r\n\r\n");
+    auto h = head_client.read(5s, true);  // no answer to HEAD has a body
+    ASSERT_FALSE(h.ec);
+    EXPECT_EQ(h.response.result_int(), 405u);
+    EXPECT_TRUE(h.response.body().empty());
     EXPECT_EQ(backend_.call_count(), 0u);
+}
+
+// HEAD is answered as GET would be, without the body: a probe that checks
+// /healthz with HEAD sees it up, and the connection stays usable.
+TEST_F(ApiServerTest, HeadIsGetWithoutTheBody) {
+    start();
+    RawClient client(port());
+    ASSERT_TRUE(client.connected());
+    const auto full = client.roundtrip(get("/api/v1/assets"));
+    ASSERT_FALSE(full.ec);
+    ASSERT_FALSE(full.response.body().empty());
+    for (const char* target : {"/healthz", "/api/v1/assets"}) {
+        client.send("HEAD " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+        auto h = client.read(5s, true);
+        ASSERT_FALSE(h.ec) << target;
+        EXPECT_EQ(h.response.result_int(), 200u) << target;
+        EXPECT_TRUE(h.response.body().empty()) << target;
+        if (std::string_view(target) == "/api/v1/assets") {
+            EXPECT_EQ(header(h.response, bhttp::field::content_length),
+                      std::to_string(full.response.body().size()));
+        }
+    }
+    // Had the server sent a body, this would read it as the next answer.
+    auto after = client.roundtrip(get("/api/v1/assets"));
+    ASSERT_FALSE(after.ec);
+    EXPECT_EQ(after.response.result_int(), 200u);
+    EXPECT_EQ(after.response.body(), full.response.body());
 }
 
 // ---------------------------------------------------------------- auth
