@@ -38,6 +38,13 @@ std::string AnswerMode::to_string() const {
     return "accept";
 }
 
+std::optional<Greeting> parse_greeting(std::string_view text) {
+    if (text == "boot") return Greeting::Boot;
+    if (text == "status") return Greeting::Status;
+    if (text == "silent") return Greeting::Silent;
+    return std::nullopt;
+}
+
 std::vector<std::string> numbered_identities(std::string_view prefix, std::size_t count,
                                              std::size_t first, std::size_t width) {
     std::vector<std::string> ids;

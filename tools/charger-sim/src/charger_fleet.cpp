@@ -446,13 +446,28 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         open_ = true;
         ++shared_->connected;
         shared_->emit({id(), "connected", "", "", "", ""});
-        ocpp::BootNotificationRequest boot;
-        boot.charge_point_vendor = "gridgate";
-        boot.charge_point_model = "charger-sim";
-        // The charge point id doubles as the serial number where it fits.
-        if (id().size() <= kMaxSerialNumberLength) boot.charge_point_serial_number = id();
-        boot.firmware_version = "1.0";
-        queue_call("BootNotification", payload_text(boot));
+        switch (charger_->options.greeting) {
+            case Greeting::Boot: {
+                ocpp::BootNotificationRequest boot;
+                boot.charge_point_vendor = "gridgate";
+                boot.charge_point_model = "charger-sim";
+                // The charge point id doubles as the serial number where it fits.
+                if (id().size() <= kMaxSerialNumberLength) boot.charge_point_serial_number = id();
+                boot.firmware_version = "1.0";
+                queue_call("BootNotification", payload_text(boot));
+                break;
+            }
+            case Greeting::Status:
+                report_connectors();
+                break;
+            case Greeting::Silent:
+                break;
+        }
+        // Without a boot there is no interval from the central system.
+        if (charger_->options.greeting != Greeting::Boot && shared_->options.heartbeat_interval) {
+            heartbeat_every_ = *shared_->options.heartbeat_interval;
+            schedule_heartbeat();
+        }
         do_read();
     }
 
@@ -606,12 +621,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             }
             heartbeat_every_ = interval;
             schedule_heartbeat();
+            report_connectors();
             const int own = charger_->options.transaction_connector;
-            for (int connector = 1; connector <= charger_->options.connectors; ++connector) {
-                const bool charging = charger_->transactions.count(connector) > 0 ||
-                                      (connector == own && charger_->options.start_transaction);
-                queue_status(connector, charging ? "Preparing" : "Available");
-            }
             if (charger_->options.start_transaction && !busy(own)) {
                 start_transaction(charger_->options.id_tag, own);
             }
@@ -624,6 +635,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             shared_->emit(
                 {id(), "transaction_started", action, "", "", std::to_string(transaction)});
             queue_status(connector, "Charging");
+        }
+    }
+
+    // Each connector's status: one with a transaction (or about to start
+    // one) is Preparing, the others Available.
+    void report_connectors() {
+        const int own = charger_->options.transaction_connector;
+        for (int connector = 1; connector <= charger_->options.connectors; ++connector) {
+            const bool charging = charger_->transactions.count(connector) > 0 ||
+                                  (connector == own && charger_->options.start_transaction);
+            queue_status(connector, charging ? "Preparing" : "Available");
         }
     }
 

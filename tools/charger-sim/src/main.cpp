@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     unsigned threads = 1;
     int connectors = 1, transaction_connector = 1;
     std::string report = "all";
+    std::string greeting_text;
     description.add_options()("help,h", "show this help")(
         "url", po::value(&url_text)->default_value("ws://127.0.0.1:9000/ocpp"),
         "central system URL; the charge point id is appended")(
@@ -91,6 +92,9 @@ int main(int argc, char** argv) {
         "the connector of --start-transaction and of a RemoteStart naming none")(
         "connectors", po::value(&connectors)->default_value(1),
         "connectors per charger (each reports its status after boot)")(
+        "on-connect", po::value(&greeting_text)->default_value("boot"),
+        "what a charger sends once connected: boot (BootNotification, as after a "
+        "power-up) | status (connector status only, as back from a network drop) | silent")(
         "rate-unit", po::value(&rate_unit)->default_value("Current,Power"),
         "value of ChargingScheduleAllowedChargingRateUnit in GetConfiguration")(
         "heartbeat", po::value(&heartbeat_seconds),
@@ -123,11 +127,16 @@ int main(int argc, char** argv) {
                                         std::to_string(connectors) + ")");
         auto mode = AnswerMode::parse(answer_text);
         if (!mode) throw std::invalid_argument("--answer: unknown mode '" + answer_text + "'");
+        auto greeting = parse_greeting(greeting_text);
+        if (!greeting)
+            throw std::invalid_argument("--on-connect: expected boot, status or silent, got '" +
+                                        greeting_text + "'");
         std::vector<ChargerOptions> chargers;
         for (const auto& identity : numbered_identities(prefix, count)) {
             ChargerOptions charger;
             charger.identity = identity;
             charger.answer = *mode;
+            charger.greeting = *greeting;
             if (vm.count("password")) charger.password = password;
             charger.start_transaction = vm.count("start-transaction") > 0;
             charger.connectors = connectors;

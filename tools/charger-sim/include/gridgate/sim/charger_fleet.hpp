@@ -32,8 +32,20 @@ struct AnswerMode {
     std::string to_string() const;
 };
 
+// What a charger does once its WebSocket is open.
+enum class Greeting {
+    Boot,    // BootNotification, then each connector's status (after a power-up)
+    Status,  // each connector's status, no boot (back after a network drop)
+    Silent,  // nothing until the central system calls
+};
+// Without a boot a charger heartbeats only every FleetOptions::heartbeat_interval.
+
+// "boot", "status", "silent"; nullopt for anything else.
+std::optional<Greeting> parse_greeting(std::string_view text);
+
 struct ChargerOptions {
     std::string identity;
+    Greeting greeting = Greeting::Boot;
     AnswerMode answer;
     std::optional<std::string> password;  // HTTP Basic auth (profiles 1 and 2)
     int connectors = 1;
