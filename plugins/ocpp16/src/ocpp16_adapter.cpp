@@ -6,11 +6,19 @@
 #include <chrono>
 #include <stdexcept>
 
+#include <boost/asio/post.hpp>
+
 namespace gridgate::ocpp16 {
 
 namespace {
 
 using namespace std::chrono_literals;
+
+// How long a charger that has just connected may take to send its first
+// message (a BootNotification if it powered up) before its setpoints are
+// sent anyway. Booting chargers send it within milliseconds; a charger back
+// from a network drop may say nothing until its next heartbeat.
+constexpr auto kGreetingWait = 3s;
 
 std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
@@ -71,7 +79,7 @@ class Ocpp16Adapter::Handler final : public ocpp::CallHandler {
     std::optional<ocpp::HandlerError> on_call(std::string_view identity, std::string_view action,
                                               const rapidjson::Value& payload,
                                               rapidjson::Document& response) override {
-        adapter_.on_message(identity);
+        adapter_.on_message(identity, action);
         return core_->on_call(identity, action, payload, response);
     }
     void on_connected(std::string_view identity) override { adapter_.on_connected(identity); }
@@ -93,6 +101,7 @@ Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
     for (const auto& c : settings_.chargers) {
         auto charger = std::make_unique<Charger>();
         charger->settings = c;
+        charger->greeting_timer = std::make_unique<boost::asio::steady_timer>(*io_.front());
         by_asset_[c.asset_id] = charger.get();
         by_identity_[c.charge_point_id] = charger.get();
         chargers_.push_back(std::move(charger));
@@ -229,6 +238,11 @@ void Ocpp16Adapter::stop() noexcept {
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, std::string("ocpp16: stopping the server: ") + e.what());
     }
+    // Greeting timers must not hold the I/O threads; running_ is false, so
+    // none is armed after these run.
+    for (auto& charger : chargers_)
+        boost::asio::post(*io_.front(),
+                          [timer = charger->greeting_timer.get()] { timer->cancel(); });
     work_.clear();
     // The closes normally finish quickly; a peer that never answers its close
     // must not hold the gateway's shutdown.
@@ -452,8 +466,24 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
     });
 }
 
-void Ocpp16Adapter::on_message(std::string_view identity) {
-    if (Charger* charger = find_identity(identity)) note_seen(*charger);
+// A charger that connects and then boots gets its setpoints once, after
+// the boot (which may have cleared its profiles and its configuration),
+// never in the middle of it; one that was only offline gets them at its
+// first other message; one that says nothing, kGreetingWait after the
+// connect. Chargers send BootNotification first thing after a power-up.
+void Ocpp16Adapter::on_message(std::string_view identity, std::string_view action) {
+    Charger* charger = find_identity(identity);
+    if (!charger) return;
+    note_seen(*charger);
+    if (end_greeting_wait(*charger, std::nullopt) && action != "BootNotification")
+        restore_setpoints(*charger, false);
+}
+
+bool Ocpp16Adapter::end_greeting_wait(Charger& charger, std::optional<std::uint64_t> connect) {
+    std::lock_guard lock(charger.mutex);
+    if (!charger.awaiting_greeting || (connect && *connect != charger.connects)) return false;
+    charger.awaiting_greeting = false;
+    return true;
 }
 
 void Ocpp16Adapter::note_seen(Charger& charger) {
@@ -464,10 +494,13 @@ void Ocpp16Adapter::note_seen(Charger& charger) {
 void Ocpp16Adapter::on_connected(std::string_view identity) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
+    std::uint64_t connect = 0;
     {
         std::lock_guard lock(charger->mutex);
         charger->connected = true;
         charger->last_seen = sdk::Clock::now();
+        charger->awaiting_greeting = true;
+        connect = ++charger->connects;
     }
     log(sdk::LogLevel::Info, "charge point " + std::string(identity) + " connected as asset '" +
                                  charger->settings.asset_id + "'");
@@ -476,7 +509,13 @@ void Ocpp16Adapter::on_connected(std::string_view identity) {
     e.asset_id = charger->settings.asset_id;
     e.at = sdk::Clock::now();
     host_.publish(std::move(e));
-    restore_setpoints(*charger, false);
+    boost::asio::post(*io_.front(), [this, charger, connect] {
+        if (!running_.load(std::memory_order_acquire)) return;
+        charger->greeting_timer->expires_after(kGreetingWait);
+        charger->greeting_timer->async_wait([this, charger, connect](boost::system::error_code ec) {
+            if (!ec && end_greeting_wait(*charger, connect)) restore_setpoints(*charger, false);
+        });
+    });
 }
 
 void Ocpp16Adapter::on_disconnected(std::string_view identity, std::string_view reason) {

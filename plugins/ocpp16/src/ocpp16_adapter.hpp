@@ -18,6 +18,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gridgate/ocpp/central_system.hpp"
 #include "gridgate/ocpp/central_system_core.hpp"
@@ -62,6 +63,11 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // For `charging_rate_unit = "auto"`: what GetConfiguration reported.
         std::optional<ocpp::ChargingRateUnit> reported_unit;
         bool unit_queried = false;
+        // After a connect the setpoints wait for the charger's first message
+        // (see on_first_message) or kGreetingWait, whichever comes first.
+        bool awaiting_greeting = false;
+        std::uint64_t connects = 0;  // tells a stale greeting timer from the current one
+        std::unique_ptr<boost::asio::steady_timer> greeting_timer;  // on io_.front()
     };
     class Handler;
 
@@ -73,11 +79,14 @@ class Ocpp16Adapter final : public sdk::Adapter {
     ocpp::HandshakeDecision authorize(const ocpp::HandshakeRequest& request) const;
     void log(sdk::LogLevel level, const std::string& text) noexcept;
 
-    void on_message(std::string_view identity);
+    void on_message(std::string_view identity, std::string_view action);
     void note_seen(Charger& charger);  // last_seen = now
     void on_connected(std::string_view identity);
     void on_disconnected(std::string_view identity, std::string_view reason);
     void on_boot(std::string_view identity);
+    // True once per connect, for whoever ends the wait for the charger's
+    // greeting first: its first message or the timer of connect `connect`.
+    bool end_greeting_wait(Charger& charger, std::optional<std::uint64_t> connect);
     void on_telemetry(std::string_view identity, const std::vector<ocpp::TelemetrySample>& samples);
 
     // Sends the remembered setpoints again (after GetConfiguration when the

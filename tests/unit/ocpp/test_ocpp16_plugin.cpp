@@ -509,6 +509,58 @@ TEST_F(Ocpp16Plugin, SetpointIsRestoredWhenTheChargerComesBack) {
         6000.0);
 }
 
+// A charger that connects and boots gets its setpoint once, after the boot:
+// not also at the connect, in the middle of its boot. With the unit `auto`
+// it is asked for the unit once.
+TEST_F(Ocpp16Plugin, ABootingChargerGetsItsSetpointOnceAfterTheBoot) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
+              "not connected");
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "booted"); }));
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
+    // Past the wait for a first message, when a second restore would come.
+    std::this_thread::sleep_for(3500ms);
+    EXPECT_EQ(fleet.calls("CP1", "GetConfiguration").size(), 1U);
+    EXPECT_EQ(fleet.calls("CP1", "SetChargingProfile").size(), 1U);
+}
+
+// Back from a network drop, without a boot: the setpoint goes at the
+// charger's first message, without waiting out the 3 s allowed for a boot.
+TEST_F(Ocpp16Plugin, AChargerBackWithoutABootGetsItsSetpointAtItsFirstMessage) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
+              "not connected");
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Status;
+    const auto connected = std::chrono::steady_clock::now();
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
+    EXPECT_LT(std::chrono::steady_clock::now() - connected, 2500ms);
+    EXPECT_FALSE(fleet.saw("CP1", "booted"));
+}
+
+// A charger that says nothing after connecting gets its setpoint when the
+// wait for its first message is over.
+TEST_F(Ocpp16Plugin, ASilentChargerGetsItsSetpointAfterTheWaitForABoot) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
+              "not connected");
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "connected"); }));
+    const auto connected = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }, 10s));
+    EXPECT_GE(std::chrono::steady_clock::now() - connected, 2500ms);
+    auto p = parse(fleet.calls("CP1", "SetChargingProfile").front());
+    EXPECT_DOUBLE_EQ(
+        p["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+            .GetDouble(),
+        4000.0);
+}
+
 TEST_F(Ocpp16Plugin, AutoUnitAsksTheChargerFirst) {
     const auto port =
         start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
