@@ -83,6 +83,7 @@ void HttpSession::do_read_header() {
     if (stop_requested_ || state_->stopping()) return close();
     phase_ = Phase::ReadingHeader;
     const ApiServerOptions& options = state_->options();
+    head_request_ = false;  // an answer to a request unread gets its body
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options.header_limit));
     parser_->body_limit(options.body_limit);

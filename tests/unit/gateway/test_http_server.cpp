@@ -523,6 +523,13 @@ TEST_F(ApiServerTest, HeadIsGetWithoutTheBody) {
     ASSERT_FALSE(after.ec);
     EXPECT_EQ(after.response.result_int(), 200u);
     EXPECT_EQ(after.response.body(), full.response.body());
+    // A request after a HEAD that cannot be read gets its error with a body.
+    client.send("HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    ASSERT_FALSE(client.read(5s, true).ec);
+    auto bad = client.roundtrip("GET /healthz HTTP/1.1\r\nHost t\r\n\r\n");
+    ASSERT_FALSE(bad.ec);
+    EXPECT_EQ(bad.response.result_int(), 400u);
+    EXPECT_NE(bad.response.body().find("malformed HTTP request"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- auth
