@@ -524,6 +524,7 @@ void Ocpp16Adapter::on_disconnected(std::string_view identity, std::string_view 
     {
         std::lock_guard lock(charger->mutex);
         charger->connected = false;
+        charger->awaiting_greeting = false;  // gone before it said anything
     }
     sdk::AssetEvent e;
     e.type = sdk::AssetEventType::Disconnected;

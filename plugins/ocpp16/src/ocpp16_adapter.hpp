@@ -64,7 +64,7 @@ class Ocpp16Adapter final : public sdk::Adapter {
         std::optional<ocpp::ChargingRateUnit> reported_unit;
         bool unit_queried = false;
         // After a connect the setpoints wait for the charger's first message
-        // (see on_first_message) or kGreetingWait, whichever comes first.
+        // (see on_message) or kGreetingWait, whichever comes first.
         bool awaiting_greeting = false;
         std::uint64_t connects = 0;  // tells a stale greeting timer from the current one
         std::unique_ptr<boost::asio::steady_timer> greeting_timer;  // on io_.front()
