@@ -107,13 +107,14 @@ class Ocpp16Adapter final : public sdk::Adapter {
 
     sdk::HostContext& host_;
     const Settings settings_;
+    // One io_context per I/O thread (io_threads): a charger's connection
+    // lives on one of them and needs no strand. Declared before the
+    // chargers, whose greeting timers must be destroyed first.
+    std::vector<std::unique_ptr<boost::asio::io_context>> io_;
     std::vector<std::unique_ptr<Charger>> chargers_;
     sdk::StringMap<Charger*> by_asset_;
     sdk::StringMap<Charger*> by_identity_;
 
-    // One io_context per I/O thread (io_threads): a charger's connection
-    // lives on one of them and needs no strand.
-    std::vector<std::unique_ptr<boost::asio::io_context>> io_;
     std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::vector<std::thread> threads_;
     std::shared_ptr<ocpp::CentralSystemCore> core_;
