@@ -205,6 +205,17 @@ class Ocpp16Plugin : public ::testing::Test {
         return host.port();
     }
 
+    // Starts a site of one charger, CP1 (asset ast_ev_001, with `keys`), and
+    // gives it a charge rate of 4 kW while it is away: the command fails, the
+    // setpoint is kept for when it comes. Returns the port.
+    std::uint16_t start_with_a_kept_setpoint(
+        std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> keys = {}) {
+        const auto port = start(site({{"ast_ev_001", "CP1", std::move(keys)}}));
+        EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
+                  "not connected");
+        return port;
+    }
+
     gateway::PluginCatalog catalog;
     std::shared_ptr<const gateway::LoadedPlugin> plugin;
     gateway::AdapterRegistry registry;
@@ -513,10 +524,7 @@ TEST_F(Ocpp16Plugin, SetpointIsRestoredWhenTheChargerComesBack) {
 // not also at the connect, in the middle of its boot. With the unit `auto`
 // it is asked for the unit once.
 TEST_F(Ocpp16Plugin, ABootingChargerGetsItsSetpointOnceAfterTheBoot) {
-    const auto port =
-        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
-    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
-              "not connected");
+    const auto port = start_with_a_kept_setpoint({{"charging_rate_unit", std::string("auto")}});
     Fleet fleet(port, {charger("CP1")});
     ASSERT_TRUE(wait_until([&] { return fleet.saw("CP1", "booted"); }));
     ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
@@ -529,9 +537,7 @@ TEST_F(Ocpp16Plugin, ABootingChargerGetsItsSetpointOnceAfterTheBoot) {
 // Back from a network drop, without a boot: the setpoint goes at the
 // charger's first message, without waiting out the 3 s allowed for a boot.
 TEST_F(Ocpp16Plugin, AChargerBackWithoutABootGetsItsSetpointAtItsFirstMessage) {
-    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
-    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
-              "not connected");
+    const auto port = start_with_a_kept_setpoint();
     auto options = charger("CP1");
     options.greeting = sim::Greeting::Status;
     const auto connected = std::chrono::steady_clock::now();
@@ -544,9 +550,7 @@ TEST_F(Ocpp16Plugin, AChargerBackWithoutABootGetsItsSetpointAtItsFirstMessage) {
 // A charger that says nothing after connecting gets its setpoint when the
 // wait for its first message is over.
 TEST_F(Ocpp16Plugin, ASilentChargerGetsItsSetpointAfterTheWaitForABoot) {
-    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
-    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4)).error,
-              "not connected");
+    const auto port = start_with_a_kept_setpoint();
     auto options = charger("CP1");
     options.greeting = sim::Greeting::Silent;
     Fleet fleet(port, {options});
