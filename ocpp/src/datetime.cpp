@@ -84,7 +84,7 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
     return time_point_cast<milliseconds>(local - minutes{offset_minutes});
 }
 
-std::string format_timestamp(Timestamp time) {
+std::size_t format_timestamp(Timestamp time, char (&out)[kTimestampBufferSize]) {
     using namespace std::chrono;
     const auto day_start = floor<days>(time);
     const year_month_day date{day_start};
@@ -92,32 +92,48 @@ std::string format_timestamp(Timestamp time) {
     const int year = static_cast<int>(date.year());
     const auto millis = static_cast<int>(clock.subseconds().count());
     if (year < 0 || year > 9999) {  // not RFC 3339; spelled out all the same
-        char buffer[48];
         const int length = std::snprintf(
-            buffer, sizeof buffer, "%d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+            out, sizeof out, "%d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
             static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
             static_cast<int>(clock.hours().count()), static_cast<int>(clock.minutes().count()),
             static_cast<int>(clock.seconds().count()), millis);
-        std::string text(buffer, static_cast<std::size_t>(length));
-        if (millis == 0) text.replace(text.size() - 5, 4, "");
-        return text;
+        auto n = static_cast<std::size_t>(length);
+        if (millis == 0) {  // drop ".000"
+            out[n - 5] = 'Z';
+            n -= 4;
+        }
+        return n;
     }
     // By hand, not snprintf: every SetChargingProfile carries one, and a
     // storm sends thousands at once.
-    char buffer[] = "0000-00-00T00:00:00.000Z";
-    auto put = [&buffer](std::size_t at, int value, int digits) {
+    auto put = [&out](std::size_t at, int value, int digits) {
         for (int i = digits - 1; i >= 0; --i, value /= 10)
-            buffer[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+            out[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
     };
     put(0, year, 4);
+    out[4] = '-';
     put(5, static_cast<int>(static_cast<unsigned>(date.month())), 2);
+    out[7] = '-';
     put(8, static_cast<int>(static_cast<unsigned>(date.day())), 2);
+    out[10] = 'T';
     put(11, static_cast<int>(clock.hours().count()), 2);
+    out[13] = ':';
     put(14, static_cast<int>(clock.minutes().count()), 2);
+    out[16] = ':';
     put(17, static_cast<int>(clock.seconds().count()), 2);
-    if (millis == 0) return std::string(buffer, 19) + 'Z';
+    if (millis == 0) {
+        out[19] = 'Z';
+        return 20;
+    }
+    out[19] = '.';
     put(20, millis, 3);
-    return std::string(buffer, sizeof buffer - 1);
+    out[23] = 'Z';
+    return 24;
+}
+
+std::string format_timestamp(Timestamp time) {
+    char text[kTimestampBufferSize];
+    return std::string(text, format_timestamp(time, text));
 }
 
 }  // namespace gridgate::ocpp

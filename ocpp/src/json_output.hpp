@@ -2,12 +2,14 @@
 // frame costs one growing string and no intermediate buffer.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 #include <rapidjson/writer.h>
 
 #include "gridgate/ocpp/rpc.hpp"
+#include "gridgate/ocpp/schema.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -22,7 +24,20 @@ class StringOutput {
     std::string& out_;
 };
 
-using StringWriter = rapidjson::Writer<StringOutput>;
+// Room for a StringWriter's nesting stack (32 levels of 16 bytes) where the
+// writer is: with the default allocator every frame written would take it,
+// and the allocator object, from the heap.
+class WriterStack {
+  public:
+    WriterStack() : pool_(buffer_, sizeof buffer_) {}
+    WriterStack(const WriterStack&) = delete;
+    WriterStack& operator=(const WriterStack&) = delete;
+    rapidjson::MemoryPoolAllocator<>* allocator() { return &pool_; }
+
+  private:
+    alignas(std::max_align_t) char buffer_[640];
+    rapidjson::MemoryPoolAllocator<> pool_;
+};
 
 // Appends a CALL frame, [2,"<message_id>","<action>",<payload>], to `out`;
 // `write_payload(writer)` writes the payload and returns false when it could
@@ -33,7 +48,8 @@ bool write_call(std::string& out, std::string_view message_id, std::string_view 
     // Most calls' frames fit, so the string grows once instead of five times.
     out.reserve(out.size() + 512);
     StringOutput stream(out);
-    StringWriter writer(stream);
+    WriterStack stack;
+    StringWriter writer(stream, stack.allocator());
     writer.StartArray();
     writer.Int(static_cast<int>(MessageType::Call));
     writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));

@@ -237,7 +237,8 @@ std::string serialize_call_result(std::string_view message_id, const rapidjson::
     std::string out;
     out.reserve(256);
     detail::StringOutput stream(out);
-    detail::StringWriter writer(stream);
+    detail::WriterStack stack;
+    detail::StringWriter writer(stream, stack.allocator());
     writer.StartArray();
     writer.Int(static_cast<int>(MessageType::CallResult));
     writer.String(message_id.data(), static_cast<rapidjson::SizeType>(message_id.size()));
@@ -250,7 +251,8 @@ std::string serialize_call_error(std::string_view message_id, ErrorCode code,
                                  std::string_view description, const rapidjson::Value* details) {
     std::string out;
     detail::StringOutput stream(out);
-    detail::StringWriter writer(stream);
+    detail::WriterStack stack;
+    detail::StringWriter writer(stream, stack.allocator());
     const std::string_view code_text = to_string(code);
     writer.StartArray();
     writer.Int(static_cast<int>(MessageType::CallError));
@@ -270,7 +272,8 @@ std::string serialize_call_error(std::string_view message_id, ErrorCode code,
 std::string to_json_text(const rapidjson::Value& value) {
     std::string out;
     detail::StringOutput stream(out);
-    detail::StringWriter writer(stream);
+    detail::WriterStack stack;
+    detail::StringWriter writer(stream, stack.allocator());
     write_value(value, writer);
     return out;
 }

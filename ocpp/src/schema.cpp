@@ -421,9 +421,10 @@ std::optional<SchemaViolation> SchemaRegistry::validate(std::string_view action,
     return schema ? schema->validate(payload) : no_schema(action);
 }
 
-std::optional<SchemaViolation> SchemaRegistry::validate_into(
-    std::string_view action, PayloadKind kind, const rapidjson::Value& payload,
-    rapidjson::Writer<detail::StringOutput>& writer) const {
+std::optional<SchemaViolation> SchemaRegistry::validate_into(std::string_view action,
+                                                             PayloadKind kind,
+                                                             const rapidjson::Value& payload,
+                                                             detail::StringWriter& writer) const {
     const CompiledSchema* schema = find(action, kind);
     return schema ? schema->validate_into(payload, writer) : no_schema(action);
 }

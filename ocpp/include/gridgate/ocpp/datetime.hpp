@@ -2,6 +2,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,5 +19,9 @@ std::optional<Timestamp> parse_timestamp(std::string_view text);
 
 // Formats as `YYYY-MM-DDTHH:MM:SSZ`, or with `.mmm` when the time has milliseconds.
 std::string format_timestamp(Timestamp time);
+
+// The same into `out`, without the heap; returns the length (no terminator).
+inline constexpr std::size_t kTimestampBufferSize = 48;
+std::size_t format_timestamp(Timestamp time, char (&out)[kTimestampBufferSize]);
 
 }  // namespace gridgate::ocpp

@@ -21,6 +21,9 @@ namespace gridgate::ocpp {
 
 namespace detail {
 class StringOutput;
+// The library's frame writer; its nesting stack comes from a WriterStack.
+using StringWriter = rapidjson::Writer<StringOutput, rapidjson::UTF8<>, rapidjson::UTF8<>,
+                                       rapidjson::MemoryPoolAllocator<>>;
 }  // namespace detail
 
 // Which half of an exchange a payload is: the CALL's (Request, the schema file
@@ -69,9 +72,9 @@ class SchemaRegistry {
     // pass (the library's frame serializer). On a violation, whatever was
     // written is to be thrown away. A payload holding NaN or infinity is a
     // TypeConstraintViolation.
-    std::optional<SchemaViolation> validate_into(
-        std::string_view action, PayloadKind kind, const rapidjson::Value& payload,
-        rapidjson::Writer<detail::StringOutput>& writer) const;
+    std::optional<SchemaViolation> validate_into(std::string_view action, PayloadKind kind,
+                                                 const rapidjson::Value& payload,
+                                                 detail::StringWriter& writer) const;
 
     class CompiledSchema;
 

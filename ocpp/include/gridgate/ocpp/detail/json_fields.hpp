@@ -123,9 +123,9 @@ rapidjson::Value value_to_json(const T& value, JsonAllocator& allocator) {
         return rapidjson::Value(value.data(), static_cast<rapidjson::SizeType>(value.size()),
                                 allocator);
     } else if constexpr (std::is_same_v<T, Timestamp>) {
-        const std::string text = format_timestamp(value);
-        return rapidjson::Value(text.data(), static_cast<rapidjson::SizeType>(text.size()),
-                                allocator);
+        char text[kTimestampBufferSize];
+        const std::size_t length = format_timestamp(value, text);
+        return rapidjson::Value(text, static_cast<rapidjson::SizeType>(length), allocator);
     } else if constexpr (NamedEnum<T>) {
         const std::string_view name = to_string(value);
         return rapidjson::Value(rapidjson::StringRef(name.data(), name.size()));
