@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include <boost/asio/post.hpp>
 
@@ -474,14 +475,18 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
 void Ocpp16Adapter::on_message(std::string_view identity, std::string_view action) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
-    note_seen(*charger);
-    if (end_greeting_wait(*charger, std::nullopt) && action != "BootNotification")
-        restore_setpoints(*charger, false);
+    bool first = false;  // since the connect
+    {
+        std::lock_guard lock(charger->mutex);
+        charger->last_seen = sdk::Clock::now();
+        first = std::exchange(charger->awaiting_greeting, false);
+    }
+    if (first && action != "BootNotification") restore_setpoints(*charger, false);
 }
 
-bool Ocpp16Adapter::end_greeting_wait(Charger& charger, std::optional<std::uint64_t> connect) {
+bool Ocpp16Adapter::greeting_timed_out(Charger& charger, std::uint64_t connect) {
     std::lock_guard lock(charger.mutex);
-    if (!charger.awaiting_greeting || (connect && *connect != charger.connects)) return false;
+    if (!charger.awaiting_greeting || connect != charger.connects) return false;
     charger.awaiting_greeting = false;
     return true;
 }
@@ -513,7 +518,7 @@ void Ocpp16Adapter::on_connected(std::string_view identity) {
         if (!running_.load(std::memory_order_acquire)) return;
         charger->greeting_timer->expires_after(kGreetingWait);
         charger->greeting_timer->async_wait([this, charger, connect](boost::system::error_code ec) {
-            if (!ec && end_greeting_wait(*charger, connect)) restore_setpoints(*charger, false);
+            if (!ec && greeting_timed_out(*charger, connect)) restore_setpoints(*charger, false);
         });
     });
 }

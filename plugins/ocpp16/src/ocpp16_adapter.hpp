@@ -84,9 +84,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
     void on_connected(std::string_view identity);
     void on_disconnected(std::string_view identity, std::string_view reason);
     void on_boot(std::string_view identity);
-    // True once per connect, for whoever ends the wait for the charger's
-    // greeting first: its first message or the timer of connect `connect`.
-    bool end_greeting_wait(Charger& charger, std::optional<std::uint64_t> connect);
+    // True when the timer of connect `connect` ends the wait for the
+    // charger's first message (on_message ends it otherwise).
+    bool greeting_timed_out(Charger& charger, std::uint64_t connect);
     void on_telemetry(std::string_view identity, const std::vector<ocpp::TelemetrySample>& samples);
 
     // Sends the remembered setpoints again (after GetConfiguration when the
