@@ -1,5 +1,5 @@
 // A RapidJSON output stream that appends to a std::string, so serializing a
-// frame costs one growing string and no intermediate buffer.
+// frame costs one growing string and no intermediate document.
 #pragma once
 
 #include <cstddef>
@@ -13,15 +13,31 @@
 
 namespace gridgate::ocpp::detail {
 
+// RapidJSON writes one character at a time; they gather in a small buffer
+// that reaches the string in blocks, so a character costs a store instead
+// of std::string's capacity check and terminator. The writer flushes at the
+// end of its top-level value, and the destructor flushes what is left: read
+// the string only after one of them.
 class StringOutput {
   public:
     using Ch = char;
     explicit StringOutput(std::string& out) : out_(out) {}
-    void Put(char c) { out_.push_back(c); }
-    void Flush() {}
+    StringOutput(const StringOutput&) = delete;
+    StringOutput& operator=(const StringOutput&) = delete;
+    ~StringOutput() { Flush(); }
+    void Put(char c) {
+        if (used_ == sizeof buffer_) Flush();
+        buffer_[used_++] = c;
+    }
+    void Flush() {
+        out_.append(buffer_, used_);
+        used_ = 0;
+    }
 
   private:
     std::string& out_;
+    std::size_t used_ = 0;
+    char buffer_[256];
 };
 
 // Room for a StringWriter's nesting stack (32 levels of 16 bytes) where the

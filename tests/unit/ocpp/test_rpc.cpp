@@ -132,6 +132,26 @@ TEST(Rpc, SerializesFrames) {
               R"([4,"y","OccurenceConstraintViolation","",{}])");
 }
 
+// The writer's characters reach the frame in blocks: a text of any length,
+// across every block boundary, comes out whole and in order.
+TEST(Rpc, SerializesLongTextsWhole) {
+    for (std::size_t length : {200u, 243u, 255u, 256u, 257u, 511u, 512u, 513u, 5000u}) {
+        std::string text;
+        for (std::size_t i = 0; i < length; ++i) text += static_cast<char>('a' + i % 26);
+        rapidjson::Document payload;
+        payload.SetObject();
+        payload.AddMember("vendorId", rapidjson::StringRef(text.data(), text.size()),
+                          payload.GetAllocator());
+        const std::string tail = R"({"vendorId":")" + text + R"("}])";
+        EXPECT_EQ(serialize_call("1", "DataTransfer", payload), R"([2,"1","DataTransfer",)" + tail)
+            << length;
+        EXPECT_EQ(serialize_call_result("1", payload), R"([3,"1",)" + tail) << length;
+        EXPECT_EQ(serialize_call_error("1", ErrorCode::GenericError, text),
+                  R"([4,"1","GenericError",")" + text + R"(",{}])")
+            << length;
+    }
+}
+
 TEST(Rpc, RefusesToSerializeNaN) {
     rapidjson::Document payload;
     payload.SetObject();
