@@ -231,6 +231,7 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
     }
     detail::PendingCall call;
     call.message_id = session->next_message_id();
+    call.frame = state_->frames.take();
     // The frame is written as the payload is validated: one pass for both.
     std::optional<SchemaViolation> violation;
     detail::write_call(call.frame, call.message_id, action, [&](detail::StringWriter& writer) {
@@ -238,7 +239,7 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
         return !violation;
     });
     if (violation) return fail(CallOutcome::Kind::InvalidRequest, violation->message);
-    call.action.assign(action);
+    call.action = state_->schemas->request_action(action);
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
     call.deadline = std::chrono::steady_clock::now() + call.timeout;
     call.callback = std::move(callback);
@@ -250,12 +251,13 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
     }
     if (first) {
         net::post(*contexts_.front(), [state = state_] {
-            std::vector<detail::ServerState::Submission> batch;
+            auto& batch = state->draining;
             {
                 std::lock_guard lock(state->submissions_mutex);
                 batch.swap(state->submissions);
             }
             for (auto& s : batch) s.session->submit_call(std::move(s.call));
+            batch.clear();
         });
     }
 }

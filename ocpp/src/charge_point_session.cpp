@@ -442,7 +442,9 @@ void ChargePointSession<Stream>::do_write() {
 template <class Stream>
 void ChargePointSession<Stream>::on_write(beast::error_code ec) {
     writing_ = false;
-    std::string().swap(writing_frame_);  // an idle connection holds no frame
+    // An idle connection holds no frame; the buffer serves the next call.
+    state_->frames.give(std::move(writing_frame_));
+    writing_frame_ = std::string();
     if (ec) {
         // The pending read fails too and ends the session.
         if (ec != net::error::operation_aborted && ec != websocket::error::closed) {
@@ -538,8 +540,8 @@ void ChargePointSession<Stream>::on_call_timer() {
     if (in_flight_ && now >= in_flight_->deadline) {
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Timeout;
-        outcome.message = who() + ": no answer to " + in_flight_->action + " (message id " +
-                          in_flight_->message_id + ") within " +
+        outcome.message = who() + ": no answer to " + std::string(in_flight_->action) +
+                          " (message id " + in_flight_->message_id + ") within " +
                           std::to_string(in_flight_->timeout.count()) + " ms";
         state_->log(LogLevel::Warning, outcome.message);
         finish_call(std::move(outcome));
@@ -561,8 +563,9 @@ template <class Stream>
 void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::Timeout;
-    outcome.message = who() + ": " + call.action + " (message id " + call.message_id + ") waited " +
-                      std::to_string(call.timeout.count()) + " ms behind earlier calls; not sent";
+    outcome.message = who() + ": " + std::string(call.action) + " (message id " + call.message_id +
+                      ") waited " + std::to_string(call.timeout.count()) +
+                      " ms behind earlier calls; not sent";
     state_->log(LogLevel::Warning, outcome.message);
     deliver(call.callback, std::move(outcome));
 }
@@ -636,8 +639,9 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
     for (auto& call : unanswered) {
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Disconnected;
-        outcome.message = who() + ": connection closed before the answer to " + call.action +
-                          " (message id " + call.message_id + "): " + reason;
+        outcome.message = who() + ": connection closed before the answer to " +
+                          std::string(call.action) + " (message id " + call.message_id +
+                          "): " + reason;
         deliver(call.callback, std::move(outcome));
     }
 

@@ -393,6 +393,11 @@ bool SchemaRegistry::has_action(std::string_view action) const {
     return requests_.find(action) != requests_.end() && responses_.find(action) != responses_.end();
 }
 
+std::string_view SchemaRegistry::request_action(std::string_view action) const {
+    auto found = requests_.find(action);
+    return found == requests_.end() ? std::string_view() : std::string_view(found->first);
+}
+
 std::vector<std::string> SchemaRegistry::actions() const {
     std::vector<std::string> names;
     for (const auto& [name, schema] : requests_) {

@@ -23,7 +23,7 @@ namespace gridgate::ocpp::detail {
 
 struct PendingCall {
     std::string message_id;
-    std::string action;
+    std::string_view action;  // the schema registry's copy, which outlives the call
     std::string frame;
     std::chrono::milliseconds timeout{};
     // When call() was made, plus timeout: the answer is due by then, time
@@ -142,6 +142,43 @@ struct ServerState {
     };
     std::mutex submissions_mutex;
     std::vector<Submission> submissions;
+    // The drain's own list, swapped with `submissions`: both keep their
+    // capacity, so a storm does not grow a vector from nothing per batch.
+    // Only the drain (on the first I/O thread) touches it.
+    std::vector<Submission> draining;
+
+    // Frames written on one thread (a caller's, for calls) and sent on
+    // another (an I/O thread): the I/O thread gives each sent frame's
+    // buffer back here and the next call is written into it. Without this,
+    // every frame is allocated on the caller's heap and freed on the I/O
+    // thread's, and a storm makes the caller's heap grow and shrink again
+    // each time (page faults, and sweeps of the freed chunks).
+    class FramePool {
+      public:
+        // A buffer no more than this is kept; a storm uses as many as
+        // there are frames between the caller and the socket.
+        static constexpr std::size_t kMaxKept = 1024;
+        static constexpr std::size_t kMaxCapacity = 4096;
+
+        std::string take() {
+            std::lock_guard lock(mutex_);
+            if (kept_.empty()) return {};
+            std::string out = std::move(kept_.back());
+            kept_.pop_back();
+            return out;
+        }
+        void give(std::string&& frame) {
+            if (frame.capacity() > kMaxCapacity || frame.capacity() < 256) return;
+            frame.clear();
+            std::lock_guard lock(mutex_);
+            if (kept_.size() < kMaxKept) kept_.push_back(std::move(frame));
+        }
+
+      private:
+        std::mutex mutex_;
+        std::vector<std::string> kept_;
+    };
+    FramePool frames;
 
     mutable std::mutex mutex;
     // Looked up by string_view without a temporary string.

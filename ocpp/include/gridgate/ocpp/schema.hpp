@@ -62,6 +62,10 @@ class SchemaRegistry {
     // True when both the request and the response schema of `action` are known.
     bool has_action(std::string_view action) const;
     std::vector<std::string> actions() const;
+    // The registry's own copy of the name of `action`, when it holds its
+    // request schema (empty otherwise): valid for as long as the registry,
+    // so a call in flight names its action without a string of its own.
+    std::string_view request_action(std::string_view action) const;
 
     // nullopt when `payload` is valid. An action without a schema is reported
     // as NotImplemented.
