@@ -228,8 +228,7 @@ bool DispatchEngine::overtaken_by(Slot slot, TimePoint at, Slot* by) const {
     return true;
 }
 
-std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
-    const CallDepth call{call_depth_};
+std::vector<CommandStore::LaneEntry> DispatchEngine::ready_at(TimePoint now) {
     std::vector<CommandStore::LaneEntry> ready;  // (scheduled_at, slot): sorts without the records
     for (Slot s : store_.due(now)) {
         const CommandRecord& r = store_.record(s);
@@ -247,6 +246,12 @@ std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
         return a.scheduled_at < b.scheduled_at ||
                (a.scheduled_at == b.scheduled_at && a.slot < b.slot);
     });
+    return ready;
+}
+
+std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
+    const CallDepth call{call_depth_};
+    const auto ready = ready_at(now);
     std::vector<sdk::Command> out;
     out.reserve(ready.size());
     for (const auto& [at, s] : ready) {
@@ -255,6 +260,29 @@ std::vector<sdk::Command> DispatchEngine::get_pending_commands(TimePoint now) {
             out.push_back(store_.materialize(s));
     }
     return out;
+}
+
+std::size_t DispatchEngine::dispatch_due(TimePoint now, const Router& route) {
+    const CallDepth call{call_depth_};
+    std::size_t handed = 0;
+    std::string refusal;
+    for (const auto& [at, s] : ready_at(now)) {
+        // Copied: a handler of an event published on the way may add
+        // records, and a reference into the store would not survive that.
+        const CommandRecord r = store_.record(s);
+        if (r.status != CommandStatus::Pending || r.when > now) continue;
+        refusal.clear();
+        sdk::Adapter* adapter = route(r.asset, store_.asset_name(r.asset), r.type, refusal);
+        if (!adapter) {
+            fail(s, refusal, false, FailureKind::Error, clock_());
+            continue;
+        }
+        // The router may have run engine calls of its own.
+        if (store_.record(s).status != CommandStatus::Pending) continue;
+        dispatch_slot(s, *adapter);
+        ++handed;
+    }
+    return handed;
 }
 
 bool DispatchEngine::dispatch_command(CommandId id, sdk::Adapter& adapter) {
@@ -269,16 +297,22 @@ bool DispatchEngine::dispatch_command(CommandId id, sdk::Adapter& adapter) {
                                     std::string(sdk::to_string(store_.record(*slot).status)));
         return false;
     }
+    dispatch_slot(*slot, adapter);
+    return true;
+}
+
+void DispatchEngine::dispatch_slot(Slot slot, sdk::Adapter& adapter) {
     const TimePoint now = clock_();
-    store_.mark_dispatched(*slot, now);
-    const std::uint16_t attempt = store_.record(*slot).retry_count;
-    publish(EventType::CommandDispatched, *slot, now);
+    store_.mark_dispatched(slot, now);
+    const std::uint16_t attempt = store_.record(slot).retry_count;
+    publish(EventType::CommandDispatched, slot, now);
 
     // A handler of COMMAND_DISPATCHED may already have settled this attempt.
-    const CommandRecord& r = store_.record(*slot);
-    if (r.status != CommandStatus::Dispatched || r.retry_count != attempt) return true;
+    const CommandRecord& r = store_.record(slot);
+    if (r.status != CommandStatus::Dispatched || r.retry_count != attempt) return;
 
-    const sdk::Command command = store_.materialize(*slot);
+    const sdk::Command command = store_.materialize(slot);
+    const CommandId id = command.command_id;
     sdk::Completion done{[alive = std::weak_ptr<DispatchEngine*>(alive_), post = post_, id,
                           attempt](sdk::CommandResult result) {
         post([alive, id, attempt, result = std::move(result)]() mutable {
@@ -288,7 +322,6 @@ bool DispatchEngine::dispatch_command(CommandId id, sdk::Adapter& adapter) {
     }};
     // The completion may run inside execute(): nothing below may rely on the record.
     adapter.execute(command, std::move(done));
-    return true;
 }
 
 void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::CommandResult result) {
@@ -309,12 +342,12 @@ void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::Com
     // on another thread) gets here first: a retryable failure that comes
     // now is that timeout. A definite answer (success, or a failure that
     // cannot be helped) still speaks for itself.
+    const CallDepth call{call_depth_};
     if (!result.success && result.retryable && clock_() >= r.deadline()) {
-        const CallDepth call{call_depth_};
         fail(*slot, "timeout", true, FailureKind::Timeout, clock_());
         return;
     }
-    handle_response(id, result);
+    settle(*slot, result.success, result.error, result.retryable);
 }
 
 void DispatchEngine::handle_response(CommandId id, bool success, std::string_view error,
@@ -331,15 +364,19 @@ void DispatchEngine::handle_response(CommandId id, bool success, std::string_vie
                                  std::string(sdk::to_string(status)) + ", not DISPATCHED");
         return;
     }
-    if (success) {
-        complete(*slot);
-    } else {
-        fail(*slot, error, retryable, FailureKind::Error, clock_());
-    }
+    settle(*slot, success, error, retryable);
 }
 
 void DispatchEngine::handle_response(CommandId id, const sdk::CommandResult& result) {
     handle_response(id, result.success, result.error, result.retryable);
+}
+
+void DispatchEngine::settle(Slot slot, bool success, std::string_view error, bool retryable) {
+    if (success) {
+        complete(slot);
+    } else {
+        fail(slot, error, retryable, FailureKind::Error, clock_());
+    }
 }
 
 bool DispatchEngine::fail_command(CommandId id, std::string_view error, bool retryable) {

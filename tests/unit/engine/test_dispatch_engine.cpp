@@ -453,6 +453,76 @@ TEST_F(DispatchEngineTest, ActionsAreNeverStale) {
     EXPECT_EQ(due[1].command_id, b);
 }
 
+// The cycle in one pass: what is due, newest setpoint only, oldest first,
+// each to the adapter its router names; the router sees one fixed number
+// per asset.
+TEST_F(DispatchEngineTest, DispatchDueRoutesWhatIsDueInOrder) {
+    auto r = engine->schedule_to_commands(
+        make_schedule(hours(1, 3), {{"ev_001_kw", {1, 2, NaN}},
+                                    {"ev_002_kw", {NaN, 4, NaN}},
+                                    {"battery_charge_kw", {NaN, NaN, 2}}}),
+        map);
+    ASSERT_EQ(r.commands.size(), 4u);
+    ScriptedAdapter ev, battery;
+    std::vector<std::pair<AssetIndex, std::string>> asked;
+    auto route = [&](AssetIndex asset, std::string_view asset_id, CommandType type,
+                     std::string&) -> Adapter* {
+        EXPECT_EQ(type, CommandType::SetChargeRate);
+        asked.emplace_back(asset, std::string(asset_id));
+        return asset_id == "ast_batt" ? &battery : &ev;
+    };
+    EXPECT_EQ(engine->dispatch_due(hour(1) - 1ns, route), 0u);  // never before
+    EXPECT_TRUE(asked.empty());
+    events.clear();
+
+    EXPECT_EQ(engine->dispatch_due(hour(2), route), 2u);
+    EXPECT_EQ(command(r.commands[0]).status, CommandStatus::Cancelled);  // stale
+    ASSERT_EQ(ev.executed.size(), 2u);
+    EXPECT_EQ(ev.executed[0].command_id, r.commands[1]);
+    EXPECT_EQ(ev.executed[1].command_id, r.commands[2]);
+    EXPECT_EQ(ev.executed[0].status, CommandStatus::Dispatched);
+    EXPECT_EQ(ev.executed[0].parameters.power_kw, 2.0);
+    EXPECT_EQ(event_types(),
+              (std::vector<EventType>{EventType::CommandCancelled, EventType::CommandDispatched,
+                                      EventType::CommandDispatched}));
+    // Dispatched: not due again.
+    EXPECT_EQ(engine->dispatch_due(hour(2), route), 0u);
+
+    EXPECT_EQ(engine->dispatch_due(hour(5), route), 1u);
+    ASSERT_EQ(battery.executed.size(), 1u);
+    EXPECT_EQ(battery.executed[0].command_id, r.commands[3]);
+    ASSERT_EQ(asked.size(), 3u);
+    EXPECT_EQ(asked[0].second, "ast_ev1");
+    EXPECT_EQ(asked[1].second, "ast_ev2");
+    EXPECT_EQ(asked[2].second, "ast_batt");
+    EXPECT_NE(asked[0].first, asked[1].first);
+    EXPECT_NE(asked[1].first, asked[2].first);
+
+    // The same asset keeps its number.
+    const CommandId later = one_command(hour(6), 7.0);
+    EXPECT_EQ(engine->dispatch_due(hour(6), route), 1u);
+    EXPECT_EQ(asked.back(), asked[0]);
+    EXPECT_EQ(ev.executed.back().command_id, later);
+}
+
+// A command the router has no adapter for fails at once with the router's
+// reason, and is not retried: another try would find no adapter either.
+TEST_F(DispatchEngineTest, DispatchDueFailsWhatTheRouterRefuses) {
+    const CommandId id = one_command(hour(0));
+    events.clear();
+    auto refuse = [](AssetIndex, std::string_view asset_id, CommandType,
+                     std::string& refusal) -> Adapter* {
+        refusal = "no adapter is bound to asset '" + std::string(asset_id) + "'";
+        return nullptr;
+    };
+    EXPECT_EQ(engine->dispatch_due(hour(0), refuse), 0u);
+    EXPECT_EQ(command(id).status, CommandStatus::Failed);
+    EXPECT_EQ(command(id).retry_count, 0);
+    EXPECT_EQ(command(id).error, "no adapter is bound to asset 'ast_ev1'");
+    EXPECT_EQ(event_types(), std::vector<EventType>{EventType::CommandFailed});
+    EXPECT_FALSE(engine->next_wakeup());
+}
+
 TEST_F(DispatchEngineTest, NextWakeupIsTheEarliestDueTimeOrDeadline) {
     EXPECT_FALSE(engine->next_wakeup());
     auto r = engine->schedule_to_commands(make_schedule(hours(1, 2), {{"ev_001_kw", {1, 2}}}), map);

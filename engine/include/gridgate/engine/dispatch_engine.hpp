@@ -118,6 +118,20 @@ class DispatchEngine {
     /// caller must do one of those with each.
     std::vector<sdk::Command> get_pending_commands(TimePoint now);
 
+    /// Where the dispatch cycle sends a command: the adapter bound to the
+    /// asset, or null with the reason in `refusal`. `asset` is the engine's
+    /// number for the asset, dense from 0 and fixed for the engine's life,
+    /// for a caller that keeps something per asset.
+    using Router = std::function<sdk::Adapter*(AssetIndex asset, std::string_view asset_id,
+                                               sdk::CommandType type, std::string& refusal)>;
+
+    /// The dispatch cycle in one pass: what get_pending_commands(now)
+    /// returns, each routed by `route` and dispatched as by
+    /// dispatch_command(), or failed with the router's refusal (a failed
+    /// attempt that is not retried). Returns how many were handed to an
+    /// adapter.
+    std::size_t dispatch_due(TimePoint now, const Router& route);
+
     /// PENDING -> DISPATCHED, publishes COMMAND_DISPATCHED, then hands the
     /// command to `adapter`. The adapter's completion (any thread, possibly
     /// before execute() returns) is posted back as the response of this very
@@ -190,7 +204,13 @@ class DispatchEngine {
         int& depth;
     };
 
+    // get_pending_commands() without the commands: the due slots in order.
+    std::vector<CommandStore::LaneEntry> ready_at(TimePoint now);
+    // dispatch_command() of a slot known to be PENDING.
+    void dispatch_slot(Slot slot, sdk::Adapter& adapter);
     void on_completion(sdk::CommandId id, std::uint16_t attempt, sdk::CommandResult result);
+    // handle_response() of a slot known to be DISPATCHED.
+    void settle(Slot slot, bool success, std::string_view error, bool retryable);
     void complete(Slot slot);
     void fail(Slot slot, std::string_view error, bool retryable, FailureKind kind, TimePoint now);
     void cancel(Slot slot, TimePoint now, std::string_view reason);
