@@ -128,7 +128,12 @@ std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType
 
 sdk::Adapter* AdapterRegistry::route(std::string_view asset_id, sdk::CommandType type,
                                      std::string& why) const {
-    const Entry* e = entry_for(asset_id);
+    return route(binding(asset_id), asset_id, type, why);
+}
+
+sdk::Adapter* AdapterRegistry::route(Binding binding, std::string_view asset_id,
+                                     sdk::CommandType type, std::string& why) const {
+    const Entry* e = binding.entry_;
     if (accepts(e, asset_id, type)) return e->adapter.get();
     why = refusal(asset_id, type);
     return nullptr;

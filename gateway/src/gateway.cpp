@@ -355,19 +355,15 @@ class Gateway::Impl {
 
     void tick() {
         TimePoint now = sdk::Clock::now();
-        for (const auto& command : engine_->get_pending_commands(now)) dispatch(command);
+        engine_->dispatch_due(now, [this](engine::AssetIndex asset, std::string_view asset_id,
+                                          sdk::CommandType type, std::string& refusal) {
+            if (asset >= bindings_.size()) bindings_.resize(asset + 1);
+            auto& binding = bindings_[asset];
+            if (!binding) binding = registry_.binding(asset_id);
+            return registry_.route(*binding, asset_id, type, refusal);
+        });
         engine_->check_timeouts(now);
         arm();
-    }
-
-    void dispatch(const sdk::Command& command) {
-        std::string refusal;
-        sdk::Adapter* adapter = registry_.route(command.asset_id, command.command_type, refusal);
-        if (!adapter) {
-            engine_->fail_command(command.command_id, refusal, false);
-            return;
-        }
-        engine_->dispatch_command(command.command_id, *adapter);
     }
 
     // Finished commands are kept for the API for options_.retention, then
@@ -428,6 +424,9 @@ class Gateway::Impl {
     http::Metrics metrics_;
     std::unique_ptr<engine::DispatchEngine> engine_;
     AdapterRegistry registry_;
+    // Strand-only: each asset's binding by the engine's number for it, found
+    // at its first dispatch (nullopt: not looked up yet).
+    std::vector<std::optional<AdapterRegistry::Binding>> bindings_;
     std::unique_ptr<EngineApi> backend_;
     std::unique_ptr<http::ApiServer> api_;
     engine::EventBus::Subscription event_log_;

@@ -96,14 +96,14 @@ class EngineDispatch : public ::testing::Test {
 
     // What the daemon's dispatch loop does with each due command.
     void dispatch_due() {
-        for (const auto& c : engine.get_pending_commands(now)) {
-            std::string refusal;
-            if (auto* adapter = registry.route(c.asset_id, c.command_type, refusal))
-                engine.dispatch_command(c, *adapter);
-            else
-                engine.fail_command(c.command_id, refusal, false);
-        }
+        engine.dispatch_due(now, [this](engine::AssetIndex asset, std::string_view asset_id,
+                                        sdk::CommandType type, std::string& refusal) {
+            if (asset >= bindings.size()) bindings.resize(asset + 1);
+            if (!bindings[asset]) bindings[asset] = registry.binding(asset_id);
+            return registry.route(*bindings[asset], asset_id, type, refusal);
+        });
     }
+    std::vector<std::optional<gateway::AdapterRegistry::Binding>> bindings;
 
     sdk::CommandStatus status(sdk::CommandId id) { return engine.get_command(id)->status; }
 

@@ -241,6 +241,21 @@ TEST_F(Registry, UnsupportedCommandFailsWithAClearErrorWithoutReachingTheAdapter
     EXPECT_EQ(why, soc.result->error);
     EXPECT_EQ(registry.route("ast_ghost", sdk::CommandType::SetChargeRate, why), nullptr);
     EXPECT_EQ(why, "no adapter is bound to asset 'ast_ghost'");
+    // And with the binding found once.
+    auto ok = registry.binding("ast_ok"), charger = registry.binding("ast_charger");
+    ASSERT_TRUE(ok);
+    ASSERT_TRUE(charger);
+    EXPECT_FALSE(registry.binding("ast_ghost"));
+    why.clear();
+    EXPECT_EQ(registry.route(ok, "ast_ok", sdk::CommandType::SetSocTarget, why),
+              registry.get("ast_ok").get());
+    EXPECT_EQ(why, "");
+    EXPECT_EQ(registry.route(charger, "ast_charger", sdk::CommandType::SetSocTarget, why), nullptr);
+    EXPECT_EQ(why, soc.result->error);
+    EXPECT_EQ(registry.route(registry.binding("ast_ghost"), "ast_ghost",
+                             sdk::CommandType::SetChargeRate, why),
+              nullptr);
+    EXPECT_EQ(why, "no adapter is bound to asset 'ast_ghost'");
 
     Outcome unknown;
     registry.dispatch(command("ast_ghost"), unknown.completion());

@@ -40,7 +40,24 @@ struct AssetBinding {
 /// const members (get, supports, dispatch, state, bindings) may be called from
 /// any thread concurrently. stop() and clear() must not race with them.
 class AdapterRegistry {
+    struct Entry;
+
   public:
+    /// An asset's binding to its adapter, found by name once: a caller that
+    /// routes many commands (the dispatch loop, per asset) keeps it instead
+    /// of looking the asset up for each. Empty for an asset no adapter
+    /// drives. Valid as long as the registry's bindings.
+    class Binding {
+      public:
+        Binding() = default;
+        explicit operator bool() const noexcept { return entry_ != nullptr; }
+
+      private:
+        friend class AdapterRegistry;
+        explicit Binding(const Entry* entry) : entry_(entry) {}
+        const Entry* entry_ = nullptr;
+    };
+
     AdapterRegistry() = default;
     AdapterRegistry(const AdapterRegistry&) = delete;
     AdapterRegistry& operator=(const AdapterRegistry&) = delete;
@@ -76,6 +93,12 @@ class AdapterRegistry {
     /// with `why` set to refusal(): one lookup for the dispatch loop. The
     /// adapter lives as long as the registry's bindings.
     sdk::Adapter* route(std::string_view asset_id, sdk::CommandType type, std::string& why) const;
+    Binding binding(std::string_view asset_id) const noexcept {
+        return Binding(entry_for(asset_id));
+    }
+    /// route() for the asset of `binding`, without finding it again.
+    sdk::Adapter* route(Binding binding, std::string_view asset_id, sdk::CommandType type,
+                        std::string& why) const;
 
     /// Hands `command` to its asset's adapter, or completes `done` at once
     /// with a non-retryable failure saying why it cannot be sent.
