@@ -55,6 +55,9 @@ class WriterStack {
     rapidjson::MemoryPoolAllocator<> pool_;
 };
 
+// What a call's frame is given room for before it is written: most fit.
+constexpr std::size_t kCallFrameReserve = 512;
+
 // Appends a CALL frame, [2,"<message_id>","<action>",<payload>], to `out`;
 // `write_payload(writer)` writes the payload and returns false when it could
 // not, which leaves the frame unfinished and is returned.
@@ -62,7 +65,7 @@ template <class WritePayload>
 bool write_call(std::string& out, std::string_view message_id, std::string_view action,
                 WritePayload&& write_payload) {
     // Most calls' frames fit, so the string grows once instead of five times.
-    out.reserve(out.size() + 512);
+    out.reserve(out.size() + kCallFrameReserve);
     StringOutput stream(out);
     WriterStack stack;
     StringWriter writer(stream, stack.allocator());

@@ -18,6 +18,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "gridgate/ocpp/central_system.hpp"
+#include "json_output.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -155,9 +156,12 @@ struct ServerState {
     // each time (page faults, and sweeps of the freed chunks).
     class FramePool {
       public:
-        // A buffer no more than this is kept; a storm uses as many as
-        // there are frames between the caller and the socket.
+        // At most this many are kept (a storm has as many frames between
+        // the caller and the sockets as it has calls), each with room for a
+        // call's frame (smaller ones, answers to chargers, would only be
+        // grown again) and not much more.
         static constexpr std::size_t kMaxKept = 1024;
+        static constexpr std::size_t kMinCapacity = kCallFrameReserve;
         static constexpr std::size_t kMaxCapacity = 4096;
 
         std::string take() {
@@ -168,7 +172,7 @@ struct ServerState {
             return out;
         }
         void give(std::string&& frame) {
-            if (frame.capacity() > kMaxCapacity || frame.capacity() < 256) return;
+            if (frame.capacity() > kMaxCapacity || frame.capacity() < kMinCapacity) return;
             frame.clear();
             std::lock_guard lock(mutex_);
             if (kept_.size() < kMaxKept) kept_.push_back(std::move(frame));
