@@ -201,21 +201,20 @@ ChargePointHandle CentralSystem::handle(std::string_view identity) {
 void CentralSystem::call(std::string_view identity, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
                          std::optional<std::chrono::milliseconds> timeout) {
-    call_session(state_->find(identity), identity, action, payload, std::move(callback), timeout);
+    call_slot(state_->find_slot(identity), identity, action, payload, std::move(callback), timeout);
 }
 
 void CentralSystem::call(const ChargePointHandle& to, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
                          std::optional<std::chrono::milliseconds> timeout) {
     if (!to) throw std::invalid_argument("CentralSystem::call with an empty ChargePointHandle");
-    call_session(state_->find(*to.slot_), to.slot_->identity, action, payload, std::move(callback),
-                 timeout);
+    call_slot(to.slot_, to.slot_->identity, action, payload, std::move(callback), timeout);
 }
 
-void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
-                                 std::string_view identity, std::string_view action,
-                                 const rapidjson::Value& payload, CallCallback callback,
-                                 std::optional<std::chrono::milliseconds> timeout) {
+void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view identity,
+                              std::string_view action, const rapidjson::Value& payload,
+                              CallCallback callback,
+                              std::optional<std::chrono::milliseconds> timeout) {
     auto fail = [&](CallOutcome::Kind kind, std::string message) {
         net::post(*contexts_.front(),
                   [callback = std::move(callback), kind, message = std::move(message)] {
@@ -225,12 +224,13 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
                       callback(std::move(outcome));
                   });
     };
-    if (!session) {
+    const auto connection = slot ? state_->connection_of(*slot) : std::nullopt;
+    if (!connection) {
         return fail(CallOutcome::Kind::NotConnected,
                     "charge point '" + std::string(identity) + "' is not connected");
     }
     detail::PendingCall call;
-    call.message_id = session->next_message_id();
+    call.message_id = slot->next_message_id();
     call.frame = state_->frames.take();
     // The frame is written as the payload is validated: one pass for both.
     std::optional<SchemaViolation> violation;
@@ -247,19 +247,41 @@ void CentralSystem::call_session(std::shared_ptr<detail::SessionBase> session,
     {
         std::lock_guard lock(state_->submissions_mutex);
         first = state_->submissions.empty();
-        state_->submissions.push_back({std::move(session), std::move(call)});
+        state_->submissions.push_back({slot, *connection, std::move(call)});
     }
-    if (first) {
-        net::post(*contexts_.front(), [state = state_] {
-            auto& batch = state->draining;
-            {
-                std::lock_guard lock(state->submissions_mutex);
-                batch.swap(state->submissions);
-            }
-            for (auto& s : batch) s.session->submit_call(std::move(s.call));
-            batch.clear();
-        });
+    if (first) net::post(*contexts_.front(), [state = state_] { drain_submissions(*state); });
+}
+
+// On the first I/O thread: hands each call made since the last drain to its
+// session, or fails it when the connection it was made for is gone.
+void CentralSystem::drain_submissions(detail::ServerState& state) {
+    auto& batch = state.draining;
+    {
+        std::lock_guard lock(state.submissions_mutex);
+        batch.swap(state.submissions);
     }
+    auto& sessions = state.draining_sessions;
+    state.sessions_of(batch, sessions);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        detail::PendingCall& call = batch[i].call;
+        if (sessions[i]) {
+            sessions[i]->submit_call(std::move(call));
+            continue;
+        }
+        CallOutcome outcome;
+        outcome.kind = CallOutcome::Kind::Disconnected;
+        outcome.message = "charge point '" + batch[i].slot->identity +
+                          "': connection closed before " + std::string(call.action) +
+                          " (message id " + call.message_id + ") was sent";
+        try {
+            if (call.callback) call.callback(std::move(outcome));
+        } catch (const std::exception& e) {
+            state.log(LogLevel::Error, "charge point '" + batch[i].slot->identity +
+                                           "': call callback threw: " + e.what());
+        }
+    }
+    batch.clear();
+    sessions.clear();
 }
 
 }  // namespace gridgate::ocpp

@@ -640,11 +640,13 @@ TEST_F(CentralSystemTest, AHandleFollowsTheIdentityAcrossConnections) {
     EXPECT_NE(before.message.find("'CP001'"), std::string::npos) << before.message;
     EXPECT_TRUE(server.server->connected().empty());  // a handle is not a connection
 
+    std::vector<std::string> message_ids;
     auto answer_one = [&](TestClient& client, int transaction) {
         auto call = call_through(transaction);
         auto frame = client.next();
         ASSERT_TRUE(frame);
         auto doc = parse(*frame);
+        message_ids.emplace_back(doc[1].GetString());
         EXPECT_EQ(doc[3]["transactionId"].GetInt(), transaction);
         client.send(accepted(doc));
         EXPECT_TRUE(call.outcome.get().ok());
@@ -660,9 +662,45 @@ TEST_F(CentralSystemTest, AHandleFollowsTheIdentityAcrossConnections) {
         answer_one(second, 3);
         EXPECT_EQ(server.server->connected(), std::vector<std::string>{"CP001"});
     }
+    // Message ids go on counting on the new connection: never one twice.
+    ASSERT_EQ(message_ids.size(), 2u);
+    EXPECT_NE(message_ids[0], message_ids[1]);
     ASSERT_TRUE(wait_until([&] { return !server.server->is_connected("CP001"); }));
     EXPECT_EQ(call_through(4).outcome.get().kind, CallOutcome::Kind::NotConnected);
     EXPECT_TRUE(server.server->connected().empty());
+}
+
+// A call waits on the first I/O thread for its hand-over to the session;
+// when the connection it was made for closes meanwhile, it fails with
+// Disconnected: it is neither lost nor sent on another connection.
+TEST_F(CentralSystemTest, ACallWhoseConnectionClosesBeforeItIsSentFailsDisconnected) {
+    TestServer server;
+    // Connections go to the I/O threads in turn: CP001's to the second,
+    // so the first can be held while CP001's connection ends.
+    TestClient other(server.server->port(), {.target = "/ocpp/CP900"});
+    ASSERT_TRUE(other.open());
+    auto client = std::make_unique<TestClient>(server.server->port(), ClientOptions{});
+    ASSERT_TRUE(client->open());
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+
+    std::promise<void> release;
+    std::promise<void> holding;
+    net::post(server.io[0], [&] {
+        holding.set_value();
+        release.get_future().wait();
+    });
+    holding.get_future().wait();
+    auto call = start_call(server, "SetChargingProfile", kSetProfile);
+    client->close_socket();
+    const bool closed = wait_until([&] { return !server.server->is_connected("CP001"); });
+    release.set_value();
+    ASSERT_TRUE(closed);
+
+    ASSERT_EQ(call.outcome.wait_for(5s), std::future_status::ready);
+    auto outcome = call.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::Disconnected);
+    EXPECT_NE(outcome.message.find("'CP001'"), std::string::npos) << outcome.message;
+    EXPECT_NE(outcome.message.find("SetChargingProfile"), std::string::npos) << outcome.message;
 }
 
 TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {

@@ -239,9 +239,10 @@ class CentralSystem {
     }
 
   private:
-    void call_session(std::shared_ptr<detail::SessionBase> session, std::string_view identity,
-                      std::string_view action, const rapidjson::Value& payload,
-                      CallCallback callback, std::optional<std::chrono::milliseconds> timeout);
+    void call_slot(detail::ChargePointSlot* slot, std::string_view identity,
+                   std::string_view action, const rapidjson::Value& payload, CallCallback callback,
+                   std::optional<std::chrono::milliseconds> timeout);
+    static void drain_submissions(detail::ServerState& state);
 
     std::vector<boost::asio::io_context*> contexts_;
     std::shared_ptr<detail::ServerState> state_;
