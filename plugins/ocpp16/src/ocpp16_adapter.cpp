@@ -280,7 +280,7 @@ sdk::AssetState Ocpp16Adapter::state(std::string_view asset_id) const noexcept {
     try {
         std::lock_guard lock(charger->mutex);
         out.connected = charger->connected;
-        out.last_seen = charger->last_seen;
+        out.last_seen = charger->last_seen.get();
         for (const auto& [name, value] : charger->telemetry)
             out.telemetry.push_back({name, value, !charger->connected});
     } catch (...) {
@@ -476,9 +476,9 @@ void Ocpp16Adapter::on_message(std::string_view identity, std::string_view actio
     Charger* charger = find_identity(identity);
     if (!charger) return;
     bool first = false;  // since the connect
+    charger->last_seen.note(sdk::Clock::now());
     {
         std::lock_guard lock(charger->mutex);
-        charger->last_seen = sdk::Clock::now();
         first = std::exchange(charger->awaiting_greeting, false);
     }
     if (first && action != "BootNotification") restore_setpoints(*charger, false);
@@ -492,8 +492,7 @@ bool Ocpp16Adapter::greeting_timed_out(Charger& charger, std::uint64_t connect) 
 }
 
 void Ocpp16Adapter::note_seen(Charger& charger) {
-    std::lock_guard lock(charger.mutex);
-    charger.last_seen = sdk::Clock::now();
+    charger.last_seen.note(sdk::Clock::now());
 }
 
 void Ocpp16Adapter::on_connected(std::string_view identity) {
@@ -503,7 +502,7 @@ void Ocpp16Adapter::on_connected(std::string_view identity) {
     {
         std::lock_guard lock(charger->mutex);
         charger->connected = true;
-        charger->last_seen = sdk::Clock::now();
+        charger->last_seen.note(sdk::Clock::now());
         charger->awaiting_greeting = true;
         connect = ++charger->connects;
     }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,9 +54,29 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // its connection without a lookup by identity.
         ocpp::ChargePointHandle link;
 
+        // When the charger last said anything, answers included: written by
+        // the I/O thread for every answer, so on a cache line of its own and
+        // without the mutex, which the thread that sends the calls holds.
+        class alignas(64) LastSeen {
+          public:
+            void note(sdk::TimePoint at) noexcept {
+                ns_.store(at.time_since_epoch().count(), std::memory_order_relaxed);
+            }
+            std::optional<sdk::TimePoint> get() const noexcept {
+                const auto ns = ns_.load(std::memory_order_relaxed);
+                if (ns == kNever) return std::nullopt;
+                return sdk::TimePoint(sdk::TimePoint::duration(ns));
+            }
+
+          private:
+            static constexpr sdk::TimePoint::rep kNever =
+                std::numeric_limits<sdk::TimePoint::rep>::min();
+            std::atomic<sdk::TimePoint::rep> ns_{kNever};
+        };
+        LastSeen last_seen;
+
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;
-        std::optional<sdk::TimePoint> last_seen;
         std::map<std::string, double> telemetry;
         // The setpoints that apply now, sent again after a (re)connect or boot.
         std::optional<double> charge_rate_kw;
