@@ -297,6 +297,9 @@ void HttpSession::do_write(Reply reply) {
     response_->set(bhttp::field::content_type, answer.content_type);
     response_->set(bhttp::field::cache_control, "no-store");
     if (!reply.content.allow.empty()) response_->set(bhttp::field::allow, reply.content.allow);
+    // Every 503 here is a busy or slow moment (an engine that did not answer
+    // in time): a client may try again shortly.
+    if (answer.status == 503) response_->set(bhttp::field::retry_after, "1");
     if (!reply.content.www_authenticate.empty()) {
         response_->set(bhttp::field::www_authenticate, reply.content.www_authenticate);
     }

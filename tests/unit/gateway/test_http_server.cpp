@@ -325,6 +325,7 @@ TEST_F(ApiServerTest, HealthzIs503WhenTheEngineReportsNotAlive) {
     ASSERT_FALSE(r.ec);
     EXPECT_EQ(r.response.result_int(), 503u);
     EXPECT_EQ(r.response.body(), R"({"error":"engine not responding"})");
+    EXPECT_EQ(header(r.response, bhttp::field::retry_after), "1");
 }
 
 TEST_F(ApiServerTest, HealthzIs503WhenTheEngineStrandDoesNotAnswerInTime) {
@@ -336,6 +337,7 @@ TEST_F(ApiServerTest, HealthzIs503WhenTheEngineStrandDoesNotAnswerInTime) {
     ASSERT_FALSE(r.ec);
     EXPECT_EQ(r.response.result_int(), 503u);
     EXPECT_EQ(r.response.body(), R"({"error":"engine not responding within 150 ms"})");
+    EXPECT_EQ(header(r.response, bhttp::field::retry_after), "1");
 }
 
 TEST_F(ApiServerTest, MetricsAnswersPrometheusText) {
@@ -815,6 +817,7 @@ TEST_F(ApiServerTest, BackendThatDoesNotAnswerGets503AndTheConnectionLivesOn) {
     ASSERT_FALSE(r.ec);
     EXPECT_EQ(r.response.result_int(), 503u);
     EXPECT_EQ(r.response.body(), R"({"error":"the gateway did not answer within 150 ms"})");
+    EXPECT_EQ(header(r.response, bhttp::field::retry_after), "1");
     backend_.release_one();  // too late: dropped
     backend_.hold = false;
     auto next = client.roundtrip(get("/api/v1/assets"));
@@ -836,6 +839,7 @@ TEST_F(ApiServerTest, ScheduleNotTakenWithinTheTimeoutIs503AndIsNeverApplied) {
     EXPECT_EQ(
         r.response.body(),
         R"({"error":"the gateway did not take the schedule within 150 ms; it was not applied"})");
+    EXPECT_EQ(header(r.response, bhttp::field::retry_after), "1");
     ASSERT_EQ(backend_.call_count(), 1u);
     EXPECT_FALSE(backend_.call(0).claim->take());
 
