@@ -277,8 +277,6 @@ std::size_t DispatchEngine::dispatch_due(TimePoint now, const Router& route) {
             fail(s, refusal, false, FailureKind::Error, clock_());
             continue;
         }
-        // The router may have run engine calls of its own.
-        if (store_.record(s).status != CommandStatus::Pending) continue;
         dispatch_slot(s, *adapter);
         ++handed;
     }

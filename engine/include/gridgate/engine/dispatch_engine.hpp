@@ -121,7 +121,8 @@ class DispatchEngine {
     /// Where the dispatch cycle sends a command: the adapter bound to the
     /// asset, or null with the reason in `refusal`. `asset` is the engine's
     /// number for the asset, dense from 0 and fixed for the engine's life,
-    /// for a caller that keeps something per asset.
+    /// for a caller that keeps something per asset. `asset_id` points into
+    /// the engine: the router must not call the engine.
     using Router = std::function<sdk::Adapter*(AssetIndex asset, std::string_view asset_id,
                                                sdk::CommandType type, std::string& refusal)>;
 
