@@ -60,8 +60,14 @@ class Charger {
             this.strictFailures.push(rec);
             issue(`[${id}] ocpp-rpc strictValidationFailure`, rec);
         });
+        // A message ocpp-rpc could not place. Expected only where a check
+        // provokes one (expectBadMessages); anywhere else it is an issue.
+        this.badMessages = [];
+        this.expectBadMessages = false;
         c.on('badMessage', ev => {
-            issue(`[${id}] ocpp-rpc badMessage`, { buffer: String(ev.buffer), error: String(ev.error), response: ev.response });
+            const rec = { buffer: String(ev.buffer), error: String(ev.error), response: ev.response };
+            if (this.expectBadMessages) this.badMessages.push(rec);
+            else issue(`[${id}] ocpp-rpc badMessage`, rec);
         });
         c.on('close', ev => { this.closed = ev; });
         const record = (method, answer) => c.handle(method, ({ params }) => {

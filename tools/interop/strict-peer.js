@@ -3,7 +3,9 @@
 // gridgate: three chargers with different quirk options boot, report status
 // and meter values, authorize, start (and replay) transactions, take two
 // schedules' SetChargingProfiles, reconnect (one booting with a changed
-// unit), stop their transactions and take a schedule outside them.
+// unit), stop their transactions and take a schedule outside them. Then
+// misbehaviour: refused handshakes, a second connection of one identity,
+// invalid payloads, an unknown action and a frame that is not JSON.
 // tools/run-interop starts the gateway on site.toml.in and runs this.
 //
 //   node strict-peer.js OCPP_PORT API_PORT SECURITY_PROFILE
@@ -13,6 +15,7 @@
 'use strict';
 const L = require('./lib');
 const { Charger, api, waitCommands, sleep, nowIso, isoPlus, check, issue, note } = L;
+const { RPCClient } = require('ocpp-rpc');
 
 const [ocppPort, apiPort, profile] = process.argv.slice(2).map(Number);
 const endpoint = `ws://127.0.0.1:${ocppPort}/ocpp`;
@@ -133,6 +136,83 @@ async function postSchedule(csv, label) {
     return r.json;
 }
 
+// A handshake that must be refused: resolves to the error ocpp-rpc gives
+// (null if it connected).
+async function refused(identity, opts = {}) {
+    const client = new RPCClient({
+        endpoint, identity, protocols: opts.protocols || ['ocpp1.6'], strictMode: false,
+        password: opts.password, reconnect: false,
+    });
+    try {
+        await client.connect();
+    } catch (e) {
+        return e;
+    }
+    await client.close({ code: 1000 }).catch(() => {});
+    return null;
+}
+
+// The CALLERROR code a call gets, or 'answered' / what went wrong.
+async function errorCode(client, method, params) {
+    try {
+        await client.call(method, params);
+        return 'answered';
+    } catch (e) {
+        return e.rpcErrorCode || e.message;
+    }
+}
+
+// What a charger that bends the rules gets: handshake refusals, a second
+// connection of the same identity, invalid payloads (from a client that does
+// not validate its own), an unknown action and a frame that is not JSON.
+async function misbehave(chs) {
+    console.log('== misbehaviour');
+    const ghost = await refused('CPGHOST', { password: profile >= 1 ? 'any' : undefined });
+    check(ghost && ghost.code === 404, 'an identity not in the site file is refused with 404', ghost && ghost.message);
+    if (profile >= 1) {
+        const wrong = await refused('CPW', { password: 'not-the-password' });
+        check(wrong && wrong.code === 401, '[CPW] a wrong password is refused with 401', wrong && wrong.message);
+        const none = await refused('CPW');
+        check(none && none.code === 401, '[CPW] no password is refused with 401', none && none.message);
+    }
+    const noProtocol = await refused('CPA', { password: profile >= 1 ? pw.CPA : undefined, protocols: ['ocpp2.0.1'] });
+    check(noProtocol !== null, '[CPA] a client that does not offer ocpp1.6 does not get a connection', noProtocol && noProtocol.message);
+    check(!chs.CPA.closed, '[CPA] the refused client left the connected one alone');
+
+    // Newest wins: a second connection of CPW replaces the first.
+    const dup = await mk('CPW', { strict: false }).connect();
+    for (let i = 0; i < 50 && !chs.CPW.closed; i++) await sleep(100);
+    check(!!chs.CPW.closed, '[CPW] a second connection of the identity closes the first', chs.CPW.closed);
+    const assets = await api(apiPort, 'GET', '/api/v1/assets');
+    const cpw = assets.json.assets.find(a => a.id === 'ast_w');
+    check(cpw && cpw.connected === true, '[CPW] still connected through the newer connection', cpw);
+
+    const c = dup.client;
+    const boot = await errorCode(c, 'BootNotification', { chargePointVendor: 'gridgate-interop' });
+    check(boot === 'OccurenceConstraintViolation', '[CPW] BootNotification without chargePointModel -> OccurenceConstraintViolation', boot);
+    const extra = await errorCode(c, 'Heartbeat', { surplus: 1 });
+    check(extra === 'FormationViolation', '[CPW] Heartbeat with a property it does not have -> FormationViolation', extra);
+    const type = await errorCode(c, 'StatusNotification', { connectorId: 'one', errorCode: 'NoError', status: 'Available' });
+    check(type === 'TypeConstraintViolation', '[CPW] StatusNotification with a text connectorId -> TypeConstraintViolation', type);
+    const value = await errorCode(c, 'StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Sleeping' });
+    check(value === 'PropertyConstraintViolation', '[CPW] StatusNotification with an unknown status -> PropertyConstraintViolation', value);
+    const unknown = await errorCode(c, 'MakeCoffee', {});
+    check(unknown === 'NotImplemented', '[CPW] an action OCPP 1.6 does not have -> NotImplemented', unknown);
+    // Its message id cannot be read, so the answer names "-1", which
+    // ocpp-rpc cannot place: the one badMessage this run expects.
+    dup.expectBadMessages = true;
+    c.sendRaw('[2,"x1","Heartbeat",{');
+    for (let i = 0; i < 30 && dup.badMessages.length === 0; i++) await sleep(100);
+    dup.expectBadMessages = false;
+    const answer = dup.badMessages.length === 1 ? JSON.parse(dup.badMessages[0].buffer) : null;
+    check(answer && answer[0] === 4 && answer[1] === '-1' && answer[2] === 'FormationViolation',
+        '[CPW] a frame that is not JSON -> CALLERROR "-1" FormationViolation', dup.badMessages);
+    check(!dup.closed, '[CPW] a frame that is not JSON does not cost the connection', dup.closed);
+    const after = await errorCode(c, 'Heartbeat', {});
+    check(after === 'answered', '[CPW] the next Heartbeat is answered', after);
+    await dup.close();
+}
+
 (async () => {
     console.log(`== profile ${profile}: ocpp ${ocppPort}, api ${apiPort}`);
     const chs = {
@@ -239,6 +319,8 @@ async function postSchedule(csv, label) {
 
     const other = Object.values(chs).flatMap(ch => ch.received.filter(r => !['SetChargingProfile', 'GetConfiguration'].includes(r.method)));
     console.log(`    other CS calls received: ${JSON.stringify(other.map(r => r.method))}`);
+
+    await misbehave(chs);
     for (const ch of Object.values(chs)) await ch.close();
     console.log(`== done: frames out=${L.counts.out} in=${L.counts.in}; issues=${L.issues.length}`);
     L.issues.forEach(i => console.log('ISSUE ' + i));
