@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <utility>
 
@@ -23,6 +24,13 @@ constexpr auto kGreetingWait = 3s;
 
 std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
+}
+
+// "7.4 kW", not "7.400000 kW", in the log.
+std::string kw_text(double kw) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6g kW", kw);
+    return text;
 }
 
 ocpp::Timestamp now_ms() {
@@ -642,10 +650,10 @@ void Ocpp16Adapter::send_setpoints(Charger& charger) {
             server_->call(
                 charger.link,
                 power_limit_profile(*limit, charger.settings.profile, unit_of(charger), now_ms()),
-                report("power limit " + std::to_string(*limit) + " kW"));
+                report("power limit " + kw_text(*limit)));
         if (rate)
             server_->call(charger.link, charge_rate_request(charger, *rate),
-                          report("charge rate " + std::to_string(*rate) + " kW"));
+                          report("charge rate " + kw_text(*rate)));
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
     }

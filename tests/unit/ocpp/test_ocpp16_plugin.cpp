@@ -545,6 +545,8 @@ TEST_F(Ocpp16Plugin, AChargerBackWithoutABootGetsItsSetpointAtItsFirstMessage) {
     ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "SetChargingProfile").empty(); }));
     EXPECT_LT(std::chrono::steady_clock::now() - connected, 2500ms);
     EXPECT_FALSE(fleet.saw("CP1", "booted"));
+    // The log says what was restored, in the units an operator reads.
+    EXPECT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4 kW restored"); }));
 }
 
 // A charger that says nothing after connecting gets its setpoint when the
