@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <stdexcept>
 #include <utility>
 
@@ -24,13 +23,6 @@ constexpr auto kGreetingWait = 3s;
 
 std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
-}
-
-// "7.4 kW", not "7.400000 kW", in the log.
-std::string kw_text(double kw) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.6g kW", kw);
-    return text;
 }
 
 ocpp::Timestamp now_ms() {
@@ -650,10 +642,10 @@ void Ocpp16Adapter::send_setpoints(Charger& charger) {
             server_->call(
                 charger.link,
                 power_limit_profile(*limit, charger.settings.profile, unit_of(charger), now_ms()),
-                report("power limit " + kw_text(*limit)));
+                report("power limit " + sdk::detail::number_text(*limit) + " kW"));
         if (rate)
             server_->call(charger.link, charge_rate_request(charger, *rate),
-                          report("charge rate " + kw_text(*rate)));
+                          report("charge rate " + sdk::detail::number_text(*rate) + " kW"));
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
     }
