@@ -475,8 +475,8 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
 void Ocpp16Adapter::on_message(std::string_view identity, std::string_view action) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
+    note_seen(*charger);
     bool first = false;  // since the connect
-    charger->last_seen.note(sdk::Clock::now());
     {
         std::lock_guard lock(charger->mutex);
         first = std::exchange(charger->awaiting_greeting, false);
