@@ -268,17 +268,12 @@ void CentralSystem::drain_submissions(detail::ServerState& state) {
             sessions[i]->submit_call(std::move(call));
             continue;
         }
+        const std::string who = "charge point '" + batch[i].slot->identity + "'";
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Disconnected;
-        outcome.message = "charge point '" + batch[i].slot->identity +
-                          "': connection closed before " + std::string(call.action) +
+        outcome.message = who + ": connection closed before " + std::string(call.action) +
                           " (message id " + call.message_id + ") was sent";
-        try {
-            if (call.callback) call.callback(std::move(outcome));
-        } catch (const std::exception& e) {
-            state.log(LogLevel::Error, "charge point '" + batch[i].slot->identity +
-                                           "': call callback threw: " + e.what());
-        }
+        state.deliver(call.callback, std::move(outcome), who);
     }
     batch.clear();
     sessions.clear();

@@ -570,15 +570,11 @@ void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
     deliver(call.callback, std::move(outcome));
 }
 
-// Every call's outcome goes through here: a callback that throws is logged,
-// never let loose on the I/O thread.
+// Every outcome of this session's calls goes through here (and the calls the
+// drain cannot hand to a session through ServerState::deliver directly).
 template <class Stream>
 void ChargePointSession<Stream>::deliver(CallCallback& callback, CallOutcome outcome) {
-    try {
-        if (callback) callback(std::move(outcome));
-    } catch (const std::exception& e) {
-        state_->log(LogLevel::Error, who() + ": call callback threw: " + e.what());
-    }
+    state_->deliver(callback, std::move(outcome), who());
 }
 
 template <class Stream>

@@ -88,6 +88,16 @@ struct ServerState {
         if (options.log) options.log(level, message);
     }
 
+    // Hands `outcome` to a call's callback on an I/O thread; an exception
+    // from it is logged as `who`'s, never let loose on the thread.
+    void deliver(CallCallback& callback, CallOutcome outcome, std::string_view who) const {
+        try {
+            if (callback) callback(std::move(outcome));
+        } catch (const std::exception& e) {
+            log(LogLevel::Error, std::string(who) + ": call callback threw: " + e.what());
+        }
+    }
+
     // Makes `session` the connection of `identity`; returns the one it replaces.
     std::shared_ptr<SessionBase> replace(const std::string& identity,
                                          std::shared_ptr<SessionBase> session) {
