@@ -10,6 +10,7 @@
 #include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
+#include "gridgate/ocpp/json_arena.hpp"
 #include "json_output.hpp"
 
 namespace gridgate::ocpp {
@@ -49,7 +50,7 @@ FrameError frame_error(std::string message_id, ErrorCode code, std::string descr
 // than kMaxJsonDepth; the parser stops at the first refusal.
 class DepthLimited {
   public:
-    explicit DepthLimited(rapidjson::Document& document) : doc_(document) {}
+    explicit DepthLimited(StackDocument& document) : doc_(document) {}
     bool too_deep() const { return depth_ > kMaxJsonDepth; }
 
     bool Null() { return doc_.Null(); }
@@ -78,7 +79,7 @@ class DepthLimited {
   private:
     bool enter() { return ++depth_ <= kMaxJsonDepth; }
 
-    rapidjson::Document& doc_;
+    StackDocument& doc_;
     unsigned depth_ = 0;
 };
 
@@ -118,13 +119,12 @@ std::optional<std::string> parse_json(std::string_view text, rapidjson::Document
     rapidjson::MemoryStream bytes(text.data(), text.size());
     rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
     bool too_deep = false;
-    auto parse = [&](rapidjson::Document& into) {
+    build_value(document, document.GetAllocator(), [&](StackDocument& into) {
         DepthLimited limited(into);
         const bool ok = !reader.Parse(in, limited).IsError();
         too_deep = limited.too_deep();
         return ok;
-    };
-    document.Populate(parse);
+    });
     if (!reader.HasParseError()) return std::nullopt;
     if (too_deep) {
         // The parser stopped just past the bracket that opens one level too many.

@@ -78,6 +78,24 @@ TEST(Rpc, ParseJsonNamesTheProblemAndWhere) {
     EXPECT_EQ(doc[0].GetString(), std::string("a\xc3\xa9\n"));
 }
 
+TEST(Rpc, ParseJsonBuildsDocumentsBeyondItsStackBufferAndKeepsTheOldOneOnFailure) {
+    // 2,000 members: the build stack outgrows the bytes it starts in.
+    std::string text = "{";
+    for (int i = 0; i < 2000; ++i)
+        text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":[" + std::to_string(i) + "]";
+    text += "}";
+    rapidjson::Document doc;
+    ASSERT_EQ(parse_json(text, doc), std::nullopt);
+    ASSERT_TRUE(doc.IsObject());
+    EXPECT_EQ(doc.MemberCount(), 2000u);
+    EXPECT_EQ(doc["k1999"][0].GetInt(), 1999);
+    // A text that fails leaves what the document held.
+    EXPECT_TRUE(parse_json(R"({"k0":[1,)", doc).has_value());
+    ASSERT_TRUE(doc.IsObject());
+    EXPECT_EQ(doc.MemberCount(), 2000u);
+    EXPECT_EQ(doc["k0"][0].GetInt(), 0);
+}
+
 struct BadFrame {
     const char* text;
     ErrorCode code;

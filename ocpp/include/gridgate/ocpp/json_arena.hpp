@@ -27,21 +27,36 @@ struct JsonArena {
     rapidjson::Document doc{&pool, 1024, &stack_allocator};
 };
 
-/// Makes `to` a deep copy of `from` whose memory comes from `allocator`.
-/// RapidJSON's own copy (CopyFrom) replays `from` into a temporary Document
-/// whose stack is two heap allocations per copy; this one's stack is on the
-/// stack. Recurses once per level of `from` (parse_json bounds the depth of
-/// parsed JSON).
+/// A Document whose build stack is a memory pool: build_value puts it on
+/// the stack.
+using StackDocument =
+    rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
+                               rapidjson::MemoryPoolAllocator<>>;
+
+/// Builds a value into `to` from `fill(document)`, which replays JSON events
+/// into the StackDocument it is given (a Reader's Parse, a Value's Accept)
+/// and says whether it got to the end. The values come from `allocator`;
+/// the stack they are built on lives in this call's frame (a Document's own
+/// takes it from the heap and gives it back every time). `to` is left as it
+/// was when `fill` fails.
+template <class Fill>
+bool build_value(rapidjson::Value& to, rapidjson::MemoryPoolAllocator<>& allocator, Fill&& fill) {
+    alignas(std::max_align_t) char stack[512];
+    rapidjson::MemoryPoolAllocator<> stack_pool(stack, sizeof stack, 4096);
+    StackDocument built(&allocator, sizeof stack / 2, &stack_pool);
+    bool ok = false;
+    auto run = [&](StackDocument& document) { return ok = fill(document); };
+    built.Populate(run);
+    if (ok) to.Swap(built);  // the values live in `allocator`, not in `built`
+    return ok;
+}
+
+/// Makes `to` a deep copy of `from` whose memory comes from `allocator`
+/// (RapidJSON's CopyFrom takes its stack from the heap). Recurses once per
+/// level of `from` (parse_json bounds the depth of parsed JSON).
 inline void copy_value(const rapidjson::Value& from, rapidjson::Value& to,
                        rapidjson::MemoryPoolAllocator<>& allocator) {
-    alignas(std::max_align_t) char stack[512];
-    rapidjson::MemoryPoolAllocator<> stack_pool(stack, sizeof stack);
-    rapidjson::GenericDocument<rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>,
-                               rapidjson::MemoryPoolAllocator<>>
-        copy(&allocator, sizeof stack / 2, &stack_pool);
-    auto replay = [&](auto& handler) { return from.Accept(handler); };
-    copy.Populate(replay);
-    to.Swap(copy);  // the values live in `allocator`, not in `copy`
+    build_value(to, allocator, [&](StackDocument& document) { return from.Accept(document); });
 }
 
 }  // namespace gridgate::ocpp
