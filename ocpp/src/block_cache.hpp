@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <utility>
 
@@ -107,6 +108,29 @@ struct CachingAllocator {
         return true;
     }
 };
+
+// An object in a BlockCache block: for one that lives from a message to
+// its answer, made and freed on the same thread.
+template <class T>
+struct CachedDelete {
+    void operator()(T* p) const noexcept {
+        p->~T();
+        BlockCache::deallocate(p, sizeof(T));
+    }
+};
+template <class T>
+using CachedPtr = std::unique_ptr<T, CachedDelete<T>>;
+
+template <class T, class... Args>
+CachedPtr<T> make_cached(Args&&... args) {
+    void* p = BlockCache::allocate(sizeof(T));
+    try {
+        return CachedPtr<T>(new (p) T(std::forward<Args>(args)...));
+    } catch (...) {
+        BlockCache::deallocate(p, sizeof(T));
+        throw;
+    }
+}
 
 // Wraps a completion handler so that Asio allocates its operations from the
 // block cache.

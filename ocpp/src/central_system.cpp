@@ -13,6 +13,15 @@ namespace gridgate::ocpp {
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
+void* CallOutcome::Pool::operator new(std::size_t bytes) {
+    static_assert(sizeof(Pool) <= 512, "a pool and its first bytes fit one cached block");
+    return detail::BlockCache::allocate(bytes);
+}
+
+void CallOutcome::Pool::operator delete(void* p, std::size_t bytes) noexcept {
+    detail::BlockCache::deallocate(p, bytes);
+}
+
 std::string CallOutcome::reason() const {
     switch (kind) {
         case Kind::Result:
@@ -273,7 +282,7 @@ void CentralSystem::drain_submissions(detail::ServerState& state) {
         outcome.kind = CallOutcome::Kind::Disconnected;
         outcome.message = who + ": connection closed before " + std::string(call.action) +
                           " (message id " + call.message_id + ") was sent";
-        state.deliver(call.callback, std::move(outcome), who);
+        state.deliver(call.callback, std::move(outcome), [&who] { return who; });
     }
     batch.clear();
     sessions.clear();

@@ -506,7 +506,7 @@ void ChargePointSession<Stream>::pump_calls() {
 
 template <class Stream>
 void ChargePointSession<Stream>::start_call(PendingCall call) {
-    in_flight_ = std::make_unique<PendingCall>(std::move(call));
+    in_flight_ = make_cached<PendingCall>(std::move(call));
     // What is left of its timeout, which began when call() was made.
     arm_call_timer(in_flight_->deadline);
     send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
@@ -574,7 +574,7 @@ void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
 // drain cannot hand to a session through ServerState::deliver directly).
 template <class Stream>
 void ChargePointSession<Stream>::deliver(CallCallback& callback, CallOutcome outcome) {
-    state_->deliver(callback, std::move(outcome), who());
+    state_->deliver(callback, std::move(outcome), [this] { return who(); });
 }
 
 template <class Stream>

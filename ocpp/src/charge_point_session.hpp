@@ -109,7 +109,7 @@ class ChargePointSession : public SessionBase,
     std::string writing_frame_;  // the frame being written, if writing_
     Fifo<std::string> writes_;   // the frames behind it
     Fifo<PendingCall> calls_;
-    std::unique_ptr<PendingCall> in_flight_;
+    CachedPtr<PendingCall> in_flight_;  // from the cache: one per call
     Timer call_timer_;
     // Bounds the TLS handshake and the upgrade request (the WebSocket
     // handshake has Beast's own timeout), and later our closing handshake:

@@ -89,12 +89,14 @@ struct ServerState {
     }
 
     // Hands `outcome` to a call's callback on an I/O thread; an exception
-    // from it is logged as `who`'s, never let loose on the thread.
-    void deliver(CallCallback& callback, CallOutcome outcome, std::string_view who) const {
+    // from it is logged as `who()`'s, never let loose on the thread. `who`
+    // makes the name only then: a string per answer is an allocation.
+    template <class Who>
+    void deliver(CallCallback& callback, CallOutcome outcome, Who&& who) const {
         try {
             if (callback) callback(std::move(outcome));
         } catch (const std::exception& e) {
-            log(LogLevel::Error, std::string(who) + ": call callback threw: " + e.what());
+            log(LogLevel::Error, std::string(who()) + ": call callback threw: " + e.what());
         }
     }
 

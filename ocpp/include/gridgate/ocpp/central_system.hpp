@@ -105,11 +105,14 @@ struct CallOutcome {
     // The payload's memory. An answer is a few dozen bytes; a Document's own
     // pool would take a 64 KiB chunk per call, and returning it makes malloc
     // consolidate (and trim) its heap on every answer of a storm. The pool
-    // and its first 512 bytes are one allocation.
+    // and its first bytes are one block of 512, which the thread that frees
+    // it keeps for the next (the I/O thread, for one answer after another).
     struct Pool {
         Pool() : allocator(first, sizeof first, 512) {}
-        alignas(std::max_align_t) char first[512];
+        alignas(std::max_align_t) char first[448];
         rapidjson::MemoryPoolAllocator<> allocator;
+        static void* operator new(std::size_t bytes);
+        static void operator delete(void* p, std::size_t bytes) noexcept;
     };
     std::unique_ptr<Pool> pool_ = std::make_unique<Pool>();
 
