@@ -262,9 +262,13 @@ void Ocpp16Adapter::stop() noexcept {
     {
         std::lock_guard pending_lock(pending_mutex_);
         left.swap(pending_);
+        free_pending_.clear();
     }
-    for (auto& [id, done] : left)
-        done(sdk::CommandResult::failure("adapter stopped before the charger answered", true));
+    for (auto& entry : left) {
+        if (entry.pending)
+            entry.pending->done(
+                sdk::CommandResult::failure("adapter stopped before the charger answered", true));
+    }
     // server_ stays until destruction: a racing execute() may still call it.
 }
 
@@ -293,25 +297,24 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
                          sdk::Completion done, std::string_view also_success) {
     // The completion lives in pending_ only: whoever takes it out (the
     // answer, or stop()) calls it, so it runs exactly once.
-    std::uint64_t id = 0;
-    {
-        std::lock_guard lock(pending_mutex_);
-        id = next_pending_++;
-        pending_.emplace(id, std::move(done));
-    }
+    const std::uint64_t id = put_pending({std::move(done), also_success, &charger});
     if (!running_.load(std::memory_order_acquire)) {
         // stop() began after execute()'s check; it may have taken this one.
         if (auto mine = take_pending(id))
-            (*mine)(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+            mine->done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
         return;
     }
     server_->call(
         charger.link, request,
-        [this, id, also = std::string(also_success), who = &charger](ocpp::CallOutcome outcome) {
+        // Two words: the callback keeps them in place, with no allocation.
+        [this, id](ocpp::CallOutcome outcome) {
+            auto mine = take_pending(id);
+            if (!mine) return;  // stop() failed it
             // An answer is a sign of life as much as a call from the charger.
             using Kind = ocpp::CallOutcome::Kind;
-            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError) note_seen(*who);
-            if (auto mine = take_pending(id)) (*mine)(result_of(outcome, also));
+            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError)
+                note_seen(*mine->charger);
+            mine->done(result_of(outcome, mine->also_success));
         },
         // Never longer than the command's own timeout, which the engine
         // counts from now, as the central system counts this one: a later
@@ -321,13 +324,32 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
         millis(std::min(settings_.listener.call_timeout_seconds, command.timeout_seconds)));
 }
 
-std::optional<sdk::Completion> Ocpp16Adapter::take_pending(std::uint64_t id) {
+std::uint64_t Ocpp16Adapter::put_pending(Pending pending) {
     std::lock_guard lock(pending_mutex_);
-    auto found = pending_.find(id);
-    if (found == pending_.end()) return std::nullopt;
-    std::optional<sdk::Completion> done(std::move(found->second));
-    pending_.erase(found);
-    return done;
+    std::uint32_t index = 0;
+    if (free_pending_.empty()) {
+        index = static_cast<std::uint32_t>(pending_.size());
+        pending_.emplace_back();
+    } else {
+        index = free_pending_.back();
+        free_pending_.pop_back();
+    }
+    PendingEntry& entry = pending_[index];
+    entry.pending.emplace(std::move(pending));
+    return (std::uint64_t{entry.use} << 32) | index;
+}
+
+std::optional<Ocpp16Adapter::Pending> Ocpp16Adapter::take_pending(std::uint64_t id) {
+    const auto index = static_cast<std::uint32_t>(id);
+    std::lock_guard lock(pending_mutex_);
+    if (index >= pending_.size()) return std::nullopt;
+    PendingEntry& entry = pending_[index];
+    if (!entry.pending || entry.use != static_cast<std::uint32_t>(id >> 32)) return std::nullopt;
+    std::optional<Pending> taken(std::move(entry.pending));
+    entry.pending.reset();
+    ++entry.use;
+    free_pending_.push_back(index);
+    return taken;
 }
 
 ocpp::ChargingRateUnit Ocpp16Adapter::unit_of(const Charger& charger) const {

@@ -118,13 +118,22 @@ class Ocpp16Adapter final : public sdk::Adapter {
     ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
 
     // Sends `request` for `command` and completes `done` with the status
-    // mapped: success for `status` or `also_success`, the status word
-    // otherwise.
+    // mapped: success for `status` or `also_success` (a literal), the status
+    // word otherwise.
     template <class Request>
     void send(Charger& charger, const sdk::Command& command, const Request& request,
               sdk::Completion done, std::string_view also_success = {});
-    // Removes the completion of send() number `id`; nullopt if already taken.
-    std::optional<sdk::Completion> take_pending(std::uint64_t id);
+
+    // A command sent and not answered yet.
+    struct Pending {
+        sdk::Completion done;
+        std::string_view also_success;
+        Charger* charger = nullptr;
+    };
+    // Keeps `pending` until take_pending() with the number it returns.
+    std::uint64_t put_pending(Pending pending);
+    // Removes what put_pending() numbered `id`; nullopt if already taken.
+    std::optional<Pending> take_pending(std::uint64_t id);
 
     sdk::HostContext& host_;
     const Settings settings_;
@@ -141,10 +150,18 @@ class Ocpp16Adapter final : public sdk::Adapter {
     std::shared_ptr<ocpp::CentralSystemCore> core_;
     std::unique_ptr<ocpp::CentralSystem> server_;
 
-    // Commands sent and not answered yet: failed on stop().
+    // Commands sent and not answered yet: failed on stop(). A table of
+    // reusable entries rather than a map: a storm's thousands of calls then
+    // reuse entries instead of each making a node on the engine's thread
+    // and freeing it on an I/O thread. A number is the entry's index (low 32
+    // bits) and its use count (high 32), so a stale number matches nothing.
+    struct PendingEntry {
+        std::optional<Pending> pending;
+        std::uint32_t use = 0;
+    };
     std::mutex pending_mutex_;
-    std::unordered_map<std::uint64_t, sdk::Completion> pending_;
-    std::uint64_t next_pending_ = 0;
+    std::vector<PendingEntry> pending_;
+    std::vector<std::uint32_t> free_pending_;  // indexes of empty entries
 
     std::mutex lifecycle_;  // start / stop; execute() only reads running_
     std::atomic<bool> running_{false};

@@ -637,7 +637,41 @@ TEST_F(Ocpp16Plugin, StopFailsAPendingCallExactlyOnce) {
     std::lock_guard lock(mutex);
     ASSERT_EQ(results.size(), 1U);
     EXPECT_FALSE(results[0].success);
+    // The server closes the connection first (and says so); the adapter's
+    // own sweep fails whatever is left.
+    EXPECT_TRUE(results[0].error.starts_with("disconnected: charge point 'CP1': connection "
+                                             "closed before the answer to SetChargingProfile") ||
+                results[0].error == "adapter stopped before the charger answered")
+        << results[0].error;
     EXPECT_TRUE(results[0].retryable);
+}
+
+TEST_F(Ocpp16Plugin, EachAnswerCompletesItsOwnCommandWhileOthersWait) {
+    // Entries for unanswered commands are reused: a command answered late
+    // must not complete one made after it in a reused entry.
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}, {"ast_ev_002", "CP2", {}}}));
+    Fleet fleet(port, {charger("CP1"), charger("CP2")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 2; }));
+    fleet->set_answer("CP2", {sim::AnswerMode::Kind::Delay, 400ms});
+    std::mutex mutex;
+    std::vector<std::string> order;
+    auto note = [&](std::string what) {
+        return sdk::Completion([&, what](sdk::CommandResult r) {
+            std::lock_guard lock(mutex);
+            order.push_back(what + (r.success ? " ok" : " " + r.error));
+        });
+    };
+    registry.dispatch(power("ast_ev_002", sdk::CommandType::SetChargeRate, 2), note("slow"));
+    for (int i = 0; i < 20; ++i) {
+        auto quick = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 3 + i));
+        ASSERT_TRUE(quick.success) << i << ": " << quick.error;
+    }
+    ASSERT_TRUE(wait_until([&] {
+        std::lock_guard lock(mutex);
+        return !order.empty();
+    }));
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(order, std::vector<std::string>{"slow ok"});
 }
 
 TEST_F(Ocpp16Plugin, StartFailsNamingTheAddressItCannotBind) {
