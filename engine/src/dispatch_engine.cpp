@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <utility>
 
@@ -50,14 +51,56 @@ void check_option(bool ok, const char* what) {
 
 }  // namespace
 
+// Completions on their way from adapters' threads to the strand. The first
+// report of a batch posts one hop that takes them all; those that come
+// before it runs join the batch. A slot change that reaches thousands of
+// assets then costs the strand a hop per batch, not per answer, and the
+// adapter's thread no allocation (a posted closure with the result in it
+// is one). Every Completion the engine made holds the mailbox: one that
+// runs after the engine is gone finds `engine` null.
+struct DispatchEngine::Mailbox {
+    struct Report {
+        CommandId id;
+        std::uint16_t attempt = 0;
+        sdk::CommandResult result;
+    };
+
+    explicit Mailbox(DispatchEngine* e, Poster p) : engine(e), post(std::move(p)) {}
+
+    static void deliver(const std::shared_ptr<Mailbox>& self, CommandId id, std::uint16_t attempt,
+                        sdk::CommandResult result) {
+        {
+            std::lock_guard lock(self->mutex);
+            if (!self->engine) return;
+            self->reports.push_back({id, attempt, std::move(result)});
+            if (self->posted) return;  // the hop already on its way takes this one too
+            self->posted = true;
+        }
+        self->post([self] {
+            DispatchEngine* engine = nullptr;
+            {
+                std::lock_guard lock(self->mutex);
+                engine = self->engine;
+            }
+            if (engine) engine->take_mail();
+        });
+    }
+
+    std::mutex mutex;
+    DispatchEngine* engine;  // null once the engine is destroyed
+    const Poster post;
+    std::vector<Report> reports;
+    bool posted = false;  // a hop is on its way to take `reports`
+};
+
 DispatchEngine::DispatchEngine(EngineOptions options, Hooks hooks)
     : options_(options),
       clock_(hooks.clock ? std::move(hooks.clock) : ClockFn{[] { return sdk::Clock::now(); }}),
-      post_(hooks.post ? std::move(hooks.post)
-                       : Poster{[](std::function<void()> work) { work(); }}),
       log_(hooks.log ? std::move(hooks.log) : stderr_log_sink()),
       events_(log_),
-      alive_(std::make_shared<DispatchEngine*>(this)),
+      mailbox_(std::make_shared<Mailbox>(
+          this,
+          hooks.post ? std::move(hooks.post) : Poster{[](std::function<void()> work) { work(); }})),
       schedule_ids_(std::random_device{}()) {
     check_option(
         options_.max_retries >= 0 && options_.max_retries <= CommandStore::kMaxRetriesLimit,
@@ -73,7 +116,27 @@ DispatchEngine::DispatchEngine(EngineOptions options, Hooks hooks)
                  "max_retry_backoff_seconds must be at least retry_backoff_seconds");
 }
 
-DispatchEngine::~DispatchEngine() = default;
+DispatchEngine::~DispatchEngine() {
+    std::lock_guard lock(mailbox_->mutex);
+    mailbox_->engine = nullptr;
+    mailbox_->reports.clear();
+}
+
+void DispatchEngine::take_mail() {
+    std::vector<Mailbox::Report> batch;
+    {
+        std::lock_guard lock(mailbox_->mutex);
+        batch.swap(mailbox_->reports);
+        mailbox_->posted = false;
+    }
+    // A report may arrive, and with an inline poster be taken, while this
+    // batch runs: it goes to the mailbox, not into `batch`.
+    for (auto& report : batch) on_completion(report.id, report.attempt, std::move(report.result));
+    batch.clear();
+    std::lock_guard lock(mailbox_->mutex);
+    if (mailbox_->reports.empty() && mailbox_->reports.capacity() < batch.capacity())
+        mailbox_->reports.swap(batch);  // the next batch fills this capacity
+}
 
 CommandStore::Limits DispatchEngine::limits(std::optional<int> max_retries,
                                             std::optional<double> timeout_seconds) const {
@@ -311,12 +374,8 @@ void DispatchEngine::dispatch_slot(Slot slot, sdk::Adapter& adapter) {
 
     const sdk::Command command = store_.materialize(slot);
     const CommandId id = command.command_id;
-    sdk::Completion done{[alive = std::weak_ptr<DispatchEngine*>(alive_), post = post_, id,
-                          attempt](sdk::CommandResult result) {
-        post([alive, id, attempt, result = std::move(result)]() mutable {
-            if (auto engine = alive.lock())
-                (*engine)->on_completion(id, attempt, std::move(result));
-        });
+    sdk::Completion done{[mailbox = mailbox_, id, attempt](sdk::CommandResult result) {
+        Mailbox::deliver(mailbox, id, attempt, std::move(result));
     }};
     // The completion may run inside execute(): nothing below may rely on the record.
     adapter.execute(command, std::move(done));

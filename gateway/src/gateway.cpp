@@ -261,10 +261,10 @@ class Gateway::Impl {
         });
     }
 
-    // Hands work from an adapter thread to the strand. A slot change that
-    // reaches thousands of assets brings thousands of completions at once:
-    // they queue here and one strand hop runs them all, instead of one hop
-    // (a wake-up and an allocation) and one timer re-arm each.
+    // Hands work from an adapter thread to the strand: the engine's hops
+    // for batches of completions (DispatchEngine::Mailbox), asset events.
+    // What arrives together queues here and one strand hop runs it all,
+    // instead of one hop (a wake-up) and one timer re-arm each.
     //
     // While completions keep coming, the strand collects them every
     // kCoalesce instead of being woken for each (a wake-up costs the

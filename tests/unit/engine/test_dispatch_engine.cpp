@@ -866,17 +866,68 @@ TEST_F(DispatchEngineTest, CompletionsFromOtherThreadsArePostedToTheStrand) {
     EXPECT_EQ(command(id).status, CommandStatus::Completed);
 }
 
+TEST_F(DispatchEngineTest, CompletionsThatComeTogetherReachTheStrandInOneHop) {
+    std::mutex mutex;
+    std::vector<std::function<void()>> strand;
+    make({}, [&](std::function<void()> work) {
+        std::lock_guard lock(mutex);
+        strand.push_back(std::move(work));
+    });
+    std::vector<double> kw;
+    for (int i = 0; i < 50; ++i) kw.push_back(7.0 + i);
+    const std::vector<CommandId> ids =
+        engine->schedule_to_commands(make_schedule(hours(0, 50), {{"ev_001_kw", kw}}), map)
+            .commands;
+    ASSERT_EQ(ids.size(), 50u);
+    ScriptedAdapter adapter;
+    for (CommandId id : ids) ASSERT_TRUE(engine->dispatch_command(id, adapter));
+    // Answers from two threads at once, the first and last with failures.
+    auto answer = [&](std::size_t from, std::size_t to) {
+        for (std::size_t i = from; i < to; ++i)
+            adapter.completions.at(i)(i == 0 || i == 49 ? CommandResult::failure("Rejected", false)
+                                                        : CommandResult::ok());
+    };
+    std::thread a(answer, 0, 25), b(answer, 25, 50);
+    a.join();
+    b.join();
+    std::vector<std::function<void()>> work;
+    {
+        std::lock_guard lock(mutex);
+        work.swap(strand);
+    }
+    ASSERT_EQ(work.size(), 1u);  // one hop for the batch
+    for (CommandId id : ids) EXPECT_EQ(command(id).status, CommandStatus::Dispatched);
+    work[0]();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        EXPECT_EQ(command(ids[i]).status,
+                  i == 0 || i == 49 ? CommandStatus::Failed : CommandStatus::Completed)
+            << i;
+    }
+    // The next answer after the hop ran posts a new one.
+    const CommandId late = one_command(hour(60));
+    ASSERT_TRUE(engine->dispatch_command(late, adapter));
+    adapter.completions.back()(CommandResult::ok());
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(strand.size(), 1u);
+}
+
 TEST_F(DispatchEngineTest, CompletionAfterTheEngineIsGoneDoesNothing) {
     std::vector<std::function<void()>> strand;
     make({}, [&](std::function<void()> work) { strand.push_back(std::move(work)); });
-    const CommandId id = one_command(hour(0));
+    const CommandId first = one_command(hour(0));
+    const CommandId second = one_command(hour(1));
     ScriptedAdapter adapter;
-    ASSERT_TRUE(engine->dispatch_command(id, adapter));
-    recorder.reset();
-    engine.reset();
+    ASSERT_TRUE(engine->dispatch_command(first, adapter));
+    ASSERT_TRUE(engine->dispatch_command(second, adapter));
+    // One answer is on its way to the strand when the engine goes.
     adapter.completions.at(0)(CommandResult::ok());
     ASSERT_EQ(strand.size(), 1u);
+    recorder.reset();
+    engine.reset();
     strand[0]();  // must not touch the destroyed engine
+    // The other comes after: nothing is posted at all.
+    adapter.completions.at(1)(CommandResult::ok());
+    EXPECT_EQ(strand.size(), 1u);
 }
 
 TEST_F(DispatchEngineTest, ThrowingHandlerDoesNotStopTheEngine) {

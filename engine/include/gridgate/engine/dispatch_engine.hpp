@@ -210,6 +210,10 @@ class DispatchEngine {
     // dispatch_command() of a slot known to be PENDING.
     void dispatch_slot(Slot slot, sdk::Adapter& adapter);
     void on_completion(sdk::CommandId id, std::uint16_t attempt, sdk::CommandResult result);
+    // Completions on their way from adapters' threads (dispatch_engine.cpp).
+    struct Mailbox;
+    // On the strand: applies every completion in the mailbox.
+    void take_mail();
     // handle_response() of a slot known to be DISPATCHED.
     void settle(Slot slot, bool success, std::string_view error, bool retryable);
     void complete(Slot slot);
@@ -225,12 +229,11 @@ class DispatchEngine {
 
     EngineOptions options_;
     ClockFn clock_;
-    Poster post_;
     LogSink log_;
     EventBus events_;
     CommandStore store_;
-    // Posted completions check this before touching an engine that may be gone.
-    std::shared_ptr<DispatchEngine*> alive_;
+    // Shared with every Completion this engine made, which may outlive it.
+    std::shared_ptr<Mailbox> mailbox_;
     std::mt19937_64 schedule_ids_;
     int call_depth_ = 0;
 };
