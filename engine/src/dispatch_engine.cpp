@@ -90,7 +90,8 @@ struct DispatchEngine::Mailbox {
     DispatchEngine* engine;  // null once the engine is destroyed
     const Poster post;
     std::vector<Report> reports;
-    bool posted = false;  // a hop is on its way to take `reports`
+    std::vector<Report> spare;  // empty: the room of a batch taken before
+    bool posted = false;        // a hop is on its way to take `reports`
 };
 
 DispatchEngine::DispatchEngine(EngineOptions options, Hooks hooks)
@@ -120,6 +121,7 @@ DispatchEngine::~DispatchEngine() {
     std::lock_guard lock(mailbox_->mutex);
     mailbox_->engine = nullptr;
     mailbox_->reports.clear();
+    mailbox_->spare.clear();
 }
 
 void DispatchEngine::take_mail() {
@@ -127,6 +129,7 @@ void DispatchEngine::take_mail() {
     {
         std::lock_guard lock(mailbox_->mutex);
         batch.swap(mailbox_->reports);
+        mailbox_->reports.swap(mailbox_->spare);  // the next batch fills the last one's room
         mailbox_->posted = false;
     }
     // A report may arrive, and with an inline poster be taken, while this
@@ -134,8 +137,7 @@ void DispatchEngine::take_mail() {
     for (auto& report : batch) on_completion(report.id, report.attempt, std::move(report.result));
     batch.clear();
     std::lock_guard lock(mailbox_->mutex);
-    if (mailbox_->reports.empty() && mailbox_->reports.capacity() < batch.capacity())
-        mailbox_->reports.swap(batch);  // the next batch fills this capacity
+    if (mailbox_->spare.capacity() < batch.capacity()) mailbox_->spare.swap(batch);
 }
 
 CommandStore::Limits DispatchEngine::limits(std::optional<int> max_retries,

@@ -292,13 +292,17 @@ class Gateway::Impl {
         std::vector<std::function<void()>> batch;
         {
             std::lock_guard lock(inbox_mutex_);
+            if (inbox_.empty() || shutting_down_) inbox_collecting_ = false;
+            if (inbox_.empty()) return;
             batch.swap(inbox_);
-            if (batch.empty() || shutting_down_) {
-                inbox_collecting_ = false;
-                if (batch.empty()) return;
-            }
+            inbox_.swap(inbox_spare_);  // the next batch fills the last one's room
         }
         for (auto& work : batch) work();
+        batch.clear();
+        {
+            std::lock_guard lock(inbox_mutex_);
+            if (inbox_spare_.capacity() < batch.capacity()) inbox_spare_.swap(batch);
+        }
         arm();
         if (shutting_down_) return;
         inbox_timer_.expires_after(kCoalesce);
@@ -432,8 +436,9 @@ class Gateway::Impl {
     engine::EventBus::Subscription event_log_;
 
     std::mutex inbox_mutex_;
-    std::vector<std::function<void()>> inbox_;  // completions on their way to the strand
-    bool inbox_collecting_ = false;             // the strand will drain inbox_ (guarded)
+    std::vector<std::function<void()>> inbox_;        // completions on their way to the strand
+    std::vector<std::function<void()>> inbox_spare_;  // empty: the room of a batch run before
+    bool inbox_collecting_ = false;                   // the strand will drain inbox_ (guarded)
     asio::steady_timer inbox_timer_{strand_};
 
     // Strand-only state.
