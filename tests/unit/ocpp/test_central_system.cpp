@@ -444,6 +444,52 @@ TEST_F(CentralSystemTest, CallsMadeWhileAnswersArriveKeepTheirOrder) {
     EXPECT_EQ(seen_second, expected);
 }
 
+// A burst bigger than one of the drain's chunks (32 calls) is handed over in
+// several, each behind the writes of the last: nothing is lost or reordered,
+// and a call for a connection gone in the meantime still fails on its own.
+TEST_F(CentralSystemTest, ABurstLargerThanADrainChunkKeepsItsOrder) {
+    TestServer server;
+    TestClient first(server.server->port(), {});
+    ClientOptions second_options;
+    second_options.target = "/ocpp/CP002";
+    TestClient second(server.server->port(), second_options);
+    ASSERT_TRUE(wait_until([&] {
+        return server.server->is_connected("CP001") && server.server->is_connected("CP002");
+    }));
+    constexpr int kPerCharger = 60;  // 120 calls in one burst, under the queue cap of each
+    std::vector<AsyncCall> calls;
+    for (int i = 1; i <= kPerCharger; ++i) {
+        for (const char* who : {"CP001", "CP002"})
+            calls.push_back(start_call(server, "RemoteStopTransaction",
+                                       "{\"transactionId\":" + std::to_string(i) + "}", {}, who));
+    }
+    auto answer_all = [](TestClient& client, std::vector<int>& seen) {
+        for (int i = 0; i < kPerCharger; ++i) {
+            auto frame = client.next();
+            if (!frame) return;
+            auto doc = parse(*frame);
+            seen.push_back(doc[3]["transactionId"].GetInt());
+            client.send(accepted(doc));
+        }
+    };
+    std::vector<int> seen_first, seen_second;
+    std::thread a([&] { answer_all(first, seen_first); });
+    std::thread b([&] { answer_all(second, seen_second); });
+    a.join();
+    b.join();
+    for (auto& call : calls) EXPECT_TRUE(call.outcome.get().ok());
+    std::vector<int> expected(kPerCharger);
+    std::iota(expected.begin(), expected.end(), 1);
+    EXPECT_EQ(seen_first, expected);
+    EXPECT_EQ(seen_second, expected);
+    // The server is still ready for the next call.
+    auto again = start_call(server, "RemoteStopTransaction", R"({"transactionId":99})");
+    auto frame = first.next();
+    ASSERT_TRUE(frame);
+    first.send(accepted(parse(*frame)));
+    EXPECT_TRUE(again.outcome.get().ok());
+}
+
 // A call's timeout runs from call(), time queued behind others included: one
 // that waits it out is reported then, and never sent (its maker, the engine,
 // has given up on it and may have sent a retry since).
