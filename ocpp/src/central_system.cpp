@@ -1,8 +1,6 @@
 #include "gridgate/ocpp/central_system.hpp"
 
-#include <algorithm>
 #include <stdexcept>
-#include <utility>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -254,52 +252,29 @@ void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view id
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
     call.deadline = std::chrono::steady_clock::now() + call.timeout;
     call.callback = std::move(callback);
-    bool post = false;
+    bool first = false;
     {
         std::lock_guard lock(state_->submissions_mutex);
+        first = state_->submissions.empty();
         state_->submissions.push_back({slot, *connection, std::move(call)});
-        post = !std::exchange(state_->drain_posted, true);
     }
-    if (post) {
-        net::post(*contexts_.front(),
-                  [state = state_, &io = *contexts_.front()] { drain_submissions(state, io); });
-    }
+    if (first) net::post(*contexts_.front(), [state = state_] { drain_submissions(*state); });
 }
 
 // On the first I/O thread: hands each call made since the last drain to its
 // session, or fails it when the connection it was made for is gone.
-//
-// A storm's batch is handed over kDrainChunk calls at a time, each chunk
-// posted behind the completions of the writes the one before started. Those
-// completions give back the frame buffers and the write operations' memory
-// while still in cache, and the next chunk reuses them; a batch handed over
-// at once would hold thousands of both at the same time, past what the
-// frame pool and the block cache keep.
-void CentralSystem::drain_submissions(const std::shared_ptr<detail::ServerState>& state,
-                                      net::io_context& io) {
-    constexpr std::size_t kDrainChunk = 32;
-    auto& batch = state->draining;
-    auto& sessions = state->draining_sessions;
-    if (state->drained == batch.size()) {
-        batch.clear();
-        sessions.clear();
-        state->drained = 0;
-        {
-            std::lock_guard lock(state->submissions_mutex);
-            if (state->submissions.empty()) {
-                state->drain_posted = false;  // the next call posts a drain
-                return;
-            }
-            batch.swap(state->submissions);
-        }
-        state->sessions_of(batch, sessions);
+void CentralSystem::drain_submissions(detail::ServerState& state) {
+    auto& batch = state.draining;
+    {
+        std::lock_guard lock(state.submissions_mutex);
+        batch.swap(state.submissions);
     }
-    const std::size_t end = std::min(batch.size(), state->drained + kDrainChunk);
-    for (std::size_t i = state->drained; i < end; ++i) {
+    auto& sessions = state.draining_sessions;
+    state.sessions_of(batch, sessions);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
         detail::PendingCall& call = batch[i].call;
         if (sessions[i]) {
             sessions[i]->submit_call(std::move(call));
-            sessions[i].reset();
             continue;
         }
         const std::string who = "charge point '" + batch[i].slot->identity + "'";
@@ -307,10 +282,10 @@ void CentralSystem::drain_submissions(const std::shared_ptr<detail::ServerState>
         outcome.kind = CallOutcome::Kind::Disconnected;
         outcome.message = who + ": connection closed before " + std::string(call.action) +
                           " (message id " + call.message_id + ") was sent";
-        state->deliver(call.callback, std::move(outcome), [&who] { return who; });
+        state.deliver(call.callback, std::move(outcome), [&who] { return who; });
     }
-    state->drained = end;
-    net::post(io, [state, &io] { drain_submissions(state, io); });
+    batch.clear();
+    sessions.clear();
 }
 
 }  // namespace gridgate::ocpp

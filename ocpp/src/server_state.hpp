@@ -189,13 +189,11 @@ struct ServerState {
     }
     std::mutex submissions_mutex;
     std::vector<Submission> submissions;
-    bool drain_posted = false;  // a drain is on its way or running; under submissions_mutex
     // The drain's own list, swapped with `submissions`: both keep their
     // capacity, so a storm does not grow a vector from nothing per batch.
     // Only the drain (on the first I/O thread) touches it.
     std::vector<Submission> draining;
     std::vector<std::shared_ptr<SessionBase>> draining_sessions;
-    std::size_t drained = 0;  // how many of `draining` are handed over
 
     // Frames written on one thread (a caller's, for calls) and sent on
     // another (an I/O thread): the I/O thread gives each sent frame's

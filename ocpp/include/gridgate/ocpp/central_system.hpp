@@ -245,8 +245,7 @@ class CentralSystem {
     void call_slot(detail::ChargePointSlot* slot, std::string_view identity,
                    std::string_view action, const rapidjson::Value& payload, CallCallback callback,
                    std::optional<std::chrono::milliseconds> timeout);
-    static void drain_submissions(const std::shared_ptr<detail::ServerState>& state,
-                                  boost::asio::io_context& io);
+    static void drain_submissions(detail::ServerState& state);
 
     std::vector<boost::asio::io_context*> contexts_;
     std::shared_ptr<detail::ServerState> state_;
