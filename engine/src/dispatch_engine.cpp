@@ -76,14 +76,21 @@ struct DispatchEngine::Mailbox {
             if (self->posted) return;  // the hop already on its way takes this one too
             self->posted = true;
         }
-        self->post([self] {
-            DispatchEngine* engine = nullptr;
-            {
-                std::lock_guard lock(self->mutex);
-                engine = self->engine;
-            }
-            if (engine) engine->take_mail();
-        });
+        try {
+            self->post([self] {
+                DispatchEngine* engine = nullptr;
+                {
+                    std::lock_guard lock(self->mutex);
+                    engine = self->engine;
+                }
+                if (engine) engine->take_mail();
+            });
+        } catch (...) {
+            // The report waits in the mailbox; the next one tries the hop again.
+            std::lock_guard lock(self->mutex);
+            self->posted = false;
+            throw;
+        }
     }
 
     std::mutex mutex;

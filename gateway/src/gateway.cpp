@@ -436,7 +436,7 @@ class Gateway::Impl {
     engine::EventBus::Subscription event_log_;
 
     std::mutex inbox_mutex_;
-    std::vector<std::function<void()>> inbox_;        // completions on their way to the strand
+    std::vector<std::function<void()>> inbox_;        // work on its way to the strand
     std::vector<std::function<void()>> inbox_spare_;  // empty: the room of a batch run before
     bool inbox_collecting_ = false;                   // the strand will drain inbox_ (guarded)
     asio::steady_timer inbox_timer_{strand_};

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -909,6 +910,27 @@ TEST_F(DispatchEngineTest, CompletionsThatComeTogetherReachTheStrandInOneHop) {
     adapter.completions.back()(CommandResult::ok());
     std::lock_guard lock(mutex);
     EXPECT_EQ(strand.size(), 1u);
+}
+
+TEST_F(DispatchEngineTest, AHopThatCouldNotBePostedIsTriedAgainByTheNextCompletion) {
+    std::vector<std::function<void()>> strand;
+    bool refuse = true;
+    make({}, [&](std::function<void()> work) {
+        if (std::exchange(refuse, false)) throw std::bad_alloc();
+        strand.push_back(std::move(work));
+    });
+    const CommandId first = one_command(hour(0));
+    const CommandId second = one_command(hour(1));
+    ScriptedAdapter adapter;
+    ASSERT_TRUE(engine->dispatch_command(first, adapter));
+    ASSERT_TRUE(engine->dispatch_command(second, adapter));
+    adapter.completions.at(0)(CommandResult::ok());  // its hop fails to post
+    EXPECT_TRUE(strand.empty());
+    adapter.completions.at(1)(CommandResult::ok());
+    ASSERT_EQ(strand.size(), 1u);
+    strand[0]();  // takes both
+    EXPECT_EQ(command(first).status, CommandStatus::Completed);
+    EXPECT_EQ(command(second).status, CommandStatus::Completed);
 }
 
 TEST_F(DispatchEngineTest, CompletionAfterTheEngineIsGoneDoesNothing) {
