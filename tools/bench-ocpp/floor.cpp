@@ -26,11 +26,15 @@ double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-double thread_cpu_us() {
+// This thread's CPU so far, in user space and in the kernel, in us.
+struct ThreadCpu {
+    double user = 0, kernel = 0;
+};
+ThreadCpu thread_cpu_us() {
     rusage u{};
     getrusage(RUSAGE_THREAD, &u);
-    return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 +
-           static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    return {static_cast<double>(u.ru_utime.tv_sec) * 1e6 + static_cast<double>(u.ru_utime.tv_usec),
+            static_cast<double>(u.ru_stime.tv_sec) * 1e6 + static_cast<double>(u.ru_stime.tv_usec)};
 }
 
 // Closes every descriptor it holds when it goes.
@@ -159,7 +163,7 @@ FloorResult measure_floor(std::size_t connections, std::size_t rounds, std::size
         usleep(200'000);  // idle between rounds, as between slot changes
         FloorRound round;
         round.sent_ms.reserve(connections);
-        const double cpu0 = thread_cpu_us();
+        const ThreadCpu cpu0 = thread_cpu_us();
         const auto t0 = Clock::now();
         for (int fd : near.fds) {
             if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) < 0) return fail("send");
@@ -177,8 +181,11 @@ FloorResult measure_floor(std::size_t connections, std::size_t rounds, std::size
             }
         }
         round.last_answer_ms = ms_since(t0);
+        const ThreadCpu cpu1 = thread_cpu_us();
+        const double user = cpu1.user - cpu0.user, kernel = cpu1.kernel - cpu0.kernel;
         round.cpu_us_per_round_trip =
-            (thread_cpu_us() - cpu0) / static_cast<double>(std::max<std::size_t>(1, connections));
+            (user + kernel) / static_cast<double>(std::max<std::size_t>(1, connections));
+        round.kernel_share_percent = user + kernel > 0 ? 100 * kernel / (user + kernel) : 0;
         if (received < expected) {
             out.error = "the far end answered " + std::to_string(received / answer_bytes) + " of " +
                         std::to_string(connections) + " frames within 5 s";

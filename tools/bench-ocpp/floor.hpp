@@ -16,6 +16,7 @@ struct FloorRound {
     std::vector<double> sent_ms;       // per connection: start -> its send() returned
     double last_answer_ms = 0;         // start -> the last answer read
     double cpu_us_per_round_trip = 0;  // the sending thread's CPU (send, epoll, read)
+    double kernel_share_percent = 0;   // of that CPU, the part in the kernel
 };
 
 struct FloorResult {

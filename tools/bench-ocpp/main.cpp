@@ -60,20 +60,27 @@ long rss_bytes() {
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-// A /proc .../stat file: the task's name and the CPU seconds it has used
-// (utime + stime, fields 14 and 15); nullopt if it cannot be read.
-std::optional<std::pair<std::string, double>> stat_cpu(const std::filesystem::path& stat_file) {
+// A /proc .../stat file: the task's name and the CPU seconds it has used in
+// user space and in the kernel (utime and stime, fields 14 and 15, in ticks
+// of 10 ms); nullopt if it cannot be read.
+struct StatCpu {
+    std::string name;
+    double user = 0, kernel = 0;
+};
+std::optional<StatCpu> stat_cpu(const std::filesystem::path& stat_file) {
     std::ifstream stat(stat_file);
     std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
     auto open = text.find('('), close = text.rfind(')');
     if (open == std::string::npos || close == std::string::npos) return std::nullopt;
     std::istringstream rest(text.substr(close + 2));
     std::string field;
-    double ticks = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i)
-        if (i == 14 || i == 15) ticks += std::atof(field.c_str());
-    return std::pair{text.substr(open + 1, close - open - 1),
-                     ticks / static_cast<double>(sysconf(_SC_CLK_TCK))};
+    StatCpu out{text.substr(open + 1, close - open - 1)};
+    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) out.user = std::atof(field.c_str()) / tick;
+        if (i == 15) out.kernel = std::atof(field.c_str()) / tick;
+    }
+    return out;
 }
 
 // CPU seconds used so far by thread `tid` of this process, to the
@@ -87,14 +94,23 @@ std::optional<double> thread_cpu_seconds(pid_t tid) {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
 }
 
-// CPU seconds used so far by each thread name of this process.
-std::map<std::string, double> cpu_by_thread() {
-    std::map<std::string, double> out;
+// CPU seconds used so far by the threads of one name: in all, to the
+// nanosecond, and split into user space and kernel as the ticks say.
+struct ThreadCpu {
+    double total = 0, user_ticks = 0, kernel_ticks = 0;
+};
+
+// The same for each thread name of this process.
+std::map<std::string, ThreadCpu> cpu_by_thread() {
+    std::map<std::string, ThreadCpu> out;
     for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
         auto stat = stat_cpu(task.path() / "stat");
         if (!stat) continue;
         const auto tid = static_cast<pid_t>(std::atol(task.path().filename().c_str()));
-        out[stat->first] += thread_cpu_seconds(tid).value_or(stat->second);
+        ThreadCpu& cpu = out[stat->name];
+        cpu.total += thread_cpu_seconds(tid).value_or(stat->user + stat->kernel);
+        cpu.user_ticks += stat->user;
+        cpu.kernel_ticks += stat->kernel;
     }
     return out;
 }
@@ -102,7 +118,7 @@ std::map<std::string, double> cpu_by_thread() {
 // CPU seconds used so far by process `pid` (the fleet).
 double cpu_seconds_of(pid_t pid) {
     auto cpu = stat_cpu("/proc/" + std::to_string(pid) + "/stat");
-    return cpu ? cpu->second : 0;
+    return cpu ? cpu->user + cpu->kernel : 0;
 }
 
 double cpu_seconds() {
@@ -177,6 +193,9 @@ void perf_control(const char* command) {
 struct Storm {
     sdk::TimePoint scheduled_at;
     std::map<std::string, double> cpu_us_per_call_by_thread;
+    // The storm's user and kernel ticks, in seconds, per thread name: the
+    // kernel's share is kernel / (user + kernel), over a few dozen ticks.
+    std::map<std::string, std::pair<double, double>> ticks_by_thread;
     double fleet_cpu_us_per_call = 0;
     double last_answer_ms = 0, p50_ms = 0, p99_ms = 0, cpu_us_per_call = 0;
     double handed_p50_ms = 0, handed_p99_ms = 0;  // scheduled_at -> dispatched_at
@@ -225,8 +244,12 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     s.scheduled_at = t0;
     const double us_per_call = 1e6 / static_cast<double>(std::max<std::size_t>(1, n));
     s.fleet_cpu_us_per_call = (fleet1 - fleet0) * us_per_call;
-    for (const auto& [name, seconds] : threads1)
-        s.cpu_us_per_call_by_thread[name] = (seconds - threads0[name]) * us_per_call;
+    for (const auto& [name, cpu] : threads1) {
+        const ThreadCpu& before = threads0[name];
+        s.cpu_us_per_call_by_thread[name] = (cpu.total - before.total) * us_per_call;
+        s.ticks_by_thread[name] = {cpu.user_ticks - before.user_ticks,
+                                   cpu.kernel_ticks - before.kernel_ticks};
+    }
     std::vector<double> answered, handed;
     rapidjson::Document all;
     all.Parse(tools::http_request(port, "GET", "/api/v1/commands").body.c_str());
@@ -464,6 +487,23 @@ int main(int argc, char** argv) {
     row("storm: gateway CPU per call, whole process" + of_storms, buf, "< 15 us");
     floor_row(bare + ", CPU per round trip", floor_big, "%.1f us",
               [](const tools::FloorRound& r) { return r.cpu_us_per_round_trip; });
+    {
+        // The kernel's share of the OCPP I/O thread's time over all the
+        // storms' ticks (10 ms each). Not the engine's thread: its short
+        // bursts give too few ticks, which fall on it where they fall.
+        double user = 0, kernel = 0;
+        for (const auto& b : big) {
+            auto found = b.ticks_by_thread.find("ocpp16-io");
+            if (found == b.ticks_by_thread.end()) continue;
+            user += found->second.first;
+            kernel += found->second.second;
+        }
+        std::snprintf(buf, sizeof buf, "%.0f%%",
+                      user + kernel > 0 ? 100 * kernel / (user + kernel) : 0.0);
+        row("  the OCPP I/O thread's share in the kernel (all storms)", buf, "");
+        floor_row(bare + ", in the kernel", floor_big, "%.0f%%",
+                  [](const tools::FloorRound& r) { return r.kernel_share_percent; });
+    }
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", percentile(wire, 0.5), percentile(wire, 0.99));
     row("at " + std::to_string(small) + " chargers: scheduled_at -> on the wire, p50 / p99 (*)",
         buf, "p99 < 5 ms");
@@ -482,7 +522,9 @@ int main(int argc, char** argv) {
         "    (SO_TIMESTAMPNS): on loopback, when the gateway's send put it on the wire.\n"
         "(**) one thread sends a %zu-byte frame on each of N plain loopback sockets in a\n"
         "    tight loop; a forked process answers each with %zu bytes. No WebSocket, JSON,\n"
-        "    schema or engine: what this machine's kernel costs at this moment.\n",
+        "    schema or engine: what this machine's kernel costs at this moment.\n"
+        "In the kernel: the kernel's own split of a thread's time, sampled at its clock\n"
+        "    tick (10 ms); over the storms of one run, a few per cent either way.\n",
         tools::kFloorFrameBytes, tools::kFloorAnswerBytes);
     return wire.size() == small && answered == sent && floor_big.error.empty() &&
                    floor_small.error.empty()
