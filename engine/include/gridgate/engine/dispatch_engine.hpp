@@ -10,7 +10,8 @@
 //   PENDING -> CANCELLED  (superseded by a newer schedule, stale, or overtaken before a retry)
 //
 // Not thread-safe; use one strand. Adapter completions may arrive on any
-// thread: the engine moves them onto its strand through the Poster.
+// thread: they wait in the engine's mailbox, and the Poster carries one hop
+// onto the strand for each batch of them.
 #pragma once
 
 #include <array>
@@ -67,7 +68,8 @@ using CommandCounts =
 class DispatchEngine {
   public:
     using ClockFn = std::function<TimePoint()>;
-    /// Runs a function on the engine's strand (later, from any thread).
+    /// Runs a function on the engine's strand (later, from any thread). The
+    /// engine posts one function per batch of completions.
     using Poster = std::function<void(std::function<void()>)>;
 
     struct Hooks {
