@@ -520,11 +520,11 @@ void Ocpp16Adapter::note_seen(Charger& charger) {
 void Ocpp16Adapter::on_connected(std::string_view identity) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
+    note_seen(*charger);
     std::uint64_t connect = 0;
     {
         std::lock_guard lock(charger->mutex);
         charger->connected = true;
-        charger->last_seen.note(sdk::Clock::now());
         charger->awaiting_greeting = true;
         connect = ++charger->connects;
     }
