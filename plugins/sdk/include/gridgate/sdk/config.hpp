@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -258,7 +259,11 @@ inline std::vector<ConfigDiagnostic> validate_keys(const ConfigTable& table,
         }
         if (auto n = value.as_number();
             n && (k.type == ConfigType::Integer || k.type == ConfigType::Float)) {
-            if ((k.min && *n < *k.min) || (k.max && *n > *k.max)) {
+            // TOML spells nan and inf; no key of a site means either, and a
+            // nan would slip past every range check below.
+            if (!std::isfinite(*n)) {
+                out.push_back({value.where(), "'" + key + "' must be a finite number"});
+            } else if ((k.min && *n < *k.min) || (k.max && *n > *k.max)) {
                 std::string range = k.min && k.max ? "between " + detail::number_text(*k.min) +
                                                          " and " + detail::number_text(*k.max)
                                     : k.min ? "at least " + detail::number_text(*k.min)
