@@ -161,17 +161,18 @@ class Checker {
         const RegisterPoint* p = map_.find(point_names::direction);
         if (p == nullptr) return;
         const auto& v = map_.direction_values;
+        const std::string& where = v.where.empty() ? map_.where : v.where;
         for (auto [label, value] :
              {std::pair{"charge", v.charge}, std::pair{"discharge", v.discharge},
               std::pair{"idle", v.idle}}) {
             if (auto encoded = encode(*p, value); !encoded) {
-                add(map_.where, "register map '" + map_.name + "': direction value '" + label +
-                                    "': " + encoded.error());
+                add(where, "register map '" + map_.name + "': direction value '" + label +
+                               "': " + encoded.error());
             }
         }
         if (v.charge == v.discharge) {
-            add(map_.where, "register map '" + map_.name +
-                                "': direction values for charge and discharge are equal");
+            add(where, "register map '" + map_.name +
+                           "': direction values for charge and discharge are equal");
         }
     }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
+#include <string_view>
 #include <tuple>
 
 namespace gridgate::modbus_tcp {
@@ -67,10 +69,31 @@ class MapReader {
         errors_.push_back({v.where(), "register map '" + map_.name + "': " + std::move(message)});
     }
 
+    /// "`context`: unknown key 'k' (did you mean 'x'?)", or with the keys
+    /// it takes when none is close.
+    void unknown_key(const ConfigValue& v, const std::string& context, const std::string& key,
+                     std::span<const std::string_view> keys) {
+        std::string message = context + ": unknown key '" + key + "' (";
+        if (auto near = sdk::did_you_mean(key, keys)) {
+            message += "did you mean '" + std::string(*near) + "'?)";
+        } else {
+            for (std::size_t i = 0; i < keys.size(); ++i)
+                message += (i ? ", " : "") + std::string(keys[i]);
+            message += ")";
+        }
+        error(v, std::move(message));
+    }
+
     std::optional<double> number(const ConfigValue& v, const std::string& what) {
-        if (auto n = v.as_number()) return *n;
-        error(v, what + " must be a number, not " + sdk::detail::with_article(v.type_name()));
-        return std::nullopt;
+        auto n = v.as_number();
+        if (!n) {
+            error(v, what + " must be a number, not " + sdk::detail::with_article(v.type_name()));
+        } else if (!std::isfinite(*n)) {
+            // TOML's nan and inf: a nan limit would pass every comparison.
+            error(v, what + " must be a finite number");
+            n.reset();
+        }
+        return n;
     }
     const std::string* text(const ConfigValue& v, const std::string& what) {
         if (const auto* s = v.as_string()) return s;
@@ -113,10 +136,16 @@ class MapReader {
         } else if (const auto* t = v.as_table()) {
             read_point(key, v, *t);
         } else {
-            error(v, "'" + key +
-                         "' is neither a point (an inline table with an address) nor a map "
-                         "setting (setpoint_pattern, direction_values, pre_writes, heartbeat, "
-                         "write_multiple)");
+            static constexpr std::string_view kSettings[] = {"setpoint_pattern", "write_multiple",
+                                                             "direction_values", "pre_writes",
+                                                             "heartbeat"};
+            std::string message = "'" + key +
+                                  "' is neither a point (an inline table with an address) nor a "
+                                  "map setting (setpoint_pattern, direction_values, pre_writes, "
+                                  "heartbeat, write_multiple)";
+            if (auto near = sdk::did_you_mean(key, kSettings))
+                message += "; did you mean '" + std::string(*near) + "'?";
+            error(v, std::move(message));
         }
     }
 
@@ -226,6 +255,7 @@ class MapReader {
             error(v, "direction_values must be a table { charge = .., discharge = .., idle = .. }");
             return;
         }
+        map_.direction_values.where = v.where().str();
         for (const auto& [key, value] : t->entries()) {
             auto n = number(value, "direction_values." + key);
             if (!n) continue;
@@ -236,8 +266,8 @@ class MapReader {
             } else if (key == "idle") {
                 map_.direction_values.idle = *n;
             } else {
-                error(value,
-                      "direction_values: unknown key '" + key + "' (charge, discharge, idle)");
+                static constexpr std::string_view kKeys[] = {"charge", "discharge", "idle"};
+                unknown_key(value, "direction_values", key, kKeys);
             }
         }
     }
@@ -256,23 +286,30 @@ class MapReader {
             }
             modbus::PreWrite w;
             w.where = item.where().str();
-            bool has_point = false;
-            bool has_value = false;
+            bool point_ok = false;
+            bool value_ok = false;
             for (const auto& [key, value] : t->entries()) {
                 if (key == "point") {
                     if (const auto* s = text(value, "pre-write point"))
-                        w.point = *s, has_point = true;
+                        w.point = *s, point_ok = true;
                 } else if (key == "value") {
-                    if (auto n = number(value, "pre-write value")) w.value = *n, has_value = true;
+                    if (auto n = number(value, "pre-write value")) w.value = *n, value_ok = true;
                 } else {
-                    error(value, "pre-write: unknown key '" + key + "' (point, value)");
+                    static constexpr std::string_view kKeys[] = {"point", "value"};
+                    unknown_key(value, "pre-write", key, kKeys);
                 }
             }
+            // A key given with a wrong type has had its own message.
+            const bool has_point = t->find("point") != nullptr;
+            const bool has_value = t->find("value") != nullptr;
             if (!has_point || !has_value) {
-                error(item, "a pre-write needs both point and value");
+                error(item,
+                      std::string("a pre-write needs ") + (has_point   ? "a value"
+                                                           : has_value ? "a point"
+                                                                       : "a point and a value"));
                 continue;
             }
-            map_.pre_writes.push_back(std::move(w));
+            if (point_ok && value_ok) map_.pre_writes.push_back(std::move(w));
         }
     }
 
@@ -302,8 +339,9 @@ class MapReader {
             } else if (key == "interval_seconds") {
                 if (auto ms = seconds(value, "heartbeat interval_seconds")) hb.interval = *ms;
             } else {
-                error(value, "heartbeat: unknown key '" + key +
-                                 "' (point, mode, value, interval_seconds)");
+                static constexpr std::string_view kKeys[] = {"point", "mode", "value",
+                                                             "interval_seconds"};
+                unknown_key(value, "heartbeat", key, kKeys);
             }
         }
         if (hb.point.empty()) error(v, "heartbeat needs a point");

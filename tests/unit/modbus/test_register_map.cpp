@@ -275,6 +275,68 @@ power_setpoint = { address = 100, type = "int32", scale = "big", poll = [1] }
               "false, not an array");
 }
 
+TEST(ModbusMapFile, NanAndInfinityAreRefusedWhereANumberIsRead) {
+    const char* text = R"(power_setpoint = { address = 100, type = "int32", min = nan, max = inf }
+soc = { address = 200, type = "uint16", table = "input", scale = -inf, nan_value = nan }
+)";
+    auto map = parse_register_map(text, "t.toml", "t");
+    ASSERT_FALSE(map);
+    ASSERT_EQ(map.error().size(), 4U) << all(map.error());
+    EXPECT_EQ(map.error()[0].str(),
+              "t.toml:1:51: register map 't': point 'power_setpoint': min must be a finite number");
+    EXPECT_EQ(map.error()[1].str(),
+              "t.toml:1:62: register map 't': point 'power_setpoint': max must be a finite number");
+    EXPECT_EQ(map.error()[2].str(),
+              "t.toml:2:58: register map 't': point 'soc': scale must be a finite number");
+    EXPECT_EQ(map.error()[3].str(),
+              "t.toml:2:72: register map 't': point 'soc': nan_value must be a finite number");
+}
+
+TEST(ModbusMapFile, MisspeltSettingsAndHalfPreWritesAreNamedForWhatTheyAre) {
+    const char* text = R"(setpoint_patern = "signed_power"
+power_setpoint = { address = 100, type = "int32" }
+mode = { address = 101, type = "uint16" }
+pre_writes = [ { point = "mode", value = "x" }, { pont = "mode", value = 1 }, { value = 1 } ]
+heartbeat = { point = "mode", intervall_seconds = 5 }
+)";
+    auto map = parse_register_map(text, "t.toml", "t");
+    ASSERT_FALSE(map);
+    const auto text_of = all(map.error());
+    ASSERT_EQ(map.error().size(), 6U) << text_of;
+    // The string value has its own message, and no claim that it is missing.
+    EXPECT_EQ(map.error()[0].str(),
+              "t.toml:1:1: register map 't': 'setpoint_patern' is neither a point (an inline "
+              "table with an address) nor a map setting (setpoint_pattern, direction_values, "
+              "pre_writes, heartbeat, write_multiple); did you mean 'setpoint_pattern'?");
+    EXPECT_EQ(map.error()[1].str(),
+              "t.toml:4:34: register map 't': pre-write value must be a number, not a string");
+    EXPECT_EQ(map.error()[2].str(), "t.toml:4:49: register map 't': a pre-write needs a point");
+    EXPECT_EQ(map.error()[3].str(),
+              "t.toml:4:51: register map 't': pre-write: unknown key 'pont' (did you mean "
+              "'point'?)");
+    EXPECT_EQ(map.error()[4].str(), "t.toml:4:79: register map 't': a pre-write needs a point");
+    EXPECT_EQ(map.error()[5].str(),
+              "t.toml:5:31: register map 't': heartbeat: unknown key 'intervall_seconds' (did "
+              "you mean 'interval_seconds'?)");
+}
+
+TEST(ModbusMapFile, DirectionValueProblemsAreAtTheirOwnLine) {
+    const char* text = R"(setpoint_pattern = "direction_magnitude"
+direction = { address = 10, type = "uint16" }
+power_magnitude = { address = 11, type = "uint16" }
+direction_values = { charge = 1, discharge = 1, idle = 70000 }
+)";
+    auto map = parse_register_map(text, "t.toml", "t");
+    ASSERT_FALSE(map);
+    const auto text_of = all(map.error());
+    ASSERT_EQ(map.error().size(), 2U) << text_of;
+    EXPECT_EQ(map.error()[0].where, "t.toml:4:1") << text_of;
+    EXPECT_NE(map.error()[0].message.find("direction value 'idle'"), std::string::npos);
+    EXPECT_EQ(map.error()[1].str(),
+              "t.toml:4:1: register map 't': direction values for charge and discharge are "
+              "equal");
+}
+
 TEST(ModbusMapFile, ValidationErrorsPointAtTheOffendingPoint) {
     const char* text = R"(power_setpoint = { address = 100, type = "int32" }
 mode = { address = 101, type = "uint16" }

@@ -93,6 +93,8 @@ struct DirectionValues {
     double charge = 1;
     double discharge = 2;
     double idle = 0;
+    /// Where the map sets them; empty for the defaults (messages then name the map).
+    std::string where;
 };
 
 /// A write that must precede every setpoint (remote-control mode, unlock codes).
