@@ -168,11 +168,8 @@ class SiteReader {
         const ConfigValue* v = table.find(key);
         if (!v) return std::nullopt;
         auto n = v->as_number();
-        if (!n) return std::nullopt;
-        if (!std::isfinite(*n)) {
-            error(v->where(), "'" + std::string(key) + "' must be a finite number");
-            return std::nullopt;
-        }
+        // validate_keys has reported nan and inf.
+        if (!n || !std::isfinite(*n)) return std::nullopt;
         if (!bounds.contains(*n)) {
             error(v->where(), "'" + std::string(key) + "' must be " + bounds.describe() + ", got " +
                                   detail::format_number(*n));
