@@ -1,6 +1,10 @@
 #include "gridgate/ocpp/central_system.hpp"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <stdexcept>
+#include <variant>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -109,31 +113,78 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
 namespace {
 
-boost::asio::ssl::context make_tls_context(const CentralSystemOptions& options) {
+// "cert.pem: Permission denied", or nothing if `path` is a file this
+// process can read.
+std::optional<std::string> unreadable(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec) return path.string() + ": " + ec.message();
+    if (std::filesystem::is_directory(status)) return path.string() + ": is a directory";
+    std::FILE* file = std::fopen(path.c_str(), "rb");
+    if (file == nullptr) return path.string() + ": " + std::strerror(errno);
+    std::fclose(file);
+    return std::nullopt;
+}
+
+using TlsLoad = std::variant<net::ssl::context, TlsFilesProblem>;
+
+TlsLoad load_tls(const std::filesystem::path& certificate, const std::filesystem::path& key) {
+    using File = TlsFilesProblem::File;
+    if (auto why = unreadable(certificate)) return TlsFilesProblem{File::Certificate, *why};
+    if (auto why = unreadable(key)) return TlsFilesProblem{File::PrivateKey, *why};
+    auto make = [] {
+        net::ssl::context context(net::ssl::context::tls_server);
+        context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                            net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                            net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+        return context;
+    };
+    net::ssl::context context = make();
+    boost::system::error_code ec;
+    context.use_certificate_chain_file(certificate.string(), ec);
+    if (ec) {
+        return TlsFilesProblem{
+            File::Certificate,
+            certificate.string() + ": not a PEM certificate chain (" + ec.message() + ")"};
+    }
+    context.use_private_key_file(key.string(), net::ssl::context::pem, ec);
+    if (ec) {
+        // Alone, a key that loads is one of another certificate.
+        net::ssl::context alone = make();
+        boost::system::error_code alone_ec;
+        alone.use_private_key_file(key.string(), net::ssl::context::pem, alone_ec);
+        if (alone_ec) {
+            return TlsFilesProblem{File::PrivateKey, key.string() + ": not a PEM private key (" +
+                                                         alone_ec.message() + ")"};
+        }
+        return TlsFilesProblem{File::PrivateKey, key.string() +
+                                                     ": not the private key of the certificate "
+                                                     "in " +
+                                                     certificate.string()};
+    }
+    return context;
+}
+
+net::ssl::context make_tls_context(const CentralSystemOptions& options) {
     if (options.tls_certificate.empty() || options.tls_private_key.empty()) {
         throw std::runtime_error(
             "security profile 2 needs a TLS certificate and private key (tls_certificate, "
             "tls_private_key)");
     }
-    net::ssl::context context(net::ssl::context::tls_server);
-    context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
-                        net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
-                        net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
-    boost::system::error_code ec;
-    context.use_certificate_chain_file(options.tls_certificate.string(), ec);
-    if (ec) {
-        throw std::runtime_error(options.tls_certificate.string() +
-                                 ": cannot load the TLS certificate: " + ec.message());
-    }
-    context.use_private_key_file(options.tls_private_key.string(), net::ssl::context::pem, ec);
-    if (ec) {
-        throw std::runtime_error(options.tls_private_key.string() +
-                                 ": cannot load the TLS private key: " + ec.message());
-    }
-    return context;
+    auto loaded = load_tls(options.tls_certificate, options.tls_private_key);
+    if (auto* problem = std::get_if<TlsFilesProblem>(&loaded))
+        throw std::runtime_error(problem->message);
+    return std::move(std::get<net::ssl::context>(loaded));
 }
 
 }  // namespace
+
+std::optional<TlsFilesProblem> check_tls_files(const std::filesystem::path& certificate,
+                                               const std::filesystem::path& private_key) {
+    auto loaded = load_tls(certificate, private_key);
+    if (auto* problem = std::get_if<TlsFilesProblem>(&loaded)) return std::move(*problem);
+    return std::nullopt;
+}
 
 CentralSystem::CentralSystem(boost::asio::io_context& io, CentralSystemOptions options,
                              HandshakeAuthorizer authorizer, std::shared_ptr<CallHandler> handler)
@@ -159,14 +210,29 @@ void CentralSystem::start() {
         state_->tls.emplace(make_tls_context(options));
     }
     boost::system::error_code ec;
-    const auto address = net::ip::make_address(options.listen_address, ec);
+    tcp::endpoint endpoint(net::ip::make_address(options.listen_address, ec), options.port);
     if (ec) {
-        throw std::runtime_error("OCPP listen address '" + options.listen_address +
-                                 "' is not an IP address");
+        // A host name: its first IPv4 address, else its first. "localhost"
+        // lists ::1 first on many systems, and chargers are mostly told an
+        // IPv4 address.
+        tcp::resolver resolver(*contexts_.front());
+        auto found = resolver.resolve(options.listen_address, std::to_string(options.port),
+                                      tcp::resolver::passive, ec);
+        if (ec || found.empty()) {
+            throw std::runtime_error("OCPP listen address '" + options.listen_address +
+                                     "': " + (ec ? ec.message() : "no address"));
+        }
+        endpoint = found.begin()->endpoint();
+        for (const auto& entry : found) {
+            if (entry.endpoint().address().is_v4()) {
+                endpoint = entry.endpoint();
+                break;
+            }
+        }
     }
     auto listener = std::make_shared<detail::Listener>(contexts_, state_);
     try {
-        listener->open(tcp::endpoint(address, options.port));
+        listener->open(endpoint);
     } catch (const boost::system::system_error& e) {
         throw std::runtime_error("cannot listen on " + options.listen_address + ":" +
                                  std::to_string(options.port) + ": " + e.code().message());

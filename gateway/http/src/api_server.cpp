@@ -122,11 +122,19 @@ class ApiServer::Impl : public std::enable_shared_from_this<ApiServer::Impl> {
         if (!ec) {
             endpoint = tcp::endpoint(address, options.port);
         } else {
+            // A host name: its first IPv4 address, else its first ("localhost"
+            // lists ::1 first on many systems; most clients are told 127.0.0.1).
             tcp::resolver resolver(ioc_);
             auto results = resolver.resolve(options.host, std::to_string(options.port),
                                             tcp::resolver::passive, ec);
             if (ec) return ec;
             endpoint = results.begin()->endpoint();
+            for (const auto& entry : results) {
+                if (entry.endpoint().address().is_v4()) {
+                    endpoint = entry.endpoint();
+                    break;
+                }
+            }
         }
         acceptor_.open(endpoint.protocol(), ec);
         if (ec) return ec;

@@ -220,8 +220,8 @@ sdk::Status Ocpp16Adapter::start() noexcept {
         started_ = true;
         running_.store(true, std::memory_order_release);
         log(sdk::LogLevel::Info, std::string("OCPP 1.6-J central system listening on ") +
-                                     (l.security_profile == 2 ? "wss://" : "ws://") + l.host + ":" +
-                                     std::to_string(server_->port()) + l.path +
+                                     (l.security_profile == 2 ? "wss://" : "ws://") +
+                                     sdk::ListenAddress{l.host, server_->port()}.str() + l.path +
                                      "/<charge_point_id>, security profile " +
                                      std::to_string(l.security_profile));
         return sdk::Status::ok();

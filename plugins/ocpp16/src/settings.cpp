@@ -1,9 +1,9 @@
 #include "settings.hpp"
 
-#include <charconv>
 #include <filesystem>
-#include <map>
 #include <string_view>
+
+#include "gridgate/ocpp/central_system.hpp"
 
 namespace gridgate::ocpp16 {
 namespace {
@@ -23,35 +23,50 @@ std::optional<bool> bool_of(const sdk::ConfigTable& table, std::string_view key)
     return v ? v->as_bool() : std::nullopt;
 }
 
-// "HOST:PORT"; IPv6 hosts in brackets ("[::]:9000").
-bool parse_listen(std::string_view text, ListenerSettings& out) {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    std::string_view host = text.substr(0, colon);
-    std::string_view port = text.substr(colon + 1);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (ec != std::errc() || end != port.data() + port.size() || value > 65535 || host.empty())
-        return false;
-    out.host = std::string(host);
-    out.port = static_cast<std::uint16_t>(value);
-    return true;
+// A path from the site file: a relative one is relative to the file's folder,
+// as [plugins] dirs are, so the answer does not depend on where the gateway
+// was started from.
+std::string from_site_file(const std::string& path, const sdk::SourceLocation& where) {
+    const std::filesystem::path p(path);
+    if (p.is_absolute()) return path;
+    return (std::filesystem::path(where.file).parent_path() / p).lexically_normal().string();
 }
 
-void require_file(const sdk::ConfigTable& table, std::string_view key, int profile,
-                  std::vector<sdk::ConfigDiagnostic>& problems) {
-    const auto* v = table.find(key);
-    const auto* path = v ? v->as_string() : nullptr;
-    if (!path || path->empty()) {
-        problems.push_back({table.where(), "security_profile " + std::to_string(profile) +
-                                               " needs '" + std::string(key) + "'"});
-        return;
+// The certificate and key of profile 2, read as the server will read them.
+void read_tls_files(const sdk::ConfigTable& table, ListenerSettings& l,
+                    std::vector<sdk::ConfigDiagnostic>& problems) {
+    const sdk::ConfigValue* given[2] = {table.find("tls_certificate"),
+                                        table.find("tls_private_key")};
+    std::string* paths[2] = {&l.tls_certificate, &l.tls_private_key};
+    constexpr const char* keys[2] = {"tls_certificate", "tls_private_key"};
+    bool both = true;
+    for (int i = 0; i < 2; ++i) {
+        const std::string* path = given[i] ? given[i]->as_string() : nullptr;
+        if (!path || path->empty()) {
+            problems.push_back(
+                {table.where(), std::string("security_profile 2 needs '") + keys[i] + "'"});
+            both = false;
+            continue;
+        }
+        *paths[i] = from_site_file(*path, given[i]->where());
     }
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(*path, ec))
-        problems.push_back({v->where(), "'" + std::string(key) + "': no such file: " + *path});
+    if (!both) return;
+    if (auto problem = ocpp::check_tls_files(l.tls_certificate, l.tls_private_key)) {
+        const int i = problem->file == ocpp::TlsFilesProblem::File::Certificate ? 0 : 1;
+        problems.push_back(
+            {given[i]->where(), "'" + std::string(keys[i]) + "': " + problem->message});
+    }
+}
+
+// OCPP's IdToken: a CiString20Type, and a tag of no characters names no one.
+bool check_id_tag(std::string_view tag, std::string_view what, const sdk::SourceLocation& where,
+                  std::vector<sdk::ConfigDiagnostic>& problems) {
+    if (!tag.empty() && tag.size() <= 20) return true;
+    problems.push_back({where, std::string(what) +
+                                   " must be 1 to 20 characters (OCPP's "
+                                   "idTag), not " +
+                                   std::to_string(tag.size())});
+    return false;
 }
 
 }  // namespace
@@ -62,11 +77,16 @@ Settings read_settings(const sdk::AdapterConfig& config,
     ListenerSettings& l = out.listener;
     const auto& t = config.table;
     if (const auto* listen = t.find("listen")) {
-        if (const auto* s = listen->as_string(); s && !parse_listen(*s, l))
-            problems.push_back({listen->where(),
-                                "'listen' must be HOST:PORT with a port from 0 "
-                                "to 65535, e.g. \"0.0.0.0:9000\"; got \"" +
-                                    *s + "\""});
+        std::string why;
+        if (const auto* s = listen->as_string()) {
+            if (auto address = sdk::parse_listen_address(*s, &why)) {
+                l.host = address->host;
+                l.port = address->port;
+            } else {
+                problems.push_back({listen->where(), "'listen' must be \"HOST:PORT\": " + why +
+                                                         "; got \"" + *s + "\""});
+            }
+        }
     }
     if (const auto* s = string_of(t, "path")) {
         l.path = *s;
@@ -76,8 +96,6 @@ Settings read_settings(const sdk::AdapterConfig& config,
     if (auto n = number_of(t, "heartbeat_interval_seconds"))
         l.heartbeat_interval_seconds = static_cast<int>(*n);
     if (auto n = number_of(t, "security_profile")) l.security_profile = static_cast<int>(*n);
-    if (const auto* s = string_of(t, "tls_certificate")) l.tls_certificate = *s;
-    if (const auto* s = string_of(t, "tls_private_key")) l.tls_private_key = *s;
     if (auto n = number_of(t, "call_timeout_seconds")) l.call_timeout_seconds = *n;
     if (auto n = number_of(t, "ping_interval_seconds")) l.ping_interval_seconds = *n;
     if (auto n = number_of(t, "max_frame_bytes")) l.max_frame_bytes = static_cast<std::size_t>(*n);
@@ -85,19 +103,17 @@ Settings read_settings(const sdk::AdapterConfig& config,
     if (auto b = bool_of(t, "accept_all_id_tags")) l.accept_all_id_tags = *b;
     if (const auto* v = t.find("id_tags"); v && v->as_array()) {
         for (const auto& item : *v->as_array()) {
-            if (const auto* s = item.as_string())
-                l.id_tags.insert(*s);
-            else
+            if (const auto* s = item.as_string()) {
+                if (check_id_tag(*s, "an id tag in 'id_tags'", item.where(), problems))
+                    l.id_tags.insert(*s);
+            } else {
                 problems.push_back({item.where(), "'id_tags' holds strings, not " +
                                                       sdk::detail::with_article(item.type_name())});
+            }
         }
     }
-    if (l.security_profile == 2) {
-        require_file(t, "tls_certificate", 2, problems);
-        require_file(t, "tls_private_key", 2, problems);
-    }
+    if (l.security_profile == 2) read_tls_files(t, l, problems);
 
-    std::map<std::string, std::string, std::less<>> owner_of_identity;
     for (const auto& asset : config.assets) {
         const auto& a = asset.table;
         ChargerSettings c;
@@ -105,14 +121,9 @@ Settings read_settings(const sdk::AdapterConfig& config,
         if (const auto* s = string_of(a, "charge_point_id")) {
             c.charge_point_id = *s;
             const auto where = a.find("charge_point_id")->where();
-            if (c.charge_point_id.empty()) {
+            // The host refuses two assets of one adapter with one identity.
+            if (c.charge_point_id.empty())
                 problems.push_back({where, "'charge_point_id' must not be empty"});
-            } else if (auto [it, fresh] = owner_of_identity.emplace(c.charge_point_id, asset.id);
-                       !fresh) {
-                problems.push_back({where, "asset '" + asset.id + "': charge point '" +
-                                               c.charge_point_id + "' is already asset '" +
-                                               it->second + "'"});
-            }
         }
         auto& p = c.profile;
         if (auto n = number_of(a, "connector_id")) p.connector_id = static_cast<std::int32_t>(*n);
@@ -131,11 +142,22 @@ Settings read_settings(const sdk::AdapterConfig& config,
             p.profile_purpose =
                 *s == "tx_default" ? PurposeSetting::TxDefault : PurposeSetting::Auto;
         if (const auto* s = string_of(a, "password")) c.password = *s;
-        if (const auto* s = string_of(a, "id_tag")) c.id_tag = *s;
-        if (l.security_profile >= 1 && !c.password)
+        if (const auto* s = string_of(a, "id_tag")) {
+            c.id_tag = *s;
+            check_id_tag(*s, "'id_tag'", a.find("id_tag")->where(), problems);
+        }
+        if (l.security_profile >= 1 && !c.password) {
             problems.push_back({a.where(), "asset '" + asset.id + "': security_profile " +
                                                std::to_string(l.security_profile) +
                                                " needs the charger's 'password'"});
+        } else if (l.security_profile >= 1 && c.password->empty()) {
+            // Basic auth with no secret lets anyone who knows the id in.
+            problems.push_back(
+                {a.find("password")->where(), "asset '" + asset.id +
+                                                  "': 'password' must not be empty under "
+                                                  "security_profile " +
+                                                  std::to_string(l.security_profile)});
+        }
         out.chargers.push_back(std::move(c));
     }
     return out;

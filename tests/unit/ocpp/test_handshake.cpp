@@ -1,6 +1,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "gridgate/ocpp/handshake.hpp"
@@ -211,6 +213,35 @@ TEST(HandshakeOverSockets, Profile2WithoutCertificateFailsToStart) {
     } catch (const std::runtime_error& e) {
         EXPECT_NE(std::string(e.what()).find("/nonexistent/cert.pem"), std::string::npos);
     }
+}
+
+TEST(TlsFiles, EachWayAPairCannotServeIsNamed) {
+    TestCertificate one;
+    TestCertificate other;
+    EXPECT_FALSE(check_tls_files(one.certificate, one.private_key));
+
+    using File = TlsFilesProblem::File;
+    auto expect = [](std::optional<TlsFilesProblem> p, File file, const std::string& start) {
+        ASSERT_TRUE(p) << start;
+        EXPECT_EQ(p->file, file) << p->message;
+        EXPECT_EQ(p->message.rfind(start, 0), 0U) << p->message;
+    };
+    const auto garbage = one.directory / "garbage.pem";
+    std::ofstream(garbage) << "garbage\n";
+    expect(check_tls_files(garbage, one.private_key), File::Certificate,
+           garbage.string() + ": not a PEM certificate chain (");
+    expect(check_tls_files(one.certificate, garbage), File::PrivateKey,
+           garbage.string() + ": not a PEM private key (");
+    // Swapped: the key file is no certificate.
+    expect(check_tls_files(one.private_key, one.certificate), File::Certificate,
+           one.private_key.string() + ": not a PEM certificate chain (");
+    expect(check_tls_files(one.certificate, other.private_key), File::PrivateKey,
+           other.private_key.string() + ": not the private key of the certificate in " +
+               one.certificate.string());
+    expect(check_tls_files(one.directory, one.private_key), File::Certificate,
+           one.directory.string() + ": is a directory");
+    expect(check_tls_files(one.certificate, one.directory / "nope.pem"), File::PrivateKey,
+           (one.directory / "nope.pem").string() + ": No such file or directory");
 }
 
 }  // namespace

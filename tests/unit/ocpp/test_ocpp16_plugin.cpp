@@ -116,10 +116,12 @@ struct Host {
     std::uint16_t port() {
         std::lock_guard lock(mutex);
         for (const auto& l : log) {
+            // "... listening on ws://HOST:PORT/ocpp/<charge_point_id>, ..."
             if (l.find("listening on ") == std::string::npos) continue;
-            const auto at = l.find("127.0.0.1:");
-            if (at != std::string::npos)
-                return static_cast<std::uint16_t>(std::stoi(l.substr(at + 10)));
+            const auto path = l.find('/', l.find("://") + 3);
+            const auto colon = l.rfind(':', path);
+            if (path != std::string::npos && colon != std::string::npos)
+                return static_cast<std::uint16_t>(std::stoi(l.substr(colon + 1)));
         }
         return 0;
     }
@@ -242,9 +244,13 @@ TEST_F(Ocpp16Plugin, RefusesBadKeysAtTheirPlace) {
                     {{"security_profile", std::int64_t{2}},
                      {"tls_certificate", std::string("/nonexistent/cert.pem")}});
     errors = registry.add(plugin, tls, host.hooks());
-    ASSERT_EQ(errors.size(), 2U);
-    EXPECT_EQ(errors[0], "site.toml:8:8: 'tls_certificate': no such file: /nonexistent/cert.pem");
-    EXPECT_EQ(errors[1], "site.toml:5:1: security_profile 2 needs 'tls_private_key'");
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0], "site.toml:5:1: security_profile 2 needs 'tls_private_key'");
+    tls.table.add("tls_private_key", value(std::string("/nonexistent/key.pem"), 9));
+    errors = registry.add(plugin, tls, host.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:8:8: 'tls_certificate': /nonexistent/cert.pem: No such file or directory");
 
     auto no_password = site({{"ast_ev_001", "CP1", {}}}, {{"security_profile", std::int64_t{1}}});
     errors = registry.add(plugin, no_password, host.hooks());
@@ -263,7 +269,83 @@ TEST_F(Ocpp16Plugin, RefusesBadKeysAtTheirPlace) {
     bad_listen.table.add("listen", value(std::string("localhost"), 6));
     errors = registry.add(plugin, bad_listen, host.hooks());
     ASSERT_EQ(errors.size(), 1U);
-    EXPECT_EQ(errors[0].rfind("site.toml:6:8: 'listen' must be HOST:PORT", 0), 0U) << errors[0];
+    EXPECT_EQ(errors[0],
+              "site.toml:6:8: 'listen' must be \"HOST:PORT\": the port is missing; got "
+              "\"localhost\"");
+}
+
+// What --check-config must catch because the gateway could not run with it.
+TEST_F(Ocpp16Plugin, RefusesWhatWouldFailAtRunTime) {
+    auto errors_with = [&](std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> asset,
+                           std::vector<std::pair<std::string, sdk::ConfigValue::Storage>> adapter,
+                           std::string listen = "127.0.0.1:0") {
+        auto config = site({{"ast_ev_001", "CP1", std::move(asset)}}, std::move(adapter));
+        sdk::ConfigTable table({"site.toml", 5, 1});
+        table.add("listen", value(std::move(listen), 6));
+        for (const auto& entry : config.table.entries())
+            if (entry.first != "listen") table.add(entry.first, entry.second);
+        config.table = std::move(table);
+        return registry.add(plugin, config, host.hooks());
+    };
+    auto errors =
+        errors_with({{"password", std::string("")}}, {{"security_profile", std::int64_t{1}}});
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:22:8: asset 'ast_ev_001': 'password' must not be empty under "
+              "security_profile 1");
+
+    errors = errors_with({{"id_tag", std::string(21, 'T')}},
+                         {{"accept_all_id_tags", false},
+                          {"id_tags", sdk::ConfigValue::Array{value(std::string("ok"), 8),
+                                                              value(std::string(""), 8, 14)}}});
+    ASSERT_EQ(errors.size(), 2U);
+    EXPECT_EQ(errors[0],
+              "site.toml:8:14: an id tag in 'id_tags' must be 1 to 20 characters (OCPP's idTag), "
+              "not 0");
+    EXPECT_EQ(errors[1],
+              "site.toml:22:8: 'id_tag' must be 1 to 20 characters (OCPP's idTag), not 21");
+
+    errors = errors_with({}, {}, "::1:9000");
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:6:8: 'listen' must be \"HOST:PORT\": an IPv6 address is written in "
+              "brackets, e.g. [::1]:8080; got \"::1:9000\"");
+    errors = errors_with({}, {}, "999.1.1.1:9000");
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:6:8: 'listen' must be \"HOST:PORT\": '999.1.1.1' is not an IPv4 "
+              "address; got \"999.1.1.1:9000\"");
+
+    ocpp::test::TestCertificate certificate;
+    ocpp::test::TestCertificate other;
+    errors = errors_with({{"password", std::string("pw")}},
+                         {{"security_profile", std::int64_t{2}},
+                          {"tls_certificate", certificate.certificate.string()},
+                          {"tls_private_key", other.private_key.string()}});
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0], "site.toml:9:8: 'tls_private_key': " + other.private_key.string() +
+                             ": not the private key of the certificate in " +
+                             certificate.certificate.string());
+}
+
+TEST_F(Ocpp16Plugin, ListensOnAHostNameAndReadsTlsFilesBesideTheSiteFile) {
+    ocpp::test::TestCertificate certificate;
+    // The site file sits in the certificate's folder and names its files
+    // relative to itself, wherever the gateway was started from.
+    const std::string site_file = (certificate.directory / "site.toml").string();
+    auto config = site({{"ast_ev_001", "CP1", {{"password", std::string("s3cret")}}}});
+    sdk::ConfigTable table({site_file, 5, 1});
+    table.add("listen", {std::string("localhost:0"), {site_file, 6, 8}});
+    table.add("security_profile", {std::int64_t{2}, {site_file, 7, 8}});
+    table.add("tls_certificate", {std::string("cert.pem"), {site_file, 8, 8}});
+    table.add("tls_private_key", {std::string("./key.pem"), {site_file, 9, 8}});
+    config.table = std::move(table);
+    const auto port = start(std::move(config));
+    ASSERT_NE(port, 0);
+    auto options = charger("CP1");
+    options.password = "s3cret";
+    Fleet fleet(port, {options}, certificate.certificate.string());
+    EXPECT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
 }
 
 TEST_F(Ocpp16Plugin, ChargeRateArrivesInWattsAndInAmps) {

@@ -18,22 +18,10 @@
 
 namespace gridgate::config {
 
-/// "HOST:PORT" of a listening socket; an IPv6 host is written in brackets,
-/// "[::1]:8080", and kept here without them.
-struct ListenAddress {
-    std::string host;
-    std::uint16_t port = 0;  // 0: the operating system chooses
-
-    /// Back to "HOST:PORT" (brackets around an IPv6 host).
-    std::string str() const;
-
-    friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
-};
-
-/// Parses "HOST:PORT" / "[V6HOST]:PORT". On failure returns nothing and, when
-/// `why` is given, says what is wrong.
-std::optional<ListenAddress> parse_listen_address(std::string_view text,
-                                                  std::string* why = nullptr);
+/// "HOST:PORT" of a listening socket; shared with the plugins, whose listen
+/// keys take the same form.
+using sdk::ListenAddress;
+using sdk::parse_listen_address;
 
 /// [site]
 struct SiteSettings {

@@ -56,6 +56,18 @@ struct CentralSystemOptions {
     LogSink log;
 };
 
+// Why a certificate and key could not serve TLS (security profile 2).
+struct TlsFilesProblem {
+    enum class File { Certificate, PrivateKey } file;
+    std::string message;  // names the file, e.g. "cert.pem: not a PEM certificate chain (...)"
+};
+
+// Loads the pair as CentralSystem::start() does, so a configuration check
+// finds what would stop the server: a file that cannot be read, is not PEM,
+// or a key that does not belong to the certificate.
+std::optional<TlsFilesProblem> check_tls_files(const std::filesystem::path& certificate,
+                                               const std::filesystem::path& private_key);
+
 enum class HandshakeDecision { Accept, NotFound, Unauthorized };
 
 struct HandshakeRequest {

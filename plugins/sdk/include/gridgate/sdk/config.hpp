@@ -194,6 +194,75 @@ inline std::optional<std::string_view> did_you_mean(std::string_view word,
     return best;
 }
 
+/// "HOST:PORT" of a listening socket: a host name, an IPv4 address, or an
+/// IPv6 address in brackets ("[::1]:8080", kept here without them).
+struct ListenAddress {
+    std::string host;
+    std::uint16_t port = 0;  // 0: the operating system chooses
+
+    /// Back to "HOST:PORT" (brackets around an IPv6 host).
+    std::string str() const {
+        std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+        return out + ":" + std::to_string(port);
+    }
+
+    friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
+};
+
+/// Parses a listen key's "HOST:PORT" / "[V6HOST]:PORT", as the host's own
+/// [api] listen does. On failure returns nothing and, when `why` is given,
+/// says what is wrong. A host of digits and dots must be an IPv4 address; a
+/// host name is resolved when the socket opens.
+inline std::optional<ListenAddress> parse_listen_address(std::string_view text,
+                                                         std::string* why = nullptr) {
+    auto fail = [&](std::string reason) -> std::optional<ListenAddress> {
+        if (why) *why = std::move(reason);
+        return std::nullopt;
+    };
+    std::string_view host;
+    std::string_view port;
+    if (text.starts_with('[')) {
+        auto close = text.find(']');
+        if (close == std::string_view::npos)
+            return fail("the ']' after the IPv6 address is missing");
+        host = text.substr(1, close - 1);
+        auto rest = text.substr(close + 1);
+        if (!rest.starts_with(':')) return fail("the port is missing");
+        port = rest.substr(1);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) return fail("the port is missing");
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos)
+            return fail("an IPv6 address is written in brackets, e.g. [::1]:8080");
+    }
+    if (host.empty()) return fail("the host is missing (0.0.0.0 listens on every interface)");
+    if (std::any_of(host.begin(), host.end(),
+                    [](char c) { return c == ' ' || c == '\t' || c == '/' || c == '['; }))
+        return fail("the host contains a character that no host name or address has");
+    if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+        // Four numbers 0..255: anything else of digits and dots is a typo.
+        int parts = 0;
+        bool ok = true;
+        for (std::size_t at = 0; ok && at <= host.size(); ++parts) {
+            const auto dot = std::min(host.find('.', at), host.size());
+            unsigned n = 0;
+            auto [end, ec] = std::from_chars(host.data() + at, host.data() + dot, n);
+            ok = dot > at && dot - at <= 3 && ec == std::errc() && end == host.data() + dot &&
+                 n <= 255;
+            at = dot + 1;
+        }
+        if (!ok || parts != 4) return fail("'" + std::string(host) + "' is not an IPv4 address");
+    }
+    if (port.empty()) return fail("the port is missing");
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc{} || end != port.data() + port.size() || value > 65535)
+        return fail("the port must be a number from 0 to 65535");
+    return ListenAddress{std::string(host), static_cast<std::uint16_t>(value)};
+}
+
 /// Checks `table` against the declared keys, skipping keys in `ignore` (the
 /// host's own keys in a shared table). Returns every problem found: unknown
 /// keys (with a suggestion), wrong types, values out of range or not among the
