@@ -161,7 +161,9 @@ std::vector<sdk::ConfigDiagnostic> LoadedPlugin::validate(const sdk::AdapterConf
                                   adapter_host_keys);
     auto types = p.asset_types();
     for (const auto& asset : config.assets) {
-        if (!types.empty() && std::find(types.begin(), types.end(), asset.type) == types.end()) {
+        // An empty type is a missing or invalid one the host has reported.
+        if (!types.empty() && !asset.type.empty() &&
+            std::find(types.begin(), types.end(), asset.type) == types.end()) {
             const sdk::ConfigValue* type = asset.table.find("type");
             std::string accepted;
             for (auto t : types)

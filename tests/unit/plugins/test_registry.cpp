@@ -282,6 +282,13 @@ TEST_F(Registry, RefusesConfigurationAgainstThePluginsDeclaredKeys) {
     EXPECT_EQ(registry.get("ast_ok"), nullptr);
 }
 
+TEST_F(Registry, AnAssetWithoutAValidTypeIsNotAlsoCalledTheWrongType) {
+    // The host refuses a missing or unknown type itself and hands on "".
+    sdk::AdapterConfig c = site();
+    c.assets[5].type.clear();
+    EXPECT_TRUE(registry.add(plugin, c, recorder.hooks()).empty());
+}
+
 TEST_F(Registry, RunsThePluginsOwnValidationAfterTheKeys) {
     sdk::AdapterConfig c = site();
     c.table.add("site_limit_kw", number(50, 12));
