@@ -23,6 +23,7 @@
 #include "gridgate/gateway/plugin_loader.hpp"
 #include "gridgate/gateway/process.hpp"
 #include "gridgate/sdk/plugin.hpp"
+#include "log_format.hpp"
 
 #ifndef GRIDGATE_VERSION
 #define GRIDGATE_VERSION "unknown"
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
         return kExitInvalid;
     }
     spdlog::set_level(*level);
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+    spdlog::set_formatter(gateway::make_log_formatter());
 
     gateway::PluginCatalog catalog;
     if (vm.count("list-plugins")) {

@@ -1,0 +1,44 @@
+#include "log_format.hpp"
+
+#include <string>
+
+#include <gtest/gtest.h>
+#include <spdlog/details/log_msg.h>
+
+namespace gridgate::gateway {
+namespace {
+
+std::string line_of(std::string_view message, spdlog::level::level_enum level) {
+    spdlog::details::log_msg msg("gridgate", level,
+                                 spdlog::string_view_t(message.data(), message.size()));
+    spdlog::memory_buf_t out;
+    make_log_formatter()->format(msg, out);
+    return std::string(out.data(), out.size());
+}
+
+// "2026-11-27T23:59:59.123Z " is 25 characters; the level follows.
+std::string after_time(const std::string& line) {
+    EXPECT_GE(line.size(), 25U);
+    EXPECT_EQ(line[10], 'T');
+    EXPECT_EQ(line[23], 'Z');
+    return line.substr(25);
+}
+
+TEST(LogFormat, OneMessageIsOneLine) {
+    EXPECT_EQ(after_time(line_of("ocpp16: CP1 connected", spdlog::level::info)),
+              "info  ocpp16: CP1 connected\n");
+    // An identity a client chose, decoded from its URL: it may not start a
+    // line of its own that tools would read as an engine event.
+    const std::string forged =
+        "unknown charge point 'X\n2026-11-27T23:59:59.000Z info  ASSET_CONNECTED asset_id=q'";
+    EXPECT_EQ(after_time(line_of(forged, spdlog::level::warn)),
+              "warning unknown charge point 'X\\n2026-11-27T23:59:59.000Z info  ASSET_CONNECTED "
+              "asset_id=q'\n");
+    EXPECT_EQ(after_time(line_of(std::string("a\rb\tc\x7f") + '\0' + "d\x1b", spdlog::level::err)),
+              "error a\\rb\\tc\\x7f\\x00d\\x1b\n");
+    // Bytes of UTF-8 text are not control characters.
+    EXPECT_EQ(after_time(line_of("Ladesäule Süd", spdlog::level::info)), "info  Ladesäule Süd\n");
+}
+
+}  // namespace
+}  // namespace gridgate::gateway
