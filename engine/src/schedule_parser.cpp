@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "gridgate/engine/asset_map.hpp"
 #include "gridgate/engine/timestamp.hpp"
 
 namespace gridgate::engine {
@@ -406,6 +407,15 @@ std::vector<TimePoint> read_json_index(const rapidjson::Value& v, const std::str
     return index;
 }
 
+/// Whether a column's cells must be numbers. A column that drives no asset
+/// is only reported as ignored, so it may hold anything (a mode, a label):
+/// its numbers are kept, anything else reads as no value.
+std::vector<bool> command_columns(const std::vector<std::string>& columns) {
+    std::vector<bool> out(columns.size());
+    for (std::size_t c = 0; c < columns.size(); ++c) out[c] = column_target(columns[c]).has_value();
+    return out;
+}
+
 /// Fills schedule.values column-major from row-major JSON rows.
 void read_json_data(const rapidjson::Value& v, const std::string& path, Schedule& schedule) {
     if (!v.IsArray()) {
@@ -431,16 +441,18 @@ void read_json_data(const rapidjson::Value& v, const std::string& path, Schedule
         }
     }
     schedule.values.assign(rows * cols, kMissing);
+    const std::vector<bool> numeric = command_columns(schedule.columns);
     for (rapidjson::SizeType r = 0; r < v.Size(); ++r) {
         const rapidjson::Value& row = v[r];
         for (rapidjson::SizeType c = 0; c < row.Size(); ++c) {
             const rapidjson::Value& cell = row[c];
-            if (cell.IsNull()) continue;
+            if (cell.IsNull() || (!numeric[c] && !cell.IsNumber())) continue;
             if (!cell.IsNumber()) {
                 refuse(element_path(element_path(path, r), c) +
                        ": expected a number or null, got " + std::string(json_type_name(cell)));
             }
             const double value = cell.GetDouble();
+            if (std::isinf(value) && !numeric[c]) continue;
             if (std::isinf(value)) {
                 refuse(element_path(element_path(path, r), c) +
                        ": infinite value; a missing value is null");
@@ -553,6 +565,8 @@ Schedule parse_schedule_csv(std::string_view text) {
         }
     }
 
+    const std::vector<bool> numeric = command_columns(schedule.columns);
+
     // Rows arrive row-major; collect them so, then transpose once at the end.
     // Every cell costs at least its comma, so the remaining bytes bound the
     // reservation even when a hostile header names millions of columns.
@@ -590,7 +604,9 @@ Schedule parse_schedule_csv(std::string_view text) {
                 refuse(at_cell(cell_line, c + 2, schedule.columns[c]) + field.error);
             double value = 0.0;
             const ValueProblem problem = parse_value(field.text, value);
-            if (problem != ValueProblem::None) {
+            if (problem != ValueProblem::None && !numeric[c]) {
+                value = kMissing;
+            } else if (problem != ValueProblem::None) {
                 refuse(at_cell(cell_line, c + 2, schedule.columns[c]) +
                        describe(problem, field.text));
             }

@@ -262,6 +262,33 @@ TEST(ScheduleCsvErrors, BadNumbersNameLineColumnAndColumnName) {
               "line 3, column 3 (ev_002_kw): '" + std::string(40, '7') + "...' is not a number");
 }
 
+// A column that drives no asset is reported as ignored, whatever it holds:
+// pandas writes a frame's text columns too.
+TEST(ScheduleCsv, ColumnsThatDriveNoAssetMayHoldAnything) {
+    const auto s = parse_schedule_csv(
+        ",ev_001_kw,mode,note\n2024-01-15 08:00:00,1,eco,\"a, b\"\n2024-01-15 08:15:00,2,inf,\n");
+    ASSERT_EQ(s.cols(), 3U);
+    EXPECT_EQ(s.at(1, 0), 2.0);
+    EXPECT_TRUE(std::isnan(s.at(0, 1)));
+    EXPECT_TRUE(std::isnan(s.at(1, 2)));
+    // A command column still takes numbers only.
+    EXPECT_EQ(csv_refusal(",ev_001_kw,mode\n2024-01-15 08:00:00,eco,1\n"),
+              "line 2, column 2 (ev_001_kw): 'eco' is not a number");
+}
+
+TEST(ScheduleJson, ColumnsThatDriveNoAssetMayHoldAnything) {
+    const auto s = parse_schedule_json(
+        R"({"columns":["ev_001_kw","mode","flag"],"index":["2024-01-15T08:00:00"],)"
+        R"("data":[[1.5,"eco",true]]})");
+    ASSERT_EQ(s.cols(), 3U);
+    EXPECT_EQ(s.at(0, 0), 1.5);
+    EXPECT_TRUE(std::isnan(s.at(0, 1)));
+    EXPECT_TRUE(std::isnan(s.at(0, 2)));
+    EXPECT_EQ(json_refusal(R"({"columns":["ev_001_kw","mode"],"index":["2024-01-15T08:00:00"],)"
+                           R"("data":[["1.5","eco"]]})"),
+              "$.data[0][0]: expected a number or null, got string");
+}
+
 TEST(ScheduleCsvErrors, BadTimestampsNameColumnOne) {
     EXPECT_EQ(csv_refusal("timestamp,a\n2024-01-15 08:00:00,1\n2024-13-01 00:00:00,2\n"),
               "line 3, column 1 (timestamp): '2024-13-01 00:00:00' is not an ISO 8601 timestamp");
@@ -298,8 +325,8 @@ TEST(ScheduleCsvErrors, QuotingProblems) {
 
 TEST(ScheduleCsvErrors, LinesCountPastQuotedLineBreaks) {
     // A quoted header name spanning two physical lines moves the data to line 3.
-    EXPECT_EQ(csv_refusal(",\"two\nlines\"\n2024-01-15 08:00:00,x\n"),
-              "line 3, column 2 (two\nlines): 'x' is not a number");
+    EXPECT_EQ(csv_refusal(",\"ev_two\nlines_kw\"\n2024-01-15 08:00:00,x\n"),
+              "line 3, column 2 (ev_two\nlines_kw): 'x' is not a number");
 }
 
 TEST(ScheduleCsvErrors, HugeHeaderWithFewRowsIsRefusedCheaply) {
@@ -314,8 +341,8 @@ TEST(ScheduleCsvErrors, HugeHeaderWithFewRowsIsRefusedCheaply) {
 }
 
 TEST(ScheduleCsvErrors, CrlfLineNumbers) {
-    EXPECT_EQ(csv_refusal(",a\r\n2024-01-15 08:00:00,1\r\n2024-01-15 08:15:00,bad\r\n"),
-              "line 3, column 2 (a): 'bad' is not a number");
+    EXPECT_EQ(csv_refusal(",ev_a_kw\r\n2024-01-15 08:00:00,1\r\n2024-01-15 08:15:00,bad\r\n"),
+              "line 3, column 2 (ev_a_kw): 'bad' is not a number");
 }
 
 // ---------------------------------------------------------------------------
@@ -496,7 +523,7 @@ TEST(ScheduleJsonErrors, Index) {
 
 TEST(ScheduleJsonErrors, Data) {
     const std::string head =
-        R"({"columns":["a","b"],"index":["2024-01-15","2024-01-16","2024-01-17"],"data":)";
+        R"({"columns":["ev_a_kw","ev_b_kw"],"index":["2024-01-15","2024-01-16","2024-01-17"],"data":)";
     EXPECT_EQ(json_refusal(head + "{}}"), "$.data: expected an array of rows, got object");
     EXPECT_EQ(json_refusal(head + "[[1,2],[3,4]]}"),
               "$.data: 2 rows, but the index has 3 timestamps");
@@ -517,7 +544,7 @@ TEST(ScheduleJsonErrors, Data) {
 TEST(ScheduleRequestJsonErrors, WrappedPathsStartAtSchedule) {
     EXPECT_EQ(
         request_refusal(
-            R"({"schedule":{"columns":["a"],"index":["2024-01-15"],"data":[["x"]]},"asset_map":{}})"),
+            R"({"schedule":{"columns":["ev_a_kw"],"index":["2024-01-15"],"data":[["x"]]},"asset_map":{}})"),
         "$.schedule.data[0][0]: expected a number or null, got string");
     EXPECT_EQ(request_refusal(R"({"schedule":[],"asset_map":{}})"),
               "$.schedule: expected an object with \"columns\", \"index\" and \"data\" (pandas "
