@@ -145,7 +145,15 @@ int main(int argc, char** argv) {
         "help,h", "print this help and exit");
     po::variables_map vm;
     try {
-        po::store(po::parse_command_line(argc, argv, opts), vm);
+        // Every word is an option or its value: a stray one is refused, not
+        // dropped (`gridgate --check-config site.toml` would check nothing).
+        const auto parsed = po::parse_command_line(argc, argv, opts);
+        for (const auto& option : parsed.options) {
+            if (option.position_key >= 0)
+                throw po::error("unexpected argument '" + option.value.front() +
+                                "' (the site file is given with --config FILE)");
+        }
+        po::store(parsed, vm);
         po::notify(vm);
     } catch (const po::error& e) {
         std::cerr << "gridgate: " << e.what() << "\n" << opts << "\n";

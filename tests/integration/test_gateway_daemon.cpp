@@ -157,6 +157,11 @@ TEST(GatewayCli, CheckConfigAcceptsAValidSite) {
     auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
     EXPECT_EQ(r.exit_code, 0) << r.output;
     EXPECT_NE(r.output.find(": ok"), std::string::npos);
+    // A stray word is a usage error, never silently dropped: `gridgate
+    // --check-config site.toml` must not pass for a check of nothing.
+    auto stray = run_to_completion(kBinary, {"--config", site.string(), "stray", "--check-config"});
+    EXPECT_EQ(stray.exit_code, 2) << stray.output;
+    EXPECT_NE(stray.output.find("'stray'"), std::string::npos) << stray.output;
 }
 
 // `--check-config` on the test site with a host key typo ([engine]'s
