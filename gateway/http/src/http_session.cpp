@@ -30,6 +30,10 @@ using tcp = net::ip::tcp;
 // the answer instead of a connection reset.
 constexpr std::chrono::seconds kLingerTime{2};
 
+// The largest body of a refused request that is read and dropped to keep
+// the connection alive.
+constexpr std::uint64_t kDrainedBodyLimit = 64 * 1024;
+
 Reply error_reply(unsigned status, const std::string& message, bool close, bool unread_body) {
     Reply r;
     r.content.response = ApiResponse::json(status, error_json(message));
@@ -110,22 +114,30 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
     head.authorization = header(req, bhttp::field::authorization);
     head.content_type = header(req, bhttp::field::content_type);
 
+    auto expect = header(req, bhttp::field::expect);
+    const bool awaits_continue =
+        expect &&
+        beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue");
     RouteDecision decision = route_request(head, state_->options().token);
     if (!decision.route) {
         Reply reply;
         reply.content = std::move(decision.refusal);
-        // The body of a refused request is not read: the connection cannot
-        // be reused, so it closes after the answer.
+        // A small body on its way is read and dropped first, so the
+        // connection stays usable. A large one, or one the client sends only
+        // after a 100 Continue, is not read: the connection cannot be reused,
+        // so it closes after the answer.
+        const auto length = parser_->content_length();
+        if (!parser_->is_done() && !awaits_continue && length && *length <= kDrainedBodyLimit) {
+            refusal_ = std::move(reply);
+            return do_read_body();
+        }
         reply.unread_body = !parser_->is_done();
         reply.close = reply.unread_body;
         return do_write(std::move(reply));
     }
     route_ = std::move(*decision.route);
     if (parser_->is_done()) return handle_request();
-    auto expect = header(req, bhttp::field::expect);
-    if (expect &&
-        beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue"))
-        return do_send_continue();
+    if (awaits_continue) return do_send_continue();
     do_read_body();
 }
 
@@ -158,6 +170,11 @@ void HttpSession::on_read_body(beast::error_code ec, std::size_t) {
     if (phase_ == Phase::Closed) return;
     if (ec) return on_read_error(ec);
     if (!parser_->is_done()) return do_read_body();
+    if (refusal_) {
+        Reply reply = std::move(*refusal_);
+        refusal_.reset();
+        return do_write(std::move(reply));
+    }
     handle_request();
 }
 

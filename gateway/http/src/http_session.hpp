@@ -85,6 +85,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     bool stop_requested_ = false;
     std::uint64_t request_ = 0;  // numbers requests so a stale backend answer is recognised
     Route route_;
+    // The answer to a refused request whose small body is being read first.
+    std::optional<Reply> refusal_;
     // Settles, for a state-changing request, whether the backend applies it
     // or the server gives up on it; null for read-only requests.
     std::shared_ptr<RequestClaim> claim_;

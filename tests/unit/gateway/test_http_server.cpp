@@ -391,6 +391,24 @@ TEST_F(ApiServerTest, PostScheduleRefusesOtherContentTypesWith415) {
     EXPECT_EQ(backend_.call_count(), 0u);
 }
 
+TEST_F(ApiServerTest, ARefusedRequestWithASmallBodyKeepsTheConnection) {
+    start();
+    RawClient client(port());
+    for (const auto& refused : {post("/api/v1/schedules", "text/html", "x"),
+                                post("/api/v1/nowhere", "text/csv", "a,b\n")}) {
+        auto r = client.roundtrip(refused);
+        ASSERT_FALSE(r.ec);
+        EXPECT_GE(r.response.result_int(), 400u);
+        EXPECT_TRUE(r.response.keep_alive());
+    }
+    EXPECT_EQ(backend_.call_count(), 0u);
+    // The dropped bodies were not taken for the next request.
+    auto next = client.roundtrip(get("/healthz"));
+    ASSERT_FALSE(next.ec);
+    EXPECT_EQ(next.response.result_int(), 200u);
+    EXPECT_EQ(server_->open_connections(), 1u);
+}
+
 TEST_F(ApiServerTest, ListCommandsPassesDecodedFilters) {
     start();
     auto r = request(get("/api/v1/commands?asset_id=ast%20batt+1&status=DISPATCHED"));
