@@ -1,6 +1,7 @@
 #include "gridgate/engine/dispatch_engine.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -229,7 +230,9 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
     store_.reserve(to_emit);
     result.commands.reserve(to_emit);
     const CommandStore::Limits lim = limits(std::nullopt, std::nullopt);
+    std::array<std::size_t, sdk::kCommandTypeCount> created{};
     for (const MappedColumn& m : plan.mapped) {
+        const std::size_t before = result.commands.size();
         const AssetIndex asset = store_.intern_asset(m.asset_id);
         const double* column = schedule.values.data() + m.column * rows;
         double previous = std::numeric_limits<double>::quiet_NaN();
@@ -244,6 +247,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
             }
             previous = v;
         }
+        created[static_cast<std::size_t>(m.command_type)] += result.commands.size() - before;
     }
 
     result.cancelled.reserve(cancelled.size());
@@ -255,6 +259,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
         e.timestamp = now;
         e.schedule_id = result.schedule_id;
         e.command_count = result.commands.size();
+        e.created_by_type = created;
         e.cancelled_count = cancelled.size();
         e.ignored_columns = result.ignored_columns;
         events_.publish(e);

@@ -87,6 +87,13 @@ void count_event(const engine::Event& e, http::Metrics& metrics,
     using engine::EventType;
     if (e.type == EventType::ScheduleReceived) {
         metrics.count_schedule_received();
+        // A new command enters PENDING without an event of its own.
+        for (std::size_t t = 0; t < e.created_by_type.size(); ++t) {
+            if (e.created_by_type[t] > 0) {
+                metrics.count_command(static_cast<sdk::CommandType>(t), sdk::CommandStatus::Pending,
+                                      e.created_by_type[t]);
+            }
+        }
         return;
     }
     if (!is_command_event(e.type) || !e.command_type || !e.status) return;

@@ -302,6 +302,11 @@ TEST(GatewayDaemon, DispatchesAScheduleOnTimeAndReportsEachOutcome) {
         metrics.find("gridgate_commands_total{type=\"SET_CHARGE_RATE\",status=\"COMPLETED\"} 2"),
         std::string::npos)
         << metrics;
+    // Entered PENDING: the four new commands, and the battery's once more for its retry.
+    EXPECT_NE(
+        metrics.find("gridgate_commands_total{type=\"SET_CHARGE_RATE\",status=\"PENDING\"} 5"),
+        std::string::npos)
+        << metrics;
     EXPECT_NE(metrics.find("gridgate_schedules_received_total 1"), std::string::npos);
     EXPECT_NE(metrics.find("gridgate_adapter_errors_total{adapter=\"sim\"} 3"), std::string::npos)
         << metrics;

@@ -95,8 +95,9 @@ void append_sample(std::string& out, std::string_view name, std::initializer_lis
 
 }  // namespace
 
-void Metrics::count_command(sdk::CommandType type, sdk::CommandStatus status) noexcept {
-    commands_total_[index_of(type, status)].fetch_add(1, std::memory_order_relaxed);
+void Metrics::count_command(sdk::CommandType type, sdk::CommandStatus status,
+                            std::uint64_t count) noexcept {
+    commands_total_[index_of(type, status)].fetch_add(count, std::memory_order_relaxed);
 }
 
 void Metrics::set_commands_in_status(sdk::CommandStatus status, std::int64_t count) noexcept {

@@ -3,6 +3,7 @@
 // publishes on behalf of adapters (connection changes, telemetry).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -38,8 +39,8 @@ std::optional<EventType> event_type_from_string(std::string_view name) noexcept;
 ///  - command events (COMMAND_*): command_id, asset_id, command_type, status
 ///    (after the transition), retry_count, error, scheduled_at, parameters;
 ///    COMMAND_RETRY also retry_at; COMMAND_CANCELLED a reason in `message`.
-///  - SCHEDULE_RECEIVED: schedule_id, command_count, cancelled_count,
-///    ignored_columns.
+///  - SCHEDULE_RECEIVED: schedule_id, command_count (and created_by_type,
+///    the same split by command type), cancelled_count, ignored_columns.
 ///  - ASSET_CONNECTED / ASSET_DISCONNECTED: asset_id, message.
 ///  - TELEMETRY: asset_id, telemetry (name -> engineering value).
 struct Event {
@@ -58,6 +59,7 @@ struct Event {
 
     std::string schedule_id;
     std::size_t command_count = 0;
+    std::array<std::size_t, sdk::kCommandTypeCount> created_by_type{};  // by CommandType
     std::size_t cancelled_count = 0;
     std::vector<std::string> ignored_columns;
 

@@ -34,8 +34,9 @@ class Metrics {
     Metrics(const Metrics&) = delete;
     Metrics& operator=(const Metrics&) = delete;
 
-    /// gridgate_commands_total{type,status}: a command of `type` entered `status`.
-    void count_command(sdk::CommandType type, sdk::CommandStatus status) noexcept;
+    /// gridgate_commands_total{type,status}: `count` commands of `type` entered `status`.
+    void count_command(sdk::CommandType type, sdk::CommandStatus status,
+                       std::uint64_t count = 1) noexcept;
     /// gridgate_commands{status}: how many commands the engine holds in `status`.
     void set_commands_in_status(sdk::CommandStatus status, std::int64_t count) noexcept;
     /// gridgate_schedules_received_total
