@@ -81,7 +81,10 @@ void EngineApi::list_assets(std::function<void(ApiResponse)> done) {
             if (auto state = p_.registry.state(a.id)) {
                 s.connected = state->connected;
                 s.last_seen = state->last_seen;
-                for (const auto& t : state->telemetry) s.telemetry.emplace_back(t.name, t.value);
+                for (const auto& t : state->telemetry) {
+                    s.telemetry.emplace_back(t.name, t.value);
+                    if (t.stale) s.stale_telemetry.push_back(t.name);
+                }
             }
             assets.push_back(std::move(s));
         }

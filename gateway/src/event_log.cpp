@@ -71,6 +71,8 @@ std::string format_event(const engine::Event& e) {
         out += " " + name + "=";
         append_number(out, value);
     }
+    for (std::size_t i = 0; i < e.stale_telemetry.size(); ++i)
+        out += (i == 0 ? " stale=" : ",") + e.stale_telemetry[i];
     if (!e.error.empty()) {
         out += " error=";
         append_quoted(out, e.error);

@@ -404,7 +404,10 @@ class Gateway::Impl {
         e.type = to_engine(a.type);
         e.timestamp = a.at == TimePoint{} ? sdk::Clock::now() : a.at;
         e.asset_id = a.asset_id;
-        for (const auto& t : a.telemetry) e.telemetry.emplace_back(t.name, t.value);
+        for (const auto& t : a.telemetry) {
+            e.telemetry.emplace_back(t.name, t.value);
+            if (t.stale) e.stale_telemetry.push_back(t.name);
+        }
         e.message = a.reason;
         engine_->events().publish(e);
     }

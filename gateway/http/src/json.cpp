@@ -238,6 +238,10 @@ std::string assets_to_json(std::span<const AssetStatus> assets) {
             write_number(w, value);
         }
         w.EndObject();
+        write_key(w, "stale_telemetry");
+        w.StartArray();
+        for (const auto& point : a.stale_telemetry) write_string(w, point);
+        w.EndArray();
         w.EndObject();
     }
     w.EndArray();

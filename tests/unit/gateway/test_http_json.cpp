@@ -111,7 +111,8 @@ TEST(AssetsJson, RendersEveryFieldWithNullLastSeenAndNonFiniteTelemetry) {
                  "modbus",
                  true,
                  at(2024, 1, 15, 8, 0, 5),
-                 {{"soc", 55.0}, {"active_power", -3.2}}};
+                 {{"soc", 55.0}, {"active_power", -3.2}},
+                 {"soc"}};
     assets[1] = {"ast_charger_bay_1",
                  "ev_charger",
                  "ocpp",
@@ -121,9 +122,10 @@ TEST(AssetsJson, RendersEveryFieldWithNullLastSeenAndNonFiniteTelemetry) {
     EXPECT_EQ(assets_to_json(assets),
               R"({"assets":[)"
               R"({"id":"ast_batt_001","type":"battery","adapter":"modbus","connected":true,)"
-              R"("last_seen":"2024-01-15T08:00:05Z","telemetry":{"soc":55.0,"active_power":-3.2}},)"
+              R"("last_seen":"2024-01-15T08:00:05Z","telemetry":{"soc":55.0,"active_power":-3.2},)"
+              R"("stale_telemetry":["soc"]},)"
               R"({"id":"ast_charger_bay_1","type":"ev_charger","adapter":"ocpp","connected":false,)"
-              R"("last_seen":null,"telemetry":{"power":null}}]})");
+              R"("last_seen":null,"telemetry":{"power":null},"stale_telemetry":[]}]})");
     EXPECT_EQ(assets_to_json({}), R"({"assets":[]})");
 }
 

@@ -42,7 +42,9 @@ std::optional<EventType> event_type_from_string(std::string_view name) noexcept;
 ///  - SCHEDULE_RECEIVED: schedule_id, command_count (and created_by_type,
 ///    the same split by command type), cancelled_count, ignored_columns.
 ///  - ASSET_CONNECTED / ASSET_DISCONNECTED: asset_id, message.
-///  - TELEMETRY: asset_id, telemetry (name -> engineering value).
+///  - TELEMETRY: asset_id, telemetry (name -> engineering value), and in
+///    stale_telemetry the names among them whose value is the last one read
+///    before the asset stopped answering.
 struct Event {
     EventType type = EventType::ScheduleReceived;
     TimePoint timestamp{};
@@ -64,6 +66,7 @@ struct Event {
     std::vector<std::string> ignored_columns;
 
     std::vector<std::pair<std::string, double>> telemetry;
+    std::vector<std::string> stale_telemetry;
     std::string message;
 };
 

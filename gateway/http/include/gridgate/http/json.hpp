@@ -40,9 +40,11 @@ struct AssetStatus {
     bool connected = false;
     std::optional<sdk::TimePoint> last_seen;
     std::vector<std::pair<std::string, double>> telemetry;  // latest value per point, in order
+    std::vector<std::string> stale_telemetry;               // the points among them no longer read
 };
 
-/// {"assets":[{"id","type","adapter","connected","last_seen","telemetry":{...}},...]}
+/// {"assets":[{"id","type","adapter","connected","last_seen","telemetry":{...},
+/// "stale_telemetry":[...]},...]}
 /// A telemetry value that is not finite is written as null.
 std::string assets_to_json(std::span<const AssetStatus> assets);
 
