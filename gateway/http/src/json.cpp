@@ -169,14 +169,14 @@ std::string format_utc(sdk::TimePoint t) {
                           static_cast<int>(time.minutes().count()),
                           static_cast<long long>(time.seconds().count()));
     std::string out(text, static_cast<std::size_t>(n));
-    const long long fraction = time.subseconds().count();
-    if (fraction != 0) {
-        if (fraction % 1'000'000 == 0) {
-            std::snprintf(text, sizeof text, ".%03lld", fraction / 1'000'000);
-        } else if (fraction % 1'000 == 0) {
-            std::snprintf(text, sizeof text, ".%06lld", fraction / 1'000);
+    // At most microseconds, cut rather than rounded (a time never moves
+    // later): what Python's datetime and most ISO 8601 readers take.
+    const long long micros = time.subseconds().count() / 1'000;
+    if (micros != 0) {
+        if (micros % 1'000 == 0) {
+            std::snprintf(text, sizeof text, ".%03lld", micros / 1'000);
         } else {
-            std::snprintf(text, sizeof text, ".%09lld", fraction);
+            std::snprintf(text, sizeof text, ".%06lld", micros);
         }
         out += text;
     }

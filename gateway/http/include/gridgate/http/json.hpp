@@ -17,8 +17,8 @@
 
 namespace gridgate::http {
 
-/// "2024-01-15T08:00:00Z"; a non-zero fraction of a second is written with
-/// the fewest of 3, 6 or 9 digits that hold it exactly (".250Z", ".000001Z").
+/// "2024-01-15T08:00:00Z"; a fraction of a second is cut to microseconds and,
+/// if not zero, written with 3 or 6 digits (".250Z", ".000001Z").
 std::string format_utc(sdk::TimePoint t);
 
 /// {"error":"<message>"}
