@@ -481,6 +481,10 @@ class SiteReader {
                                          detail::with_article(value.type_name()));
                 continue;
             }
+            if (asset->empty()) {
+                error(value.where(), "asset_map entry '" + key + "' must name an asset");
+                continue;
+            }
             if (std::find(asset_ids_.begin(), asset_ids_.end(), *asset) == asset_ids_.end()) {
                 error(value.where(), "asset_map entry '" + key + "' names unknown asset '" +
                                          *asset + "'" + detail::suggestion(*asset, asset_ids_));

@@ -374,12 +374,14 @@ adapter = "modbus"
 battery = "ast_bat_001"
 ev_001 = 7
 battery_2 = "ast_batt_001"
+ev_002 = ""
 )");
     EXPECT_THAT(errors_of(text),
                 ElementsAre("site.toml:12:1: asset_map entry 'battery' names unknown asset "
                             "'ast_bat_001' (did you mean 'ast_batt_001'?)",
                             "site.toml:13:1: asset_map entry 'ev_001' must be a string (an asset "
-                            "id), not an integer"));
+                            "id), not an integer",
+                            "site.toml:15:1: asset_map entry 'ev_002' must name an asset"));
     EXPECT_THAT(errors_of(with_site("[schedule]\nasset_mpa = {}\n")),
                 ElementsAre("site.toml:4:1: unknown key 'asset_mpa' in [schedule] (did you mean "
                             "'asset_map'?)"));
