@@ -1,5 +1,6 @@
 #include "gridgate/modbus/battery_controller.hpp"
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <future>
@@ -11,6 +12,29 @@ namespace gridgate::modbus {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+constexpr std::size_t charge_side = 0;
+constexpr std::size_t discharge_side = 1;
+
+/// Setpoint commands of one slot waiting together for their write: one write
+/// of the net value, planned when its turn on the connection comes, and its
+/// outcome is every command's outcome.
+struct SetpointBatch {
+    struct Waiter {
+        std::size_t side = charge_side;
+        std::uint64_t seq = 0;  // the side's command number
+        double kw = 0;
+        ControlDone done;
+    };
+    std::optional<BatteryController::Slot> slot;
+    std::vector<Waiter> waiters;
+    std::optional<double> net;  // set once planned
+    std::string plan_error;
+};
+
+}  // namespace
+
 struct BatteryController::State {
     std::shared_ptr<ModbusConnection> connection;
     BatteryControllerOptions options;
@@ -21,9 +45,18 @@ struct BatteryController::State {
     std::condition_variable wakeup;
     bool started = false;
     bool stopping = false;
-    double charge_kw = 0;
-    double discharge_kw = 0;
-    bool commanded = false;
+    // The kept setpoint (ARCHITECTURE.md), per side (charge, discharge).
+    // `latest` is what the newest accepted commands ask for and is planned
+    // into every setpoint write; `settled` is what stands once their writes
+    // are done: written, or failed for want of a connection (still the wish,
+    // written on reconnect). A command whose write fails otherwise puts its
+    // side back to `settled`, unless a newer command changed it since.
+    std::array<double, 2> latest{0, 0};
+    std::array<double, 2> settled{0, 0};
+    std::array<std::uint64_t, 2> seq{0, 0};
+    /// The queued setpoint write that commands of its slot may still join.
+    std::shared_ptr<SetpointBatch> open_batch;
+    bool commanded = false;             // some command's value stands
     std::optional<double> soc;          // the latest fresh reading
     std::optional<double> planned_net;  // last setpoint sent
     std::optional<double> written_net;  // last setpoint acknowledged
@@ -100,8 +133,8 @@ std::string format_kw(double kw) {
 /// order they were decided); returns a failure to deliver after unlocking.
 std::optional<ControlResult> send_setpoint(const StatePtr& s, ControlDone done,
                                            std::vector<std::string>& notes) {
-    auto plan =
-        plan_setpoint(s->options.map, s->options.limits, {s->charge_kw, s->discharge_kw, s->soc});
+    auto plan = plan_setpoint(s->options.map, s->options.limits,
+                              {s->latest[charge_side], s->latest[discharge_side], s->soc});
     if (!plan) return ControlResult::failure(plan.error(), false);
     for (auto& a : plan->adjustments) notes.push_back(std::move(a));
     const double net = plan->net_kw;
@@ -158,8 +191,9 @@ void on_reading(const StatePtr& s, const PointReading& reading) {
             std::lock_guard lock(s->mutex);
             s->soc = reading.stale ? std::nullopt : reading.value;
             if (s->commanded && !s->stopping) {
-                auto plan = plan_setpoint(s->options.map, s->options.limits,
-                                          {s->charge_kw, s->discharge_kw, s->soc});
+                auto plan =
+                    plan_setpoint(s->options.map, s->options.limits,
+                                  {s->latest[charge_side], s->latest[discharge_side], s->soc});
                 changed = plan && s->planned_net && plan->net_kw != *s->planned_net;
             }
         }
@@ -306,10 +340,59 @@ void BatteryController::stop() {
 }
 
 namespace {
+
+/// The writes of a batch whose turn has come: the latest kept values.
+std::vector<WriteRequest> start_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b) {
+    std::lock_guard lock(s->mutex);
+    if (s->open_batch == b) s->open_batch.reset();  // on its way: nothing joins it now
+    auto plan = plan_setpoint(s->options.map, s->options.limits,
+                              {s->latest[charge_side], s->latest[discharge_side], s->soc});
+    if (!plan) {
+        b->plan_error = plan.error();
+        return {};
+    }
+    b->net = plan->net_kw;
+    s->planned_net = plan->net_kw;
+    return s->requests(plan->writes);
+}
+
+void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
+                  std::optional<ModbusError> error) {
+    if (b->net || error) s->answered(error);
+    ControlResult result = ControlResult::success();
+    if (error) {
+        result = ControlResult::from(*error);
+    } else if (!b->plan_error.empty()) {
+        result = ControlResult::failure(b->plan_error, false);
+    }
+    {
+        std::lock_guard lock(s->mutex);
+        if (s->open_batch == b) s->open_batch.reset();  // failed before its turn
+        const bool stands = error ? error->kind == ErrorKind::not_connected : result.ok;
+        for (const auto& w : b->waiters) {
+            if (stands) {
+                s->settled[w.side] = w.kw;
+                s->commanded = true;
+            } else if (s->seq[w.side] == w.seq) {
+                s->latest[w.side] = s->settled[w.side];
+            }
+        }
+        if (result.ok && b->net) {
+            s->written_net = *b->net;
+        } else {
+            s->planned_net.reset();  // unknown: the next chance re-sends it
+        }
+    }
+    for (const auto& w : b->waiters) {
+        if (w.done) w.done(result);
+    }
+}
+
 // Records one side of the battery's setpoint and writes the combined value:
-// the adapter keeps both sides, so their order within a slot does not matter.
-void set_side(const StatePtr& s, double BatteryController::State::*side, const char* what,
-              double kw, ControlDone done) {
+// the adapter keeps both sides, so their order within a slot does not matter,
+// and the commands of one slot waiting together share one write.
+void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
+              std::optional<BatteryController::Slot> slot, ControlDone done) {
     std::vector<std::string> notes;
     std::optional<ControlResult> immediate;
     {
@@ -320,9 +403,37 @@ void set_side(const StatePtr& s, double BatteryController::State::*side, const c
             immediate = ControlResult::failure(
                 std::string(what) + " power " + format_kw(kw) + " is negative", false);
         } else {
-            (*s).*side = kw;
-            s->commanded = true;
-            immediate = send_setpoint(s, done, notes);
+            auto wish = s->latest;
+            wish[side] = kw;
+            auto plan =
+                plan_setpoint(s->options.map, s->options.limits, {wish[0], wish[1], s->soc});
+            if (plan) {
+                notes = std::move(plan->adjustments);
+                s->planned_net = plan->net_kw;  // on its way: no SoC re-plan needed
+            }
+            s->latest[side] = kw;
+            SetpointBatch::Waiter waiter{side, ++s->seq[side], kw, std::move(done)};
+            if (slot && s->open_batch && s->open_batch->slot == slot) {
+                s->open_batch->waiters.push_back(std::move(waiter));
+            } else {
+                auto batch = std::make_shared<SetpointBatch>();
+                batch->slot = slot;
+                batch->waiters.push_back(std::move(waiter));
+                const bool queued = s->connection->write_planned(
+                    s->options.unit, [s, batch] { return start_batch(s, batch); },
+                    [s, batch](std::optional<ModbusError> e) { finish_batch(s, batch, e); },
+                    s->options.verify);
+                if (queued) {
+                    s->open_batch = std::move(batch);
+                } else {
+                    s->latest[side] = s->settled[side];
+                    done = std::move(batch->waiters.front().done);
+                    immediate = ControlResult::failure(
+                        s->connection->endpoint().str() +
+                            ": the connection is stopped or its queue is full",
+                        true);
+                }
+            }
         }
     }
     for (const auto& n : notes) s->note(n);
@@ -330,12 +441,12 @@ void set_side(const StatePtr& s, double BatteryController::State::*side, const c
 }
 }  // namespace
 
-void BatteryController::set_charge(double kw, ControlDone done) {
-    set_side(state_, &State::charge_kw, "charge", kw, std::move(done));
+void BatteryController::set_charge(double kw, ControlDone done, std::optional<Slot> slot) {
+    set_side(state_, charge_side, "charge", kw, slot, std::move(done));
 }
 
-void BatteryController::set_discharge(double kw, ControlDone done) {
-    set_side(state_, &State::discharge_kw, "discharge", kw, std::move(done));
+void BatteryController::set_discharge(double kw, ControlDone done, std::optional<Slot> slot) {
+    set_side(state_, discharge_side, "discharge", kw, slot, std::move(done));
 }
 
 namespace {

@@ -23,6 +23,8 @@ struct Job {
     ReadRequest read;
     /// Written in order, nothing else in between; one for a plain write.
     std::vector<WriteRequest> writes;
+    /// Set for write_planned(): fills `writes` when the job's turn comes.
+    WritePlanner plan;
     bool verify = false;
     ReadHandler on_read;
     WriteHandler on_write;
@@ -39,6 +41,7 @@ struct Job {
     void release_handlers() noexcept {
         on_read = nullptr;
         on_write = nullptr;
+        plan = nullptr;
     }
 };
 
@@ -177,6 +180,7 @@ bool ModbusConnection::read(const ReadRequest& request, ReadHandler handler) {
     return core_->enqueue([&](Job& job) {
         job.is_read = true;
         job.read = request;
+        job.plan = nullptr;
         job.on_read = std::move(handler);
     });
 }
@@ -185,6 +189,7 @@ bool ModbusConnection::write(WriteRequest request, WriteHandler handler) {
     return core_->enqueue([&](Job& job) {
         job.is_read = false;
         job.verify = false;
+        job.plan = nullptr;
         job.writes.resize(1);
         WriteRequest& w = job.writes.front();
         w.unit = request.unit;
@@ -204,7 +209,21 @@ bool ModbusConnection::write_sequence(std::vector<WriteRequest> writes, WriteHan
     return core_->enqueue([&](Job& job) {
         job.is_read = false;
         job.verify = verify;
+        job.plan = nullptr;
         job.writes = std::move(writes);
+        job.on_write = std::move(handler);
+    });
+}
+
+bool ModbusConnection::write_planned(std::uint8_t unit, WritePlanner plan, WriteHandler handler,
+                                     bool verify) {
+    if (!plan) return false;
+    return core_->enqueue([&](Job& job) {
+        job.is_read = false;
+        job.verify = verify;
+        job.read.unit = unit;  // for describe() until the plan is made
+        job.writes.clear();
+        job.plan = std::move(plan);
         job.on_write = std::move(handler);
     });
 }
@@ -378,7 +397,11 @@ std::string ModbusConnection::Core::describe(const WriteRequest& w) const {
 }
 
 std::string ModbusConnection::Core::describe(const Job& job) const {
-    return job.is_read ? describe(job.read) : describe(job.writes.front());
+    if (job.is_read) return describe(job.read);
+    if (job.writes.empty()) {
+        return endpoint_.str() + " unit " + std::to_string(job.read.unit) + " write";
+    }
+    return describe(job.writes.front());
 }
 
 std::optional<ModbusError> ModbusConnection::Core::failed(int error_number,
@@ -489,6 +512,14 @@ void ModbusConnection::Core::execute(Job& job) {
             job.on_read(std::move(data));
         }
         return;
+    }
+    if (job.plan) {
+        // Planned now, with the caller's latest values (no lock of ours held).
+        job.writes = job.plan();
+        if (job.writes.empty()) {
+            job.on_write(std::nullopt);
+            return;
+        }
     }
     for (std::size_t i = 0; i < job.writes.size(); ++i) {
         const WriteRequest& w = job.writes[i];

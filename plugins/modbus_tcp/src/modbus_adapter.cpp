@@ -116,10 +116,11 @@ void ModbusAdapter::execute(const sdk::Command& command, sdk::Completion done) n
                     done(sdk::CommandResult::failure(type + " needs power_kw >= 0", false));
                     return;
                 }
+                // The commands of one slot waiting together share one write.
                 if (command.command_type == CommandType::SetChargeRate) {
-                    controller.set_charge(*p.power_kw, finish);
+                    controller.set_charge(*p.power_kw, finish, command.scheduled_at);
                 } else if (command.command_type == CommandType::SetDischargeRate) {
-                    controller.set_discharge(*p.power_kw, finish);
+                    controller.set_discharge(*p.power_kw, finish, command.scheduled_at);
                 } else {
                     controller.set_power_limit(*p.power_kw, finish);
                 }

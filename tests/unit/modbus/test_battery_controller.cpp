@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
 #include "gridgate/modbus/battery_controller.hpp"
 #include "helpers.hpp"
@@ -344,6 +345,49 @@ TEST(ModbusBatteryController, TwoUnitsShareOneConnection) {
     b.stop();
     EXPECT_DOUBLE_EQ(sim.setpoint_kw(1), 0.0);
     EXPECT_DOUBLE_EQ(sim.setpoint_kw(2), 0.0);
+}
+
+// Separate charge and discharge points: the commands of one slot that wait
+// together are still one setpoint (the side going to zero first, then the
+// other), not one sequence per command.
+TEST(ModbusBatteryController, OneSlotIsOneSetpointWithSeparateChargeAndDischargePoints) {
+    auto map = battery_sim::load_register_map(std::string(GRIDGATE_SOURCE_DIR) +
+                                              "/config/register_maps/split_setpoint_battery.toml");
+    ASSERT_TRUE(map);
+    SimulatorOptions sim_options;
+    sim_options.map = map.value();
+    BatterySimulator sim(sim_options);
+    sim.start();
+    auto connection = connect_to(sim);
+    auto options = controller_options(map.value());
+    options.poll.plan.default_interval = 1h;
+    BatteryController battery(connection, options);
+    battery.start();
+    const auto t0 = std::chrono::system_clock::now();
+    const auto t1 = t0 + 1min;
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(40, d, t0); }).ok);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 40.0);
+    sim.clear_writes();
+
+    sim.delay_replies(150ms, 1);
+    auto slow = std::make_shared<std::promise<ReadResult>>();
+    ASSERT_TRUE(connection->read({1, Table::input, 100, 2},
+                                 [slow](ReadResult r) { slow->set_value(std::move(r)); }));
+    auto charge = std::make_shared<std::promise<ControlResult>>();
+    auto discharge = std::make_shared<std::promise<ControlResult>>();
+    battery.set_charge(
+        10, [charge](ControlResult r) { charge->set_value(std::move(r)); }, t1);
+    battery.set_discharge(
+        30, [discharge](ControlResult r) { discharge->set_value(std::move(r)); }, t1);
+    EXPECT_TRUE(slow->get_future().get());
+    EXPECT_TRUE(charge->get_future().get().ok);
+    EXPECT_TRUE(discharge->get_future().get().ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -20.0);
+    std::vector<std::uint16_t> addresses;
+    for (const auto& w : sim.writes()) addresses.push_back(w.address);
+    EXPECT_EQ(addresses, (std::vector<std::uint16_t>{40, 42}))
+        << "charge_setpoint 0, then discharge_setpoint 20 %: once";
+    battery.stop();
 }
 
 }  // namespace

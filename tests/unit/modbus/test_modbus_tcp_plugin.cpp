@@ -55,10 +55,11 @@ sdk::ConfigTable generic_battery_map() {
     return map;
 }
 
-sdk::AdapterConfig site(std::uint16_t port, sdk::ConfigTable map = generic_battery_map()) {
+sdk::AdapterConfig site(std::uint16_t port, sdk::ConfigTable map = generic_battery_map(),
+                        double poll_interval_seconds = 0.02) {
     sdk::AdapterConfig c{"modbus", "modbus_tcp", sdk::ConfigTable({"site.toml", 5, 1}), {}, {}};
     c.table.add("plugin", value(std::string("modbus_tcp"), 6));
-    c.table.add("poll_interval_seconds", value(0.02, 7));
+    c.table.add("poll_interval_seconds", value(poll_interval_seconds, 7));
     sdk::AssetConfig a{"ast_batt_001", "battery", sdk::ConfigTable({"site.toml", 10, 1})};
     a.table.add("host", value(std::string("127.0.0.1"), 11));
     a.table.add("port", value(std::int64_t{port}, 12));
@@ -84,6 +85,28 @@ sdk::Command command(sdk::CommandType type, double kw) {
     c.parameters.power_kw = kw;
     return c;
 }
+
+/// Dispatches a command without waiting; get() waits for its result.
+struct Pending {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::optional<sdk::CommandResult> result;
+
+    sdk::Completion completion() {
+        return sdk::Completion([this](sdk::CommandResult r) {
+            std::lock_guard lock(mutex);
+            result = std::move(r);
+            cv.notify_all();
+        });
+    }
+    sdk::CommandResult get() {
+        std::unique_lock lock(mutex);
+        if (!cv.wait_for(lock, 5s, [&] { return result.has_value(); })) {
+            return sdk::CommandResult::failure("test: no completion");
+        }
+        return *result;
+    }
+};
 
 sdk::CommandResult run(const gateway::AdapterRegistry& registry, const sdk::Command& c) {
     std::mutex mutex;
@@ -389,6 +412,106 @@ TEST_F(ModbusTcpPlugin, ReportsTheLostConnection) {
     EXPECT_FALSE(offline.success);
     EXPECT_TRUE(offline.retryable);
     EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+    registry.clear();
+}
+
+// Going from (charge 40, discharge 0) to (10, 30) in one slot must never
+// leave the battery at +10 kW, whatever the device answers: the two commands,
+// waiting together behind a slow request, go out as one write of -20 kW and
+// share its outcome. `busy_after` setpoint writes pass before the device
+// answers one with "busy" (exception 6).
+void change_slot_with_busy_device(const gateway::AdapterRegistry& registry, BatterySimulator& sim,
+                                  int busy_after, sdk::CommandResult& charge,
+                                  sdk::CommandResult& discharge) {
+    const auto t0 = sdk::Clock::now();
+    const auto t1 = t0 + 1min;
+    auto first = command(sdk::CommandType::SetChargeRate, 40);
+    first.scheduled_at = t0;
+    ASSERT_TRUE(run(registry, first).success);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 40.0);
+    sim.clear_writes();
+
+    // Something slow is on the wire when the slot's commands arrive (the
+    // slow write is the first the busy rule lets pass).
+    sim.inject_exception(100, 6, 1, busy_after + 1);
+    sim.delay_replies(150ms, 1);
+    const auto served = sim.requests_served();
+    auto slow = command(sdk::CommandType::SetChargeRate, 40);
+    slow.scheduled_at = t0;
+    Pending slow_result;
+    registry.dispatch(slow, slow_result.completion());
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() > served; }));
+    auto to_charge = command(sdk::CommandType::SetChargeRate, 10);
+    auto to_discharge = command(sdk::CommandType::SetDischargeRate, 30);
+    to_charge.scheduled_at = to_discharge.scheduled_at = t1;
+    Pending a;
+    Pending b;
+    registry.dispatch(to_charge, a.completion());
+    registry.dispatch(to_discharge, b.completion());
+    EXPECT_TRUE(slow_result.get().success);
+    charge = a.get();
+    discharge = b.get();
+    sim.clear_faults();
+}
+
+std::vector<battery_sim::ReceivedWrite> setpoint_writes(const BatterySimulator& sim) {
+    std::vector<battery_sim::ReceivedWrite> out;
+    for (const auto& w : sim.writes()) {
+        if (w.address == 100) out.push_back(w);
+    }
+    return out;
+}
+
+TEST_F(ModbusTcpPlugin, OneSlotsChargeAndDischargeGoOutAsOneWrite) {
+    BatterySimulator sim;
+    sim.start();
+    gateway::AdapterRegistry registry;
+    Events events;
+    // Polled once at start, so nothing but the commands reaches the device.
+    ASSERT_TRUE(registry.add(plugin, site(sim.port(), generic_battery_map(), 3600), events.hooks())
+                    .empty());
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() > 0; }));
+
+    // The device is busy for the second setpoint write after the slow one:
+    // with one write per command that was the discharge, after the charge
+    // had put the battery at +10 kW.
+    sdk::CommandResult charge;
+    sdk::CommandResult discharge;
+    change_slot_with_busy_device(registry, sim, 1, charge, discharge);
+    EXPECT_TRUE(charge.success) << charge.error;
+    EXPECT_TRUE(discharge.success) << discharge.error;
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -20.0);
+    // The slow write, then the slot's one write.
+    EXPECT_EQ(setpoint_writes(sim).size(), 2U);
+    registry.clear();
+}
+
+TEST_F(ModbusTcpPlugin, ABusyAnswerFailsBothCommandsOfTheSlotAndKeepsTheOldValues) {
+    BatterySimulator sim;
+    sim.start();
+    gateway::AdapterRegistry registry;
+    Events events;
+    ASSERT_TRUE(registry.add(plugin, site(sim.port(), generic_battery_map(), 3600), events.hooks())
+                    .empty());
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() > 0; }));
+
+    sdk::CommandResult charge;
+    sdk::CommandResult discharge;
+    change_slot_with_busy_device(registry, sim, 0, charge, discharge);
+    EXPECT_FALSE(charge.success);
+    EXPECT_FALSE(discharge.success);
+    EXPECT_TRUE(charge.retryable);
+    EXPECT_EQ(charge.error, discharge.error);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 40.0) << "the battery stays where it was";
+
+    // Neither failed command changed the kept values: a new charge value
+    // combines with discharge 0, not 30.
+    auto next = command(sdk::CommandType::SetChargeRate, 5);
+    next.scheduled_at = sdk::Clock::now() + 2min;
+    ASSERT_TRUE(run(registry, next).success);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 5.0);
     registry.clear();
 }
 

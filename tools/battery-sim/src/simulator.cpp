@@ -358,6 +358,10 @@ void BatterySimulator::serve(std::shared_ptr<Client> client) {
             const std::uint32_t end = std::uint32_t{touch->address} + touch->count;
             for (auto& rule : exception_rules_) {
                 if (rule.remaining != 0 && rule.address >= touch->address && rule.address < end) {
+                    if (rule.after > 0) {
+                        --rule.after;
+                        continue;
+                    }
                     exception = rule.code;
                     if (rule.remaining > 0) --rule.remaining;
                     break;
@@ -468,9 +472,10 @@ BatterySimulator::Unit* BatterySimulator::find_unit(std::uint8_t id) const {
     return nullptr;
 }
 
-void BatterySimulator::inject_exception(std::uint16_t address, int exception_code, int times) {
+void BatterySimulator::inject_exception(std::uint16_t address, int exception_code, int times,
+                                        int after) {
     std::lock_guard lock(mutex_);
-    exception_rules_.push_back({address, exception_code, times});
+    exception_rules_.push_back({address, exception_code, times, after});
 }
 
 void BatterySimulator::ignore_writes(std::uint16_t address, int times) {

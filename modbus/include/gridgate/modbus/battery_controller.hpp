@@ -84,10 +84,17 @@ class BatteryController {
     /// the idle setpoint and waits for it (up to shutdown_timeout). Idempotent.
     void stop();
 
+    /// The time slot a setpoint command belongs to (its scheduled_at).
+    using Slot = std::chrono::system_clock::time_point;
+
     /// The latest charge (or discharge) power in kW, >= 0; the other side
-    /// keeps its latest value (0 until commanded). Writes the combined setpoint.
-    void set_charge(double kw, ControlDone done);
-    void set_discharge(double kw, ControlDone done);
+    /// keeps its latest value (0 until commanded). Writes the combined
+    /// setpoint, planned when the write's turn on the connection comes:
+    /// commands of one `slot` that are waiting together go out as ONE write
+    /// of the net value, and each completes with that write's outcome. A
+    /// command that fails leaves the kept values as they were before it.
+    void set_charge(double kw, ControlDone done, std::optional<Slot> slot = std::nullopt);
+    void set_discharge(double kw, ControlDone done, std::optional<Slot> slot = std::nullopt);
     /// Writes `power_limit` (kW; converted when the point is in percent).
     void set_power_limit(double kw, ControlDone done);
     /// Writes a named point (`soc_target`, `enable`, ...) in engineering units.

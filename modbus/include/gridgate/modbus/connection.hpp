@@ -76,6 +76,8 @@ using ReadResult = Expected<std::vector<std::uint16_t>, ModbusError>;
 using ReadHandler = std::function<void(ReadResult)>;
 /// No error = the device acknowledged the write.
 using WriteHandler = std::function<void(std::optional<ModbusError>)>;
+/// Makes the writes of a job when its turn comes (see write_planned()).
+using WritePlanner = std::function<std::vector<WriteRequest>()>;
 /// Called with true when the connection comes up, false when it goes down.
 using StateHandler = std::function<void(bool connected)>;
 
@@ -116,6 +118,14 @@ class ModbusConnection {
     /// non-retryable `verify_mismatch`. Returns false for an empty sequence.
     bool write_sequence(std::vector<WriteRequest> writes, WriteHandler handler,
                         bool verify = false);
+    /// As write_sequence(), but the writes are asked of `plan` on the worker
+    /// just before they go out, not when the job is queued: a caller that
+    /// keeps changing what it wants while the job waits (a battery's latest
+    /// setpoint) sends its latest wish once. `plan` must not block; an empty
+    /// sequence completes at once with success. `unit` names the job in
+    /// error messages until it is planned.
+    bool write_planned(std::uint8_t unit, WritePlanner plan, WriteHandler handler,
+                       bool verify = false);
 
     /// True while the TCP connection is up and the last request did not fail
     /// at the transport level.

@@ -76,8 +76,9 @@ class BatterySimulator {
 
     // --- Fault injection ---------------------------------------------------
     /// Answers requests touching `address` (any table) with `exception_code`,
-    /// `times` times (negative = until cleared).
-    void inject_exception(std::uint16_t address, int exception_code, int times = -1);
+    /// `times` times (negative = until cleared), after serving the first
+    /// `after` of them normally.
+    void inject_exception(std::uint16_t address, int exception_code, int times = -1, int after = 0);
     /// Holds the reply to each of the next `count` requests for `delay`
     /// (longer than the client's timeout = a late reply).
     void delay_replies(std::chrono::milliseconds delay, int count = 1);
@@ -140,6 +141,7 @@ class BatterySimulator {
         std::uint16_t address;
         int code;
         int remaining;
+        int after = 0;  // matching requests still to serve normally first
     };
     std::vector<ExceptionRule> exception_rules_;
     std::vector<ExceptionRule> ignore_rules_;  // code unused
