@@ -397,6 +397,7 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
     std::optional<ControlResult> immediate;
     {
         std::lock_guard lock(s->mutex);
+        Expected<SetpointPlan> plan = Expected<SetpointPlan>::failure("not planned");
         if (s->stopping) {
             immediate = ControlResult::failure("battery controller stopped", true);
         } else if (!(kw >= 0)) {
@@ -405,12 +406,17 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
         } else {
             auto wish = s->latest;
             wish[side] = kw;
-            auto plan =
-                plan_setpoint(s->options.map, s->options.limits, {wish[0], wish[1], s->soc});
-            if (plan) {
-                notes = std::move(plan->adjustments);
-                s->planned_net = plan->net_kw;  // on its way: no SoC re-plan needed
+            plan = plan_setpoint(s->options.map, s->options.limits, {wish[0], wish[1], s->soc});
+            if (!plan) {
+                // A value the map cannot hold fails at once and alone: the
+                // kept values stay as they were, and a command of the same
+                // slot is not taken down with it.
+                immediate = ControlResult::failure(plan.error(), false);
             }
+        }
+        if (!immediate) {
+            notes = std::move(plan->adjustments);
+            s->planned_net = plan->net_kw;  // on its way: no SoC re-plan needed
             s->latest[side] = kw;
             SetpointBatch::Waiter waiter{side, ++s->seq[side], kw, std::move(done)};
             if (slot && s->open_batch && s->open_batch->slot == slot) {

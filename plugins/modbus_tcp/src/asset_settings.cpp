@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 #include "gridgate/modbus_tcp/register_map_config.hpp"
 
@@ -26,6 +27,40 @@ std::chrono::milliseconds ms(double seconds) {
 sdk::SourceLocation where(const sdk::ConfigTable& t, std::string_view key) {
     const auto* v = t.find(key);
     return v != nullptr ? v->where() : t.where();
+}
+
+std::string format(double v) {
+    std::ostringstream out;
+    out.precision(10);
+    out << v;
+    return out.str();
+}
+
+/// The asset's full charge and discharge power must fit its map's setpoint
+/// point(s): otherwise commands within the asset's limits fail at run time.
+void check_limits_fit(const std::string& id, const sdk::ConfigTable& t,
+                      const modbus::BatteryControllerOptions& c,
+                      std::vector<sdk::ConfigDiagnostic>& problems) {
+    if (c.map.effective_pattern() == modbus::SetpointPattern::none) return;
+    const struct {
+        const char* key;
+        double charge;
+        double discharge;
+    } sides[] = {{"max_charge_kw", c.limits.max_charge_kw, 0},
+                 {"max_discharge_kw", 0, c.limits.max_discharge_kw}};
+    for (const auto& side : sides) {
+        auto plan = modbus::plan_setpoint(c.map, c.limits, {side.charge, side.discharge, {}});
+        if (plan) continue;
+        // A percent point is scaled by the rated power: name it when given.
+        const bool rated = t.find("rated_power_kw") != nullptr;
+        const std::string key = side.key;
+        const double kw = std::max(side.charge, side.discharge);
+        problems.push_back(
+            {where(t, side.key),
+             "asset '" + id + "': " + key + " " + format(kw) +
+                 (rated ? " (rated_power_kw " + format(*c.limits.rated_power_kw) + ")" : "") +
+                 " cannot be written: " + plan.error()});
+    }
 }
 
 }  // namespace
@@ -102,6 +137,7 @@ std::vector<AssetSettings> read_assets(const sdk::AdapterConfig& config,
             read_maps.emplace(map_name, std::move(map).value());
         }
         if (c.map.points.empty()) continue;  // its map was refused above (an empty one too)
+        check_limits_fit(asset.id, t, c, problems);
 
         out.push_back(std::move(s));
         const AssetSettings& added = out.back();

@@ -390,5 +390,54 @@ TEST(ModbusBatteryController, OneSlotIsOneSetpointWithSeparateChargeAndDischarge
     battery.stop();
 }
 
+// power_setpoint int16 x 0.01 holds at most 327.67 kW. A charge of 400 kW
+// (within a max_charge_kw of 500 that --check-config refuses, but a
+// controller may be given) fails on its own: it neither becomes the kept
+// charge value nor takes the slot's discharge command down with it.
+TEST(ModbusBatteryController, AValueTheSetpointCannotHoldChangesNothing) {
+    SimulatorOptions sim_options;
+    for (auto& p : sim_options.map.points) {
+        if (p.name == "power_setpoint") {
+            p.type = PointType::int16;
+            p.scale = 0.01;
+        }
+    }
+    BatterySimulator sim(sim_options);
+    sim.start();
+    auto connection = connect_to(sim);
+    auto options = controller_options(sim_options.map);
+    options.limits.max_charge_kw = 500;
+    options.limits.max_discharge_kw = 500;
+    options.poll.plan.default_interval = 1h;
+    BatteryController battery(connection, options);
+    battery.start();
+    const auto t1 = std::chrono::system_clock::now();
+
+    sim.delay_replies(150ms, 1);
+    auto slow = std::make_shared<std::promise<ReadResult>>();
+    ASSERT_TRUE(connection->read({1, Table::input, 200, 1},
+                                 [slow](ReadResult r) { slow->set_value(std::move(r)); }));
+    auto charge = std::make_shared<std::promise<ControlResult>>();
+    auto discharge = std::make_shared<std::promise<ControlResult>>();
+    battery.set_charge(
+        400, [charge](ControlResult r) { charge->set_value(std::move(r)); }, t1);
+    battery.set_discharge(
+        10, [discharge](ControlResult r) { discharge->set_value(std::move(r)); }, t1);
+    EXPECT_TRUE(slow->get_future().get());
+    const auto refused = charge->get_future().get();
+    EXPECT_FALSE(refused.ok);
+    EXPECT_FALSE(refused.retryable);
+    EXPECT_NE(refused.error.find("value 400 does not fit point 'power_setpoint'"),
+              std::string::npos)
+        << refused.error;
+    EXPECT_TRUE(discharge->get_future().get().ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -10.0);
+
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(20, d); }).ok)
+        << "the refused 400 kW is not the kept charge value";
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -20.0);
+    battery.stop();
+}
+
 }  // namespace
 }  // namespace gridgate::modbus

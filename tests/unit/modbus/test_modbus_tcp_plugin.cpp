@@ -515,5 +515,29 @@ TEST_F(ModbusTcpPlugin, ABusyAnswerFailsBothCommandsOfTheSlotAndKeepsTheOldValue
     registry.clear();
 }
 
+// An asset whose full power its map's setpoint point cannot hold is refused
+// at --check-config, at the asset's key, naming the map and the point.
+TEST_F(ModbusTcpPlugin, RefusesLimitsTheSetpointPointCannotHold) {
+    sdk::ConfigTable map({"site.toml", 40, 1});
+    map.add("power_setpoint", point(41, {{"address", std::int64_t{100}},
+                                         {"type", std::string("int16")},
+                                         {"scale", 0.01}}));
+    auto config = site(1502, std::move(map));
+    auto& asset = config.assets.front().table;
+    asset = sdk::ConfigTable({"site.toml", 10, 1});
+    asset.add("host", value(std::string("127.0.0.1"), 11));
+    asset.add("register_map", value(std::string("generic_battery"), 14));
+    asset.add("max_charge_kw", value(500.0, 15));
+    asset.add("max_discharge_kw", value(300.0, 16));
+    gateway::AdapterRegistry registry;
+    Events events;
+    const auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:15:8: asset 'ast_batt_001': max_charge_kw 500 cannot be written: "
+              "register map 'generic_battery': value 500 does not fit point 'power_setpoint' "
+              "(int16, raw 50000)");
+}
+
 }  // namespace
 }  // namespace gridgate
