@@ -77,34 +77,34 @@ struct BatteryController::State {
     }
 
     // Connected (ARCHITECTURE.md): the TCP connection is up and this unit's
-    // last request succeeded. A unit that answers with an exception (a TCP
-    // gateway whose device is gone answers 10 or 11) is not connected.
+    // last request succeeded. Only this unit's requests decide it: a unit
+    // behind a TCP gateway whose device is gone (exception 10 or 11) is not
+    // connected however often the connection is re-opened, and a device that
+    // accepts TCP but never answers does not come up with each reconnect.
     // Guarded by handler_mutex, which also orders the reports; `up` is what
     // was last reported, readable without the lock (a handler may ask).
-    bool link_up = false;
-    bool answering = true;
     std::atomic<bool> up{false};
 
-    void link_changed(bool up) {
-        std::lock_guard lock(handler_mutex);
-        link_up = up;
-        if (up) answering = true;  // nothing has failed on a new connection yet
-        report_connection();
-    }
-    /// The outcome of one of this unit's requests. Transport failures and
-    /// timeouts reach link_changed (the connection is re-opened); requests
-    /// that never reached the device say nothing about it.
+    /// The outcome of one of this unit's requests. A request that never
+    /// went out (the connection stopping, a request the client refuses)
+    /// says nothing about the device. A success does not bring the unit up
+    /// while one of its polled reads keeps failing (a SoC read answered with
+    /// exception 4 every time): only that read succeeding again does.
     void answered(const std::optional<ModbusError>& error) {
-        if (error && error->kind != ErrorKind::exception) return;
+        if (error &&
+            (error->kind == ErrorKind::shutdown || error->kind == ErrorKind::invalid_request)) {
+            return;
+        }
+        // A read-back that differs was still answered.
+        const bool ok = (!error || error->kind == ErrorKind::verify_mismatch) && !poller->failing();
         std::lock_guard lock(handler_mutex);
-        answering = !error;
-        report_connection();
-    }
-    void report_connection() {
-        const bool now = link_up && answering;
-        if (now == up.load(std::memory_order_relaxed)) return;
-        up.store(now, std::memory_order_release);
-        if (!handlers_off && handlers.on_connection) handlers.on_connection(now);
+        if (ok == up.load(std::memory_order_relaxed)) return;
+        up.store(ok, std::memory_order_release);
+        if (!handlers_off && handlers.on_connection) {
+            handlers.on_connection(ok, ok      ? std::string()
+                                       : error ? error->message
+                                               : "a polled read keeps failing");
+        }
     }
 
     std::vector<WriteRequest> requests(const std::vector<RegisterWrite>& writes) const {
@@ -265,10 +265,10 @@ BatteryController::BatteryController(std::shared_ptr<ModbusConnection> connectio
                            if (auto s = weak.lock()) on_reading(s, r);
                        },
                        [weak](const ModbusError& e) {
-                           auto s = weak.lock();
-                           if (!s) return;
-                           s->answered(e);
-                           s->note("poll failed: " + e.message);
+                           if (auto s = weak.lock()) s->note("poll failed: " + e.message);
+                       },
+                       [weak](const ModbusError& e) {
+                           if (auto s = weak.lock()) s->answered(e);
                        }});
 }
 
@@ -287,7 +287,6 @@ void BatteryController::start() {
     const int id = state_->connection->subscribe([weak](bool up) {
         auto s = weak.lock();
         if (!s) return;
-        s->link_changed(up);
         // The device may have restarted or dropped the value while we were
         // away: tell it again.
         if (up) resend_setpoint(s, "setpoint re-assert after reconnect", true);
@@ -463,7 +462,8 @@ void send_write(const StatePtr& s, Expected<RegisterWrite> write, ControlDone do
     }
     const bool queued = s->connection->write_sequence(
         s->requests({*write}),
-        [done](std::optional<ModbusError> e) {
+        [s, done](std::optional<ModbusError> e) {
+            s->answered(e);
             if (done) done(e ? ControlResult::from(*e) : ControlResult::success());
         },
         s->options.verify);

@@ -46,10 +46,12 @@ struct Poller::State {
         for (const auto& r : out) handlers.on_reading(r);
     }
 
-    void report(const std::optional<ModbusError>& error) {
-        if (!error || !handlers.on_error) return;
+    void report(const std::optional<ModbusError>& failure, bool changed) {
+        if (!failure || (!handlers.on_error && !handlers.on_failure)) return;
         std::lock_guard lock(handler_mutex);
-        if (!handlers_off) handlers.on_error(*error);
+        if (handlers_off) return;
+        if (handlers.on_failure) handlers.on_failure(*failure);
+        if (changed && handlers.on_error) handlers.on_error(*failure);
     }
 };
 
@@ -62,7 +64,8 @@ void submit(const std::shared_ptr<Poller::State>& s, std::size_t block_index);
 void on_result(const std::shared_ptr<Poller::State>& s, std::size_t block_index,
                std::optional<std::size_t> point, const ReadRequest& request, ReadResult result) {
     std::vector<PointReading> out;
-    std::optional<ModbusError> error_to_report;
+    std::optional<ModbusError> failure;
+    bool changed = false;
     {
         std::lock_guard lock(s->mutex);
         auto& bs = s->blocks[block_index];
@@ -93,15 +96,14 @@ void on_result(const std::shared_ptr<Poller::State>& s, std::size_t block_index,
                 if (!s->stopped) submit(s, block_index);
             } else {
                 std::string& last = point ? s->point_errors[*point] : bs.last_error;
-                if (last != error.message) {
-                    last = error.message;
-                    error_to_report = error;
-                }
+                changed = last != error.message;
+                last = error.message;
+                failure = error;
             }
         }
     }
     s->wakeup.notify_all();
-    s->report(error_to_report);
+    s->report(failure, changed);
     s->deliver(out);
 }
 
@@ -176,6 +178,17 @@ std::optional<PointReading> Poller::reading(std::string_view point) const {
         if (state_->points[i].name == point && state_->points[i].poll) return state_->readings[i];
     }
     return std::nullopt;
+}
+
+bool Poller::failing() const {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& bs : state_->blocks) {
+        if (!bs.last_error.empty()) return true;
+    }
+    for (const auto& e : state_->point_errors) {
+        if (!e.empty()) return true;
+    }
+    return false;
 }
 
 std::vector<PollBlock> Poller::blocks() const {

@@ -54,7 +54,9 @@ sdk::Status ModbusAdapter::start() noexcept {
                 a->connection, a->settings.controller,
                 modbus::BatteryControllerHandlers{
                     [this, asset](const modbus::PointReading& r) { on_reading(*asset, r); },
-                    [this, asset](bool up) { on_connection(*asset, up); },
+                    [this, asset](bool up, const std::string& reason) {
+                        on_connection(*asset, up, reason);
+                    },
                     [this, asset](const std::string& note) {
                         const auto level = note.find("failed") != std::string::npos
                                                ? sdk::LogLevel::Warn
@@ -183,7 +185,7 @@ void ModbusAdapter::on_reading(Asset& asset, const modbus::PointReading& reading
     host_.publish(std::move(event));
 }
 
-void ModbusAdapter::on_connection(Asset& asset, bool up) {
+void ModbusAdapter::on_connection(Asset& asset, bool up, const std::string& reason) {
     {
         std::lock_guard lock(asset.mutex);
         const bool changed = asset.connected != up;
@@ -197,7 +199,9 @@ void ModbusAdapter::on_connection(Asset& asset, bool up) {
                           sdk::Clock::now(),
                           {},
                           {}};
-    if (!up) event.reason = asset.settings.endpoint.str() + ": connection lost";
+    // What happened to the request that failed: a timeout, an exception
+    // answer, the connection lost or refused.
+    if (!up) event.reason = reason;
     host_.publish(std::move(event));
 }
 

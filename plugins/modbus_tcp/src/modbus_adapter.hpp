@@ -48,7 +48,7 @@ class ModbusAdapter final : public sdk::Adapter {
     };
     Asset* find(std::string_view asset_id) const noexcept;
     void on_reading(Asset& asset, const modbus::PointReading& reading);
-    void on_connection(Asset& asset, bool up);
+    void on_connection(Asset& asset, bool up, const std::string& reason);
 
     sdk::HostContext& host_;
     modbus::ConnectionPool pool_;

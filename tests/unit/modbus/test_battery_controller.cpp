@@ -47,6 +47,7 @@ struct Notes {
     std::mutex mutex;
     std::vector<std::string> lines;
     std::vector<bool> states;
+    std::vector<std::string> reasons;
     std::set<std::string> telemetry;
 
     BatteryControllerHandlers handlers() {
@@ -54,9 +55,10 @@ struct Notes {
                     std::lock_guard lock(mutex);
                     telemetry.insert(r.point);
                 },
-                [this](bool up) {
+                [this](bool up, const std::string& reason) {
                     std::lock_guard lock(mutex);
                     states.push_back(up);
+                    reasons.push_back(reason);
                 },
                 [this](const std::string& line) {
                     std::lock_guard lock(mutex);
@@ -294,6 +296,8 @@ TEST(ModbusBatteryController, ReassertsTheSetpointAfterAReconnect) {
         std::lock_guard lock(notes.mutex);
         return notes.telemetry.count("soc") && notes.telemetry.count("active_power");
     }));
+    // Connected again with the first request that succeeds.
+    EXPECT_TRUE(eventually([&] { return battery.connected(); }));
     std::lock_guard lock(notes.mutex);
     ASSERT_GE(notes.states.size(), 3U);
     EXPECT_TRUE(notes.states.back());

@@ -10,6 +10,10 @@
 
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "gateway_process.hpp"
 #include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
@@ -108,6 +112,13 @@ struct Pending {
     }
 };
 
+/// Replaces the value of `key` in `t`.
+void set_key(sdk::ConfigTable& t, const std::string& key, const sdk::ConfigValue& v) {
+    sdk::ConfigTable out(t.where());
+    for (const auto& [k, old] : t.entries()) out.add(k, k == key ? v : old);
+    t = std::move(out);
+}
+
 sdk::CommandResult run(const gateway::AdapterRegistry& registry, const sdk::Command& c) {
     std::mutex mutex;
     std::condition_variable cv;
@@ -140,12 +151,20 @@ struct Events {
                     seen.push_back(std::move(e));
                 }};
     }
-    bool has(sdk::AssetEventType type) {
+    bool has(sdk::AssetEventType type) { return count(type) > 0; }
+    int count(sdk::AssetEventType type) {
         std::lock_guard lock(mutex);
-        for (const auto& e : seen) {
-            if (e.type == type) return true;
+        int n = 0;
+        for (const auto& e : seen) n += e.type == type;
+        return n;
+    }
+    /// The reason of the latest event of `type`.
+    std::string reason(sdk::AssetEventType type) {
+        std::lock_guard lock(mutex);
+        for (auto it = seen.rbegin(); it != seen.rend(); ++it) {
+            if (it->type == type) return it->reason;
         }
-        return false;
+        return {};
     }
     bool logged(const std::string& text) {
         std::lock_guard lock(mutex);
@@ -154,6 +173,36 @@ struct Events {
         }
         return false;
     }
+};
+
+/// A device that accepts TCP (the kernel completes the handshake on the
+/// listening socket) and never answers a request.
+class SilentDevice {
+  public:
+    SilentDevice() {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(fd_, 64) != 0 ||
+            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            ADD_FAILURE() << "cannot listen";
+            return;
+        }
+        port_ = ntohs(addr.sin_port);
+    }
+    ~SilentDevice() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    SilentDevice(const SilentDevice&) = delete;
+    SilentDevice& operator=(const SilentDevice&) = delete;
+    std::uint16_t port() const { return port_; }
+
+  private:
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
 };
 
 class ModbusTcpPlugin : public ::testing::Test {
@@ -537,6 +586,82 @@ TEST_F(ModbusTcpPlugin, RefusesLimitsTheSetpointPointCannotHold) {
               "site.toml:15:8: asset 'ast_batt_001': max_charge_kw 500 cannot be written: "
               "register map 'generic_battery': value 500 does not fit point 'power_setpoint' "
               "(int16, raw 50000)");
+}
+
+// ARCHITECTURE.md: connected means the TCP connection is up and the last
+// request succeeded. A device that accepts TCP but never answers is never
+// connected, and its timeouts (each re-opens the connection) give no
+// ASSET_DISCONNECTED / ASSET_CONNECTED pairs.
+TEST_F(ModbusTcpPlugin, ADeviceThatNeverAnswersIsNeverConnected) {
+    SilentDevice device;
+    gateway::AdapterRegistry registry;
+    Events events;
+    auto config = site(device.port());
+    set_key(config.assets.front().table, "response_timeout_seconds", value(0.1, 17));
+    ASSERT_TRUE(registry.add(plugin, config, events.hooks()).empty());
+    ASSERT_TRUE(registry.start());
+    for (int i = 0; i < 20; ++i) {  // several timeouts and reconnects
+        EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+        std::this_thread::sleep_for(50ms);
+    }
+    EXPECT_EQ(events.count(sdk::AssetEventType::Connected), 0);
+    EXPECT_EQ(events.count(sdk::AssetEventType::Disconnected), 0);
+    registry.clear();
+}
+
+// A unit behind a TCP gateway that answers every request with exception 11
+// is not connected, and a reconnect does not make it so.
+TEST_F(ModbusTcpPlugin, AUnitThatOnlyAnswersExceptionsIsNotConnected) {
+    BatterySimulator sim;  // serves unit 1 only: unit 2 gets exception 11
+    sim.start();
+    auto config = site(sim.port());
+    set_key(config.assets.front().table, "unit_id", value(std::int64_t{2}, 13));
+    gateway::AdapterRegistry registry;
+    Events events;
+    ASSERT_TRUE(registry.add(plugin, config, events.hooks()).empty());
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(eventually([&] { return sim.requests_served() > 3; }));
+    EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+    sim.drop_connections(1);  // a reconnect
+    const auto accepted = sim.connections_accepted();
+    ASSERT_TRUE(eventually([&] { return sim.connections_accepted() > accepted; }));
+    for (int i = 0; i < 10; ++i) {
+        EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(events.count(sdk::AssetEventType::Connected), 0);
+    registry.clear();
+}
+
+// A unit whose SoC read always fails is not connected, even right after a
+// successful write, and the reason is the exception, not a lost connection.
+TEST_F(ModbusTcpPlugin, AnExceptionAnswerDisconnectsWithItsName) {
+    BatterySimulator sim;
+    sim.start();
+    gateway::AdapterRegistry registry;
+    Events events;
+    ASSERT_TRUE(registry.add(plugin, site(sim.port()), events.hooks()).empty());
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(eventually([&] { return events.has(sdk::AssetEventType::Connected); }));
+    sim.inject_exception(200, 4);  // the SoC read
+    ASSERT_TRUE(eventually([&] { return events.has(sdk::AssetEventType::Disconnected); }));
+    EXPECT_NE(events.reason(sdk::AssetEventType::Disconnected)
+                  .find("unit 1 read input 200: Server device failure (exception 4)"),
+              std::string::npos)
+        << events.reason(sdk::AssetEventType::Disconnected);
+    EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+
+    ASSERT_TRUE(run(registry, command(sdk::CommandType::SetChargeRate, 3)).success);
+    for (int i = 0; i < 10; ++i) {  // several poll rounds
+        EXPECT_FALSE(registry.state("ast_batt_001")->connected);
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(events.count(sdk::AssetEventType::Connected), 1);
+    EXPECT_EQ(events.count(sdk::AssetEventType::Disconnected), 1);
+
+    sim.clear_faults();
+    EXPECT_TRUE(eventually([&] { return registry.state("ast_batt_001")->connected; }));
+    registry.clear();
 }
 
 }  // namespace

@@ -58,8 +58,9 @@ struct BatteryControllerOptions {
 struct BatteryControllerHandlers {
     /// A polled point's reading (fresh, no value, or stale).
     std::function<void(const PointReading&)> on_telemetry;
-    /// connected() changed.
-    std::function<void(bool connected)> on_connection;
+    /// connected() changed; `reason` says why it went down (the failed
+    /// request and what happened to it), empty when it came up.
+    std::function<void(bool connected, const std::string& reason)> on_connection;
     /// Notes worth a log line: limits applied, background writes that failed.
     std::function<void(const std::string&)> on_note;
 };
@@ -104,8 +105,11 @@ class BatteryController {
     std::optional<double> written_net_kw() const;
     /// The latest fresh SoC reading.
     std::optional<double> soc() const;
-    /// The connection is up and this unit's last request succeeded (a
-    /// Modbus exception answer is not success); on_connection follows it.
+    /// This unit's last request succeeded (so the connection was up): it
+    /// turns true only when a request of this unit succeeds, false when one
+    /// fails (timeout, exception answer, connection lost or not connected).
+    /// The connection being re-opened changes nothing by itself, so a
+    /// device that stays dead gives no up/down pairs. on_connection follows it.
     bool connected() const;
 
     struct State;

@@ -76,6 +76,9 @@ struct PollerHandlers {
     /// A read failed. Called when a block's or point's error changes, not on
     /// every repetition of the same failure.
     std::function<void(const ModbusError&)> on_error;
+    /// Every failed read, repetitions included (on_error is for logs; this
+    /// is for whoever follows whether the device answers).
+    std::function<void(const ModbusError&)> on_failure;
 };
 
 /// Polls one unit's points over a shared connection.
@@ -99,6 +102,9 @@ class Poller {
 
     /// The latest reading of a point, if the poller polls it.
     std::optional<PointReading> reading(std::string_view point) const;
+    /// Whether the last read of some block (or split point) failed.
+    bool failing() const;
+
     /// The blocks being polled (a split block shows as its single points).
     std::vector<PollBlock> blocks() const;
 
