@@ -12,6 +12,28 @@ namespace gridgate::modbus {
 
 using Clock = std::chrono::steady_clock;
 
+ControlResult ControlResult::from(const ModbusError& e) {
+    std::string word;
+    switch (e.kind) {
+        case ErrorKind::exception:
+            word = exception_title(e.exception_code);
+            break;
+        case ErrorKind::timeout:
+            word = "timeout";
+            break;
+        case ErrorKind::not_connected:
+        case ErrorKind::transport:
+        case ErrorKind::shutdown:
+            word = "not connected";  // the request did not get through
+            break;
+        case ErrorKind::invalid_request:
+        case ErrorKind::verify_mismatch:
+            word = e.message;  // ours to explain, not the device's word
+            break;
+    }
+    return {false, e.retryable, std::move(word), e.message};
+}
+
 namespace {
 
 constexpr std::size_t charge_side = 0;
@@ -398,7 +420,7 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
         std::lock_guard lock(s->mutex);
         Expected<SetpointPlan> plan = Expected<SetpointPlan>::failure("not planned");
         if (s->stopping) {
-            immediate = ControlResult::failure("battery controller stopped", true);
+            immediate = ControlResult::failure("not connected", true, "battery controller stopped");
         } else if (!(kw >= 0)) {
             immediate = ControlResult::failure(
                 std::string(what) + " power " + format_kw(kw) + " is negative", false);
@@ -434,9 +456,9 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
                     s->latest[side] = s->settled[side];
                     done = std::move(batch->waiters.front().done);
                     immediate = ControlResult::failure(
+                        "not connected", true,
                         s->connection->endpoint().str() +
-                            ": the connection is stopped or its queue is full",
-                        true);
+                            ": the connection is stopped or its queue is full");
                 }
             }
         }
@@ -469,8 +491,8 @@ void send_write(const StatePtr& s, Expected<RegisterWrite> write, ControlDone do
         s->options.verify);
     if (!queued && done) {
         done(ControlResult::failure(
-            s->connection->endpoint().str() + ": the connection is stopped or its queue is full",
-            true));
+            "not connected", true,
+            s->connection->endpoint().str() + ": the connection is stopped or its queue is full"));
     }
 }
 }  // namespace

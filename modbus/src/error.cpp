@@ -8,6 +8,10 @@
 namespace gridgate::modbus {
 
 std::string exception_name(int code) {
+    return exception_title(code) + " (exception " + std::to_string(code) + ")";
+}
+
+std::string exception_title(int code) {
     const char* name = nullptr;
     switch (code) {
         case 1:
@@ -44,7 +48,7 @@ std::string exception_name(int code) {
             name = "Unknown exception";
             break;
     }
-    return std::string(name) + " (exception " + std::to_string(code) + ")";
+    return name;
 }
 
 ModbusError error_from_errno(int error_number, const std::string& what) {

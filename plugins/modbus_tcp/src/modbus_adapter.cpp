@@ -107,7 +107,16 @@ void ModbusAdapter::execute(const sdk::Command& command, sdk::Completion done) n
                 false));
             return;
         }
-        auto finish = [done](modbus::ControlResult r) { done(to_result(r)); };
+        // The command's error is the short word; the whole story goes to
+        // the log under the command's id.
+        auto finish = [this, done, id = command.command_id.str(), type,
+                       asset_id = command.asset_id](modbus::ControlResult r) {
+            if (!r.ok && host_.enabled(sdk::LogLevel::Warn)) {
+                host_.log(sdk::LogLevel::Warn, "command " + id + " (" + type + " to asset '" +
+                                                   asset_id + "') failed: " + r.detail);
+            }
+            done(to_result(r));
+        };
         auto& controller = *asset->controller;
         const auto& p = command.parameters;
         switch (command.command_type) {

@@ -171,12 +171,17 @@ TEST(ModbusBatteryController, ExceptionsAndMissingPointsAreNotRetryable) {
     auto refused = wait([&](ControlDone d) { battery.set_charge(4, d); });
     EXPECT_FALSE(refused.ok);
     EXPECT_FALSE(refused.retryable);
-    EXPECT_NE(refused.error.find("Illegal data address (exception 2)"), std::string::npos);
+    EXPECT_EQ(refused.error, "Illegal data address");
+    EXPECT_NE(refused.detail.find("write holding 100..101: Illegal data address (exception 2); "
+                                  "retrying will not help"),
+              std::string::npos)
+        << refused.detail;
 
     sim.inject_exception(100, 6, 1);
     auto busy = wait([&](ControlDone d) { battery.set_charge(4, d); });
     EXPECT_FALSE(busy.ok);
     EXPECT_TRUE(busy.retryable);
+    EXPECT_EQ(busy.error, "Server device busy");
 
     auto missing = wait([&](ControlDone d) { battery.write_point("soc_target", 80, d); });
     EXPECT_FALSE(missing.ok);

@@ -425,8 +425,13 @@ TEST_F(ModbusTcpPlugin, DrivesTheSimulatedBatteryEndToEnd) {
     auto refused = run(registry, command(sdk::CommandType::SetChargeRate, 1));
     EXPECT_FALSE(refused.success);
     EXPECT_FALSE(refused.retryable);
-    EXPECT_NE(refused.error.find("Illegal data address (exception 2)"), std::string::npos)
-        << refused.error;
+    EXPECT_EQ(refused.error, "Illegal data address");
+    EXPECT_TRUE(
+        events.logged("command cmd_00000000002a (SET_CHARGE_RATE to asset "
+                      "'ast_batt_001') failed: 127.0.0.1:" +
+                      std::to_string(sim.port()) +
+                      " unit 1 write holding 100..101: Illegal data address (exception "
+                      "2); retrying will not help"));
 
     auto missing = run(registry, command(sdk::CommandType::SetPowerLimit, 10));
     EXPECT_FALSE(missing.success);
@@ -460,6 +465,10 @@ TEST_F(ModbusTcpPlugin, ReportsTheLostConnection) {
     auto offline = run(registry, command(sdk::CommandType::SetChargeRate, 1));
     EXPECT_FALSE(offline.success);
     EXPECT_TRUE(offline.retryable);
+    EXPECT_EQ(offline.error, "not connected");
+    EXPECT_TRUE(
+        events.logged("command cmd_00000000002a (SET_CHARGE_RATE to asset "
+                      "'ast_batt_001') failed: 127.0.0.1:"));
     EXPECT_FALSE(registry.state("ast_batt_001")->connected);
     registry.clear();
 }
@@ -552,7 +561,8 @@ TEST_F(ModbusTcpPlugin, ABusyAnswerFailsBothCommandsOfTheSlotAndKeepsTheOldValue
     EXPECT_FALSE(charge.success);
     EXPECT_FALSE(discharge.success);
     EXPECT_TRUE(charge.retryable);
-    EXPECT_EQ(charge.error, discharge.error);
+    EXPECT_EQ(charge.error, "Server device busy");
+    EXPECT_EQ(discharge.error, "Server device busy");
     EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 40.0) << "the battery stays where it was";
 
     // Neither failed command changed the kept values: a new charge value

@@ -27,13 +27,23 @@ struct ControlResult {
     /// For a failure: false when sending it again cannot help (a Modbus
     /// exception 1-3, a value the map cannot hold, a point the map lacks).
     bool retryable = true;
+    /// The command's error (ARCHITECTURE.md): the device's exception name
+    /// ("Illegal data address"), "timeout" or "not connected"; for a failure
+    /// of ours (a value the map cannot hold, a point it lacks) what is wrong.
     std::string error;
+    /// Everything known, for the log: device, unit, registers, errno, next
+    /// attempt, "retrying will not help".
+    std::string detail;
 
-    static ControlResult success() { return {true, false, {}}; }
+    static ControlResult success() { return {true, false, {}, {}}; }
     static ControlResult failure(std::string error, bool retryable) {
-        return {false, retryable, std::move(error)};
+        std::string detail = error;
+        return {false, retryable, std::move(error), std::move(detail)};
     }
-    static ControlResult from(const ModbusError& e) { return {false, e.retryable, e.message}; }
+    static ControlResult failure(std::string error, bool retryable, std::string detail) {
+        return {false, retryable, std::move(error), std::move(detail)};
+    }
+    static ControlResult from(const ModbusError& e);
 };
 
 using ControlDone = std::function<void(ControlResult)>;

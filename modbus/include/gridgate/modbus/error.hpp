@@ -33,6 +33,8 @@ struct ModbusError {
 
 /// The name of a Modbus exception code: "Illegal data address (exception 2)".
 std::string exception_name(int code);
+/// The bare name, as a command's error carries it: "Illegal data address".
+std::string exception_title(int code);
 
 /// Exceptions 1 (illegal function), 2 (illegal data address) and 3 (illegal
 /// data value) say the request is wrong; everything else may pass on retry.
