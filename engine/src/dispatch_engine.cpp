@@ -446,7 +446,11 @@ void DispatchEngine::settle(Slot slot, bool success, std::string_view error, boo
     if (success) {
         complete(slot);
     } else {
-        fail(slot, error, retryable, FailureKind::Error, clock_());
+        // An adapter's `timeout` (the device did not answer within the
+        // adapter's own request timeout) is a timeout too: with no retries
+        // left the command ends TIMED_OUT, whichever adapter drove it.
+        fail(slot, error, retryable, error == "timeout" ? FailureKind::Timeout : FailureKind::Error,
+             clock_());
     }
 }
 

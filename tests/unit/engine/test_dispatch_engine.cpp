@@ -704,6 +704,20 @@ TEST_F(DispatchEngineTest, ARetryableFailureAtTheDeadlineIsTheTimeout) {
     EXPECT_EQ(engine->check_timeouts(now), 0u);
 }
 
+// A Modbus device that never answers fails its request after the adapter's
+// own timeout, long before the command's: still a timeout, not a failure.
+TEST_F(DispatchEngineTest, AnAdaptersOwnTimeoutEndsTimedOut) {
+    make({.max_retries = 0});
+    const CommandId id = one_command(hour(0));
+    ScriptedAdapter adapter;
+    ASSERT_TRUE(engine->dispatch_command(id, adapter));
+    now += 1s;
+    adapter.completions[0](CommandResult::failure("timeout"));
+    EXPECT_EQ(command(id).status, CommandStatus::TimedOut);
+    EXPECT_EQ(command(id).error, "timeout");
+    EXPECT_EQ(events.back().type, EventType::CommandTimedOut);
+}
+
 TEST_F(DispatchEngineTest, BeforeTheDeadlineAFailureKeepsItsWordAndADefiniteOneAlways) {
     make({.max_retries = 0});
     const CommandId early = one_command(hour(0));
