@@ -81,7 +81,10 @@ class Ocpp16Adapter::Handler final : public ocpp::CallHandler {
                                               const rapidjson::Value& payload,
                                               rapidjson::Document& response) override {
         adapter_.on_message(identity, action);
-        return core_->on_call(identity, action, payload, response);
+        auto refusal = core_->on_call(identity, action, payload, response);
+        // The answer is made; calls sent from here go out after it.
+        adapter_.after_message(identity);
+        return refusal;
     }
     void on_connected(std::string_view identity) override { adapter_.on_connected(identity); }
     void on_disconnected(std::string_view identity, std::string_view reason) override {
@@ -132,6 +135,7 @@ Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
                                      std::to_string(e.transaction_id) +
                                      (e.started ? " started" : " stopped") + " on connector " +
                                      std::to_string(e.connector_id));
+        if (e.started) on_transaction_started(identity, e.connector_id);
     };
     core_ = std::make_shared<ocpp::CentralSystemCore>(std::move(core), std::move(observers));
     for (auto& charger : chargers_)
@@ -424,6 +428,7 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                     return;
                 }
                 const double kw = *params.power_kw;
+                std::lock_guard order(charger->send_order);  // see send_setpoints
                 ocpp::SetChargingProfileRequest request;
                 try {
                     request = command.command_type == Type::SetChargeRate
@@ -504,6 +509,29 @@ void Ocpp16Adapter::on_message(std::string_view identity, std::string_view actio
         first = std::exchange(charger->awaiting_greeting, false);
     }
     if (first && action != "BootNotification") restore_setpoints(*charger, false);
+}
+
+// A transaction that starts on the asset's connector gets the charge rate
+// that applies now as its TxProfile. The charger would otherwise run it on
+// its TxDefaultProfile, which is stale whenever the setpoint changed during
+// an earlier transaction (sent as that one's TxProfile, which ended with
+// it). Sent once the StartTransaction is answered, so the charger knows the
+// transaction id the profile names.
+void Ocpp16Adapter::on_transaction_started(std::string_view identity, std::int32_t connector_id) {
+    Charger* charger = find_identity(identity);
+    if (!charger || connector_id != charger->settings.profile.connector_id) return;
+    std::lock_guard lock(charger->mutex);
+    charger->charge_rate_for_new_transaction = charger->charge_rate_kw.has_value();
+}
+
+void Ocpp16Adapter::after_message(std::string_view identity) {
+    Charger* charger = find_identity(identity);
+    if (!charger) return;
+    {
+        std::lock_guard lock(charger->mutex);
+        if (!std::exchange(charger->charge_rate_for_new_transaction, false)) return;
+    }
+    send_setpoints(*charger, false);
 }
 
 bool Ocpp16Adapter::greeting_timed_out(Charger& charger, std::uint64_t connect) {
@@ -598,7 +626,7 @@ void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
         }
     }
     if (!ask) {
-        send_setpoints(charger);
+        send_setpoints(charger, true);
         return;
     }
     ocpp::GetConfigurationRequest request;
@@ -633,16 +661,19 @@ void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
             std::lock_guard lock(charger.mutex);
             charger.reported_unit = unit;
         }
-        send_setpoints(charger);
+        send_setpoints(charger, true);
     });
 }
 
-void Ocpp16Adapter::send_setpoints(Charger& charger) {
+void Ocpp16Adapter::send_setpoints(Charger& charger, bool with_power_limit) {
+    // Read and sent in one piece, as execute() does: a command and a
+    // restore never pass each other on the way to the charger's queue.
+    std::lock_guard order(charger.send_order);
     std::optional<double> rate, limit;
     {
         std::lock_guard lock(charger.mutex);
         rate = charger.charge_rate_kw;
-        limit = charger.power_limit_kw;
+        if (with_power_limit) limit = charger.power_limit_kw;
     }
     const auto& id = charger.settings.charge_point_id;
     auto report = [this, id](std::string what) {

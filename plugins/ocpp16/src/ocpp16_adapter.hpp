@@ -74,6 +74,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
         };
         LastSeen last_seen;
 
+        // Held from reading a setpoint to handing its call to the server,
+        // so calls reach the charger's queue in the order of the setpoints.
+        std::mutex send_order;
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;
         std::map<std::string, double> telemetry;
@@ -86,6 +89,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // After a connect the setpoints wait for the charger's first message
         // (see on_message) or kGreetingWait, whichever comes first.
         bool awaiting_greeting = false;
+        // A transaction started on the asset's connector: the charge rate
+        // goes again once the StartTransaction is answered.
+        bool charge_rate_for_new_transaction = false;
         std::uint64_t connects = 0;  // tells a stale greeting timer from the current one
         std::unique_ptr<boost::asio::steady_timer> greeting_timer;  // on io_.front()
     };
@@ -104,6 +110,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
     void on_connected(std::string_view identity);
     void on_disconnected(std::string_view identity, std::string_view reason);
     void on_boot(std::string_view identity);
+    void on_transaction_started(std::string_view identity, std::int32_t connector_id);
+    // After the core has handled (and answered) a charger's message.
+    void after_message(std::string_view identity);
     // True when the timer of connect `connect` ends the wait for the
     // charger's first message (on_message ends it otherwise).
     bool greeting_timed_out(Charger& charger, std::uint64_t connect);
@@ -112,7 +121,7 @@ class Ocpp16Adapter final : public sdk::Adapter {
     // Sends the remembered setpoints again (after GetConfiguration when the
     // unit is `auto` and not known yet, or `query_unit` asks for it anew).
     void restore_setpoints(Charger& charger, bool query_unit);
-    void send_setpoints(Charger& charger);
+    void send_setpoints(Charger& charger, bool with_power_limit);
     ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
     ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
 

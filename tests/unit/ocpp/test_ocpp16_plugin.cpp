@@ -165,6 +165,14 @@ class Fleet {
                 out.push_back(e.payload);
         return out;
     }
+    // The details of `kind` events of `identity`, oldest first.
+    std::vector<std::string> details(std::string_view identity, std::string_view kind) {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> out;
+        for (const auto& e : events_)
+            if (e.identity == identity && e.kind == kind) out.push_back(e.detail);
+        return out;
+    }
     bool saw(std::string_view identity, std::string_view kind) { return count(identity, kind) > 0; }
     std::size_t count(std::string_view identity, std::string_view kind) {
         std::lock_guard lock(mutex_);
@@ -186,6 +194,19 @@ sim::ChargerOptions charger(std::string identity) {
     sim::ChargerOptions o;
     o.identity = std::move(identity);
     return o;
+}
+
+std::string purpose_of(const rapidjson::Document& request) {
+    return request["csChargingProfiles"]["chargingProfilePurpose"].GetString();
+}
+double limit_of(const rapidjson::Document& request) {
+    return request["csChargingProfiles"]["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"]
+        .GetDouble();
+}
+std::optional<int> transaction_of(const rapidjson::Document& request) {
+    const auto& profile = request["csChargingProfiles"];
+    if (!profile.HasMember("transactionId")) return std::nullopt;
+    return profile["transactionId"].GetInt();
 }
 
 class Ocpp16Plugin : public ::testing::Test {
@@ -784,6 +805,47 @@ TEST_F(Ocpp16Plugin, SecurityProfileTwoOverTls) {
     ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
     ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 5)).success);
     EXPECT_FALSE(fleet.calls("CP1", "SetChargingProfile").empty());
+}
+
+// A new transaction runs at the setpoint that applies now: after a pause
+// (TxProfile 0) of one transaction, the next must not start on the
+// TxDefaultProfile sent before the first began.
+TEST_F(Ocpp16Plugin, ANewTransactionGetsTheCurrentSetpoint) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    auto options = charger("CP1");
+    options.strict_tx_profiles = true;
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 22)).success);
+    auto first = parse(fleet.calls("CP1", "SetChargingProfile").back());
+    EXPECT_EQ(purpose_of(first), "TxDefaultProfile");
+    EXPECT_DOUBLE_EQ(limit_of(first), 22000.0);
+
+    ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StartCharging)).success);
+    ASSERT_TRUE(wait_until([&] { return fleet.count("CP1", "transaction_started") == 1; }));
+    const int t1 = std::stoi(fleet.details("CP1", "transaction_started").back());
+    ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 0)).success);
+    auto pause = parse(fleet.calls("CP1", "SetChargingProfile").back());
+    EXPECT_EQ(purpose_of(pause), "TxProfile");
+    EXPECT_EQ(transaction_of(pause), t1);
+    EXPECT_DOUBLE_EQ(limit_of(pause), 0.0);
+
+    ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StopCharging)).success);
+    ASSERT_TRUE(wait_until([&] {
+        auto r = run(registry, command("ast_ev_001", sdk::CommandType::StopCharging));
+        return !r.success && r.error == "no transaction running on the charger";
+    }));
+    ASSERT_TRUE(run(registry, command("ast_ev_001", sdk::CommandType::StartCharging)).success);
+    ASSERT_TRUE(wait_until([&] { return fleet.count("CP1", "transaction_started") == 2; }));
+    const int t2 = std::stoi(fleet.details("CP1", "transaction_started").back());
+    ASSERT_NE(t1, t2);
+    EXPECT_TRUE(wait_until([&] {
+        auto last = parse(fleet.calls("CP1", "SetChargingProfile").back());
+        return purpose_of(last) == "TxProfile" && transaction_of(last) == t2 &&
+               limit_of(last) == 0.0;
+    })) << fleet.calls("CP1", "SetChargingProfile").back();
+    // The charger took it: it names the transaction that runs there.
+    EXPECT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 0 kW restored"); }));
 }
 
 }  // namespace

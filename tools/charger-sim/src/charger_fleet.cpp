@@ -527,8 +527,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                 {id(), "call", action, message_id,
                  raw_payload.empty() ? ocpp::to_json_text(*call.payload) : std::string(raw_payload),
                  "", received});
-        const AnswerMode mode = charger_->options.answer;
+        AnswerMode mode = charger_->options.answer;
         if (mode.kind == AnswerMode::Kind::Silent) return;
+        if (mode.kind != AnswerMode::Kind::Invalid && refuses_profile(action, *call.payload))
+            mode.kind = AnswerMode::Kind::Reject;
         // Every 1.6 response schema refuses a property it does not name.
         auto payload =
             mode.kind == AnswerMode::Kind::Invalid
@@ -553,6 +555,18 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                            message_id, summary](beast::error_code ec) mutable {
             if (!ec) self->answer(std::move(frame), action, message_id, summary);
         });
+    }
+
+    // With strict_tx_profiles: a TxProfile for a transaction that does not
+    // run on its connector here (one that ended, or one from before a reboot).
+    bool refuses_profile(std::string_view action, const rapidjson::Value& payload) const {
+        if (!charger_->options.strict_tx_profiles || action != "SetChargingProfile") return false;
+        const auto& profile = payload["csChargingProfiles"];
+        if (std::string_view(profile["chargingProfilePurpose"].GetString()) != "TxProfile")
+            return false;
+        const auto running = charger_->transactions.find(payload["connectorId"].GetInt());
+        return running == charger_->transactions.end() || !profile.HasMember("transactionId") ||
+               profile["transactionId"].GetInt() != running->second;
     }
 
     void answer(std::string frame, const std::string& action, const std::string& message_id,

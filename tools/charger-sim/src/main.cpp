@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
         "power-up) | status (connector status only, as back from a network drop) | silent")(
         "rate-unit", po::value(&rate_unit)->default_value("Current,Power"),
         "value of ChargingScheduleAllowedChargingRateUnit in GetConfiguration")(
+        "strict-tx-profiles",
+        "reject a TxProfile whose transactionId does not run on its connector here")(
         "heartbeat", po::value(&heartbeat_seconds),
         "heartbeat at most every this many seconds (default: the boot interval)")(
         "duration", po::value(&duration_seconds)->default_value(0),
@@ -142,6 +144,7 @@ int main(int argc, char** argv) {
             charger.connectors = connectors;
             charger.transaction_connector = transaction_connector;
             charger.allowed_charging_rate_unit = rate_unit;
+            charger.strict_tx_profiles = vm.count("strict-tx-profiles") > 0;
             chargers.push_back(std::move(charger));
         }
         for (const auto& item : answer_for) {

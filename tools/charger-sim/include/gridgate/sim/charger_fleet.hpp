@@ -57,6 +57,10 @@ struct ChargerOptions {
     std::string id_tag = "SIMTAG01";
     // The GetConfiguration value of ChargingScheduleAllowedChargingRateUnit.
     std::string allowed_charging_rate_unit = "Current,Power";
+    // Answers Rejected to a TxProfile whose transactionId is not running on
+    // its connector here, as OCPP 1.6 tells a charger to (3.13.2); off, it
+    // takes any profile its answer mode accepts.
+    bool strict_tx_profiles = false;
 };
 
 struct FleetOptions {
