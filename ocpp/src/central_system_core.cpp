@@ -128,13 +128,28 @@ void CentralSystemCore::boot_notification(std::string_view identity,
                                           const rapidjson::Value& payload,
                                           rapidjson::Document& response) {
     auto request = from_json<BootNotificationRequest>(payload);
+    const Timestamp at = now();
+    // The charger restarted: no transaction from before runs on it now.
+    // Their StopTransaction (reason PowerLoss or Reboot) may come later, from
+    // its queue; meanwhile a profile naming one would be rejected.
+    std::vector<TransactionEvent> ended;
     {
         std::lock_guard lock(mutex_);
-        charge_points_[std::string(identity)].boot = request;
+        auto& state = charge_points_[std::string(identity)];
+        state.boot = request;
+        for (auto& [connector_id, connector] : state.connectors) {
+            if (!connector.transaction_id) continue;
+            ended.push_back(
+                TransactionEvent{false, connector_id, *connector.transaction_id, "", at});
+            connector.transaction_id.reset();
+            connector.transaction_started.reset();
+        }
     }
     answer(response, BootNotificationResponse{
-                         RegistrationStatus::Accepted, now(),
+                         RegistrationStatus::Accepted, at,
                          static_cast<std::int32_t>(options_.heartbeat_interval.count())});
+    if (observers_.on_transaction)
+        for (const auto& e : ended) observers_.on_transaction(identity, e);
     if (observers_.on_boot) observers_.on_boot(identity, request);
 }
 

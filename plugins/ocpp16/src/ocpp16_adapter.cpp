@@ -80,10 +80,11 @@ class Ocpp16Adapter::Handler final : public ocpp::CallHandler {
     std::optional<ocpp::HandlerError> on_call(std::string_view identity, std::string_view action,
                                               const rapidjson::Value& payload,
                                               rapidjson::Document& response) override {
-        adapter_.on_message(identity, action);
+        const bool first = adapter_.on_message(identity);
         auto refusal = core_->on_call(identity, action, payload, response);
-        // The answer is made; calls sent from here go out after it.
-        adapter_.after_message(identity);
+        // The answer is made and the core's state is the message's: calls
+        // sent from here name what it started and go out after the answer.
+        adapter_.after_message(identity, first && action != "BootNotification");
         return refusal;
     }
     void on_connected(std::string_view identity) override { adapter_.on_connected(identity); }
@@ -497,18 +498,16 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
 // A charger that connects and then boots gets its setpoints once, after
 // the boot (which may have cleared its profiles and its configuration),
 // never in the middle of it; one that was only offline gets them at its
-// first other message; one that says nothing, kGreetingWait after the
-// connect. Chargers send BootNotification first thing after a power-up.
-void Ocpp16Adapter::on_message(std::string_view identity, std::string_view action) {
+// first other message, once that is handled (a StartTransaction's new
+// transaction is the one to name); one that says nothing, kGreetingWait
+// after the connect. Chargers send BootNotification first thing after a
+// power-up. Returns whether the message is the first since the connect.
+bool Ocpp16Adapter::on_message(std::string_view identity) {
     Charger* charger = find_identity(identity);
-    if (!charger) return;
+    if (!charger) return false;
     note_seen(*charger);
-    bool first = false;  // since the connect
-    {
-        std::lock_guard lock(charger->mutex);
-        first = std::exchange(charger->awaiting_greeting, false);
-    }
-    if (first && action != "BootNotification") restore_setpoints(*charger, false);
+    std::lock_guard lock(charger->mutex);
+    return std::exchange(charger->awaiting_greeting, false);
 }
 
 // A transaction that starts on the asset's connector gets the charge rate
@@ -524,14 +523,18 @@ void Ocpp16Adapter::on_transaction_started(std::string_view identity, std::int32
     charger->charge_rate_for_new_transaction = charger->charge_rate_kw.has_value();
 }
 
-void Ocpp16Adapter::after_message(std::string_view identity) {
+void Ocpp16Adapter::after_message(std::string_view identity, bool restore) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
+    bool new_transaction = false;
     {
         std::lock_guard lock(charger->mutex);
-        if (!std::exchange(charger->charge_rate_for_new_transaction, false)) return;
+        new_transaction = std::exchange(charger->charge_rate_for_new_transaction, false);
     }
-    send_setpoints(*charger, false);
+    if (restore)
+        restore_setpoints(*charger, false);  // the charge rate among them
+    else if (new_transaction)
+        send_setpoints(*charger, false);
 }
 
 bool Ocpp16Adapter::greeting_timed_out(Charger& charger, std::uint64_t connect) {
@@ -676,29 +679,69 @@ void Ocpp16Adapter::send_setpoints(Charger& charger, bool with_power_limit) {
         if (with_power_limit) limit = charger.power_limit_kw;
     }
     const auto& id = charger.settings.charge_point_id;
-    auto report = [this, id](std::string what) {
-        return [this, id, what](ocpp::CallOutcome o) {
-            if (o.ok()) {
-                auto r = result_of(o, {});
-                if (r.success) {
-                    log(sdk::LogLevel::Info, id + ": " + what + " restored");
-                    return;
-                }
-                log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + r.error);
-                return;
-            }
-            log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + o.reason());
-        };
-    };
+    auto report = [this, &id](std::string what) { return restore_report(id, std::move(what)); };
     try {
         if (limit)
             server_->call(
                 charger.link,
                 power_limit_profile(*limit, charger.settings.profile, unit_of(charger), now_ms()),
                 report("power limit " + sdk::detail::number_text(*limit) + " kW"));
-        if (rate)
-            server_->call(charger.link, charge_rate_request(charger, *rate),
-                          report("charge rate " + sdk::detail::number_text(*rate) + " kW"));
+        if (rate) {
+            auto request = charge_rate_request(charger, *rate);
+            const std::string what = "charge rate " + sdk::detail::number_text(*rate) + " kW";
+            if (request.cs_charging_profiles.charging_profile_purpose !=
+                ocpp::ChargingProfilePurpose::TxProfile) {
+                server_->call(charger.link, request, report(what));
+            } else {
+                // Rejected as a TxProfile: the transaction we know of may
+                // have ended while the charger was away (its StopTransaction
+                // still queued there). The rate goes once as TxDefaultProfile
+                // instead, which the charger's next transaction starts on.
+                server_->call(charger.link, request, [this, &charger, what](ocpp::CallOutcome o) {
+                    const auto& id = charger.settings.charge_point_id;
+                    if (!o.ok() || result_of(o, {}).error != "Rejected")
+                        return restore_report(id, what)(std::move(o));
+                    log(sdk::LogLevel::Info,
+                        id + ": " + what +
+                            " rejected as TxProfile; sending it as TxDefaultProfile");
+                    send_default_charge_rate(charger);
+                });
+            }
+        }
+    } catch (const std::exception& e) {
+        log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
+    }
+}
+
+ocpp::CallCallback Ocpp16Adapter::restore_report(const std::string& id, std::string what) {
+    return [this, id, what = std::move(what)](ocpp::CallOutcome o) {
+        if (o.ok()) {
+            auto r = result_of(o, {});
+            if (r.success) {
+                log(sdk::LogLevel::Info, id + ": " + what + " restored");
+                return;
+            }
+            log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + r.error);
+            return;
+        }
+        log(sdk::LogLevel::Warn, id + ": restoring " + what + ": " + o.reason());
+    };
+}
+
+void Ocpp16Adapter::send_default_charge_rate(Charger& charger) {
+    std::lock_guard order(charger.send_order);  // see send_setpoints
+    std::optional<double> rate;
+    {
+        std::lock_guard lock(charger.mutex);
+        rate = charger.charge_rate_kw;  // the latest: a command may have changed it meanwhile
+    }
+    if (!rate) return;
+    const auto& id = charger.settings.charge_point_id;
+    try {
+        server_->call(charger.link,
+                      charge_rate_profile(*rate, charger.settings.profile, unit_of(charger),
+                                          std::nullopt, now_ms()),
+                      restore_report(id, "charge rate " + sdk::detail::number_text(*rate) + " kW"));
     } catch (const std::exception& e) {
         log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
     }

@@ -105,14 +105,17 @@ class Ocpp16Adapter final : public sdk::Adapter {
     ocpp::HandshakeDecision authorize(const ocpp::HandshakeRequest& request) const;
     void log(sdk::LogLevel level, const std::string& text) noexcept;
 
-    void on_message(std::string_view identity, std::string_view action);
+    // Notes the sign of life; true for the first message since the connect.
+    bool on_message(std::string_view identity);
     void note_seen(Charger& charger);  // last_seen = now
     void on_connected(std::string_view identity);
     void on_disconnected(std::string_view identity, std::string_view reason);
     void on_boot(std::string_view identity);
     void on_transaction_started(std::string_view identity, std::int32_t connector_id);
-    // After the core has handled (and answered) a charger's message.
-    void after_message(std::string_view identity);
+    // After the core has handled (and answered) a charger's message:
+    // restores the setpoints when `restore`, else sends the charge rate to
+    // a transaction the message started.
+    void after_message(std::string_view identity, bool restore);
     // True when the timer of connect `connect` ends the wait for the
     // charger's first message (on_message ends it otherwise).
     bool greeting_timed_out(Charger& charger, std::uint64_t connect);
@@ -122,6 +125,11 @@ class Ocpp16Adapter final : public sdk::Adapter {
     // unit is `auto` and not known yet, or `query_unit` asks for it anew).
     void restore_setpoints(Charger& charger, bool query_unit);
     void send_setpoints(Charger& charger, bool with_power_limit);
+    // The charge rate as TxDefaultProfile: the fallback of a restore the
+    // charger rejected as TxProfile.
+    void send_default_charge_rate(Charger& charger);
+    // Logs how a restore call ended.
+    ocpp::CallCallback restore_report(const std::string& id, std::string what);
     ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
     ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
 

@@ -12,6 +12,7 @@
 
 #include "gridgate/gateway/adapter_registry.hpp"
 #include "gridgate/gateway/plugin_loader.hpp"
+#include "gridgate/ocpp/datetime.hpp"
 #include "gridgate/sim/charger_fleet.hpp"
 #include "ocpp_test_support.hpp"
 
@@ -112,6 +113,17 @@ struct Host {
             if (l.find(needle) != std::string::npos) return true;
         return false;
     }
+    // The id of the transaction the adapter last logged as started.
+    std::optional<int> last_started_transaction() {
+        std::lock_guard lock(mutex);
+        for (auto it = log.rbegin(); it != log.rend(); ++it) {
+            // "CP1: transaction 42 started on connector 1"
+            const auto at = it->find(": transaction ");
+            if (at == std::string::npos || it->find(" started on ") == std::string::npos) continue;
+            return std::stoi(it->substr(at + 14));
+        }
+        return std::nullopt;
+    }
     // The port the central system reported it listens on.
     std::uint16_t port() {
         std::lock_guard lock(mutex);
@@ -207,6 +219,11 @@ std::optional<int> transaction_of(const rapidjson::Document& request) {
     const auto& profile = request["csChargingProfiles"];
     if (!profile.HasMember("transactionId")) return std::nullopt;
     return profile["transactionId"].GetInt();
+}
+
+std::string now_text() {
+    return ocpp::format_timestamp(
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
 }
 
 class Ocpp16Plugin : public ::testing::Test {
@@ -846,6 +863,108 @@ TEST_F(Ocpp16Plugin, ANewTransactionGetsTheCurrentSetpoint) {
     })) << fleet.calls("CP1", "SetChargingProfile").back();
     // The charger took it: it names the transaction that runs there.
     EXPECT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 0 kW restored"); }));
+}
+
+class Ocpp16PluginRestore : public Ocpp16Plugin {
+  protected:
+    // Starts CP1 with a running transaction and 4.4 kW as its TxProfile,
+    // then takes the charger away without a StopTransaction (a power loss
+    // or a network drop). Returns the port; `lost` is the transaction.
+    std::uint16_t start_with_a_lost_transaction() {
+        const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+        auto options = charger("CP1");
+        options.start_transaction = true;
+        {
+            Fleet fleet(port, {options});
+            EXPECT_TRUE(wait_until([&] { return fleet.saw("CP1", "transaction_started"); }));
+            EXPECT_TRUE(
+                run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 4.4)).success);
+            auto profile = parse(fleet.calls("CP1", "SetChargingProfile").back());
+            EXPECT_EQ(purpose_of(profile), "TxProfile");
+            lost = transaction_of(profile).value_or(0);
+        }
+        EXPECT_TRUE(wait_until(
+            [&] { return host.count(sdk::AssetEventType::Disconnected, "ast_ev_001") == 1; }));
+        return port;
+    }
+    int lost = 0;
+};
+
+// A BootNotification means the charger restarted: the transaction from
+// before it no longer runs there (its StopTransaction, reason PowerLoss,
+// comes later), so the restore is a TxDefaultProfile, not a TxProfile the
+// charger must reject.
+TEST_F(Ocpp16PluginRestore, AfterARebootTheRestoreDoesNotNameTheLostTransaction) {
+    const auto port = start_with_a_lost_transaction();
+    ASSERT_NE(lost, 0);
+    auto options = charger("CP1");  // boots, then reports its connector Available
+    options.strict_tx_profiles = true;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "booted"); }));
+    EXPECT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    again->send_raw("CP1", R"([2,"stop1","StopTransaction",{"transactionId":)" +
+                               std::to_string(lost) + R"(,"meterStop":1000,"timestamp":")" +
+                               now_text() + R"(","reason":"PowerLoss"}])");
+    ASSERT_TRUE(wait_until(
+        [&] { return host.logged("transaction " + std::to_string(lost) + " stopped"); }));
+    const auto sent = again.calls("CP1", "SetChargingProfile");
+    ASSERT_EQ(sent.size(), 1U);
+    auto restored = parse(sent.front());
+    EXPECT_EQ(purpose_of(restored), "TxDefaultProfile");
+    EXPECT_EQ(transaction_of(restored), std::nullopt);
+    EXPECT_DOUBLE_EQ(limit_of(restored), 4400.0);
+    EXPECT_FALSE(host.logged("restoring charge rate 4.4 kW: Rejected"));
+}
+
+// Back without a boot, the central system may still believe in a
+// transaction that ended while the charger was away (its StopTransaction
+// still queued there): the TxProfile is rejected, and the restore falls back
+// to TxDefaultProfile once, so the charger ends at the setpoint anyway.
+TEST_F(Ocpp16PluginRestore, ARestoreRejectedAsTxProfileFallsBackToTxDefaultOnce) {
+    const auto port = start_with_a_lost_transaction();
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    options.strict_tx_profiles = true;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
+    again->send_raw("CP1", R"([2,"hb1","Heartbeat",{}])");
+    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    const auto sent = again.calls("CP1", "SetChargingProfile");
+    ASSERT_EQ(sent.size(), 2U);
+    auto first = parse(sent[0]);
+    EXPECT_EQ(purpose_of(first), "TxProfile");
+    EXPECT_EQ(transaction_of(first), lost);
+    auto fallback = parse(sent[1]);
+    EXPECT_EQ(purpose_of(fallback), "TxDefaultProfile");
+    EXPECT_EQ(transaction_of(fallback), std::nullopt);
+    EXPECT_DOUBLE_EQ(limit_of(fallback), 4400.0);
+    // Once: nothing follows the fallback.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(again.calls("CP1", "SetChargingProfile").size(), 2U);
+}
+
+// A charger whose first message after a connect is StartTransaction: the
+// restore it triggers runs after that message is handled, so it names the
+// transaction just started, not the previous connection's.
+TEST_F(Ocpp16PluginRestore, ARestoreAtAStartTransactionNamesTheNewTransaction) {
+    const auto port = start_with_a_lost_transaction();
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 5)).error,
+              "not connected");
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
+    again->send_raw("CP1", R"([2,"start1","StartTransaction",{"connectorId":1,"idTag":"SIMTAG01",)"
+                           R"("meterStart":0,"timestamp":")" +
+                               now_text() + R"("}])");
+    ASSERT_TRUE(wait_until([&] { return !again.calls("CP1", "SetChargingProfile").empty(); }));
+    const auto started = host.last_started_transaction();
+    ASSERT_TRUE(started);
+    ASSERT_NE(*started, lost);
+    auto restored = parse(again.calls("CP1", "SetChargingProfile").front());
+    EXPECT_EQ(purpose_of(restored), "TxProfile");
+    EXPECT_EQ(transaction_of(restored), started);
+    EXPECT_DOUBLE_EQ(limit_of(restored), 5000.0);
 }
 
 }  // namespace
