@@ -14,6 +14,14 @@ void answer(rapidjson::Document& response, const Message& message) {
     static_cast<rapidjson::Value&>(response) = json;
 }
 
+// IdToken is a CiString20Type: compared without regard to ASCII case.
+std::string fold_case(std::string_view text) {
+    std::string out(text);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 std::optional<double> parse_number(std::string_view text) {
     double value = 0.0;
     const auto* end = text.data() + text.size();
@@ -67,7 +75,9 @@ std::string_view to_string(TelemetrySample::Quantity quantity) {
 CentralSystemCore::CentralSystemCore(CoreOptions options, CoreObservers observers)
     : options_(std::move(options)),
       observers_(std::move(observers)),
-      next_transaction_id_(options_.first_transaction_id) {}
+      next_transaction_id_(options_.first_transaction_id) {
+    for (const auto& tag : options_.accepted_id_tags) accepted_id_tags_.insert(fold_case(tag));
+}
 
 Timestamp CentralSystemCore::now() const {
     if (options_.clock) return options_.clock();
@@ -77,7 +87,7 @@ Timestamp CentralSystemCore::now() const {
 
 IdTagInfo CentralSystemCore::authorize(std::string_view id_tag) const {
     IdTagInfo info;
-    info.status = options_.accept_all_id_tags || options_.accepted_id_tags.contains(id_tag)
+    info.status = options_.accept_all_id_tags || accepted_id_tags_.contains(fold_case(id_tag))
                       ? AuthorizationStatus::Accepted
                       : AuthorizationStatus::Invalid;
     return info;

@@ -26,7 +26,8 @@ namespace gridgate::ocpp {
 struct CoreOptions {
     // BootNotification's `interval`.
     std::chrono::seconds heartbeat_interval{300};
-    // Authorization: every id tag, or only those listed.
+    // Authorization: every id tag, or only those listed (in any ASCII case:
+    // an IdToken is a CiString20Type).
     bool accept_all_id_tags = true;
     std::set<std::string, std::less<>> accepted_id_tags;
     // The first transaction id handed out; ids count up from here. Seed it
@@ -167,6 +168,7 @@ class CentralSystemCore : public CallHandler {
 
     const CoreOptions options_;
     const CoreObservers observers_;
+    std::set<std::string, std::less<>> accepted_id_tags_;  // case-folded
     mutable std::mutex mutex_;
     std::unordered_map<std::string, ChargePointState> charge_points_;
     std::map<std::string, DataTransferHandler, std::less<>> vendors_;
