@@ -1,5 +1,6 @@
 #include "gridgate/ocpp/central_system_core.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace gridgate::ocpp {
@@ -54,6 +55,48 @@ std::optional<std::pair<TelemetrySample::Quantity, double>> understood(const Sam
         return std::pair{Q::SocPercent, 1.0};
     }
     return std::nullopt;
+}
+
+// The phase a per-phase value is a share of: 1 to 3 for L1, L2, L3 and
+// L1-N, L2-N, L3-N; 0 for N and line-to-line values (L1-L2), which are not.
+int phase_number(std::string_view phase) {
+    if (phase.size() < 2 || phase[0] != 'L' || phase[1] < '1' || phase[1] > '3') return 0;
+    return phase.size() == 2 || phase.substr(2) == "-N" ? phase[1] - '0' : 0;
+}
+
+// Adds to `samples`, the samples of one meter value, a total for each
+// quantity that came only per phase: the sum of the phases for power and
+// energy, the largest phase for the offered current (the limit the charger
+// offers the car is per phase, and its most loaded phase is what it allows).
+// A phase named twice (L1 and L1-N) counts once, the first time.
+void add_totals_of_phases(std::vector<TelemetrySample>& samples, std::size_t first) {
+    using Q = TelemetrySample::Quantity;
+    for (Q quantity : {Q::PowerKw, Q::EnergyKwh, Q::CurrentOfferedA}) {
+        std::optional<double> per_phase[4];
+        const TelemetrySample* model = nullptr;
+        bool total = false;
+        for (std::size_t i = first; i < samples.size(); ++i) {
+            const auto& s = samples[i];
+            if (s.quantity != quantity) continue;
+            if (!s.phase) {
+                total = true;
+                break;
+            }
+            const int phase = phase_number(*s.phase);
+            if (phase == 0 || per_phase[phase]) continue;
+            per_phase[phase] = s.value;
+            model = &s;
+        }
+        if (total || !model) continue;
+        const bool largest = quantity == Q::CurrentOfferedA;
+        std::optional<double> value;
+        for (const auto& v : per_phase)
+            if (v) value = !value ? *v : largest ? std::max(*value, *v) : *value + *v;
+        TelemetrySample sum = *model;
+        sum.phase.reset();
+        sum.value = *value;
+        samples.push_back(std::move(sum));
+    }
 }
 
 }  // namespace
@@ -200,6 +243,7 @@ void CentralSystemCore::meter_values(std::string_view identity, const rapidjson:
     const auto request = from_json<MeterValuesRequest>(payload);
     std::vector<TelemetrySample> samples;
     for (const auto& reading : request.meter_value) {
+        const std::size_t first = samples.size();
         for (const auto& sampled : reading.sampled_value) {
             if (sampled.format && *sampled.format == "SignedData") continue;
             auto quantity = understood(sampled);
@@ -215,6 +259,7 @@ void CentralSystemCore::meter_values(std::string_view identity, const rapidjson:
             sample.value = *value * quantity->second;
             samples.push_back(std::move(sample));
         }
+        add_totals_of_phases(samples, first);
     }
     if (!samples.empty() && observers_.on_telemetry) observers_.on_telemetry(identity, samples);
 }

@@ -10,6 +10,8 @@
 namespace gridgate::ocpp {
 namespace {
 
+using Quantity = TelemetrySample::Quantity;
+
 class CentralSystemCoreTest : public ::testing::Test {
   protected:
     CentralSystemCore& make(CoreOptions options = {}) {
@@ -39,6 +41,15 @@ class CentralSystemCoreTest : public ::testing::Test {
         return response["idTagInfo"]["status"].GetString();
     }
 
+    // The values of `quantity` without a phase in the last telemetry.
+    std::vector<double> totals(Quantity quantity) const {
+        std::vector<double> out;
+        if (telemetry.empty()) return out;
+        for (const auto& s : telemetry.back())
+            if (s.quantity == quantity && !s.phase) out.push_back(s.value);
+        return out;
+    }
+
     std::unique_ptr<CentralSystemCore> core;
     std::vector<std::vector<TelemetrySample>> telemetry;
 };
@@ -57,6 +68,49 @@ TEST_F(CentralSystemCoreTest, IdTagsMatchWithoutRegardToCase) {
         EXPECT_EQ(id_tag_status("Authorize", tag), "Invalid") << tag;
         EXPECT_EQ(id_tag_status("StartTransaction", tag), "Invalid") << tag;
     }
+}
+
+std::string meter_values(std::string_view sampled_values) {
+    return R"({"connectorId":1,"meterValue":[{"timestamp":"2026-11-26T10:00:00Z","sampledValue":[)" +
+           std::string(sampled_values) + "]}]}";
+}
+
+// Chargers that meter each phase alone: power and energy are the sum of the
+// phases (L1-N counts as L1), the offered current is the largest phase's.
+TEST_F(CentralSystemCoreTest, PerPhaseValuesMakeATotalWhenNoneIsGiven) {
+    make();
+    call("MeterValues", meter_values(R"(
+        {"value":"2000","measurand":"Power.Active.Import","unit":"W","phase":"L1"},
+        {"value":"2100","measurand":"Power.Active.Import","unit":"W","phase":"L2"},
+        {"value":"1900","measurand":"Power.Active.Import","unit":"W","phase":"L3"},
+        {"value":"16","measurand":"Current.Offered","unit":"A","phase":"L1"},
+        {"value":"10","measurand":"Current.Offered","unit":"A","phase":"L2"},
+        {"value":"16.5","measurand":"Current.Offered","unit":"A","phase":"L3"},
+        {"value":"1000","measurand":"Energy.Active.Import.Register","unit":"Wh","phase":"L1-N"},
+        {"value":"1000","measurand":"Energy.Active.Import.Register","unit":"Wh","phase":"L2-N"},
+        {"value":"1500","measurand":"Energy.Active.Import.Register","unit":"Wh","phase":"L3-N"})"));
+    ASSERT_EQ(telemetry.size(), 1U);
+    EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{6.0});
+    EXPECT_EQ(totals(Quantity::CurrentOfferedA), std::vector<double>{16.5});
+    EXPECT_EQ(totals(Quantity::EnergyKwh), std::vector<double>{3.5});
+
+    // A total given is the total; the phases do not add a second one.
+    call("MeterValues", meter_values(R"(
+        {"value":"7400","measurand":"Power.Active.Import","unit":"W"},
+        {"value":"2000","measurand":"Power.Active.Import","unit":"W","phase":"L1"},
+        {"value":"2000","measurand":"Power.Active.Import","unit":"W","phase":"L2"})"));
+    ASSERT_EQ(telemetry.size(), 2U);
+    EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{7.4});
+
+    // A phase named twice (L1 and L1-N) counts once; N and line-to-line
+    // values are not phases to add.
+    call("MeterValues", meter_values(R"(
+        {"value":"3000","measurand":"Power.Active.Import","unit":"W","phase":"L1"},
+        {"value":"3000","measurand":"Power.Active.Import","unit":"W","phase":"L1-N"},
+        {"value":"50","measurand":"Power.Active.Import","unit":"W","phase":"N"},
+        {"value":"900","measurand":"Power.Active.Import","unit":"W","phase":"L1-L2"})"));
+    ASSERT_EQ(telemetry.size(), 3U);
+    EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{3.0});
 }
 
 }  // namespace
