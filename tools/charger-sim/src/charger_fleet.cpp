@@ -295,6 +295,9 @@ struct ChargerState {
     Timer reconnect_timer;
     std::shared_ptr<ConnectionBase> connection;
     std::map<int, std::int32_t> transactions;  // connector -> running transaction id
+    // The energy register, in Wh: each transaction adds 1 kWh when it stops.
+    // Two starts never look alike, as a replayed StartTransaction does.
+    std::int64_t meter_wh = 0;
 };
 
 namespace detail {
@@ -593,7 +596,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             const int connector = found->first;
             running.erase(found);
             ocpp::StopTransactionRequest stop;
-            stop.meter_stop = 1000;
+            charger_->meter_wh += 1000;
+            stop.meter_stop = charger_->meter_wh;
             stop.timestamp = now();
             stop.transaction_id = id;
             stop.reason = "Remote";
@@ -613,7 +617,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         ocpp::StartTransactionRequest start;
         start.connector_id = connector;
         start.id_tag = id_tag;
-        start.meter_start = 0;
+        start.meter_start = charger_->meter_wh;
         start.timestamp = now();
         queue_call("StartTransaction", payload_text(start));
     }
