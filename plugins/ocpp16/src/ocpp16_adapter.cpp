@@ -605,16 +605,27 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
     e.asset_id = charger->settings.asset_id;
     e.at = sdk::Clock::now();
     const auto connector = charger->settings.profile.connector_id;
+    // Per quantity, the event's newest sample (the later one at a tie). A
+    // MeterValues may carry several meter values, and a charger back from
+    // an outage replays older ones after newer ones were published.
+    std::map<std::string_view, const ocpp::TelemetrySample*> newest;
     for (const auto& s : samples) {
         // Per-phase values would overwrite the total of the same name.
         if (s.phase || (s.connector_id != connector && s.connector_id != 0)) continue;
-        e.telemetry.push_back({std::string(ocpp::to_string(s.quantity)), s.value, false});
+        auto& slot = newest[ocpp::to_string(s.quantity)];
+        if (!slot || s.timestamp >= slot->timestamp) slot = &s;
     }
-    if (e.telemetry.empty()) return;
     {
         std::lock_guard lock(charger->mutex);
-        for (const auto& t : e.telemetry) charger->telemetry[t.name] = t.value;
+        for (const auto& [name, s] : newest) {
+            auto& published_at = charger->telemetry_at[std::string(name)];
+            if (published_at && s->timestamp < *published_at) continue;
+            published_at = s->timestamp;
+            charger->telemetry[std::string(name)] = s->value;
+            e.telemetry.push_back({std::string(name), s->value, false});
+        }
     }
+    if (e.telemetry.empty()) return;
     host_.publish(std::move(e));
 }
 

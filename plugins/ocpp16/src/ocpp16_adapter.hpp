@@ -80,6 +80,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;
         std::map<std::string, double> telemetry;
+        // The charger's timestamp of each value in `telemetry`: an older
+        // sample never replaces it.
+        std::map<std::string, std::optional<ocpp::Timestamp>> telemetry_at;
         // The setpoints that apply now, sent again after a (re)connect or boot.
         std::optional<double> charge_rate_kw;
         std::optional<double> power_limit_kw;

@@ -967,5 +967,42 @@ TEST_F(Ocpp16PluginRestore, ARestoreAtAStartTransactionNamesTheNewTransaction) {
     EXPECT_DOUBLE_EQ(limit_of(restored), 5000.0);
 }
 
+// A charger replaying its buffer after an outage sends samples older than
+// the telemetry already published: they do not overwrite it. One event
+// carries each key once, from the newest sample.
+TEST_F(Ocpp16Plugin, OlderMeterSamplesNeverOverwriteNewerTelemetry) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    fleet->send_raw("CP1", R"([2,"mv1","MeterValues",{"connectorId":1,"meterValue":[
+        {"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
+            {"value":"5000","measurand":"Power.Active.Import","unit":"W"}]},
+        {"timestamp":"2026-11-26T09:00:00Z","sampledValue":[
+            {"value":"100","measurand":"Power.Active.Import","unit":"W"}]}]}])");
+    ASSERT_TRUE(
+        wait_until([&] { return host.count(sdk::AssetEventType::Telemetry, "ast_ev_001") == 1; }));
+    auto event = host.last(sdk::AssetEventType::Telemetry);
+    ASSERT_EQ(event->telemetry.size(), 1U);
+    EXPECT_EQ(event->telemetry[0].name, "power_kw");
+    EXPECT_DOUBLE_EQ(event->telemetry[0].value, 5.0);
+    EXPECT_DOUBLE_EQ(registry.state("ast_ev_001")->find("power_kw")->value, 5.0);
+
+    fleet->send_raw("CP1", R"([2,"mv2","MeterValues",{"connectorId":1,"meterValue":[
+        {"timestamp":"2026-11-26T08:00:00Z","sampledValue":[
+            {"value":"200","measurand":"Power.Active.Import","unit":"W"}]}]}])");
+    // Handled in order: once this one is published, the old one was seen.
+    fleet->send_raw("CP1", R"([2,"mv3","MeterValues",{"connectorId":1,"meterValue":[
+        {"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
+            {"value":"13","measurand":"Energy.Active.Import.Register","unit":"kWh"}]}]}])");
+    ASSERT_TRUE(wait_until([&] {
+        auto energy = registry.state("ast_ev_001")->find("energy_kwh");
+        return energy && energy->value == 13.0;
+    }));
+    EXPECT_DOUBLE_EQ(registry.state("ast_ev_001")->find("power_kw")->value, 5.0);
+    EXPECT_EQ(host.count(sdk::AssetEventType::Telemetry, "ast_ev_001"), 2U);
+    const auto latest = host.last(sdk::AssetEventType::Telemetry);
+    for (const auto& t : latest->telemetry) EXPECT_NE(t.name, "power_kw");
+}
+
 }  // namespace
 }  // namespace gridgate
