@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 namespace gridgate::ocpp {
 namespace {
@@ -23,7 +24,10 @@ std::string fold_case(std::string_view text) {
     return out;
 }
 
+// A number, with spaces around it or not; "NaN" and "inf" read as such.
 std::optional<double> parse_number(std::string_view text) {
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
     double value = 0.0;
     const auto* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, value);
@@ -248,8 +252,24 @@ void CentralSystemCore::meter_values(std::string_view identity, const rapidjson:
             if (sampled.format && *sampled.format == "SignedData") continue;
             auto quantity = understood(sampled);
             if (!quantity) continue;
-            auto value = parse_number(sampled.value);
-            if (!value) continue;
+            const auto value = parse_number(sampled.value);
+            const char* problem = !value                   ? "is not a number"
+                                  : !std::isfinite(*value) ? "is not finite"
+                                  : quantity->first == TelemetrySample::Quantity::SocPercent &&
+                                          (*value < 0 || *value > 100)
+                                      ? "is outside 0 to 100 %"
+                                      : nullptr;
+            if (problem) {
+                // Dropped: a last good reading beats none. Debug, as a
+                // charger that sends such values sends them every time.
+                if (options_.log) {
+                    options_.log(LogLevel::Debug,
+                                 std::string(identity) + ": MeterValues: " +
+                                     sampled.measurand.value_or("Energy.Active.Import.Register") +
+                                     " value '" + sampled.value + "' " + problem + "; dropped");
+                }
+                continue;
+            }
             TelemetrySample sample;
             sample.connector_id = request.connector_id;
             sample.transaction_id = request.transaction_id;

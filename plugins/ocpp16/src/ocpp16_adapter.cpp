@@ -116,6 +116,9 @@ Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
     core.heartbeat_interval = std::chrono::seconds(l.heartbeat_interval_seconds);
     core.accept_all_id_tags = l.accept_all_id_tags;
     core.accepted_id_tags = l.id_tags;
+    core.log = [this](ocpp::LogLevel level, std::string_view message) {
+        log_from_library(level, message);
+    };
     // Transaction ids from the clock, so a restarted gateway does not hand
     // out ids a charger still holds.
     core.first_transaction_id =
@@ -149,6 +152,14 @@ Ocpp16Adapter::~Ocpp16Adapter() {
 
 void Ocpp16Adapter::log(sdk::LogLevel level, const std::string& text) noexcept {
     host_.log(level, text);
+}
+
+void Ocpp16Adapter::log_from_library(ocpp::LogLevel level, std::string_view message) {
+    const auto to = level == ocpp::LogLevel::Debug     ? sdk::LogLevel::Debug
+                    : level == ocpp::LogLevel::Info    ? sdk::LogLevel::Info
+                    : level == ocpp::LogLevel::Warning ? sdk::LogLevel::Warn
+                                                       : sdk::LogLevel::Error;
+    if (host_.enabled(to)) host_.log(to, message);
 }
 
 Ocpp16Adapter::Charger* Ocpp16Adapter::find_asset(std::string_view asset_id) const noexcept {
@@ -190,11 +201,7 @@ sdk::Status Ocpp16Adapter::start() noexcept {
         options.default_call_timeout = millis(l.call_timeout_seconds);
         options.max_frame_bytes = l.max_frame_bytes;
         options.log = [this](ocpp::LogLevel level, std::string_view message) {
-            const auto to = level == ocpp::LogLevel::Debug     ? sdk::LogLevel::Debug
-                            : level == ocpp::LogLevel::Info    ? sdk::LogLevel::Info
-                            : level == ocpp::LogLevel::Warning ? sdk::LogLevel::Warn
-                                                               : sdk::LogLevel::Error;
-            if (host_.enabled(to)) host_.log(to, message);
+            log_from_library(level, message);
         };
         std::vector<boost::asio::io_context*> contexts;
         for (auto& io : io_) contexts.push_back(io.get());

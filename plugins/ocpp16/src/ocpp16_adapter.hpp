@@ -107,6 +107,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
     Charger* find_identity(std::string_view identity) const noexcept;
     ocpp::HandshakeDecision authorize(const ocpp::HandshakeRequest& request) const;
     void log(sdk::LogLevel level, const std::string& text) noexcept;
+    // A line from the OCPP library (the server or the core), at its level.
+    void log_from_library(ocpp::LogLevel level, std::string_view message);
 
     // Notes the sign of life; true for the first message since the connect.
     bool on_message(std::string_view identity);

@@ -15,6 +15,9 @@ using Quantity = TelemetrySample::Quantity;
 class CentralSystemCoreTest : public ::testing::Test {
   protected:
     CentralSystemCore& make(CoreOptions options = {}) {
+        options.log = [this](LogLevel level, std::string_view message) {
+            log.push_back({level, std::string(message)});
+        };
         CoreObservers observers;
         observers.on_telemetry = [this](std::string_view, const std::vector<TelemetrySample>& s) {
             telemetry.push_back(s);
@@ -50,8 +53,15 @@ class CentralSystemCoreTest : public ::testing::Test {
         return out;
     }
 
+    bool logged(LogLevel level, std::string_view needle) const {
+        for (const auto& [l, text] : log)
+            if (l == level && text.find(needle) != std::string::npos) return true;
+        return false;
+    }
+
     std::unique_ptr<CentralSystemCore> core;
     std::vector<std::vector<TelemetrySample>> telemetry;
+    std::vector<std::pair<LogLevel, std::string>> log;
 };
 
 // IdToken is a CiString20Type: a listed tag matches in any ASCII case.
@@ -111,6 +121,33 @@ TEST_F(CentralSystemCoreTest, PerPhaseValuesMakeATotalWhenNoneIsGiven) {
         {"value":"900","measurand":"Power.Active.Import","unit":"W","phase":"L1-L2"})"));
     ASSERT_EQ(telemetry.size(), 3U);
     EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{3.0});
+}
+
+// Values that are no reading are dropped, and said so at debug level; a
+// value with spaces around it is read.
+TEST_F(CentralSystemCoreTest, ValuesThatAreNoReadingAreDroppedAndLogged) {
+    make();
+    call("MeterValues", meter_values(R"(
+        {"value":"NaN","measurand":"Power.Active.Import","unit":"W"},
+        {"value":"inf","measurand":"Energy.Active.Import.Register","unit":"Wh"},
+        {"value":"150","measurand":"SoC","unit":"Percent"},
+        {"value":"7,4","measurand":"Current.Offered","unit":"A"})"));
+    EXPECT_TRUE(telemetry.empty());
+    EXPECT_TRUE(logged(LogLevel::Debug, "CP1"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "Power.Active.Import value 'NaN'"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "Energy.Active.Import.Register value 'inf'"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "SoC value '150'"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "Current.Offered value '7,4'"));
+    for (const auto& [level, text] : log) EXPECT_TRUE(text.starts_with("CP1: ")) << text;
+
+    call("MeterValues", meter_values(R"(
+        {"value":" 7400 ","measurand":"Power.Active.Import","unit":"W"},
+        {"value":"-0.5","measurand":"SoC","unit":"Percent"},
+        {"value":"100","measurand":"SoC","unit":"Percent"})"));
+    ASSERT_EQ(telemetry.size(), 1U);
+    EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{7.4});
+    EXPECT_EQ(totals(Quantity::SocPercent), std::vector<double>{100.0});
+    EXPECT_TRUE(logged(LogLevel::Debug, "SoC value '-0.5'"));
 }
 
 }  // namespace

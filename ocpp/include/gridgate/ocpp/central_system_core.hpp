@@ -35,6 +35,9 @@ struct CoreOptions {
     std::int32_t first_transaction_id = 1;
     // The time BootNotification and Heartbeat report; injectable for tests.
     std::function<Timestamp()> clock;
+    // Where the core says what it made of a charger's messages (a meter
+    // value it dropped, and why); may be empty.
+    LogSink log;
 };
 
 struct ConnectorState {
