@@ -275,21 +275,26 @@ ChargePointHandle CentralSystem::handle(std::string_view identity) {
 
 void CentralSystem::call(std::string_view identity, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
-                         std::optional<std::chrono::milliseconds> timeout) {
-    call_slot(state_->find_slot(identity), identity, action, payload, std::move(callback), timeout);
+                         std::optional<std::chrono::milliseconds> timeout,
+                         std::optional<CallDeadline> deadline) {
+    call_slot(state_->find_slot(identity), identity, action, payload, std::move(callback), timeout,
+              deadline);
 }
 
 void CentralSystem::call(const ChargePointHandle& to, std::string_view action,
                          const rapidjson::Value& payload, CallCallback callback,
-                         std::optional<std::chrono::milliseconds> timeout) {
+                         std::optional<std::chrono::milliseconds> timeout,
+                         std::optional<CallDeadline> deadline) {
     if (!to) throw std::invalid_argument("CentralSystem::call with an empty ChargePointHandle");
-    call_slot(to.slot_, to.slot_->identity, action, payload, std::move(callback), timeout);
+    call_slot(to.slot_, to.slot_->identity, action, payload, std::move(callback), timeout,
+              deadline);
 }
 
 void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view identity,
                               std::string_view action, const rapidjson::Value& payload,
                               CallCallback callback,
-                              std::optional<std::chrono::milliseconds> timeout) {
+                              std::optional<std::chrono::milliseconds> timeout,
+                              std::optional<CallDeadline> deadline) {
     auto fail = [&](CallOutcome::Kind kind, std::string message) {
         net::post(*contexts_.front(),
                   [callback = std::move(callback), kind, message = std::move(message)] {
@@ -316,7 +321,10 @@ void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view id
     if (violation) return fail(CallOutcome::Kind::InvalidRequest, violation->message);
     call.action = state_->schemas->request_action(action);
     call.timeout = timeout.value_or(state_->options.default_call_timeout);
-    call.deadline = std::chrono::steady_clock::now() + call.timeout;
+    if (deadline) {
+        call.made = std::chrono::steady_clock::now();
+        call.deadline = *deadline;
+    }
     call.callback = std::move(callback);
     bool first = false;
     {

@@ -1,5 +1,6 @@
 #include "charge_point_session.hpp"
 
+#include <algorithm>
 #include <exception>
 
 #include <boost/asio/dispatch.hpp>
@@ -473,10 +474,12 @@ void ChargePointSession<Stream>::submit_call(PendingCall call) {
 template <class Stream>
 void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
     if (!ended_ && !closing_ && calls_.size() < state_->options.max_queued_calls) {
-        if (!in_flight_ && calls_.empty()) return start_call(std::move(call));  // no queue
+        if (!in_flight_ && calls_.empty())  // no queue
+            return start_call(std::move(call), std::chrono::steady_clock::now());
         const auto deadline = call.deadline;
         calls_.push(std::move(call));
-        arm_call_timer(deadline);  // it may be due before the call in flight
+        // It may run out before the call in flight is done.
+        if (deadline != kNoDeadline) arm_call_timer(deadline);
         pump_calls();
         return;
     }
@@ -494,21 +497,19 @@ void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
 template <class Stream>
 void ChargePointSession<Stream>::pump_calls() {
     const auto now = std::chrono::steady_clock::now();
-    while (!in_flight_ && !calls_.empty() && !ended_) {
-        PendingCall next = calls_.pop();
-        if (next.deadline <= now) {
-            expire_unsent(std::move(next));
-            continue;
-        }
-        start_call(std::move(next));
-    }
+    while (!in_flight_ && !calls_.empty() && !ended_) start_call(calls_.pop(), now);
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::start_call(PendingCall call) {
+void ChargePointSession<Stream>::start_call(PendingCall call,
+                                            std::chrono::steady_clock::time_point now) {
+    if (call.deadline <= now) return expire_unsent(std::move(call));
     in_flight_ = make_cached<PendingCall>(std::move(call));
-    // What is left of its timeout, which began when call() was made.
-    arm_call_timer(in_flight_->deadline);
+    // The charger's time to answer runs from now, not from when the call
+    // was made: a call queued behind a slow charger's previous one gets all
+    // of it. Its maker's deadline still bounds it.
+    in_flight_->due = std::min(now + in_flight_->timeout, in_flight_->deadline);
+    arm_call_timer(in_flight_->due);
     send_frame(std::move(in_flight_->frame));  // sent once: a call is never re-sent
 }
 
@@ -537,34 +538,40 @@ void ChargePointSession<Stream>::on_call_timer() {
         for (auto& call : calls_.take_if([now](const PendingCall& c) { return c.deadline <= now; }))
             expire_unsent(std::move(call));
     }
-    if (in_flight_ && now >= in_flight_->deadline) {
+    if (in_flight_ && now >= in_flight_->due) {
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Timeout;
         outcome.message = who() + ": no answer to " + std::string(in_flight_->action) +
-                          " (message id " + in_flight_->message_id + ") within " +
-                          std::to_string(in_flight_->timeout.count()) + " ms";
+                          " (message id " + in_flight_->message_id + ") ";
+        if (in_flight_->due == in_flight_->deadline) {
+            outcome.message += "by the deadline its caller set";
+        } else {
+            outcome.message += "within " + std::to_string(in_flight_->timeout.count()) + " ms";
+        }
         state_->log(LogLevel::Warning, outcome.message);
         finish_call(std::move(outcome));
     }
     if (ended_) return;
     // The next deadline, if any call is left.
     std::optional<std::chrono::steady_clock::time_point> next;
-    if (in_flight_) next = in_flight_->deadline;
+    if (in_flight_) next = in_flight_->due;
     calls_.for_each([&next](const PendingCall& c) {
-        if (!next || c.deadline < *next) next = c.deadline;
+        if (c.deadline != kNoDeadline && (!next || c.deadline < *next)) next = c.deadline;
     });
     if (next) arm_call_timer(*next);
 }
 
-// A queued call whose timeout ran out before its turn: never sent, since
-// whoever made it has given up on it (the engine has, and may have sent
-// its retry since).
+// A call whose deadline passed before its turn: never sent, since whoever
+// made it has given up on it (the engine has, and may have sent its retry
+// since).
 template <class Stream>
 void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::Timeout;
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::max(call.deadline - call.made, std::chrono::steady_clock::duration::zero()));
     outcome.message = who() + ": " + std::string(call.action) + " (message id " + call.message_id +
-                      ") waited " + std::to_string(call.timeout.count()) +
+                      ") waited " + std::to_string(waited.count()) +
                       " ms behind earlier calls; not sent";
     state_->log(LogLevel::Warning, outcome.message);
     deliver(call.callback, std::move(outcome));

@@ -80,7 +80,7 @@ class ChargePointSession : public SessionBase,
     void on_write(beast::error_code ec);
     void enqueue_call(PendingCall call);
     void pump_calls();
-    void start_call(PendingCall call);
+    void start_call(PendingCall call, std::chrono::steady_clock::time_point now);
     void expire_unsent(PendingCall call);
     void arm_call_timer(std::chrono::steady_clock::time_point at);
     void on_call_timer();

@@ -22,14 +22,21 @@
 
 namespace gridgate::ocpp::detail {
 
+inline constexpr auto kNoDeadline = std::chrono::steady_clock::time_point::max();
+
 struct PendingCall {
     std::string message_id;
     std::string_view action;  // the schema registry's copy, which outlives the call
     std::string frame;
+    // The charger's time to answer, counted from when the CALL is sent.
     std::chrono::milliseconds timeout{};
-    // When call() was made, plus timeout: the answer is due by then, time
-    // spent queued behind earlier calls included.
-    std::chrono::steady_clock::time_point deadline{};
+    // The caller's own limit (CentralSystem::call), none by default: a call
+    // still queued then is never sent; one in flight ends then at the latest.
+    std::chrono::steady_clock::time_point deadline = kNoDeadline;
+    std::chrono::steady_clock::time_point made{};  // when call() was made, if it has a deadline
+    // When the call in flight is given up: the earlier of its send plus
+    // timeout and its deadline. Set when it is sent.
+    std::chrono::steady_clock::time_point due{};
     CallCallback callback;
 };
 

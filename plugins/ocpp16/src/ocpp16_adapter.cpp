@@ -328,12 +328,14 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
                 note_seen(*mine->charger);
             mine->done(result_of(outcome, mine->also_success));
         },
-        // Never longer than the command's own timeout, which the engine
-        // counts from now, as the central system counts this one: a later
-        // answer is ignored, and the call would hold the connection's one
-        // slot for calls (its retry among them) that still matter, or go
-        // out after the engine gave up on it.
-        millis(std::min(settings_.listener.call_timeout_seconds, command.timeout_seconds)));
+        // The charger's time to answer, counted from when the call goes
+        // on the wire (it may wait behind the charger's previous call)...
+        millis(settings_.listener.call_timeout_seconds),
+        // ...and the command's own timeout, which the engine counts from
+        // now: a call still queued then is never sent (the engine has
+        // given up on it and may have sent its retry), and one in flight
+        // ends then, as a later answer would be ignored.
+        std::chrono::steady_clock::now() + millis(command.timeout_seconds));
 }
 
 std::uint64_t Ocpp16Adapter::put_pending(Pending pending) {

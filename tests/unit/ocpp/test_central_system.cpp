@@ -358,9 +358,10 @@ std::pair<AsyncCall, CallCallback> promised() {
 
 AsyncCall start_call(TestServer& server, std::string_view action, std::string_view payload,
                      std::optional<std::chrono::milliseconds> timeout = {},
-                     std::string_view identity = "CP001") {
+                     std::string_view identity = "CP001",
+                     std::optional<CallDeadline> deadline = {}) {
     auto [call, deliver] = promised();
-    server.server->call(identity, action, parse(payload), std::move(deliver), timeout);
+    server.server->call(identity, action, parse(payload), std::move(deliver), timeout, deadline);
     return std::move(call);
 }
 
@@ -490,10 +491,42 @@ TEST_F(CentralSystemTest, ABurstOfCallsKeepsItsOrder) {
     EXPECT_TRUE(again.outcome.get().ok());
 }
 
-// A call's timeout runs from call(), time queued behind others included: one
-// that waits it out is reported then, and never sent (its maker, the engine,
-// has given up on it and may have sent a retry since).
-TEST_F(CentralSystemTest, AQueuedCallThatWaitsOutItsTimeoutIsNeverSent) {
+// A charger that takes its time with every call: each call waits behind
+// the previous one, and still gets its whole timeout once it is on the
+// wire. One CALL is in flight at a time: the next goes out only after the
+// charger answered the last.
+TEST_F(CentralSystemTest, ACallQueuedBehindASlowChargerGetsItsWholeTimeoutOnTheWire) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    constexpr auto kTimeout = std::chrono::milliseconds(700);
+    constexpr auto kAnswerAfter = std::chrono::milliseconds(400);
+    std::vector<AsyncCall> calls;
+    for (int i = 1; i <= 3; ++i) {
+        calls.push_back(start_call(server, "RemoteStopTransaction",
+                                   "{\"transactionId\":" + std::to_string(i) + "}", kTimeout));
+    }
+    for (int expected = 1; expected <= 3; ++expected) {
+        auto frame = client.next();
+        ASSERT_TRUE(frame) << "call " << expected << " never came";
+        auto doc = parse(*frame);
+        EXPECT_EQ(doc[3]["transactionId"].GetInt(), expected);
+        std::this_thread::sleep_for(kAnswerAfter);
+        EXPECT_FALSE(client.next(std::chrono::milliseconds(0)))
+            << "a CALL went out while call " << expected << " was unanswered";
+        client.send(accepted(doc));
+    }
+    for (auto& call : calls) {
+        auto outcome = call.outcome.get();
+        EXPECT_TRUE(outcome.ok()) << outcome.reason() << ": " << outcome.message;
+    }
+}
+
+// A call's deadline (its maker's own limit, counted from call()) passes
+// while it waits behind the call in flight: it is reported then, and never
+// sent (its maker, the engine, has given up on it and may have sent a
+// retry since).
+TEST_F(CentralSystemTest, AQueuedCallWhoseDeadlinePassesIsNeverSent) {
     TestServer server;
     TestClient client(server.server->port(), {});
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
@@ -501,39 +534,53 @@ TEST_F(CentralSystemTest, AQueuedCallThatWaitsOutItsTimeoutIsNeverSent) {
     auto slow = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
                            std::chrono::milliseconds(800));
     auto queued = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})",
-                             std::chrono::milliseconds(150));
+                             std::chrono::milliseconds(5000), "CP001",
+                             start + std::chrono::milliseconds(150));
     ASSERT_TRUE(client.next());  // the first is on the wire and stays unanswered
     auto expired = queued.outcome.get();
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(600));
     EXPECT_EQ(expired.kind, CallOutcome::Kind::Timeout);
     EXPECT_EQ(expired.reason(), "timeout");
-    EXPECT_NE(expired.message.find("waited 150 ms behind earlier calls; not sent"),
-              std::string::npos)
+    EXPECT_NE(expired.message.find("behind earlier calls; not sent"), std::string::npos)
         << expired.message;
     EXPECT_EQ(slow.outcome.get().kind, CallOutcome::Kind::Timeout);
     EXPECT_FALSE(client.next(std::chrono::milliseconds(300))) << "the expired call was sent";
 }
 
-// A call that waited part of its timeout gets only the rest on the wire.
-TEST_F(CentralSystemTest, AQueuedCallGetsWhatIsLeftOfItsTimeout) {
+// Once on the wire, a call ends at the earlier of its send plus its
+// timeout and its deadline.
+TEST_F(CentralSystemTest, ACallsTimeoutRunsFromItsSendAndItsDeadlineBoundsIt) {
     TestServer server;
     TestClient client(server.server->port(), {});
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
     const auto start = std::chrono::steady_clock::now();
+    auto since_start = [&] { return std::chrono::steady_clock::now() - start; };
     auto first = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
-                            std::chrono::milliseconds(600));
+                            std::chrono::milliseconds(400));
     auto second = start_call(server, "RemoteStopTransaction", R"({"transactionId":2})",
-                             std::chrono::milliseconds(700));
+                             std::chrono::milliseconds(500));
+    auto third = start_call(server, "RemoteStopTransaction", R"({"transactionId":3})",
+                            std::chrono::milliseconds(5000), "CP001",
+                            start + std::chrono::milliseconds(1300));
     ASSERT_TRUE(client.next());
     EXPECT_EQ(first.outcome.get().kind, CallOutcome::Kind::Timeout);
     auto frame = client.next();  // the second goes out once the first gave up
     ASSERT_TRUE(frame);
     EXPECT_EQ(parse(*frame)[3]["transactionId"].GetInt(), 2);
     EXPECT_EQ(second.outcome.get().kind, CallOutcome::Kind::Timeout);
-    const auto took = std::chrono::steady_clock::now() - start;
-    // Counted from the send, its 700 ms would have ended at 1300.
-    EXPECT_GE(took, std::chrono::milliseconds(690));
-    EXPECT_LT(took, std::chrono::milliseconds(1100));
+    // Its 500 ms began at its send, at 400 ms, not at call().
+    EXPECT_GE(since_start(), std::chrono::milliseconds(890));
+    EXPECT_LT(since_start(), std::chrono::milliseconds(1250));
+
+    frame = client.next();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(parse(*frame)[3]["transactionId"].GetInt(), 3);
+    auto bounded = third.outcome.get();
+    EXPECT_EQ(bounded.kind, CallOutcome::Kind::Timeout);
+    EXPECT_NE(bounded.message.find("by the deadline its caller set"), std::string::npos)
+        << bounded.message;
+    EXPECT_GE(since_start(), std::chrono::milliseconds(1290));
+    EXPECT_LT(since_start(), std::chrono::milliseconds(2500));
 }
 
 TEST_F(CentralSystemTest, TimedOutCallsLateReplyIsDroppedNotMatchedToTheNext) {

@@ -142,6 +142,10 @@ struct CallOutcome {
 
 using CallCallback = std::function<void(CallOutcome)>;
 
+// When a call's maker gives up on it, whether it is sent or not (see
+// CentralSystem::call).
+using CallDeadline = std::chrono::steady_clock::time_point;
+
 // An inbound handler refusal, sent as a CALLERROR.
 struct HandlerError {
     ErrorCode code = ErrorCode::GenericError;
@@ -225,16 +229,26 @@ class CentralSystem {
     // Sends a CALL to `identity`. The payload is validated against the
     // action's request schema first; the callback gets exactly one outcome,
     // always on an I/O thread, never inside call().
+    //
+    // One CALL is in flight per connection; the others wait in order.
+    // `timeout` (default: options.default_call_timeout) is the charger's
+    // time to answer, counted from when the CALL goes on the wire, so time
+    // spent queued behind a slow charger's previous call does not eat it.
+    // `deadline`, when given, bounds the call as a whole (its maker's own
+    // limit): a call still queued then fails Timeout and is never sent, and
+    // one in flight fails Timeout at the earlier of the two.
     void call(std::string_view identity, std::string_view action, const rapidjson::Value& payload,
-              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {});
+              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {},
+              std::optional<CallDeadline> deadline = {});
 
     template <class Request>
     requires requires { Request::action; }
     void call(std::string_view identity, const Request& request, CallCallback callback,
-              std::optional<std::chrono::milliseconds> timeout = {}) {
+              std::optional<std::chrono::milliseconds> timeout = {},
+              std::optional<CallDeadline> deadline = {}) {
         JsonArena<> arena;  // a request's JSON fits
         rapidjson::Value json = to_json(request, arena.pool);
-        call(identity, Request::action, json, std::move(callback), timeout);
+        call(identity, Request::action, json, std::move(callback), timeout, deadline);
     }
 
     // The handle of `identity`, connected or not (yet).
@@ -242,21 +256,24 @@ class CentralSystem {
 
     // As call() above, to the charge point of `to` (which must not be empty).
     void call(const ChargePointHandle& to, std::string_view action, const rapidjson::Value& payload,
-              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {});
+              CallCallback callback, std::optional<std::chrono::milliseconds> timeout = {},
+              std::optional<CallDeadline> deadline = {});
 
     template <class Request>
     requires requires { Request::action; }
     void call(const ChargePointHandle& to, const Request& request, CallCallback callback,
-              std::optional<std::chrono::milliseconds> timeout = {}) {
+              std::optional<std::chrono::milliseconds> timeout = {},
+              std::optional<CallDeadline> deadline = {}) {
         JsonArena<> arena;
         rapidjson::Value json = to_json(request, arena.pool);
-        call(to, Request::action, json, std::move(callback), timeout);
+        call(to, Request::action, json, std::move(callback), timeout, deadline);
     }
 
   private:
     void call_slot(detail::ChargePointSlot* slot, std::string_view identity,
                    std::string_view action, const rapidjson::Value& payload, CallCallback callback,
-                   std::optional<std::chrono::milliseconds> timeout);
+                   std::optional<std::chrono::milliseconds> timeout,
+                   std::optional<CallDeadline> deadline);
     static void drain_submissions(detail::ServerState& state);
 
     std::vector<boost::asio::io_context*> contexts_;
