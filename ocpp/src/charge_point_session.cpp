@@ -124,8 +124,14 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
     // OCPP-J 1.6 (3.1.2): a central system that does not agree to the
     // subprotocols offered completes the handshake without naming one, then
     // closes the connection at once (on_accept).
-    const auto protocols = request[http::field::sec_websocket_protocol];
-    subprotocol_agreed_ = offers_subprotocol(std::string_view(protocols.data(), protocols.size()));
+    // The offer may span several header lines, which are one list (RFC 6455
+    // 11.3.4): a charger may name each protocol on a line of its own.
+    subprotocol_agreed_ = false;
+    for (auto [line, end] = request.equal_range(http::field::sec_websocket_protocol);
+         line != end && !subprotocol_agreed_; ++line) {
+        const auto offered = line->value();
+        subprotocol_agreed_ = offers_subprotocol(std::string_view(offered.data(), offered.size()));
+    }
 
     upgrade_read_ = true;
     deadline_timer_.cancel();

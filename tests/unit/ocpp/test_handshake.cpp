@@ -58,6 +58,26 @@ TEST(Handshake, SubprotocolListIsSearched) {
     EXPECT_FALSE(offers_subprotocol(""));
 }
 
+// The response to an upgrade request whose first lines are given as raw
+// text (Beast's request type would fold repeated header lines into one).
+// Status 0: no response.
+http::response<http::string_body> raw_upgrade(std::uint16_t port, std::string_view first_lines) {
+    net::io_context io;
+    beast::tcp_stream stream(io);
+    stream.connect({net::ip::make_address("127.0.0.1"), port});
+    const std::string request =
+        std::string(first_lines) +
+        "Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    net::write(stream, net::buffer(request));
+    http::response<http::string_body> response;
+    response.result(0);
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    http::read(stream, buffer, response, ec);
+    return response;
+}
+
 HandshakeDecision password_check(const HandshakeRequest& request) {
     if (request.identity != "CP001") return HandshakeDecision::NotFound;
     return credentials_match(request.credentials, request.identity, "pw-1")
@@ -108,6 +128,20 @@ TEST(HandshakeOverSockets, MissingSubprotocolIsRefused) {
     EXPECT_FALSE(server.server->is_connected("CP001"));
     EXPECT_EQ(server.handler->connect_count(), 0);
     EXPECT_TRUE(server.handler->disconnect_list().empty());
+}
+
+// RFC 6455 11.3.4: Sec-WebSocket-Protocol lines repeated in a request are
+// one list, as if joined with commas.
+TEST(HandshakeOverSockets, SubprotocolsOfferedOnSeveralHeaderLinesAreOneList) {
+    TestServer server;
+    const auto response = raw_upgrade(server.server->port(),
+                                      "GET /ocpp/CP001 HTTP/1.1\r\n"
+                                      "Sec-WebSocket-Protocol: ocpp2.0.1\r\n"
+                                      "Sec-WebSocket-Protocol: ocpp1.6\r\n");
+    EXPECT_EQ(response.result_int(), 101u);
+    EXPECT_EQ(response[http::field::sec_websocket_protocol], "ocpp1.6");
+    EXPECT_TRUE(wait_until([&] { return server.handler->connect_count() == 1; }));
+    EXPECT_FALSE(server.logged("subprotocol ocpp1.6 is required"));
 }
 
 TEST(HandshakeOverSockets, Profile1ChecksBasicAuth) {
