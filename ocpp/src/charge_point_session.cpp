@@ -318,6 +318,17 @@ void ChargePointSession<Stream>::handle_message(std::string_view text) {
         handle_error(*error);
     } else {
         const auto& problem = std::get<FrameError>(frame);
+        if (!problem.answer_expected && answers_call_in_flight(problem)) {
+            // The charger's answer to our call, broken: the call fails now
+            // rather than wait out its timeout for an answer already given.
+            CallOutcome outcome;
+            outcome.kind = CallOutcome::Kind::InvalidResponse;
+            outcome.message =
+                who() + " message id " + in_flight_->message_id + ": " + problem.description;
+            state_->log(LogLevel::Warning, outcome.message);
+            finish_call(std::move(outcome));
+            return;
+        }
         state_->log(LogLevel::Warning, who() + ": malformed frame (" +
                                            std::string(to_string(problem.code)) +
                                            "): " + problem.description);
@@ -327,6 +338,15 @@ void ChargePointSession<Stream>::handle_message(std::string_view text) {
                 problem.description));
         }
     }
+}
+
+// True when a malformed CALLRESULT or CALLERROR names the call in flight:
+// by its message id, or by the same digits sent as a number.
+template <class Stream>
+bool ChargePointSession<Stream>::answers_call_in_flight(const FrameError& problem) const {
+    if (!in_flight_) return false;
+    const std::string& id = in_flight_->message_id;
+    return problem.message_id == id || problem.numeric_message_id == id;
 }
 
 template <class Stream>
@@ -413,6 +433,11 @@ void ChargePointSession<Stream>::handle_error(const CallError& error) {
     outcome.message.assign(error.description);
     if (error.details != nullptr) {
         copy_value(*error.details, outcome.payload, outcome.payload.GetAllocator());
+    } else {
+        state_->log(LogLevel::Warning, who() + ": the CALLERROR for message id " +
+                                           in_flight_->message_id +
+                                           " has no details object; taken for its code and "
+                                           "description");
     }
     finish_call(std::move(outcome));
 }

@@ -72,6 +72,7 @@ class ChargePointSession : public SessionBase,
     void do_read();
     void on_read(beast::error_code ec);
     void handle_message(std::string_view text);
+    bool answers_call_in_flight(const FrameError& problem) const;
     void handle_call(const Call& call);
     void handle_result(const CallResult& result);
     void handle_error(const CallError& error);

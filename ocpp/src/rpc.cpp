@@ -85,6 +85,8 @@ class DepthLimited {
 
 // Reads the message id of a frame, or says why it cannot be used.
 std::optional<std::string> message_id_problem(const rapidjson::Value& id) {
+    if (id.IsInt64() || id.IsUint64())
+        return "message id " + to_json_text(id) + " is a number, not a string";
     if (!id.IsString()) return "message id is not a string";
     if (id.GetStringLength() == 0) return "message id is empty";
     if (id.GetStringLength() > kMaxMessageIdLength) {
@@ -167,7 +169,10 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
         return frame_error({}, ErrorCode::ProtocolError, "frame has no message id", is_call);
     }
     if (auto problem = message_id_problem(frame[1])) {
-        return frame_error({}, ErrorCode::FormationViolation, *problem, is_call);
+        FrameError error = frame_error({}, ErrorCode::FormationViolation, *problem, is_call);
+        if (!is_call && (frame[1].IsInt64() || frame[1].IsUint64()))
+            error.numeric_message_id = to_json_text(frame[1]);
+        return error;
     }
     const std::string_view message_id = view_of(frame[1]);
 
@@ -199,14 +204,18 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
             return CallResult{message_id, &frame[2]};
         }
         case MessageType::CallError: {
-            if (frame.Size() != 5 || !frame[2].IsString() || !frame[3].IsString() ||
-                !frame[4].IsObject()) {
+            // A usable code and description with the details missing or
+            // not an object still say why the call failed: taken, without
+            // the details, rather than thrown away.
+            if (frame.Size() < 4 || frame.Size() > 5 || !frame[2].IsString() ||
+                !frame[3].IsString()) {
                 return frame_error(readable_id, ErrorCode::FormationViolation,
                                    "CALLERROR must be [4, id, code, description, {details}]",
                                    false);
             }
+            const bool has_details = frame.Size() == 5 && frame[4].IsObject();
             CallError error{message_id, view_of(frame[2]), ErrorCode::GenericError,
-                            view_of(frame[3]), &frame[4]};
+                            view_of(frame[3]), has_details ? &frame[4] : nullptr};
             if (auto code = error_code_from_string(error.code_text)) error.code = *code;
             return error;
         }

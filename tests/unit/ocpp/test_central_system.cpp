@@ -649,6 +649,57 @@ TEST_F(CentralSystemTest, CallErrorAndInvalidResponsesFailTheCall) {
     EXPECT_NE(invalid.message.find("'Maybe'"), std::string::npos) << invalid.message;
 }
 
+// A malformed answer to the call in flight is that call's answer, not
+// no answer: the call fails at once instead of holding the connection's
+// one slot for its whole timeout. ID stands for the call's message id.
+TEST_F(CentralSystemTest, AMalformedAnswerToTheCallInFlightFailsItAtOnce) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    struct Case {
+        std::string answer;
+        CallOutcome::Kind kind;
+        std::string reason;  // what reason() holds
+    };
+    const std::vector<Case> cases{
+        {R"([3,"ID",null])", CallOutcome::Kind::InvalidResponse,
+         "CALLRESULT must be [3, id, {payload}]"},
+        {R"([3,"ID",[]])", CallOutcome::Kind::InvalidResponse,
+         "CALLRESULT must be [3, id, {payload}]"},
+        {R"([4,"ID","GenericError"])", CallOutcome::Kind::InvalidResponse,
+         "CALLERROR must be [4, id, code, description, {details}]"},
+        {R"([3,ID,{"status":"Accepted"}])", CallOutcome::Kind::InvalidResponse,
+         "message id ID is a number, not a string"},
+        // A usable code and description: the charger's word, details or not.
+        {R"([4,"ID","GenericError","x",null])", CallOutcome::Kind::CallError, "GenericError: x"},
+        {R"([4,"ID","NotSupported","y"])", CallOutcome::Kind::CallError, "NotSupported: y"},
+    };
+    auto with_id = [](std::string text, const std::string& id) {
+        for (auto at = text.find("ID"); at != std::string::npos; at = text.find("ID", at + 1))
+            text.replace(at, 2, id);
+        return text;
+    };
+    for (const auto& c : cases) {
+        auto call = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})",
+                               std::chrono::milliseconds(3000));
+        auto frame = client.next();
+        ASSERT_TRUE(frame);
+        const std::string id = parse(*frame)[1].GetString();
+        client.send(with_id(c.answer, id));
+        ASSERT_EQ(call.outcome.wait_for(std::chrono::milliseconds(1500)), std::future_status::ready)
+            << c.answer << " was taken for no answer";
+        auto outcome = call.outcome.get();
+        EXPECT_EQ(outcome.kind, c.kind) << c.answer << ": " << outcome.reason();
+        const std::string expected =
+            c.kind == CallOutcome::Kind::InvalidResponse ? "invalid response: " : "";
+        EXPECT_TRUE(outcome.reason().starts_with(expected)) << outcome.reason();
+        EXPECT_NE(outcome.reason().find(with_id(c.reason, id)), std::string::npos)
+            << c.answer << ": " << outcome.reason();
+    }
+    // The connection goes on.
+    EXPECT_EQ(exchange(client, R"([2,"hb","Heartbeat",{}])").type, 3);
+}
+
 TEST_F(CentralSystemTest, InboundIsAnsweredWhileAnOutboundCallWaits) {
     TestServer server;
     TestClient client(server.server->port(), {});

@@ -56,6 +56,8 @@ struct CallError {
     std::string_view code_text;
     ErrorCode code = ErrorCode::GenericError;
     std::string_view description;
+    // Null when the peer sent no details object (missing, or not an
+    // object): its code and description are still taken for what they say.
     const rapidjson::Value* details = nullptr;
 };
 
@@ -69,6 +71,10 @@ struct FrameError {
     // or its type could not be read. A broken CALLRESULT or CALLERROR is
     // never answered (OCPP-J forbids answering an answer).
     bool answer_expected = true;
+    // A broken CALLRESULT or CALLERROR whose message id is a number rather
+    // than a string: the number's digits, so the call it answers can be
+    // named and failed (message_id is then empty).
+    std::string numeric_message_id;
 };
 
 using Frame = std::variant<Call, CallResult, CallError, FrameError>;
