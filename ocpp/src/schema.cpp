@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <stdexcept>
 
@@ -115,20 +117,35 @@ class SchemaRegistry::CompiledSchema {
 
     // RapidJSON gets the schema without `multipleOf`: its exact test refuses
     // 9.1 as a multiple of 0.1. check_extras() makes the test with a tolerance.
+    // And an OCPP integer is 32-bit (the spec's "integer" everywhere, and our
+    // typed messages' int32_t): each `type: integer` gets the bounds of one,
+    // checked in the validator's own pass (describe_failure names it).
     static rapidjson::SchemaDocument stripped(const rapidjson::Document& source) {
         rapidjson::Document copy;
         copy.CopyFrom(source, copy.GetAllocator());
-        strip_multiple_of(copy);
+        prepare(copy, copy.GetAllocator());
         return rapidjson::SchemaDocument(copy);
     }
 
-    static void strip_multiple_of(rapidjson::Value& node) {
+    static void prepare(rapidjson::Value& node, rapidjson::Document::AllocatorType& allocator) {
         if (node.IsObject()) {
             node.RemoveMember("multipleOf");
-            for (auto& member : node.GetObject()) strip_multiple_of(member.value);
+            if (is_integer_type(node)) {
+                if (!node.HasMember("minimum"))
+                    node.AddMember("minimum", std::numeric_limits<std::int32_t>::min(), allocator);
+                if (!node.HasMember("maximum"))
+                    node.AddMember("maximum", std::numeric_limits<std::int32_t>::max(), allocator);
+            }
+            for (auto& member : node.GetObject()) prepare(member.value, allocator);
         } else if (node.IsArray()) {
-            for (auto& item : node.GetArray()) strip_multiple_of(item);
+            for (auto& item : node.GetArray()) prepare(item, allocator);
         }
+    }
+
+    static bool is_integer_type(const rapidjson::Value& schema) {
+        auto type = schema.FindMember("type");
+        return type != schema.MemberEnd() && type->value.IsString() &&
+               view(type->value) == "integer";
     }
 
     // The schema node that describes the instance at `pointer`, following
@@ -197,6 +214,11 @@ class SchemaRegistry::CompiledSchema {
             }
             return violation(ErrorCode::OccurenceConstraintViolation, path,
                              "a required property is missing");
+        }
+        if ((keyword == "minimum" || keyword == "maximum") && schema != nullptr &&
+            instance != nullptr && is_integer_type(*schema) && !instance->IsInt()) {
+            return violation(ErrorCode::TypeConstraintViolation, path,
+                             "expected a 32-bit integer, got " + to_json_text(*instance));
         }
         if (keyword == "minItems" || keyword == "maxItems") {
             return violation(ErrorCode::OccurenceConstraintViolation, path,

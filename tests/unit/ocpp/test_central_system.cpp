@@ -147,6 +147,31 @@ TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
 }
 
+// OCPP's integer is 32-bit: a bigger one breaks the message's type, the
+// charger's mistake, not a failure of the central system.
+TEST_F(CentralSystemTest, IntegersBeyond32BitsAreATypeConstraintViolation) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open());
+    for (
+        const char* frame : {
+            R"([2,"i1","StopTransaction",{"meterStop":10,"timestamp":"2026-11-26T11:00:00Z","transactionId":99999999999}])",
+            R"([2,"i2","StatusNotification",{"connectorId":2147483648,"errorCode":"NoError","status":"Available"}])",
+            R"([2,"i3","MeterValues",{"connectorId":-2147483649,"meterValue":[]}])",
+        }) {
+        auto reply = exchange(client, frame);
+        EXPECT_EQ(reply.type, 4) << frame;
+        EXPECT_EQ(reply.code, "TypeConstraintViolation") << frame << ": " << reply.description;
+        EXPECT_NE(reply.description.find("32-bit integer"), std::string::npos) << reply.description;
+    }
+    EXPECT_FALSE(server.logged("handler failed"));
+    // The bounds themselves are integers.
+    auto largest = exchange(
+        client,
+        R"([2,"i4","StatusNotification",{"connectorId":2147483647,"errorCode":"NoError","status":"Available"}])");
+    EXPECT_EQ(largest.type, 3) << largest.code << " " << largest.description;
+}
+
 // Nesting a frame 30,000 levels deep fits the 64 KiB frame limit; a
 // recursive parser or validator would run off its thread's stack.
 TEST_F(CentralSystemTest, DeeplyNestedFrameIsRefusedNotFollowed) {
