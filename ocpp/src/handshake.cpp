@@ -87,9 +87,27 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     return difference == 0;
 }
 
+// The path (and query) of a request target in absolute form,
+// "http://host:port/path?query" (RFC 7230 5.3.2, which a server must
+// accept; some chargers send their whole ws:// URL); any other target as
+// it is. An absolute form without a path has "/".
+std::string_view origin_form(std::string_view target) {
+    if (target.starts_with('/')) return target;
+    const auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos || scheme_end == 0) return target;
+    for (char c : target.substr(0, scheme_end)) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.')
+            return target;
+    }
+    const auto path = target.find_first_of("/?#", scheme_end + 3);
+    if (path == std::string_view::npos || target[path] != '/') return "/";
+    return target.substr(path);
+}
+
 }  // namespace
 
 std::optional<std::string> identity_from_target(std::string_view target, std::string_view path) {
+    target = origin_form(target);
     if (const auto query = target.find('?'); query != std::string_view::npos) {
         target = target.substr(0, query);
     }

@@ -33,6 +33,17 @@ TEST(Handshake, IdentityIsTheLastSegmentPercentDecoded) {
     EXPECT_FALSE(identity_from_target("/ocpp/CP%zz", "/ocpp"));
 }
 
+// RFC 7230 5.3.2: a server must accept a target in absolute form, and the
+// path is taken from it.
+TEST(Handshake, IdentityOfAnAbsoluteFormTarget) {
+    EXPECT_EQ(identity_from_target("http://127.0.0.1:9000/ocpp/CP1", "/ocpp"), "CP1");
+    EXPECT_EQ(identity_from_target("ws://gw.example/ocpp/CP%201?x=/y", "/ocpp"), "CP 1");
+    EXPECT_EQ(identity_from_target("WSS://gw:443/ocpp/CP2/", "/ocpp"), "CP2");
+    EXPECT_FALSE(identity_from_target("http://127.0.0.1:9000", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("http://127.0.0.1:9000?/ocpp/CP1", "/ocpp"));
+    EXPECT_FALSE(identity_from_target("http://127.0.0.1:9000/other/CP1", "/ocpp"));
+}
+
 TEST(Handshake, ParsesBasicCredentials) {
     auto credentials = parse_basic_authorization(basic("CP001:s3cr:et"));
     ASSERT_TRUE(credentials);
@@ -109,6 +120,21 @@ TEST(HandshakeOverSockets, UnknownIdentityIs404) {
     EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/ocpp/"}).result_int(), 404u);
     EXPECT_EQ(probe_upgrade(server.server->port(), {.target = "/elsewhere/CP001"}).result_int(),
               404u);
+}
+
+TEST(HandshakeOverSockets, AnAbsoluteFormTargetIsAccepted) {
+    TestServer server;
+    const auto port = std::to_string(server.server->port());
+    for (const std::string scheme : {"http", "ws"}) {
+        const auto response = probe_upgrade(
+            server.server->port(), {.target = scheme + "://127.0.0.1:" + port + "/ocpp/CP001"});
+        EXPECT_EQ(response.result_int(), 101u) << scheme << ": " << response.body();
+        EXPECT_EQ(response[http::field::sec_websocket_protocol], "ocpp1.6") << scheme;
+    }
+    EXPECT_EQ(
+        probe_upgrade(server.server->port(), {.target = "http://127.0.0.1:" + port + "/ocpp/XX99"})
+            .result_int(),
+        404u);
 }
 
 // OCPP-J 1.6: without agreement on the subprotocol the central system

@@ -13,7 +13,8 @@ inline constexpr std::string_view kSubprotocol = "ocpp1.6";
 
 // The charge point identity of a request target: the last path segment under
 // `path`, percent-decoded, the query string and trailing slashes ignored
-// ("/ocpp/CP001/" is CP001). nullopt when the target
+// ("/ocpp/CP001/" is CP001); a target in absolute form
+// ("ws://host:9000/ocpp/CP001") is read by its path. nullopt when the target
 // is not under `path`, names no identity, or is malformed.
 // identity_from_target("/ocpp/CP%20001", "/ocpp") == "CP 001".
 std::optional<std::string> identity_from_target(std::string_view target, std::string_view path);
