@@ -279,6 +279,10 @@ std::string ChargePointSession<Stream>::describe_read_error(beast::error_code ec
     if (ec == websocket::error::closed) {
         if (closing_) return close_reason_;
         const auto& reason = ws_.reason();
+        // Beast reads a close frame without a body (1005, "no status
+        // received") as code 0, which no peer sends.
+        if (reason.code == websocket::close_code::none)
+            return "closed by the charge point without a status code";
         return "closed by the charge point (code " + std::to_string(reason.code) +
                (reason.reason.empty() ? "" : ", " + std::string(reason.reason.c_str())) + ")";
     }

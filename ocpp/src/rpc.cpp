@@ -156,10 +156,12 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
     const bool known_type = is_call || type == static_cast<int>(MessageType::CallResult) ||
                             type == static_cast<int>(MessageType::CallError);
 
+    // Any string id is echoed in the answer, even one too long to be
+    // valid: the charger can match the error to its call (the frame limit
+    // bounds its length).
     std::string readable_id;
     if (frame.Size() >= 2 && frame[1].IsString()) {
         readable_id.assign(frame[1].GetString(), frame[1].GetStringLength());
-        if (readable_id.size() > kMaxMessageIdLength) readable_id.clear();
     }
     if (!known_type) {
         return frame_error(readable_id, ErrorCode::ProtocolError,
@@ -169,7 +171,8 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
         return frame_error({}, ErrorCode::ProtocolError, "frame has no message id", is_call);
     }
     if (auto problem = message_id_problem(frame[1])) {
-        FrameError error = frame_error({}, ErrorCode::FormationViolation, *problem, is_call);
+        FrameError error =
+            frame_error(readable_id, ErrorCode::FormationViolation, *problem, is_call);
         if (!is_call && (frame[1].IsInt64() || frame[1].IsUint64()))
             error.numeric_message_id = to_json_text(frame[1]);
         return error;

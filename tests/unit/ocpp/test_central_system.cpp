@@ -172,6 +172,23 @@ TEST_F(CentralSystemTest, IntegersBeyond32BitsAreATypeConstraintViolation) {
     EXPECT_EQ(largest.type, 3) << largest.code << " " << largest.description;
 }
 
+// A CALL whose message id breaks the 36-character limit is answered with
+// that id, so the charger can match the error to its call; "-1" is for a
+// CALL with no string id.
+TEST_F(CentralSystemTest, ACallWithAnOverlongMessageIdIsAnsweredWithItsOwnId) {
+    TestServer server;
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(client.open());
+    const std::string long_id(40, 'a');
+    auto reply = exchange(client, R"([2,")" + long_id + R"(","Heartbeat",{}])");
+    EXPECT_EQ(reply.type, 4);
+    EXPECT_EQ(reply.id, long_id);
+    EXPECT_EQ(reply.code, "FormationViolation");
+    EXPECT_NE(reply.description.find("longer than 36"), std::string::npos) << reply.description;
+    EXPECT_EQ(exchange(client, R"([2,17,"Heartbeat",{}])").id, "-1");
+    EXPECT_EQ(exchange(client, R"([2,"","Heartbeat",{}])").id, "-1");
+}
+
 // Nesting a frame 30,000 levels deep fits the 64 KiB frame limit; a
 // recursive parser or validator would run off its thread's stack.
 TEST_F(CentralSystemTest, DeeplyNestedFrameIsRefusedNotFollowed) {
@@ -966,6 +983,47 @@ TEST_F(CentralSystemTest, ClientCloseIsReportedAndFailsPendingCalls) {
     EXPECT_EQ(pending.outcome.get().kind, CallOutcome::Kind::Disconnected);
     EXPECT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
     EXPECT_FALSE(server.server->is_connected("CP001"));
+}
+
+// A charger-side WebSocket of its own, for what TestClient does not do:
+// close with a chosen close frame.
+struct RawCharger {
+    explicit RawCharger(std::uint16_t port, const std::string& target = "/ocpp/CP001") {
+        ws.next_layer().connect({net::ip::make_address("127.0.0.1"), port});
+        ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+            request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+        }));
+        ws.handshake("127.0.0.1", target);
+    }
+    void send(const std::string& text) { ws.write(net::buffer(text)); }
+    std::string read() {
+        beast::flat_buffer buffer;
+        ws.read(buffer);
+        return beast::buffers_to_string(buffer.data());
+    }
+    net::io_context io;
+    websocket::stream<beast::tcp_stream> ws{io};
+};
+
+// A close frame without a status code (1005, "no status received") is
+// reported as such, not as code 0, in the log and in a failed call.
+TEST_F(CentralSystemTest, ACloseWithoutAStatusCodeIsReportedAsSuch) {
+    TestServer server;
+    RawCharger charger(server.server->port());
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    auto pending = start_call(server, "RemoteStopTransaction", R"({"transactionId":1})");
+    charger.read();                               // the CALL
+    charger.ws.close(websocket::close_reason{});  // a close frame with an empty body
+    auto outcome = pending.outcome.get();
+    EXPECT_EQ(outcome.kind, CallOutcome::Kind::Disconnected);
+    EXPECT_NE(outcome.message.find("closed by the charge point without a status code"),
+              std::string::npos)
+        << outcome.message;
+    EXPECT_EQ(outcome.message.find("code 0"), std::string::npos) << outcome.message;
+    ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("without a status code"), std::string::npos)
+        << server.handler->disconnect_list()[0];
+    EXPECT_TRUE(server.logged("disconnected: closed by the charge point without a status code"));
 }
 
 TEST_F(CentralSystemTest, HandlerExceptionBecomesInternalError) {

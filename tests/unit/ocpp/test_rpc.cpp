@@ -129,8 +129,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadFrame{R"([2,"id",5,{}])", ErrorCode::FormationViolation, "id", true},
         BadFrame{R"([2,"id","Heartbeat",[]])", ErrorCode::FormationViolation, "id", true},
         BadFrame{R"([2,17,"Heartbeat",{}])", ErrorCode::FormationViolation, "", true},
+        // Too long, but a string: the answer echoes it.
         BadFrame{R"([2,"0123456789012345678901234567890123456","Heartbeat",{}])",
-                 ErrorCode::FormationViolation, "", true},
+                 ErrorCode::FormationViolation, "0123456789012345678901234567890123456", true},
+        BadFrame{R"([2,"","Heartbeat",{}])", ErrorCode::FormationViolation, "", true},
         BadFrame{R"([3,"id"])", ErrorCode::FormationViolation, "id", false},
         BadFrame{R"([4,"id","GenericError"])", ErrorCode::FormationViolation, "id", false}));
 

@@ -63,7 +63,8 @@ struct CallError {
 
 // A frame that is not a well-formed CALL, CALLRESULT or CALLERROR.
 struct FrameError {
-    // The message id when one could be read, else empty.
+    // The message id when it is a string (also one that breaks the length
+    // limit, so the answer names the charger's own id), else empty.
     std::string message_id;
     ErrorCode code = ErrorCode::FormationViolation;
     std::string description;
@@ -100,8 +101,9 @@ bool sent_by_charge_point(std::string_view action) noexcept;
 // must outlive the returned views.
 Frame parse_frame(std::string_view text, rapidjson::Document& document);
 
-// The message id used to answer a CALL whose own id could not be read; the
-// 1.6 standard has none, this is the value OCPP 2.0.1 prescribes.
+// The message id used to answer a CALL whose own id could not be read (not
+// a string, or empty); the 1.6 standard has none, this is the value OCPP
+// 2.0.1 prescribes.
 inline constexpr std::string_view kUnknownMessageId = "-1";
 
 std::string serialize_call(std::string_view message_id, std::string_view action,
