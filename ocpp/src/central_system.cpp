@@ -11,6 +11,7 @@
 
 #include "charge_point_session.hpp"
 #include "json_output.hpp"
+#include "printable.hpp"
 
 namespace gridgate::ocpp {
 
@@ -351,7 +352,7 @@ void CentralSystem::drain_submissions(detail::ServerState& state) {
             sessions[i]->submit_call(std::move(call));
             continue;
         }
-        const std::string who = "charge point '" + batch[i].slot->identity + "'";
+        const std::string who = "charge point '" + detail::printable(batch[i].slot->identity) + "'";
         CallOutcome outcome;
         outcome.kind = CallOutcome::Kind::Disconnected;
         outcome.message = who + ": connection closed before " + std::string(call.action) +

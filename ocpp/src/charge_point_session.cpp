@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "gridgate/ocpp/json_arena.hpp"
+#include "printable.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -26,7 +27,7 @@ std::string truncate_close_reason(std::string reason) {
 
 template <class Stream>
 std::string ChargePointSession<Stream>::who() const {
-    if (!identity_.empty()) return "charge point '" + identity_ + "'";
+    if (!identity_.empty()) return "charge point '" + printable(identity_) + "'";
     return "connection from " + remote_;
 }
 
@@ -115,11 +116,12 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
         state_->authorizer ? state_->authorizer(HandshakeRequest{identity_, credentials, remote_})
                            : HandshakeDecision::NotFound;
     if (decision == HandshakeDecision::NotFound) {
-        return reject(http::status::not_found, "unknown charge point '" + identity_ + "'");
+        return reject(http::status::not_found,
+                      "unknown charge point '" + printable(identity_) + "'");
     }
     if (decision == HandshakeDecision::Unauthorized) {
         return reject(http::status::unauthorized,
-                      "wrong or missing credentials for '" + identity_ + "'");
+                      "wrong or missing credentials for '" + printable(identity_) + "'");
     }
     // OCPP-J 1.6 (3.1.2): a central system that does not agree to the
     // subprotocols offered completes the handshake without naming one, then
@@ -284,7 +286,7 @@ std::string ChargePointSession<Stream>::describe_read_error(beast::error_code ec
         if (reason.code == websocket::close_code::none)
             return "closed by the charge point without a status code";
         return "closed by the charge point (code " + std::to_string(reason.code) +
-               (reason.reason.empty() ? "" : ", " + std::string(reason.reason.c_str())) + ")";
+               (reason.reason.empty() ? "" : ", " + printable(reason.reason.c_str())) + ")";
     }
     if (closing_) return close_reason_;
     return ec.message();
@@ -327,15 +329,15 @@ void ChargePointSession<Stream>::handle_message(std::string_view text) {
             // rather than wait out its timeout for an answer already given.
             CallOutcome outcome;
             outcome.kind = CallOutcome::Kind::InvalidResponse;
-            outcome.message =
-                who() + " message id " + in_flight_->message_id + ": " + problem.description;
+            outcome.message = who() + " message id " + in_flight_->message_id + ": " +
+                              printable(problem.description);
             state_->log(LogLevel::Warning, outcome.message);
             finish_call(std::move(outcome));
             return;
         }
         state_->log(LogLevel::Warning, who() + ": malformed frame (" +
                                            std::string(to_string(problem.code)) +
-                                           "): " + problem.description);
+                                           "): " + printable(problem.description));
         if (problem.answer_expected) {
             send_frame(serialize_call_error(
                 problem.message_id.empty() ? kUnknownMessageId : problem.message_id, problem.code,
@@ -355,8 +357,8 @@ bool ChargePointSession<Stream>::answers_call_in_flight(const FrameError& proble
 
 template <class Stream>
 void ChargePointSession<Stream>::handle_call(const Call& call) {
-    const std::string where = who() + " " + std::string(call.action) + " (message id " +
-                              std::string(call.message_id) + ")";
+    const std::string where =
+        who() + " " + printable(call.action) + " (message id " + printable(call.message_id) + ")";
     if (!sent_by_charge_point(call.action) && state_->schemas->has_action(call.action)) {
         // Refused before its payload is looked at: no payload makes it right.
         const std::string why = std::string(call.action) +
@@ -367,7 +369,7 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
     }
     if (auto violation =
             state_->schemas->validate(call.action, PayloadKind::Request, *call.payload)) {
-        state_->log(LogLevel::Warning, where + ": refused: " + violation->message);
+        state_->log(LogLevel::Warning, where + ": refused: " + printable(violation->message));
         send_frame(serialize_call_error(call.message_id, violation->code, violation->message));
         return;
     }
@@ -382,7 +384,7 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
             refusal = state_->handler->on_call(identity_, call.action, *call.payload, response);
         }
     } catch (const std::exception& e) {
-        state_->log(LogLevel::Error, where + ": handler failed: " + e.what());
+        state_->log(LogLevel::Error, where + ": handler failed: " + printable(e.what()));
         refusal = HandlerError{ErrorCode::InternalError, "the central system failed to handle it"};
     }
     if (refusal) {
@@ -393,7 +395,7 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
         // Our own bug; the charger gets an honest InternalError instead of
         // an answer that would break its parser.
         state_->log(LogLevel::Error,
-                    where + ": handler's answer is invalid: " + violation->message);
+                    where + ": handler's answer is invalid: " + printable(violation->message));
         send_frame(serialize_call_error(call.message_id, ErrorCode::InternalError,
                                         "the central system produced an invalid answer"));
         return;
@@ -405,7 +407,7 @@ template <class Stream>
 void ChargePointSession<Stream>::handle_result(const CallResult& result) {
     if (!in_flight_ || result.message_id != in_flight_->message_id) {
         state_->log(LogLevel::Warning, who() + ": dropped a CALLRESULT for message id " +
-                                           std::string(result.message_id) +
+                                           printable(result.message_id) +
                                            ", which is not the call in flight (late or unknown)");
         return;
     }
@@ -414,7 +416,7 @@ void ChargePointSession<Stream>::handle_result(const CallResult& result) {
             state_->schemas->validate(in_flight_->action, PayloadKind::Response, *result.payload)) {
         outcome.kind = CallOutcome::Kind::InvalidResponse;
         outcome.message =
-            who() + " message id " + in_flight_->message_id + ": " + violation->message;
+            who() + " message id " + in_flight_->message_id + ": " + printable(violation->message);
         state_->log(LogLevel::Warning, outcome.message);
     } else {
         outcome.kind = CallOutcome::Kind::Result;
@@ -427,14 +429,15 @@ template <class Stream>
 void ChargePointSession<Stream>::handle_error(const CallError& error) {
     if (!in_flight_ || error.message_id != in_flight_->message_id) {
         state_->log(LogLevel::Warning, who() + ": dropped a CALLERROR for message id " +
-                                           std::string(error.message_id) +
+                                           printable(error.message_id) +
                                            ", which is not the call in flight (late or unknown)");
         return;
     }
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::CallError;
-    outcome.error_code.assign(error.code_text);
-    outcome.message.assign(error.description);
+    // The charger's words travel on into logs (the command's error).
+    outcome.error_code = printable(error.code_text);
+    outcome.message = printable(error.description);
     if (error.details != nullptr) {
         copy_value(*error.details, outcome.payload, outcome.payload.GetAllocator());
     } else {

@@ -1026,6 +1026,49 @@ TEST_F(CentralSystemTest, ACloseWithoutAStatusCodeIsReportedAsSuch) {
     EXPECT_TRUE(server.logged("disconnected: closed by the charge point without a status code"));
 }
 
+// What a charger sends cannot split or forge a log line: its identity,
+// message ids, action names and close reason reach the log with control
+// characters escaped.
+TEST_F(CentralSystemTest, PeerTextReachesTheLogWithControlCharactersEscaped) {
+    TestServer server;
+    const std::string forged = "2026-11-27T23:59:59.000Z info  ASSET_CONNECTED asset_id=q forged=1";
+    {
+        RawCharger charger(server.server->port(), "/ocpp/CP%0A" + std::string("forged%00%7F"));
+        ASSERT_TRUE(wait_until([&] { return server.handler->connect_count() == 1; }));
+        // Message ids are short (36 characters at most); action names are not.
+        charger.send(R"([2,"m\nforged=1","Tele\u0001port\n)" + forged + R"(",{}])");
+        EXPECT_NE(charger.read().find("NotImplemented"), std::string::npos);
+        charger.send(R"([3,"late\r\nforged=1",{}])");
+        charger.send(R"([4,"late\nforged=1","GenericError","x",{}])");
+        charger.send(
+            R"([2,"s\n1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Dancing\n)" +
+            forged + R"("}])");
+        charger.read();
+        charger.ws.close(websocket::close_reason(websocket::close_code::normal, "bye\n" + forged));
+    }
+    ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    std::lock_guard lock(server.log_mutex);
+    for (const auto& line : server.log_lines) {
+        for (char c : line) {
+            const auto byte = static_cast<unsigned char>(c);
+            EXPECT_FALSE(byte < 0x20 || byte == 0x7f)
+                << "control character " << int(byte) << " in the log line: " << line;
+        }
+    }
+    auto logged = [&](const std::string& needle) {
+        for (const auto& line : server.log_lines)
+            if (line.find(needle) != std::string::npos) return true;
+        return false;
+    };
+    EXPECT_TRUE(logged("charge point 'CP\\nforged\\x00\\x7f'"));
+    EXPECT_TRUE(logged("(message id m\\nforged=1)"));
+    EXPECT_TRUE(logged("Tele\\x01port\\n" + forged));
+    EXPECT_TRUE(logged("CALLRESULT for message id late\\r\\nforged=1"));
+    EXPECT_TRUE(logged("CALLERROR for message id late\\nforged=1"));
+    EXPECT_TRUE(logged("'Dancing\\n" + forged + "'"));
+    EXPECT_TRUE(logged("bye\\n" + forged));
+}
+
 TEST_F(CentralSystemTest, HandlerExceptionBecomesInternalError) {
     struct Throwing : RecordingHandler {
         std::optional<HandlerError> on_call(std::string_view, std::string_view,

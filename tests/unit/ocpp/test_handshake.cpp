@@ -137,6 +137,30 @@ TEST(HandshakeOverSockets, AnAbsoluteFormTargetIsAccepted) {
         404u);
 }
 
+// An identity is the peer's text: it cannot split the log line that names
+// it (here the 404 refusal) or write raw bytes into it.
+TEST(HandshakeOverSockets, AnIdentityCannotForgeALogLine) {
+    TestServer server;
+    const auto refused = probe_upgrade(
+        server.server->port(),
+        {.target = "/ocpp/X%0A2026-11-27T23:59:59.000Z%20info%20%20ASSET_CONNECTED%20asset_id=q%"
+                   "20forged=1%00%1b"});
+    EXPECT_EQ(refused.result_int(), 404u);
+    std::lock_guard lock(server.log_mutex);
+    bool named = false;
+    for (const auto& line : server.log_lines) {
+        for (char c : line) {
+            const auto byte = static_cast<unsigned char>(c);
+            EXPECT_FALSE(byte < 0x20 || byte == 0x7f)
+                << "control character " << int(byte) << " in the log line: " << line;
+        }
+        named = named || line.find(
+                             "'X\\n2026-11-27T23:59:59.000Z info  ASSET_CONNECTED "
+                             "asset_id=q forged=1\\x00\\x1b'") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << "the refusal does not name the identity, escaped";
+}
+
 // OCPP-J 1.6: without agreement on the subprotocol the central system
 // completes the handshake naming none, then closes the connection at once.
 TEST(HandshakeOverSockets, MissingSubprotocolIsRefused) {
