@@ -1,14 +1,17 @@
 #include "gridgate/modbus/codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 namespace gridgate::modbus {
 namespace {
 
+constexpr double two_pow_52 = 4503599627370496.0;
 constexpr double two_pow_63 = 9223372036854775808.0;
 constexpr double two_pow_64 = 18446744073709551616.0;
 
@@ -112,6 +115,48 @@ std::optional<std::uint64_t> sentinel_bits(double sentinel, std::uint16_t words)
     return std::nullopt;
 }
 
+/// 10^k (with the scale's sign) when the scale is +-10^-k, k = 1..22, as the
+/// double nearest it (what `scale = 0.1` in a map gives).
+std::optional<double> decimal_divisor(double scale) {
+    struct Powers {
+        std::array<double, 23> of_ten{};
+        std::array<double, 23> inverse{};
+    };
+    static constexpr Powers powers = [] {
+        Powers p;
+        p.of_ten[0] = p.inverse[0] = 1;
+        for (std::size_t k = 1; k < p.of_ten.size(); ++k) {
+            p.of_ten[k] = p.of_ten[k - 1] * 10;  // exact up to 10^22
+            p.inverse[k] = 1 / p.of_ten[k];      // correctly rounded
+        }
+        return p;
+    }();
+    const double magnitude = std::fabs(scale);
+    if (!(magnitude < 1)) return std::nullopt;
+    for (std::size_t k = 1; k < powers.inverse.size(); ++k) {
+        if (magnitude == powers.inverse[k]) return std::copysign(powers.of_ten[k], scale);
+    }
+    return std::nullopt;
+}
+
+/// raw * scale + offset, as the double nearest the decimal result when the
+/// scale is a power of ten: 543 * 0.1 is 54.300000000000004, 543 / 10 is
+/// 54.3 (the division of exact values is correctly rounded, the product of
+/// the inexact 0.1 is not). A decimal offset within the scale's digits is
+/// added in raw units first, so it adds no rounding of its own either
+/// ((615 - 400) / 10 is 21.5).
+double engineering_value(const RegisterPoint& p, double raw) {
+    const auto divisor = decimal_divisor(p.scale);
+    if (!divisor) return raw * p.scale + p.offset;
+    if (p.offset != 0 && raw == std::trunc(raw) && std::fabs(raw) <= two_pow_52) {
+        const double shift = std::nearbyint(p.offset * *divisor);
+        if (std::fabs(shift) <= two_pow_52 && shift / *divisor == p.offset) {
+            return (raw + shift) / *divisor;  // integers below 2^53: exact sum
+        }
+    }
+    return raw / *divisor + p.offset;
+}
+
 /// Limits allow for the rounding of raw * scale (0.1 * 1000 is 100.00000000000001).
 bool within_limits(const RegisterPoint& p, double value) {
     const auto slack = [](double limit) { return 1e-9 * std::max(1.0, std::fabs(limit)); };
@@ -192,7 +237,7 @@ std::optional<double> decode(const RegisterPoint& p, std::span<const std::uint16
             }
         }
     }
-    const double value = raw * p.scale + p.offset;
+    const double value = engineering_value(p, raw);
     if (!within_limits(p, value)) return std::nullopt;
     return value;
 }

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -164,6 +165,34 @@ TEST(ModbusCodec, ScaleAndOffset) {
     ASSERT_TRUE(words);
     EXPECT_EQ(*words, Words{615});
     EXPECT_DOUBLE_EQ(*decode(t, Words{615}), 21.5);
+}
+
+// A power-of-ten scale reads as the decimal the device means, not with the
+// float noise of raw * 0.1 (GET /api/v1/assets showed soc 54.300000000000004).
+TEST(ModbusCodec, APowerOfTenScaleReadsAsTheDecimalValue) {
+    auto soc = point(PointType::uint16);
+    soc.scale = 0.1;
+    EXPECT_EQ(*decode(soc, Words{543}), 54.3);  // exactly the double nearest 54.3
+    EXPECT_EQ(*decode(soc, Words{3}), 0.3);
+    auto power = point(PointType::int32);
+    power.scale = 0.001;
+    EXPECT_EQ(*decode(power, Words{0xFFFF, 0xF37E}), -3.202);  // -3202 W
+    power.scale = -0.01;
+    EXPECT_EQ(*decode(power, Words{0x0000, 0x0107}), -2.63);
+    auto temperature = point(PointType::int16);
+    temperature.scale = 0.1;
+    temperature.offset = -40;
+    EXPECT_EQ(*decode(temperature, Words{543}), 14.3);  // not 14.299999999999997
+    // Scales that are no power of ten keep raw * scale + offset.
+    auto half = point(PointType::uint16);
+    half.scale = 0.5;
+    half.offset = 0.25;
+    EXPECT_EQ(*decode(half, Words{3}), 1.75);
+    for (const int raw : {1, 7, 99, 543, 999, 12345, 65535}) {
+        SCOPED_TRACE(raw);
+        const auto decimal = std::to_string(raw / 10) + "." + std::to_string(raw % 10);
+        EXPECT_EQ(*decode(soc, Words{static_cast<std::uint16_t>(raw)}), std::stod(decimal));
+    }
 }
 
 TEST(ModbusCodec, NegativeScaleFlipsTheDeviceSignConvention) {
