@@ -85,6 +85,9 @@ struct BatteryController::State {
     std::uint64_t beat = 0;
     int subscription = 0;
     std::thread timer;
+    /// The idle write queued by begin_stop(), for finish_stop() to wait on.
+    std::future<std::optional<ModbusError>> idle_done;
+    bool finished = false;  // finish_stop() has run
 
     std::mutex handler_mutex;  // serializes the handlers below
     bool handlers_off = false;
@@ -321,6 +324,11 @@ void BatteryController::start() {
 }
 
 void BatteryController::stop() {
+    begin_stop();
+    finish_stop(Clock::now() + state_->options.shutdown_timeout);
+}
+
+void BatteryController::begin_stop() {
     auto& s = *state_;
     int subscription = 0;
     {
@@ -334,26 +342,42 @@ void BatteryController::stop() {
     s.poller->stop();
     if (subscription != 0) s.connection->unsubscribe(subscription);
 
-    if (s.options.on_shutdown == BatteryControllerOptions::OnShutdown::idle &&
-        s.options.map.effective_pattern() != SetpointPattern::none) {
-        auto idle = plan_idle(s.options.map, s.options.limits);
-        if (!idle) {
-            s.note("idle on shutdown: " + idle.error());
-        } else {
-            auto promise = std::make_shared<std::promise<std::optional<ModbusError>>>();
-            auto future = promise->get_future();
-            if (s.connection->write_sequence(
-                    s.requests(idle->writes),
-                    [promise](std::optional<ModbusError> e) { promise->set_value(std::move(e)); },
-                    false)) {
-                if (future.wait_for(s.options.shutdown_timeout) != std::future_status::ready) {
-                    s.note("idle on shutdown: no answer within the shutdown timeout");
-                } else if (auto error = future.get()) {
-                    s.note("idle on shutdown failed: " + error->message);
-                }
-            } else {
-                s.note("idle on shutdown: the connection is stopped");
-            }
+    if (s.options.on_shutdown != BatteryControllerOptions::OnShutdown::idle ||
+        s.options.map.effective_pattern() == SetpointPattern::none) {
+        return;
+    }
+    auto idle = plan_idle(s.options.map, s.options.limits);
+    if (!idle) {
+        s.note("idle on shutdown: " + idle.error());
+        return;
+    }
+    auto promise = std::make_shared<std::promise<std::optional<ModbusError>>>();
+    auto future = promise->get_future();
+    if (!s.connection->write_sequence(
+            s.requests(idle->writes),
+            [promise](std::optional<ModbusError> e) { promise->set_value(std::move(e)); }, false)) {
+        s.note("idle on shutdown: the connection is stopped");
+        return;
+    }
+    std::lock_guard lock(s.mutex);
+    s.idle_done = std::move(future);
+}
+
+void BatteryController::finish_stop(Clock::time_point deadline) {
+    begin_stop();
+    auto& s = *state_;
+    std::future<std::optional<ModbusError>> idle_done;
+    {
+        std::lock_guard lock(s.mutex);
+        if (s.finished) return;
+        s.finished = true;
+        idle_done = std::move(s.idle_done);
+    }
+    if (idle_done.valid()) {
+        if (idle_done.wait_until(deadline) != std::future_status::ready) {
+            s.note("idle on shutdown: no answer by the shutdown deadline");
+        } else if (auto error = idle_done.get()) {
+            s.note("idle on shutdown failed: " + error->message);
         }
     }
     std::lock_guard lock(s.handler_mutex);

@@ -240,6 +240,10 @@ void ModbusConnection::unsubscribe(int id) {
     core_->unsubscribe(id);
 }
 
+void ModbusConnection::request_stop() {
+    core_->request_stop();
+}
+
 void ModbusConnection::stop() {
     core_->request_stop();
     if (!worker_.joinable()) return;

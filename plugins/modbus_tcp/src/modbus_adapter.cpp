@@ -1,7 +1,14 @@
 #include "modbus_adapter.hpp"
 
+#include <algorithm>
+#include <chrono>
+
 namespace gridgate::modbus_tcp {
 namespace {
+
+/// Time for the idle writes at shutdown beyond what the slowest device's
+/// answers may take: the scheduling of the connections' threads.
+constexpr std::chrono::milliseconds shutdown_grace{250};
 
 sdk::CommandResult to_result(const modbus::ControlResult& r) {
     return r.ok ? sdk::CommandResult::ok() : sdk::CommandResult::failure(r.error, r.retryable);
@@ -76,13 +83,30 @@ void ModbusAdapter::stop() noexcept {
     if (stopped_) return;
     stopped_ = true;
     try {
-        // Controllers first: each idles its battery (on_shutdown = "idle")
-        // over a connection that still runs, and then stops calling us.
+        // Every battery's idle write (on_shutdown = "idle") is queued before
+        // any is waited for, over connections that still run: a dead device
+        // costs its own connection's time, not the next battery's. One
+        // request may be on the wire ahead of the idle write (a poll read),
+        // so a device that answers at all has answered both within two
+        // response timeouts (and the delay after a reconnect).
+        const auto started = std::chrono::steady_clock::now();
+        std::chrono::milliseconds longest{0};
         for (auto& a : assets_) {
-            if (a->controller) a->controller->stop();
+            if (!a->controller) continue;
+            a->controller->begin_stop();
+            const auto& c = a->settings.connection;
+            longest = std::max(longest, 2 * c.response_timeout + c.delay_after_connect);
         }
-        // Then the connections: requests still queued complete with a
-        // retryable failure before the workers are joined.
+        const auto deadline = started + longest + shutdown_grace;
+        for (auto& a : assets_) {
+            if (a->controller) a->controller->finish_stop(deadline);
+        }
+        // Then the connections, all asked before any is joined: requests
+        // still queued complete with a retryable failure, and a request
+        // still on the wire runs out on every connection at once.
+        for (auto& a : assets_) {
+            if (a->connection) a->connection->request_stop();
+        }
         for (auto& a : assets_) {
             if (a->connection) a->connection->stop();
         }

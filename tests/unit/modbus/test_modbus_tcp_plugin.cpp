@@ -1,11 +1,13 @@
 // The modbus_tcp plugin as the gateway uses it: the real .so through the
 // real loader and registry, against the battery simulator over 127.0.0.1.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -616,6 +618,71 @@ TEST_F(ModbusTcpPlugin, ADeviceThatNeverAnswersIsNeverConnected) {
     }
     EXPECT_EQ(events.count(sdk::AssetEventType::Connected), 0);
     EXPECT_EQ(events.count(sdk::AssetEventType::Disconnected), 0);
+    registry.clear();
+}
+
+// systemd kills the gateway TimeoutStopSec (30 s) after SIGTERM. Every
+// battery gets its idle write at once at shutdown, however many dead devices
+// come before it in the site file (one at a time, each cost up to two
+// response timeouts), and stop returns within its bound: two response
+// timeouts and 250 ms for the idle writes, one more to close the connections.
+TEST_F(ModbusTcpPlugin, EveryBatteryIsIdledAtOnceAtShutdown) {
+    constexpr double timeout_seconds = 0.5;
+    BatterySimulator sim;
+    sim.start();
+    auto config = site(sim.port());
+    set_key(config.assets.front().table, "response_timeout_seconds", value(timeout_seconds, 17));
+    std::vector<std::unique_ptr<SilentDevice>> dead;
+    std::vector<sdk::AssetConfig> assets;
+    for (int i = 0; i < 8; ++i) {
+        dead.push_back(std::make_unique<SilentDevice>());
+        const int line = 20 + 10 * i;
+        sdk::AssetConfig a{"ast_dead_" + std::to_string(i), "battery",
+                           sdk::ConfigTable({"site.toml", line, 1})};
+        a.table.add("host", value(std::string("127.0.0.1"), line + 1));
+        a.table.add("port", value(std::int64_t{dead.back()->port()}, line + 2));
+        a.table.add("register_map", value(std::string("generic_battery"), line + 3));
+        a.table.add("max_charge_kw", value(50.0, line + 4));
+        a.table.add("max_discharge_kw", value(50.0, line + 5));
+        a.table.add("response_timeout_seconds", value(timeout_seconds, line + 6));
+        assets.push_back(std::move(a));
+    }
+    assets.push_back(std::move(config.assets.front()));  // the live one last
+    config.assets = std::move(assets);
+    gateway::AdapterRegistry registry;
+    Events events;
+    auto errors = registry.add(plugin, config, events.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    ASSERT_TRUE(registry.start());
+    ASSERT_TRUE(run(registry, command(sdk::CommandType::SetChargeRate, 25)).success);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 25.0);
+    std::this_thread::sleep_for(300ms);  // the dead devices' poll reads are on the wire
+
+    std::atomic<bool> stopped{false};
+    std::optional<std::chrono::steady_clock::duration> idled_after;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::thread watch([&] {
+        for (;;) {
+            const bool last_look = stopped.load();
+            if (sim.setpoint_kw() == 0.0) {
+                idled_after = std::chrono::steady_clock::now() - t0;
+                return;
+            }
+            if (last_look) return;
+            std::this_thread::sleep_for(2ms);
+        }
+    });
+    registry.stop();
+    const auto stop_took = std::chrono::steady_clock::now() - t0;
+    stopped = true;
+    watch.join();
+
+    ASSERT_TRUE(idled_after.has_value()) << "the live battery was never idled";
+    EXPECT_LT(*idled_after, 1500ms)
+        << std::chrono::duration<double>(*idled_after).count() << " s after the stop began";
+    EXPECT_LT(stop_took, std::chrono::duration<double>(3 * timeout_seconds + 0.25 + 0.25))
+        << std::chrono::duration<double>(stop_took).count() << " s";
+    EXPECT_TRUE(events.logged("asset 'ast_dead_0': idle on shutdown"));
     registry.clear();
 }
 

@@ -59,7 +59,8 @@ struct BatteryControllerOptions {
     enum class OnShutdown { idle, leave };
     /// On stop(): write the idle setpoint, or leave the device as it is.
     OnShutdown on_shutdown = OnShutdown::idle;
-    /// How long stop() waits for the idle write.
+    /// How long stop() waits for the idle write (finish_stop() takes a
+    /// deadline instead).
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(3)};
     /// Polling of the map's polled points (the unit is taken from above).
     PollerOptions poll;
@@ -91,9 +92,19 @@ class BatteryController {
     BatteryController& operator=(const BatteryController&) = delete;
 
     void start();
-    /// Stops polling, refresh and heartbeat; with on_shutdown = idle, writes
-    /// the idle setpoint and waits for it (up to shutdown_timeout). Idempotent.
+    /// begin_stop(), then finish_stop() with a deadline shutdown_timeout
+    /// away. Idempotent.
     void stop();
+    /// The first half of stop(), which does not wait for the device: stops
+    /// polling, refresh and heartbeat and, with on_shutdown = idle, queues
+    /// the idle setpoint. Batteries stopped together each begin_stop() first
+    /// and then finish_stop() with one shared deadline, so a dead device
+    /// does not hold up the idle write of the next. Idempotent.
+    void begin_stop();
+    /// The second half: waits for the idle write until `deadline` (logging
+    /// what became of it), then calls no handler again. Calls begin_stop()
+    /// if nobody has. Idempotent.
+    void finish_stop(std::chrono::steady_clock::time_point deadline);
 
     /// The time slot a setpoint command belongs to (its scheduled_at).
     using Slot = std::chrono::system_clock::time_point;

@@ -141,6 +141,11 @@ class ModbusConnection {
     /// Stops the worker; queued requests fail with a `shutdown` error.
     /// Idempotent. Waits for the worker unless called from a handler.
     void stop();
+    /// Asks the worker to stop and returns at once: the request on the wire
+    /// finishes (up to a response timeout), the queued ones then fail with
+    /// `shutdown`. Stopping many connections, ask each first and then
+    /// stop() each, so their last requests run out together. Idempotent.
+    void request_stop();
 
     /// The worker's state. Shared by the worker thread, so the connection
     /// may even be destroyed from one of its own handlers (the last holder
