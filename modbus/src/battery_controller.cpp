@@ -187,16 +187,15 @@ std::optional<ControlResult> send_setpoint(const StatePtr& s, ControlDone done,
     return std::nullopt;
 }
 
-/// A setpoint write nobody waits for (re-assert, refresh, SoC limit).
-/// `only_if_written`: skip it unless the device has acknowledged a setpoint
-/// before (a command still queued at the first connect goes out anyway).
-void resend_setpoint(const StatePtr& s, const std::string& why, bool only_if_written = false) {
+/// A setpoint write nobody waits for (re-assert, refresh, SoC limit), of
+/// the kept setpoint once a command's value stands: a battery never
+/// commanded (or whose commands all failed at the device) is left alone.
+void resend_setpoint(const StatePtr& s, const std::string& why) {
     std::vector<std::string> notes;
     std::optional<ControlResult> refused;
     {
         std::lock_guard lock(s->mutex);
         if (s->stopping || !s->commanded) return;
-        if (only_if_written && !s->written_net) return;
         refused = send_setpoint(
             s,
             [s, why](ControlResult r) {
@@ -313,8 +312,9 @@ void BatteryController::start() {
         auto s = weak.lock();
         if (!s) return;
         // The device may have restarted or dropped the value while we were
-        // away: tell it again.
-        if (up) resend_setpoint(s, "setpoint re-assert after reconnect", true);
+        // away: tell it again. A command that failed for `not connected`
+        // still stands, so a device never reached before gets it now too.
+        if (up) resend_setpoint(s, "setpoint re-assert after reconnect");
     });
     std::lock_guard lock(state_->mutex);
     state_->subscription = id;

@@ -308,6 +308,40 @@ TEST(ModbusBatteryController, ReassertsTheSetpointAfterAReconnect) {
     EXPECT_TRUE(notes.states.back());
 }
 
+// A command that fails for `not connected` is still the battery's setpoint:
+// a device the gateway has never reached gets it when it appears, as one
+// reached before gets it on reconnect. A battery never commanded gets no
+// write (no 0 kW just because it connected).
+TEST(ModbusBatteryController, WritesASetpointCommandedBeforeTheFirstContact) {
+    SimulatorOptions options;
+    options.units = {1, 2};
+    auto probe = std::make_unique<BatterySimulator>(options);
+    probe->start();
+    options.port = probe->port();
+    probe.reset();  // nothing listens there yet
+
+    auto connection =
+        std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", options.port}, fast_options());
+    BatteryController commanded(connection, controller_options(options.map));
+    auto idle_options = controller_options(options.map);
+    idle_options.unit = 2;
+    BatteryController never_commanded(connection, idle_options);
+    commanded.start();
+    never_commanded.start();
+    const auto offline = wait([&](ControlDone d) { commanded.set_discharge(12, d); });
+    ASSERT_FALSE(offline.ok);
+    EXPECT_EQ(offline.error, "not connected");
+
+    BatterySimulator sim(options);
+    sim.start();
+    EXPECT_TRUE(eventually([&] { return sim.setpoint_kw(1) == -12.0; }));
+    EXPECT_TRUE(eventually([&] { return commanded.written_net_kw() == -12.0; }));
+    EXPECT_TRUE(eventually([&] { return sim.requests_served() > 10; }));  // polls of both
+    for (const auto& w : sim.writes()) EXPECT_NE(w.unit, 2) << "unit 2 was never commanded";
+    commanded.stop();
+    never_commanded.stop();
+}
+
 TEST(ModbusBatteryController, ShutdownIdlesTheBatteryOrLeavesIt) {
     BatterySimulator sim;
     sim.start();

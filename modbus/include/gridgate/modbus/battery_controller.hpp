@@ -1,7 +1,8 @@
 // Drives one battery over Modbus: keeps its latest charge and discharge
 // values and writes the combined setpoint (so the order in which they arrive
-// does not matter), applies the asset's power and SoC limits, re-asserts the
-// setpoint after a reconnect, refreshes it and writes the heartbeat for
+// does not matter), applies the asset's power and SoC limits, writes the
+// kept setpoint when the device comes (back) (a command that failed for
+// `not connected` included), refreshes it and writes the heartbeat for
 // devices that revert without them, idles the battery on a clean stop, and
 // polls its telemetry. Protocol logic only: the adapter plugin maps commands
 // and results to and from the SDK.
