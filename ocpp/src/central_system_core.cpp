@@ -185,28 +185,18 @@ void CentralSystemCore::boot_notification(std::string_view identity,
                                           const rapidjson::Value& payload,
                                           rapidjson::Document& response) {
     auto request = from_json<BootNotificationRequest>(payload);
-    const Timestamp at = now();
-    // The charger restarted: no transaction from before runs on it now.
-    // Their StopTransaction (reason PowerLoss or Reboot) may come later, from
-    // its queue; meanwhile a profile naming one would be rejected.
-    std::vector<TransactionEvent> ended;
+    // A boot does not end the charger's transactions here: some chargers send
+    // BootNotification at every reconnect and keep charging. One lost to a
+    // power loss ends with its StopTransaction, or when its connector reports
+    // Available; until then a TxProfile naming it may be refused, and the
+    // adapter falls back to TxDefaultProfile.
     {
         std::lock_guard lock(mutex_);
-        auto& state = charge_points_[std::string(identity)];
-        state.boot = request;
-        for (auto& [connector_id, connector] : state.connectors) {
-            if (!connector.transaction_id) continue;
-            ended.push_back(
-                TransactionEvent{false, connector_id, *connector.transaction_id, "", at});
-            connector.transaction_id.reset();
-            connector.transaction_started.reset();
-        }
+        charge_points_[std::string(identity)].boot = request;
     }
     answer(response, BootNotificationResponse{
-                         RegistrationStatus::Accepted, at,
+                         RegistrationStatus::Accepted, now(),
                          static_cast<std::int32_t>(options_.heartbeat_interval.count())});
-    if (observers_.on_transaction)
-        for (const auto& e : ended) observers_.on_transaction(identity, e);
     if (observers_.on_boot) observers_.on_boot(identity, request);
 }
 

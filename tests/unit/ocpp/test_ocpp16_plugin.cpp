@@ -890,30 +890,44 @@ class Ocpp16PluginRestore : public Ocpp16Plugin {
     int lost = 0;
 };
 
-// A BootNotification means the charger restarted: the transaction from
-// before it no longer runs there (its StopTransaction, reason PowerLoss,
-// comes later), so the restore is a TxDefaultProfile, not a TxProfile the
-// charger must reject.
-TEST_F(Ocpp16PluginRestore, AfterARebootTheRestoreDoesNotNameTheLostTransaction) {
+// A charger that boots may have lost its transaction (a power loss: its
+// StopTransaction comes later) or kept it (some boot at every reconnect).
+// The restore names the transaction; one the charger refuses falls back to
+// TxDefaultProfile, so the charger ends at the setpoint either way.
+TEST_F(Ocpp16PluginRestore, AfterARebootARefusedTxProfileFallsBackToTxDefault) {
     const auto port = start_with_a_lost_transaction();
     ASSERT_NE(lost, 0);
     auto options = charger("CP1");  // boots, then reports its connector Available
     options.strict_tx_profiles = true;
     Fleet again(port, {options});
     ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "booted"); }));
-    EXPECT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
-    again->send_raw("CP1", R"([2,"stop1","StopTransaction",{"transactionId":)" +
-                               std::to_string(lost) + R"(,"meterStop":1000,"timestamp":")" +
-                               now_text() + R"(","reason":"PowerLoss"}])");
-    ASSERT_TRUE(wait_until(
-        [&] { return host.logged("transaction " + std::to_string(lost) + " stopped"); }));
+    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
     const auto sent = again.calls("CP1", "SetChargingProfile");
-    ASSERT_EQ(sent.size(), 1U);
-    auto restored = parse(sent.front());
+    ASSERT_EQ(sent.size(), 2U);
+    EXPECT_EQ(purpose_of(parse(sent[0])), "TxProfile");
+    EXPECT_EQ(transaction_of(parse(sent[0])), lost);
+    auto restored = parse(sent[1]);
     EXPECT_EQ(purpose_of(restored), "TxDefaultProfile");
     EXPECT_EQ(transaction_of(restored), std::nullopt);
     EXPECT_DOUBLE_EQ(limit_of(restored), 4400.0);
-    EXPECT_FALSE(host.logged("restoring charge rate 4.4 kW: Rejected"));
+}
+
+TEST_F(Ocpp16PluginRestore, AChargerThatBootsAndKeepsChargingKeepsItsTxProfile) {
+    const auto port = start_with_a_lost_transaction();
+    ASSERT_NE(lost, 0);
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
+    again->send_raw(
+        "CP1", R"([2,"b1","BootNotification",{"chargePointVendor":"v","chargePointModel":"m"}])");
+    again->send_raw("CP1", R"([2,"s1","StatusNotification",{"connectorId":1,)"
+                           R"("errorCode":"NoError","status":"Charging"}])");
+    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    const auto sent = again.calls("CP1", "SetChargingProfile");
+    ASSERT_EQ(sent.size(), 1U);
+    EXPECT_EQ(purpose_of(parse(sent[0])), "TxProfile");
+    EXPECT_EQ(transaction_of(parse(sent[0])), lost);
 }
 
 // Back without a boot, the central system may still believe in a
