@@ -25,6 +25,12 @@ std::chrono::milliseconds millis(double seconds) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000.0));
 }
 
+// When the engine gives up on `command`: its own timeout, counted from its
+// dispatch (now).
+ocpp::CallDeadline deadline_of(const sdk::Command& command) {
+    return std::chrono::steady_clock::now() + millis(command.timeout_seconds);
+}
+
 ocpp::Timestamp now_ms() {
     return std::chrono::time_point_cast<std::chrono::milliseconds>(
         std::chrono::system_clock::now());
@@ -310,6 +316,12 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
     // The completion lives in pending_ only: whoever takes it out (the
     // answer, or stop()) calls it, so it runs exactly once.
     const std::uint64_t id = put_pending({std::move(done), also_success, &charger});
+    send_pending(charger, id, request, deadline_of(command));
+}
+
+template <class Request>
+void Ocpp16Adapter::send_pending(Charger& charger, std::uint64_t id, const Request& request,
+                                 ocpp::CallDeadline deadline) {
     if (!running_.load(std::memory_order_acquire)) {
         // stop() began after execute()'s check; it may have taken this one.
         if (auto mine = take_pending(id))
@@ -332,10 +344,14 @@ void Ocpp16Adapter::send(Charger& charger, const sdk::Command& command, const Re
         // on the wire (it may wait behind the charger's previous call)...
         millis(settings_.listener.call_timeout_seconds),
         // ...and the command's own timeout, which the engine counts from
-        // now: a call still queued then is never sent (the engine has
-        // given up on it and may have sent its retry), and one in flight
-        // ends then, as a later answer would be ignored.
-        std::chrono::steady_clock::now() + millis(command.timeout_seconds));
+        // its dispatch: a call still queued then is never sent (the engine
+        // has given up on it and may have sent its retry), and one in
+        // flight ends then, as a later answer would be ignored.
+        deadline);
+}
+
+void Ocpp16Adapter::complete_pending(std::uint64_t id, sdk::CommandResult result) {
+    if (auto mine = take_pending(id)) mine->done(std::move(result));
 }
 
 std::uint64_t Ocpp16Adapter::put_pending(Pending pending) {
@@ -377,6 +393,24 @@ ocpp::SetChargingProfileRequest Ocpp16Adapter::charge_rate_request(const Charger
     return charge_rate_profile(kw, p, unit_of(charger),
                                core_->running_transaction(charger.in_core, p.connector_id),
                                now_ms());
+}
+
+ocpp::SetChargingProfileRequest Ocpp16Adapter::setpoint_request(const Charger& charger,
+                                                                bool charge_rate, double kw) const {
+    return charge_rate
+               ? charge_rate_request(charger, kw)
+               : power_limit_profile(kw, charger.settings.profile, unit_of(charger), now_ms());
+}
+
+void Ocpp16Adapter::send_held(Charger& charger, const HeldSetpoint& held) {
+    ocpp::SetChargingProfileRequest request;
+    try {
+        request = setpoint_request(charger, held.charge_rate, held.kw);
+    } catch (const std::invalid_argument& e) {
+        complete_pending(held.pending, sdk::CommandResult::failure(e.what(), false));
+        return;
+    }
+    send_pending(charger, held.pending, request, held.deadline);
 }
 
 // The transaction STOP_CHARGING ends: the one on the connector the command
@@ -438,22 +472,26 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                     return;
                 }
                 const double kw = *params.power_kw;
+                const bool charge_rate = command.command_type == Type::SetChargeRate;
                 std::lock_guard order(charger->send_order);  // see send_setpoints
                 ocpp::SetChargingProfileRequest request;
                 try {
-                    request = command.command_type == Type::SetChargeRate
-                                  ? charge_rate_request(*charger, kw)
-                                  : power_limit_profile(kw, s.profile, unit_of(*charger), now_ms());
+                    request = setpoint_request(*charger, charge_rate, kw);
                 } catch (const std::invalid_argument& e) {
                     done(sdk::CommandResult::failure(e.what(), false));
                     return;
                 }
+                const HeldSetpoint setpoint{charge_rate, kw,
+                                            put_pending({std::move(done), {}, charger}),
+                                            deadline_of(command)};
+                bool held = false;
                 {
                     std::lock_guard lock(charger->mutex);
-                    (command.command_type == Type::SetChargeRate ? charger->charge_rate_kw
-                                                                 : charger->power_limit_kw) = kw;
+                    (charge_rate ? charger->charge_rate_kw : charger->power_limit_kw) = kw;
+                    // The unit is being asked: built again with the answer.
+                    if ((held = charger->unit_query_in_flight)) charger->held.push_back(setpoint);
                 }
-                send(*charger, command, request, std::move(done));
+                if (!held) send_pending(*charger, setpoint.pending, request, setpoint.deadline);
                 return;
             }
             case Type::StartCharging: {
@@ -587,11 +625,20 @@ void Ocpp16Adapter::on_connected(std::string_view identity) {
 void Ocpp16Adapter::on_disconnected(std::string_view identity, std::string_view reason) {
     Charger* charger = find_identity(identity);
     if (!charger) return;
+    std::vector<HeldSetpoint> held;
     {
         std::lock_guard lock(charger->mutex);
         charger->connected = false;
         charger->awaiting_greeting = false;  // gone before it said anything
+        if (std::exchange(charger->unit_query_in_flight, false)) {
+            // Unanswered: ask again at the next connect, boot or not.
+            charger->unit_queried = false;
+            held.swap(charger->held);
+        }
     }
+    for (const auto& h : held)
+        complete_pending(h.pending,
+                         sdk::CommandResult::failure(std::string(ocpp::kNotConnected), true));
     sdk::AssetEvent e;
     e.type = sdk::AssetEventType::Disconnected;
     e.asset_id = charger->settings.asset_id;
@@ -640,11 +687,14 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
 
 void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
     bool ask = false;
+    std::uint64_t query = 0;
     {
         std::lock_guard lock(charger.mutex);
         if (charger.settings.profile.charging_rate_unit == RateUnitSetting::Auto &&
             (query_unit || !charger.unit_queried)) {
             charger.unit_queried = true;
+            charger.unit_query_in_flight = true;
+            query = ++charger.unit_queries;
             ask = true;
         }
     }
@@ -654,44 +704,70 @@ void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
     }
     ocpp::GetConfigurationRequest request;
     request.key = std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"};
-    server_->call(charger.link, request, [this, &charger](ocpp::CallOutcome o) {
-        std::optional<ocpp::ChargingRateUnit> unit;
-        std::string problem;  // why the unit stays unknown
-        if (o.ok()) {
-            try {
-                auto answer = ocpp::from_json<ocpp::GetConfigurationResponse>(o.payload);
-                problem = "the key is not in the answer";
-                for (const auto& kv :
-                     answer.configuration_key.value_or(std::vector<ocpp::KeyValue>{}))
-                    if (kv.key == "ChargingScheduleAllowedChargingRateUnit") {
-                        if (kv.value) unit = unit_from_allowed(*kv.value);
-                        problem = kv.value ? "its value '" + *kv.value + "' names no unit"
-                                           : "the key has no value";
-                    }
-            } catch (const std::exception& e) {
-                problem = std::string("the answer is unreadable: ") + e.what();
-            }
-        } else {
-            problem = "the call failed: " + o.reason();
-        }
-        if (!unit) {
-            log(sdk::LogLevel::Warn,
-                charger.settings.charge_point_id +
-                    ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
-                    "; its limits go in A");
-        }
-        {
-            std::lock_guard lock(charger.mutex);
-            charger.reported_unit = unit;
-        }
-        send_setpoints(charger, true);
+    server_->call(charger.link, request, [this, &charger, query](ocpp::CallOutcome o) {
+        on_unit_answer(charger, query, o);
     });
+}
+
+// Takes the unit from the answer, then sends the setpoints to restore and
+// the commands that waited for it, in the order they came.
+void Ocpp16Adapter::on_unit_answer(Charger& charger, std::uint64_t query,
+                                   const ocpp::CallOutcome& o) {
+    std::optional<ocpp::ChargingRateUnit> unit;
+    std::string problem;  // why the unit stays unknown
+    if (o.ok()) {
+        try {
+            auto answer = ocpp::from_json<ocpp::GetConfigurationResponse>(o.payload);
+            problem = "the key is not in the answer";
+            for (const auto& kv : answer.configuration_key.value_or(std::vector<ocpp::KeyValue>{}))
+                if (kv.key == "ChargingScheduleAllowedChargingRateUnit") {
+                    if (kv.value) unit = unit_from_allowed(*kv.value);
+                    problem = kv.value ? "its value '" + *kv.value + "' names no unit"
+                                       : "the key has no value";
+                }
+        } catch (const std::exception& e) {
+            problem = std::string("the answer is unreadable: ") + e.what();
+        }
+    } else {
+        problem = "the call failed: " + o.reason();
+    }
+    const auto& id = charger.settings.charge_point_id;
+    // Held from taking the commands to sending them: one that execute()
+    // builds meanwhile goes after them.
+    std::lock_guard order(charger.send_order);
+    std::vector<HeldSetpoint> held;
+    {
+        std::lock_guard lock(charger.mutex);
+        if (!charger.unit_query_in_flight || query != charger.unit_queries) {
+            // A later question replaced it, or the connection it was
+            // asked on is gone (on_disconnected released the commands).
+            if (host_.enabled(sdk::LogLevel::Debug))
+                log(sdk::LogLevel::Debug,
+                    id + ": an earlier GetConfiguration(ChargingScheduleAllowedChargingRateUnit) "
+                         "ended; its answer is not used");
+            return;
+        }
+        charger.unit_query_in_flight = false;
+        charger.reported_unit = unit;
+        held.swap(charger.held);
+    }
+    if (!unit) {
+        log(sdk::LogLevel::Warn,
+            id + ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
+                "; its limits go in A");
+    }
+    send_setpoints_in_order(charger, true);
+    for (const auto& h : held) send_held(charger, h);
 }
 
 void Ocpp16Adapter::send_setpoints(Charger& charger, bool with_power_limit) {
     // Read and sent in one piece, as execute() does: a command and a
     // restore never pass each other on the way to the charger's queue.
     std::lock_guard order(charger.send_order);
+    send_setpoints_in_order(charger, with_power_limit);
+}
+
+void Ocpp16Adapter::send_setpoints_in_order(Charger& charger, bool with_power_limit) {
     std::optional<double> rate, limit;
     {
         std::lock_guard lock(charger.mutex);

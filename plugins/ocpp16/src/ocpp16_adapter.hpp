@@ -44,6 +44,13 @@ class Ocpp16Adapter final : public sdk::Adapter {
     sdk::AssetState state(std::string_view asset_id) const noexcept override;
 
   private:
+    // A SET_CHARGE_RATE / SET_POWER_LIMIT waiting for the charger's unit.
+    struct HeldSetpoint {
+        bool charge_rate = true;  // else the power limit
+        double kw = 0.0;
+        std::uint64_t pending = 0;  // its completion, in pending_
+        ocpp::CallDeadline deadline;
+    };
     struct Charger {
         ChargerSettings settings;
         // Its entry in the core, found once (the running transaction is
@@ -89,6 +96,14 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // For `charging_rate_unit = "auto"`: what GetConfiguration reported.
         std::optional<ocpp::ChargingRateUnit> reported_unit;
         bool unit_queried = false;
+        // While a GetConfiguration for the unit is unanswered, setpoint
+        // commands wait in `held` and go out with its answer: the previous
+        // answer may be stale (a firmware update, another charger at the
+        // same id). `unit_queries` numbers the questions, so the answer to
+        // one a later question replaced (a second boot) releases nothing.
+        bool unit_query_in_flight = false;
+        std::uint64_t unit_queries = 0;
+        std::vector<HeldSetpoint> held;
         // After a connect the setpoints wait for the charger's first message
         // (see on_message) or kGreetingWait, whichever comes first.
         bool awaiting_greeting = false;
@@ -130,6 +145,10 @@ class Ocpp16Adapter final : public sdk::Adapter {
     // unit is `auto` and not known yet, or `query_unit` asks for it anew).
     void restore_setpoints(Charger& charger, bool query_unit);
     void send_setpoints(Charger& charger, bool with_power_limit);
+    // send_setpoints() for a caller that holds charger.send_order.
+    void send_setpoints_in_order(Charger& charger, bool with_power_limit);
+    // The GetConfiguration answer (or failure) of question `query`.
+    void on_unit_answer(Charger& charger, std::uint64_t query, const ocpp::CallOutcome& outcome);
     // The charge rate as TxDefaultProfile: the fallback of a restore the
     // charger rejected as TxProfile.
     void send_default_charge_rate(Charger& charger);
@@ -137,6 +156,11 @@ class Ocpp16Adapter final : public sdk::Adapter {
     ocpp::CallCallback restore_report(const std::string& id, std::string what);
     ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
     ocpp::SetChargingProfileRequest charge_rate_request(const Charger& charger, double kw) const;
+    // SET_CHARGE_RATE or SET_POWER_LIMIT in the charger's unit as of now.
+    ocpp::SetChargingProfileRequest setpoint_request(const Charger& charger, bool charge_rate,
+                                                     double kw) const;
+    // Builds and sends a held setpoint command; the caller holds send_order.
+    void send_held(Charger& charger, const HeldSetpoint& held);
 
     // Sends `request` for `command` and completes `done` with the status
     // mapped: success for `status` or `also_success` (a literal), the status
@@ -144,6 +168,12 @@ class Ocpp16Adapter final : public sdk::Adapter {
     template <class Request>
     void send(Charger& charger, const sdk::Command& command, const Request& request,
               sdk::Completion done, std::string_view also_success = {});
+    // The same for a completion already in pending_ as `id`.
+    template <class Request>
+    void send_pending(Charger& charger, std::uint64_t id, const Request& request,
+                      ocpp::CallDeadline deadline);
+    // Completes what put_pending() numbered `id`, unless someone else did.
+    void complete_pending(std::uint64_t id, sdk::CommandResult result);
 
     // A command sent and not answered yet.
     struct Pending {

@@ -721,6 +721,47 @@ TEST_F(Ocpp16Plugin, AutoUnitTheChargerCannotNameFallsBackToAmpsAndSaysSo) {
         "A");
 }
 
+// After a boot the unit is asked again, and a command that comes while the
+// question is out waits for the answer: it goes in the unit the charger
+// names now, not in the one its previous connection reported.
+TEST_F(Ocpp16Plugin, AutoUnitACommandDuringTheQueryAfterABootWaitsForTheAnswer) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
+    auto unit_of = [](const std::string& call) {
+        return std::string(
+            parse(call)["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"].GetString());
+    };
+    {
+        auto before = charger("CP1");
+        before.allowed_charging_rate_unit = "Current";
+        Fleet fleet(port, {before});
+        ASSERT_TRUE(wait_until([&] {
+            return run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 6.9))
+                       .success &&
+                   unit_of(fleet.calls("CP1", "SetChargingProfile").back()) == "A";
+        }));
+    }
+    ASSERT_TRUE(wait_until(
+        [&] { return host.count(sdk::AssetEventType::Disconnected, "ast_ev_001") == 1; }));
+
+    auto options = charger("CP1");  // now a firmware that takes power limits only
+    options.allowed_charging_rate_unit = "Power";
+    options.answer = *sim::AnswerMode::parse("delay:400");
+    Fleet fleet(port, {options});
+    ASSERT_TRUE(wait_until([&] { return !fleet.calls("CP1", "GetConfiguration").empty(); }));
+    const auto r = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 10));
+    EXPECT_TRUE(r.success) << r.error;
+    // The restore after the boot already sends the command's setpoint: it
+    // was the one to restore since the command came.
+    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 10 kW restored"); }));
+    const auto sent = fleet.calls("CP1", "SetChargingProfile");
+    ASSERT_EQ(sent.size(), 2U);
+    for (const auto& call : sent) {
+        EXPECT_EQ(unit_of(call), "W") << call;
+        EXPECT_DOUBLE_EQ(limit_of(parse(call)), 10000.0) << call;
+    }
+}
+
 TEST_F(Ocpp16Plugin, MeterValuesBecomeTelemetry) {
     const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
     Fleet fleet(port, {charger("CP1")});
