@@ -328,26 +328,28 @@ void Ocpp16Adapter::send_pending(Charger& charger, std::uint64_t id, const Reque
             mine->done(sdk::CommandResult::failure("ocpp16: adapter is not running", true));
         return;
     }
-    server_->call(
-        charger.link, request,
-        // Two words: the callback keeps them in place, with no allocation.
-        [this, id](ocpp::CallOutcome outcome) {
-            auto mine = take_pending(id);
-            if (!mine) return;  // stop() failed it
-            // An answer is a sign of life as much as a call from the charger.
-            using Kind = ocpp::CallOutcome::Kind;
-            if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError)
-                note_seen(*mine->charger);
-            mine->done(result_of(outcome, mine->also_success));
-        },
-        // The charger's time to answer, counted from when the call goes
-        // on the wire (it may wait behind the charger's previous call)...
-        millis(settings_.listener.call_timeout_seconds),
-        // ...and the command's own timeout, which the engine counts from
-        // its dispatch: a call still queued then is never sent (the engine
-        // has given up on it and may have sent its retry), and one in
-        // flight ends then, as a later answer would be ignored.
-        deadline);
+    server_->call(charger.link, request, complete_with_answer(id),
+                  // The charger's time to answer, counted from when the call goes
+                  // on the wire (it may wait behind the charger's previous call)...
+                  millis(settings_.listener.call_timeout_seconds),
+                  // ...and the command's own timeout, which the engine counts from
+                  // its dispatch: a call still queued then is never sent (the engine
+                  // has given up on it and may have sent its retry), and one in
+                  // flight ends then, as a later answer would be ignored.
+                  deadline);
+}
+
+ocpp::CallCallback Ocpp16Adapter::complete_with_answer(std::uint64_t id) {
+    // Two words: the callback keeps them in place, with no allocation.
+    return [this, id](ocpp::CallOutcome outcome) {
+        auto mine = take_pending(id);
+        if (!mine) return;  // stop() failed it
+        // An answer is a sign of life as much as a call from the charger.
+        using Kind = ocpp::CallOutcome::Kind;
+        if (outcome.kind == Kind::Result || outcome.kind == Kind::CallError)
+            note_seen(*mine->charger);
+        mine->done(result_of(outcome, mine->also_success));
+    };
 }
 
 void Ocpp16Adapter::complete_pending(std::uint64_t id, sdk::CommandResult result) {
@@ -410,7 +412,22 @@ void Ocpp16Adapter::send_held(Charger& charger, const HeldSetpoint& held) {
         complete_pending(held.pending, sdk::CommandResult::failure(e.what(), false));
         return;
     }
-    send_pending(charger, held.pending, request, held.deadline);
+    send_setpoint(charger, held, request);
+}
+
+void Ocpp16Adapter::send_setpoint(Charger& charger, const HeldSetpoint& setpoint,
+                                  const ocpp::SetChargingProfileRequest& request) {
+    if (request.cs_charging_profiles.charging_profile_purpose !=
+        ocpp::ChargingProfilePurpose::TxProfile)
+        return send_pending(charger, setpoint.pending, request, setpoint.deadline);
+    if (!running_.load(std::memory_order_acquire)) {
+        complete_pending(setpoint.pending,
+                         sdk::CommandResult::failure("ocpp16: adapter is not running", true));
+        return;
+    }
+    // A retry of the same TxProfile would be rejected the same way.
+    send_tx_profile(charger, request, setpoint.kw, complete_with_answer(setpoint.pending),
+                    millis(settings_.listener.call_timeout_seconds), setpoint.deadline);
 }
 
 // The transaction STOP_CHARGING ends: the one on the connector the command
@@ -491,7 +508,7 @@ void Ocpp16Adapter::execute(const sdk::Command& command, sdk::Completion done) n
                     // The unit is being asked: built again with the answer.
                     if ((held = charger->unit_query_in_flight)) charger->held.push_back(setpoint);
                 }
-                if (!held) send_pending(*charger, setpoint.pending, request, setpoint.deadline);
+                if (!held) send_setpoint(*charger, setpoint, request);
                 return;
             }
             case Type::StartCharging: {
@@ -789,19 +806,7 @@ void Ocpp16Adapter::send_setpoints_in_order(Charger& charger, bool with_power_li
                 ocpp::ChargingProfilePurpose::TxProfile) {
                 server_->call(charger.link, request, report(what));
             } else {
-                // Rejected as a TxProfile: the transaction we know of may
-                // have ended while the charger was away (its StopTransaction
-                // still queued there). The rate goes once as TxDefaultProfile
-                // instead, which the charger's next transaction starts on.
-                server_->call(charger.link, request, [this, &charger, what](ocpp::CallOutcome o) {
-                    const auto& id = charger.settings.charge_point_id;
-                    if (!o.ok() || result_of(o, {}).error != "Rejected")
-                        return restore_report(id, what)(std::move(o));
-                    log(sdk::LogLevel::Info,
-                        id + ": " + what +
-                            " rejected as TxProfile; sending it as TxDefaultProfile");
-                    send_default_charge_rate(charger);
-                });
+                send_tx_profile(charger, request, *rate, report(what));
             }
         }
     } catch (const std::exception& e) {
@@ -824,23 +829,46 @@ ocpp::CallCallback Ocpp16Adapter::restore_report(const std::string& id, std::str
     };
 }
 
-void Ocpp16Adapter::send_default_charge_rate(Charger& charger) {
-    std::lock_guard order(charger.send_order);  // see send_setpoints
-    std::optional<double> rate;
-    {
-        std::lock_guard lock(charger.mutex);
-        rate = charger.charge_rate_kw;  // the latest: a command may have changed it meanwhile
-    }
-    if (!rate) return;
-    const auto& id = charger.settings.charge_point_id;
-    try {
-        server_->call(charger.link,
-                      charge_rate_profile(*rate, charger.settings.profile, unit_of(charger),
-                                          std::nullopt, now_ms()),
-                      restore_report(id, "charge rate " + sdk::detail::number_text(*rate) + " kW"));
-    } catch (const std::exception& e) {
-        log(sdk::LogLevel::Warn, id + ": restoring the setpoint: " + e.what());
-    }
+// Rejected as a TxProfile: the transaction it names may have ended without
+// the central system knowing (its StopTransaction lost, or still queued in
+// a charger that was away), and sending it again would only be rejected
+// again. The charge rate goes once as TxDefaultProfile instead, which the
+// charger's next transaction starts on. The restore after a reconnect and
+// a SET_CHARGE_RATE command both come this way.
+void Ocpp16Adapter::send_tx_profile(Charger& charger,
+                                    const ocpp::SetChargingProfileRequest& request, double kw,
+                                    ocpp::CallCallback finish,
+                                    std::optional<std::chrono::milliseconds> timeout,
+                                    std::optional<ocpp::CallDeadline> deadline) {
+    const auto transaction = request.cs_charging_profiles.transaction_id.value_or(0);
+    auto on_answer = [this, &charger, kw, transaction, finish = std::move(finish), timeout,
+                      deadline](ocpp::CallOutcome o) mutable {
+        if (!o.ok() || result_of(o, {}).error != "Rejected") return finish(std::move(o));
+        std::lock_guard order(charger.send_order);  // see send_setpoints
+        // The latest: a command may have changed it meanwhile, and its call
+        // went before this one; the older value must not follow it.
+        double rate = kw;
+        {
+            std::lock_guard lock(charger.mutex);
+            rate = charger.charge_rate_kw.value_or(kw);
+        }
+        const auto& id = charger.settings.charge_point_id;
+        log(sdk::LogLevel::Warn, id + ": the charger refused the TxProfile for transaction " +
+                                     std::to_string(transaction) + "; sending charge rate " +
+                                     sdk::detail::number_text(rate) + " kW as TxDefaultProfile");
+        ocpp::SetChargingProfileRequest fallback;
+        try {
+            fallback = charge_rate_profile(rate, charger.settings.profile, unit_of(charger),
+                                           std::nullopt, now_ms());
+        } catch (const std::invalid_argument& e) {
+            ocpp::CallOutcome refused;
+            refused.kind = ocpp::CallOutcome::Kind::InvalidRequest;
+            refused.message = e.what();
+            return finish(std::move(refused));
+        }
+        server_->call(charger.link, fallback, std::move(finish), timeout, deadline);
+    };
+    server_->call(charger.link, request, std::move(on_answer), timeout, deadline);
 }
 
 }  // namespace gridgate::ocpp16

@@ -149,9 +149,14 @@ class Ocpp16Adapter final : public sdk::Adapter {
     void send_setpoints_in_order(Charger& charger, bool with_power_limit);
     // The GetConfiguration answer (or failure) of question `query`.
     void on_unit_answer(Charger& charger, std::uint64_t query, const ocpp::CallOutcome& outcome);
-    // The charge rate as TxDefaultProfile: the fallback of a restore the
-    // charger rejected as TxProfile.
-    void send_default_charge_rate(Charger& charger);
+    // Sends `request`, the charge rate `kw` as a TxProfile; should the
+    // charger answer Rejected, sends the charge rate once more as
+    // TxDefaultProfile. `finish` gets the outcome of the last call. The
+    // caller holds send_order.
+    void send_tx_profile(Charger& charger, const ocpp::SetChargingProfileRequest& request,
+                         double kw, ocpp::CallCallback finish,
+                         std::optional<std::chrono::milliseconds> timeout = {},
+                         std::optional<ocpp::CallDeadline> deadline = {});
     // Logs how a restore call ended.
     ocpp::CallCallback restore_report(const std::string& id, std::string what);
     ocpp::ChargingRateUnit unit_of(const Charger& charger) const;
@@ -161,6 +166,10 @@ class Ocpp16Adapter final : public sdk::Adapter {
                                                      double kw) const;
     // Builds and sends a held setpoint command; the caller holds send_order.
     void send_held(Charger& charger, const HeldSetpoint& held);
+    // Sends a setpoint command's `request` (a TxProfile with its fallback);
+    // the caller holds send_order.
+    void send_setpoint(Charger& charger, const HeldSetpoint& setpoint,
+                       const ocpp::SetChargingProfileRequest& request);
 
     // Sends `request` for `command` and completes `done` with the status
     // mapped: success for `status` or `also_success` (a literal), the status
@@ -172,6 +181,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
     template <class Request>
     void send_pending(Charger& charger, std::uint64_t id, const Request& request,
                       ocpp::CallDeadline deadline);
+    // The callback that completes the command put_pending() numbered `id`.
+    ocpp::CallCallback complete_with_answer(std::uint64_t id);
     // Completes what put_pending() numbered `id`, unless someone else did.
     void complete_pending(std::uint64_t id, sdk::CommandResult result);
 

@@ -83,11 +83,13 @@ struct Host {
     std::mutex mutex;
     std::vector<sdk::AssetEvent> events;
     std::vector<std::string> log;
+    std::vector<sdk::LogLevel> levels;  // of each line in `log`
 
     gateway::HostHooks hooks() {
-        return {[this](sdk::LogLevel, std::string_view, std::string_view text) {
+        return {[this](sdk::LogLevel level, std::string_view, std::string_view text) {
                     std::lock_guard lock(mutex);
                     log.emplace_back(text);
+                    levels.push_back(level);
                 },
                 sdk::LogLevel::Info,
                 [this](std::string_view, sdk::AssetEvent e) {
@@ -111,6 +113,12 @@ struct Host {
         std::lock_guard lock(mutex);
         for (const auto& l : log)
             if (l.find(needle) != std::string::npos) return true;
+        return false;
+    }
+    bool logged(sdk::LogLevel level, std::string_view needle) {
+        std::lock_guard lock(mutex);
+        for (std::size_t i = 0; i < log.size(); ++i)
+            if (levels[i] == level && log[i].find(needle) != std::string::npos) return true;
         return false;
     }
     // The id of the transaction the adapter last logged as started.
@@ -996,6 +1004,49 @@ TEST_F(Ocpp16PluginRestore, ARestoreRejectedAsTxProfileFallsBackToTxDefaultOnce)
     // Once: nothing follows the fallback.
     std::this_thread::sleep_for(300ms);
     EXPECT_EQ(again.calls("CP1", "SetChargingProfile").size(), 2U);
+}
+
+// A command's TxProfile names the transaction the central system believes
+// runs; one that ended unseen (its StopTransaction lost) makes the charger
+// reject it, and a retry would only be rejected again. The command falls
+// back once to TxDefaultProfile with the same limit, and ends with that
+// answer.
+TEST_F(Ocpp16PluginRestore, ACommandRejectedAsTxProfileFallsBackToTxDefaultOnce) {
+    const auto port = start_with_a_lost_transaction();
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    options.strict_tx_profiles = true;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
+    again->send_raw("CP1", R"([2,"hb1","Heartbeat",{}])");
+    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    const auto restored = again.calls("CP1", "SetChargingProfile").size();
+
+    const auto r = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 6));
+    EXPECT_TRUE(r.success) << r.error;
+    const auto sent = again.calls("CP1", "SetChargingProfile");
+    ASSERT_EQ(sent.size(), restored + 2);
+    auto first = parse(sent[restored]);
+    EXPECT_EQ(purpose_of(first), "TxProfile");
+    EXPECT_EQ(transaction_of(first), lost);
+    EXPECT_DOUBLE_EQ(limit_of(first), 6000.0);
+    auto fallback = parse(sent[restored + 1]);
+    EXPECT_EQ(purpose_of(fallback), "TxDefaultProfile");
+    EXPECT_EQ(transaction_of(fallback), std::nullopt);
+    EXPECT_DOUBLE_EQ(limit_of(fallback), 6000.0);
+    EXPECT_TRUE(host.logged(sdk::LogLevel::Warn,
+                            "CP1: the charger refused the TxProfile for "
+                            "transaction " +
+                                std::to_string(lost)));
+    // Once: nothing follows the fallback.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(again.calls("CP1", "SetChargingProfile").size(), restored + 2);
+
+    // A fallback the charger rejects too ends the command with its word.
+    again->set_answer("CP1", sim::AnswerMode{sim::AnswerMode::Kind::Reject, {}});
+    EXPECT_EQ(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 7)).error,
+              "Rejected");
+    EXPECT_EQ(again.calls("CP1", "SetChargingProfile").size(), restored + 4);
 }
 
 // A charger whose first message after a connect is StartTransaction: the
