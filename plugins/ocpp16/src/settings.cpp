@@ -1,7 +1,9 @@
 #include "settings.hpp"
 
 #include <filesystem>
+#include <map>
 #include <string_view>
+#include <utility>
 
 #include "gridgate/ocpp/central_system.hpp"
 
@@ -102,10 +104,25 @@ Settings read_settings(const sdk::AdapterConfig& config,
     if (auto n = number_of(t, "io_threads")) l.io_threads = static_cast<int>(*n);
     if (auto b = bool_of(t, "accept_all_id_tags")) l.accept_all_id_tags = *b;
     if (const auto* v = t.find("id_tags"); v && v->as_array()) {
+        // Each tag in ASCII lower case, with where it first appears: the
+        // core matches tags in any case, so "TAG1" and "tag1" are one card.
+        std::map<std::string, std::pair<std::string, sdk::SourceLocation>, std::less<>> seen;
         for (const auto& item : *v->as_array()) {
             if (const auto* s = item.as_string()) {
-                if (check_id_tag(*s, "an id tag in 'id_tags'", item.where(), problems))
-                    l.id_tags.insert(*s);
+                if (!check_id_tag(*s, "an id tag in 'id_tags'", item.where(), problems)) continue;
+                std::string folded = *s;
+                for (char& c : folded)
+                    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+                auto [first, fresh] = seen.try_emplace(std::move(folded), *s, item.where());
+                if (!fresh) {
+                    problems.push_back({item.where(), "duplicate id tag '" + *s +
+                                                          "' in 'id_tags' (first as '" +
+                                                          first->second.first + "' at " +
+                                                          first->second.second.str() +
+                                                          "; id tags match in any case)"});
+                    continue;
+                }
+                l.id_tags.insert(*s);
             } else {
                 problems.push_back({item.where(), "'id_tags' holds strings, not " +
                                                       sdk::detail::with_article(item.type_name())});

@@ -351,6 +351,18 @@ TEST_F(Ocpp16Plugin, RefusesWhatWouldFailAtRunTime) {
     EXPECT_EQ(errors[1],
               "site.toml:22:8: 'id_tag' must be 1 to 20 characters (OCPP's idTag), not 21");
 
+    // Id tags match in any ASCII case: one that repeats another so is a
+    // mistake, refused where it repeats.
+    errors =
+        errors_with({}, {{"accept_all_id_tags", false},
+                         {"id_tags", sdk::ConfigValue::Array{value(std::string("TAG1"), 8, 12),
+                                                             value(std::string("ok"), 8, 20),
+                                                             value(std::string("tag1"), 8, 26)}}});
+    ASSERT_EQ(errors.size(), 1U);
+    EXPECT_EQ(errors[0],
+              "site.toml:8:26: duplicate id tag 'tag1' in 'id_tags' (first as 'TAG1' at "
+              "site.toml:8:12; id tags match in any case)");
+
     errors = errors_with({}, {}, "::1:9000");
     ASSERT_EQ(errors.size(), 1U);
     EXPECT_EQ(errors[0],
