@@ -1113,7 +1113,9 @@ TEST_F(Ocpp16Plugin, OlderMeterSamplesNeverOverwriteNewerTelemetry) {
         {"timestamp":"2026-11-26T10:00:00Z","sampledValue":[
             {"value":"13","measurand":"Energy.Active.Import.Register","unit":"kWh"}]}]}])");
     ASSERT_TRUE(wait_until([&] {
-        auto energy = registry.state("ast_ev_001")->find("energy_kwh");
+        // find() points into the state: keep the state alive while reading.
+        const auto state = registry.state("ast_ev_001");
+        const auto* energy = state ? state->find("energy_kwh") : nullptr;
         return energy && energy->value == 13.0;
     }));
     EXPECT_DOUBLE_EQ(registry.state("ast_ev_001")->find("power_kw")->value, 5.0);
