@@ -141,10 +141,14 @@ Ocpp16Adapter::Ocpp16Adapter(sdk::HostContext& host, Settings settings)
         on_telemetry(identity, samples);
     };
     observers.on_transaction = [this](std::string_view identity, const ocpp::TransactionEvent& e) {
+        // Connector 0 on a stop: the core knew no connector running it (a
+        // transaction already ended by its connector's Available, or unknown).
+        const std::string where = e.connector_id != 0 || e.started
+                                      ? " on connector " + std::to_string(e.connector_id)
+                                      : ", which was not running (already ended, or unknown)";
         log(sdk::LogLevel::Info, std::string(identity) + ": transaction " +
                                      std::to_string(e.transaction_id) +
-                                     (e.started ? " started" : " stopped") + " on connector " +
-                                     std::to_string(e.connector_id));
+                                     (e.started ? " started" : " stopped") + where);
         if (e.started) on_transaction_started(identity, e.connector_id);
     };
     core_ = std::make_shared<ocpp::CentralSystemCore>(std::move(core), std::move(observers));

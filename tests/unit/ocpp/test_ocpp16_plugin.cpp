@@ -991,6 +991,27 @@ TEST_F(Ocpp16PluginRestore, AChargerThatBootsAndKeepsChargingKeepsItsTxProfile) 
     EXPECT_EQ(transaction_of(parse(sent[0])), lost);
 }
 
+// The log says which stop ended a transaction and which named one that was
+// not running (a replay, or one its connector's Available had ended).
+TEST_F(Ocpp16PluginRestore, AStopOfATransactionNotRunningIsLoggedAsSuch) {
+    const auto port = start_with_a_lost_transaction();
+    auto options = charger("CP1");
+    options.greeting = sim::Greeting::Silent;
+    Fleet again(port, {options});
+    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
+    for (const char* id : {"stop1", "stop2"}) {
+        again->send_raw("CP1", std::string(R"([2,")") + id +
+                                   R"(","StopTransaction",{"transactionId":)" +
+                                   std::to_string(lost) + R"(,"meterStop":1000,"timestamp":")" +
+                                   now_text() + R"("}])");
+    }
+    const std::string tx = "CP1: transaction " + std::to_string(lost) + " stopped";
+    EXPECT_TRUE(wait_until([&] { return host.logged(tx + " on connector 1"); }));
+    EXPECT_TRUE(wait_until(
+        [&] { return host.logged(tx + ", which was not running (already ended, or unknown)"); }));
+    EXPECT_FALSE(host.logged(tx + " on connector 0"));
+}
+
 // Back without a boot, the central system may still believe in a
 // transaction that ended while the charger was away (its StopTransaction
 // still queued there): the TxProfile is rejected, and the restore falls back
