@@ -215,6 +215,18 @@ class ModbusTcpPlugin : public ::testing::Test {
         plugin = catalog.find_shared("modbus_tcp");
         ASSERT_TRUE(plugin);
     }
+    // Starts `sim` and the adapter driving it, polled once at start so that
+    // nothing but the commands reaches the device afterwards.
+    void start_polled_once(BatterySimulator& sim, gateway::AdapterRegistry& registry,
+                           Events& events) {
+        sim.start();
+        ASSERT_TRUE(
+            registry.add(plugin, site(sim.port(), generic_battery_map(), 3600), events.hooks())
+                .empty());
+        ASSERT_TRUE(registry.start());
+        ASSERT_TRUE(eventually([&] { return sim.requests_served() > 0; }));
+    }
+
     gateway::PluginCatalog catalog;
     std::shared_ptr<const gateway::LoadedPlugin> plugin;
 };
@@ -524,14 +536,9 @@ std::vector<battery_sim::ReceivedWrite> setpoint_writes(const BatterySimulator& 
 
 TEST_F(ModbusTcpPlugin, OneSlotsChargeAndDischargeGoOutAsOneWrite) {
     BatterySimulator sim;
-    sim.start();
     gateway::AdapterRegistry registry;
     Events events;
-    // Polled once at start, so nothing but the commands reaches the device.
-    ASSERT_TRUE(registry.add(plugin, site(sim.port(), generic_battery_map(), 3600), events.hooks())
-                    .empty());
-    ASSERT_TRUE(registry.start());
-    ASSERT_TRUE(eventually([&] { return sim.requests_served() > 0; }));
+    ASSERT_NO_FATAL_FAILURE(start_polled_once(sim, registry, events));
 
     // The device is busy for the second setpoint write after the slow one:
     // with one write per command that was the discharge, after the charge
@@ -549,13 +556,9 @@ TEST_F(ModbusTcpPlugin, OneSlotsChargeAndDischargeGoOutAsOneWrite) {
 
 TEST_F(ModbusTcpPlugin, ABusyAnswerFailsBothCommandsOfTheSlotAndKeepsTheOldValues) {
     BatterySimulator sim;
-    sim.start();
     gateway::AdapterRegistry registry;
     Events events;
-    ASSERT_TRUE(registry.add(plugin, site(sim.port(), generic_battery_map(), 3600), events.hooks())
-                    .empty());
-    ASSERT_TRUE(registry.start());
-    ASSERT_TRUE(eventually([&] { return sim.requests_served() > 0; }));
+    ASSERT_NO_FATAL_FAILURE(start_polled_once(sim, registry, events));
 
     sdk::CommandResult charge;
     sdk::CommandResult discharge;

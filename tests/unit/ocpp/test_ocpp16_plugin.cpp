@@ -2,6 +2,7 @@
 // loader and registry, against simulated chargers over 127.0.0.1.
 #include <chrono>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -948,6 +949,21 @@ class Ocpp16PluginRestore : public Ocpp16Plugin {
             [&] { return host.count(sdk::AssetEventType::Disconnected, "ast_ev_001") == 1; }));
         return port;
     }
+    // Then brings CP1 back without a boot, refusing TxProfiles for
+    // transactions it does not run, and waits for the restore its first
+    // message brings. Null if that did not happen.
+    std::unique_ptr<Fleet> back_without_a_boot_after_its_restore() {
+        const auto port = start_with_a_lost_transaction();
+        auto options = charger("CP1");
+        options.greeting = sim::Greeting::Silent;
+        options.strict_tx_profiles = true;
+        auto again = std::make_unique<Fleet>(port, std::vector{options});
+        if (!wait_until([&] { return again->saw("CP1", "connected"); })) return nullptr;
+        (*again)->send_raw("CP1", R"([2,"hb1","Heartbeat",{}])");
+        if (!wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }))
+            return nullptr;
+        return again;
+    }
     int lost = 0;
 };
 
@@ -1017,14 +1033,9 @@ TEST_F(Ocpp16PluginRestore, AStopOfATransactionNotRunningIsLoggedAsSuch) {
 // still queued there): the TxProfile is rejected, and the restore falls back
 // to TxDefaultProfile once, so the charger ends at the setpoint anyway.
 TEST_F(Ocpp16PluginRestore, ARestoreRejectedAsTxProfileFallsBackToTxDefaultOnce) {
-    const auto port = start_with_a_lost_transaction();
-    auto options = charger("CP1");
-    options.greeting = sim::Greeting::Silent;
-    options.strict_tx_profiles = true;
-    Fleet again(port, {options});
-    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
-    again->send_raw("CP1", R"([2,"hb1","Heartbeat",{}])");
-    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    auto back = back_without_a_boot_after_its_restore();
+    ASSERT_TRUE(back);
+    Fleet& again = *back;
     const auto sent = again.calls("CP1", "SetChargingProfile");
     ASSERT_EQ(sent.size(), 2U);
     auto first = parse(sent[0]);
@@ -1045,14 +1056,9 @@ TEST_F(Ocpp16PluginRestore, ARestoreRejectedAsTxProfileFallsBackToTxDefaultOnce)
 // back once to TxDefaultProfile with the same limit, and ends with that
 // answer.
 TEST_F(Ocpp16PluginRestore, ACommandRejectedAsTxProfileFallsBackToTxDefaultOnce) {
-    const auto port = start_with_a_lost_transaction();
-    auto options = charger("CP1");
-    options.greeting = sim::Greeting::Silent;
-    options.strict_tx_profiles = true;
-    Fleet again(port, {options});
-    ASSERT_TRUE(wait_until([&] { return again.saw("CP1", "connected"); }));
-    again->send_raw("CP1", R"([2,"hb1","Heartbeat",{}])");
-    ASSERT_TRUE(wait_until([&] { return host.logged("CP1: charge rate 4.4 kW restored"); }));
+    auto back = back_without_a_boot_after_its_restore();
+    ASSERT_TRUE(back);
+    Fleet& again = *back;
     const auto restored = again.calls("CP1", "SetChargingProfile").size();
 
     const auto r = run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 6));
