@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "command_outcome.hpp"
 #include "gateway_process.hpp"
 #include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
@@ -91,28 +92,6 @@ sdk::Command command(sdk::CommandType type, double kw) {
     c.parameters.power_kw = kw;
     return c;
 }
-
-/// Dispatches a command without waiting; get() waits for its result.
-struct Pending {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::optional<sdk::CommandResult> result;
-
-    sdk::Completion completion() {
-        return sdk::Completion([this](sdk::CommandResult r) {
-            std::lock_guard lock(mutex);
-            result = std::move(r);
-            cv.notify_all();
-        });
-    }
-    sdk::CommandResult get() {
-        std::unique_lock lock(mutex);
-        if (!cv.wait_for(lock, 5s, [&] { return result.has_value(); })) {
-            return sdk::CommandResult::failure("test: no completion");
-        }
-        return *result;
-    }
-};
 
 /// Replaces the value of `key` in `t`.
 void set_key(sdk::ConfigTable& t, const std::string& key, const sdk::ConfigValue& v) {
@@ -510,19 +489,19 @@ void change_slot_with_busy_device(const gateway::AdapterRegistry& registry, Batt
     const auto served = sim.requests_served();
     auto slow = command(sdk::CommandType::SetChargeRate, 40);
     slow.scheduled_at = t0;
-    Pending slow_result;
+    test::CommandOutcome slow_result;
     registry.dispatch(slow, slow_result.completion());
     ASSERT_TRUE(eventually([&] { return sim.requests_served() > served; }));
     auto to_charge = command(sdk::CommandType::SetChargeRate, 10);
     auto to_discharge = command(sdk::CommandType::SetDischargeRate, 30);
     to_charge.scheduled_at = to_discharge.scheduled_at = t1;
-    Pending a;
-    Pending b;
+    test::CommandOutcome a;
+    test::CommandOutcome b;
     registry.dispatch(to_charge, a.completion());
     registry.dispatch(to_discharge, b.completion());
-    EXPECT_TRUE(slow_result.get().success);
-    charge = a.get();
-    discharge = b.get();
+    EXPECT_TRUE(slow_result.await().success);
+    charge = a.await();
+    discharge = b.await();
     sim.clear_faults();
 }
 

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "command_outcome.hpp"
 #include "gridgate/gateway/adapter_registry.hpp"
 #include "gridgate/gateway/plugin_loader.hpp"
 #include "line_battery_simulator.hpp"
@@ -60,26 +61,6 @@ sdk::Command command(sdk::CommandType type, double kw) {
     c.parameters.power_kw = kw;
     return c;
 }
-
-struct Outcome {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::optional<sdk::CommandResult> result;
-
-    sdk::Completion completion() {
-        return sdk::Completion([this](sdk::CommandResult r) {
-            std::lock_guard lock(mutex);
-            result = std::move(r);
-            cv.notify_all();
-        });
-    }
-    sdk::CommandResult await() {
-        std::unique_lock lock(mutex);
-        if (!cv.wait_for(lock, 5s, [&] { return result.has_value(); }))
-            return sdk::CommandResult::failure("test: no completion within 5 s");
-        return *result;
-    }
-};
 
 struct Events {
     std::mutex mutex;
@@ -143,16 +124,16 @@ TEST_F(ExamplePlugin, DrivesTheSimulatedBatteryEndToEnd) {
     ASSERT_TRUE(errors.empty()) << errors.front();
     ASSERT_TRUE(registry.start());
 
-    Outcome charge;
+    test::CommandOutcome charge;
     registry.dispatch(command(sdk::CommandType::SetChargeRate, 12.5), charge.completion());
     auto result = charge.await();
     EXPECT_TRUE(result.success) << result.error;
 
-    Outcome discharge;
+    test::CommandOutcome discharge;
     registry.dispatch(command(sdk::CommandType::SetDischargeRate, 3), discharge.completion());
     EXPECT_TRUE(discharge.await().success);
 
-    Outcome too_much;
+    test::CommandOutcome too_much;
     registry.dispatch(command(sdk::CommandType::SetChargeRate, 250), too_much.completion());
     result = too_much.await();
     EXPECT_FALSE(result.success);
@@ -183,7 +164,7 @@ TEST_F(ExamplePlugin, AnUnreachableBatteryIsARetryableFailure) {
     Events events;
     ASSERT_TRUE(registry.add(plugin, site(port), events.hooks()).empty());
     ASSERT_TRUE(registry.start());
-    Outcome outcome;
+    test::CommandOutcome outcome;
     registry.dispatch(command(sdk::CommandType::SetChargeRate, 5), outcome.completion());
     auto result = outcome.await();
     EXPECT_FALSE(result.success);
