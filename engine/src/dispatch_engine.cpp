@@ -21,6 +21,10 @@ using sdk::CommandType;
 
 namespace {
 
+// The error of an attempt nobody answered in time (ARCHITECTURE.md's word),
+// whether the engine's timer or an adapter's own timeout says so.
+constexpr std::string_view kTimeout = "timeout";
+
 /// "-4", "2.5", "inf": numbers as a reader wrote them, not "-4.000000".
 std::string shortest(double v) {
     char buf[32];
@@ -415,7 +419,7 @@ void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::Com
     // cannot be helped) still speaks for itself.
     const CallDepth call{call_depth_};
     if (!result.success && result.retryable && clock_() >= r.deadline()) {
-        fail(*slot, "timeout", true, FailureKind::Timeout, clock_());
+        fail(*slot, kTimeout, true, FailureKind::Timeout, clock_());
         return;
     }
     settle(*slot, result.success, result.error, result.retryable);
@@ -449,7 +453,7 @@ void DispatchEngine::settle(Slot slot, bool success, std::string_view error, boo
         // An adapter's `timeout` (the device did not answer within the
         // adapter's own request timeout) is a timeout too: with no retries
         // left the command ends TIMED_OUT, whichever adapter drove it.
-        fail(slot, error, retryable, error == "timeout" ? FailureKind::Timeout : FailureKind::Error,
+        fail(slot, error, retryable, error == kTimeout ? FailureKind::Timeout : FailureKind::Error,
              clock_());
     }
 }
@@ -478,7 +482,7 @@ std::size_t DispatchEngine::check_timeouts(TimePoint now) {
     for (Slot s : store_.take_expired(now)) {
         const CommandRecord& r = store_.record(s);
         if (r.status != CommandStatus::Dispatched || r.deadline() > now) continue;
-        fail(s, "timeout", true, FailureKind::Timeout, now);
+        fail(s, kTimeout, true, FailureKind::Timeout, now);
         ++timed_out;
     }
     return timed_out;
