@@ -16,14 +16,6 @@ void answer(rapidjson::Document& response, const Message& message) {
     static_cast<rapidjson::Value&>(response) = json;
 }
 
-// IdToken is a CiString20Type: compared without regard to ASCII case.
-std::string fold_case(std::string_view text) {
-    std::string out(text);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 // A number, with spaces around it or not; "NaN" and "inf" read as such.
 std::optional<double> parse_number(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -105,6 +97,13 @@ void add_totals_of_phases(std::vector<TelemetrySample>& samples, std::size_t fir
 
 }  // namespace
 
+std::string fold_id_tag(std::string_view id_tag) {
+    std::string out(id_tag);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 std::string_view to_string(TelemetrySample::Quantity quantity) {
     switch (quantity) {
         case TelemetrySample::Quantity::PowerKw:
@@ -123,7 +122,7 @@ CentralSystemCore::CentralSystemCore(CoreOptions options, CoreObservers observer
     : options_(std::move(options)),
       observers_(std::move(observers)),
       next_transaction_id_(options_.first_transaction_id) {
-    for (const auto& tag : options_.accepted_id_tags) accepted_id_tags_.insert(fold_case(tag));
+    for (const auto& tag : options_.accepted_id_tags) accepted_id_tags_.insert(fold_id_tag(tag));
 }
 
 Timestamp CentralSystemCore::now() const {
@@ -134,7 +133,7 @@ Timestamp CentralSystemCore::now() const {
 
 IdTagInfo CentralSystemCore::authorize(std::string_view id_tag) const {
     IdTagInfo info;
-    info.status = options_.accept_all_id_tags || accepted_id_tags_.contains(fold_case(id_tag))
+    info.status = options_.accept_all_id_tags || accepted_id_tags_.contains(fold_id_tag(id_tag))
                       ? AuthorizationStatus::Accepted
                       : AuthorizationStatus::Invalid;
     return info;

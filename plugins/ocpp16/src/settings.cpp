@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "gridgate/ocpp/central_system.hpp"
+#include "gridgate/ocpp/central_system_core.hpp"
 
 namespace gridgate::ocpp16 {
 namespace {
@@ -110,10 +111,7 @@ Settings read_settings(const sdk::AdapterConfig& config,
         for (const auto& item : *v->as_array()) {
             if (const auto* s = item.as_string()) {
                 if (!check_id_tag(*s, "an id tag in 'id_tags'", item.where(), problems)) continue;
-                std::string folded = *s;
-                for (char& c : folded)
-                    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-                auto [first, fresh] = seen.try_emplace(std::move(folded), *s, item.where());
+                auto [first, fresh] = seen.try_emplace(ocpp::fold_id_tag(*s), *s, item.where());
                 if (!fresh) {
                     problems.push_back({item.where(), "duplicate id tag '" + *s +
                                                           "' in 'id_tags' (first as '" +

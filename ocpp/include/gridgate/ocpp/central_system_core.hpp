@@ -23,6 +23,10 @@
 
 namespace gridgate::ocpp {
 
+// The form in which id tags are compared: OCPP's IdToken is a CiString20Type,
+// so "TAG1" and "tag1" are one card (ASCII lower case).
+std::string fold_id_tag(std::string_view id_tag);
+
 struct CoreOptions {
     // BootNotification's `interval`.
     std::chrono::seconds heartbeat_interval{300};
