@@ -24,6 +24,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -315,19 +316,35 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, stderr);
         return 2;
     }
+    // Every option takes a whole number of at least 1: a fleet, a storm or a
+    // thread of none measures nothing.
+    auto count = [&](const char* name, const char* text, std::size_t& out) {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long value = std::strtoull(text, &end, 10);
+        if (*text < '0' || *text > '9' || *end != '\0' || errno != 0 || value == 0) {
+            std::fprintf(stderr, "bench-ocpp: %s wants a whole number of at least 1, not '%s'\n",
+                         name, text);
+            return false;
+        }
+        out = static_cast<std::size_t>(value);
+        return true;
+    };
     for (int i = 1; i + 1 < argc; i += 2) {
+        std::size_t* target = nullptr;
         if (!std::strcmp(argv[i], "--chargers"))
-            chargers = std::stoul(argv[i + 1]);
+            target = &chargers;
         else if (!std::strcmp(argv[i], "--small"))
-            small = std::stoul(argv[i + 1]);
+            target = &small;
         else if (!std::strcmp(argv[i], "--io-threads"))
-            io_threads = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
+            target = &io_threads;
         else if (!std::strcmp(argv[i], "--storms"))
-            storms = std::max<std::size_t>(1, std::stoul(argv[i + 1]));
-        else {
+            target = &storms;
+        if (!target) {
             std::fputs(kUsage, stderr);
             return 2;
         }
+        if (!count(argv[i], argv[i + 1], *target)) return 2;
     }
     small = std::min(small, chargers);
     const auto open_files = gateway::raise_open_file_limit();  // as the daemon does
