@@ -692,12 +692,18 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
         auto& slot = newest[ocpp::to_string(s.quantity)];
         if (!slot || s.timestamp >= slot->timestamp) slot = &s;
     }
+    // Across messages a sample counts as stamped no later than its arrival:
+    // a charger whose clock ran ahead (a wrong year, say) and was corrected
+    // would otherwise have every later sample look older than the last
+    // published one, and its telemetry would freeze.
+    const auto arrived = std::chrono::floor<std::chrono::milliseconds>(sdk::Clock::now());
     {
         std::lock_guard lock(charger->mutex);
         for (const auto& [name, s] : newest) {
             auto& published_at = charger->telemetry_at[std::string(name)];
-            if (published_at && s->timestamp < *published_at) continue;
-            published_at = s->timestamp;
+            const auto stamped = std::min(s->timestamp, ocpp::Timestamp(arrived));
+            if (published_at && stamped < *published_at) continue;
+            published_at = stamped;
             charger->telemetry[std::string(name)] = s->value;
             e.telemetry.push_back({std::string(name), s->value, false});
         }

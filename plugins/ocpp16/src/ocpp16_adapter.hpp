@@ -87,8 +87,8 @@ class Ocpp16Adapter final : public sdk::Adapter {
         mutable std::mutex mutex;  // guards the state below
         bool connected = false;
         std::map<std::string, double> telemetry;
-        // The charger's timestamp of each value in `telemetry`: an older
-        // sample never replaces it.
+        // The charger's timestamp of each value in `telemetry`, or its
+        // arrival if that was earlier: an older sample never replaces it.
         std::map<std::string, std::optional<ocpp::Timestamp>> telemetry_at;
         // The setpoints that apply now, sent again after a (re)connect or boot.
         std::optional<double> charge_rate_kw;

@@ -1151,5 +1151,28 @@ TEST_F(Ocpp16Plugin, OlderMeterSamplesNeverOverwriteNewerTelemetry) {
     for (const auto& t : latest->telemetry) EXPECT_NE(t.name, "power_kw");
 }
 
+TEST_F(Ocpp16Plugin, TelemetryFollowsAChargerWhoseClockWasCorrectedBackwards) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    // The charger's clock ran years ahead, then was set right.
+    fleet->send_raw("CP1", R"([2,"mv1","MeterValues",{"connectorId":1,"meterValue":[
+        {"timestamp":"2035-01-01T00:00:00Z","sampledValue":[
+            {"value":"7000","measurand":"Power.Active.Import","unit":"W"}]}]}])");
+    ASSERT_TRUE(
+        wait_until([&] { return host.count(sdk::AssetEventType::Telemetry, "ast_ev_001") == 1; }));
+    // Stamped after the first message arrived, as the next sample is.
+    const auto now = ocpp::format_timestamp(
+        std::chrono::ceil<std::chrono::seconds>(std::chrono::system_clock::now()));
+    fleet->send_raw("CP1", R"([2,"mv2","MeterValues",{"connectorId":1,"meterValue":[
+        {"timestamp":")" + now +
+                               R"(","sampledValue":[
+            {"value":"3000","measurand":"Power.Active.Import","unit":"W"}]}]}])");
+    ASSERT_TRUE(
+        wait_until([&] { return host.count(sdk::AssetEventType::Telemetry, "ast_ev_001") == 2; }));
+    EXPECT_DOUBLE_EQ(host.last(sdk::AssetEventType::Telemetry)->telemetry.at(0).value, 3.0);
+    EXPECT_DOUBLE_EQ(registry.state("ast_ev_001")->find("power_kw")->value, 3.0);
+}
+
 }  // namespace
 }  // namespace gridgate
