@@ -79,7 +79,7 @@ struct BatteryController::State {
     /// The queued setpoint write that commands of its slot may still join.
     std::shared_ptr<SetpointBatch> open_batch;
     bool commanded = false;             // some command's value stands
-    std::optional<double> soc;          // the latest fresh reading
+    std::optional<double> soc;          // the latest fresh reading, kept while stale
     std::optional<double> planned_net;  // last setpoint sent
     std::optional<double> written_net;  // last setpoint acknowledged
     std::uint64_t beat = 0;
@@ -213,8 +213,11 @@ void on_reading(const StatePtr& s, const PointReading& reading) {
         bool changed = false;
         {
             std::lock_guard lock(s->mutex);
-            s->soc = reading.stale ? std::nullopt : reading.value;
-            if (s->commanded && !s->stopping) {
+            // A SoC gone stale keeps the limit it last showed: a battery
+            // stopped at max_soc does not resume charging because its SoC
+            // read fails (the reading is old, not wrong).
+            if (!reading.stale) s->soc = reading.value;
+            if (!reading.stale && s->commanded && !s->stopping) {
                 auto plan =
                     plan_setpoint(s->options.map, s->options.limits,
                                   {s->latest[charge_side], s->latest[discharge_side], s->soc});

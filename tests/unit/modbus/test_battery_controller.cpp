@@ -144,6 +144,31 @@ TEST(ModbusBatteryController, ChargingStopsAtMaxSocAndResumesBelowIt) {
     battery.stop();
 }
 
+TEST(ModbusBatteryController, AStaleSocKeepsTheLimitItLastShowed) {
+    SimulatorOptions options;
+    options.initial_soc = 95;
+    BatterySimulator sim(options);
+    sim.start();
+    Notes notes;
+    BatteryController battery(connect_to(sim), controller_options(options.map), notes.handlers());
+    battery.start();
+    ASSERT_TRUE(eventually([&] { return battery.soc().has_value(); }));
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+
+    // The SoC can no longer be read; setpoint writes still go through.
+    sim.inject_exception(200, 4);
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(notes.mutex);
+        return !notes.states.empty() && !notes.states.back();
+    }));
+    std::this_thread::sleep_for(300ms);  // five stale ages of 60 ms
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0)
+        << "charging past max_soc resumed because the SoC went unread";
+    EXPECT_EQ(battery.soc(), 95.0);
+    battery.stop();
+}
+
 TEST(ModbusBatteryController, VerifyMismatchFailsTheCommandForGood) {
     BatterySimulator sim;
     sim.start();

@@ -125,7 +125,7 @@ class BatteryController {
 
     /// The net setpoint last acknowledged by the device (+ charge), if any.
     std::optional<double> written_net_kw() const;
-    /// The latest fresh SoC reading.
+    /// The latest fresh SoC reading, kept while it is stale.
     std::optional<double> soc() const;
     /// This unit's last request succeeded (so the connection was up): it
     /// turns true only when a request of this unit succeeds, false when one
