@@ -371,23 +371,25 @@ void CommandStore::mark_finished(Slot slot, sdk::CommandStatus status, TimePoint
     r.when = at;
 }
 
-std::vector<Slot> CommandStore::cancel_pending_from(AssetIndex asset, sdk::CommandType type,
-                                                    TimePoint from, TimePoint at) {
+std::vector<Slot> CommandStore::supersede_from(AssetIndex asset, sdk::CommandType type,
+                                               TimePoint from, TimePoint at) {
     std::vector<Slot> cancelled;
     if (!is_setpoint(type)) return cancelled;
     std::vector<LaneEntry>& lane = assets_[asset].lanes[lane_number(type)];
     auto tail = std::partition_point(lane.begin(), lane.end(),
                                      [&](const LaneEntry& e) { return e.scheduled_at < from; });
-    auto kept = std::remove_if(tail, lane.end(), [&](const LaneEntry& e) {
-        if (records_[e.slot].status != sdk::CommandStatus::Pending) return false;
-        unindex_current(e.slot);
-        CommandRecord& r = records_[e.slot];
-        set_status(r, sdk::CommandStatus::Cancelled);
-        r.when = at;
-        cancelled.push_back(e.slot);
-        return true;
-    });
-    lane.erase(kept, lane.end());
+    for (auto it = tail; it != lane.end(); ++it) {
+        CommandRecord& r = records_[it->slot];
+        if (r.status == sdk::CommandStatus::Dispatched) {
+            r.flags |= kSuperseded;
+        } else if (r.status == sdk::CommandStatus::Pending) {
+            unindex_current(it->slot);
+            set_status(r, sdk::CommandStatus::Cancelled);
+            r.when = at;
+            cancelled.push_back(it->slot);
+        }
+    }
+    lane.erase(tail, lane.end());
     return cancelled;
 }
 

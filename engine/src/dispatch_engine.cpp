@@ -226,7 +226,7 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
         for (const MappedColumn& m : plan.mapped) {
             auto asset = store_.find_asset(m.asset_id);
             if (!asset) continue;
-            auto gone = store_.cancel_pending_from(*asset, m.command_type, schedule.index[0], now);
+            auto gone = store_.supersede_from(*asset, m.command_type, schedule.index[0], now);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
     }
@@ -520,6 +520,10 @@ void DispatchEngine::fail(Slot slot, std::string_view error, bool retryable, Fai
         store_.mark_finished(slot, timed_out ? CommandStatus::TimedOut : CommandStatus::Failed,
                              now);
         publish(timed_out ? EventType::CommandTimedOut : EventType::CommandFailed, slot, now);
+        return;
+    }
+    if (store_.superseded(slot)) {
+        cancel(slot, now, "not retried: superseded by a newer schedule");
         return;
     }
     const TimePoint at = retry_time(r, now);

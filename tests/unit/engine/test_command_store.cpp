@@ -229,28 +229,40 @@ TEST(CommandStore, RefusesImpossibleTransitions) {
     EXPECT_THROW(store.mark_finished(s, CommandStatus::Completed, t0), std::logic_error);
 }
 
-TEST(CommandStore, CancelPendingFromLeavesEarlierAndNonPendingRecords) {
+TEST(CommandStore, SupersedeFromCancelsPendingAndEmptiesTheLaneFromThere) {
     CommandStore store;
     const AssetIndex a = store.intern_asset("a");
     std::vector<Slot> s;
-    for (int h = 0; h < 5; ++h) {
+    for (int h = 0; h < 6; ++h) {
         s.push_back(store.add_setpoint(a, CommandType::SetChargeRate, t0 + std::chrono::hours(h), h,
                                        kLimits));
     }
     const Slot other = store.add_setpoint(a, CommandType::SetDischargeRate, t0 + 3h, 1, kLimits);
     store.mark_dispatched(s[3], t0);
-    auto cancelled = store.cancel_pending_from(a, CommandType::SetChargeRate, t0 + 2h, t0 + 1s);
+    store.mark_dispatched(s[5], t0);
+    store.mark_finished(s[5], CommandStatus::Completed, t0);
+    auto cancelled = store.supersede_from(a, CommandType::SetChargeRate, t0 + 2h, t0 + 1s);
     EXPECT_EQ(cancelled, (std::vector<Slot>{s[2], s[4]}));
     EXPECT_EQ(store.record(s[2]).status, CommandStatus::Cancelled);
     EXPECT_EQ(store.materialize(s[4]).completed_at, t0 + 1s);
     EXPECT_EQ(store.record(s[1]).status, CommandStatus::Pending);
     EXPECT_EQ(store.record(s[3]).status, CommandStatus::Dispatched);
+    EXPECT_EQ(store.record(s[5]).status, CommandStatus::Completed);
     EXPECT_EQ(store.record(other).status, CommandStatus::Pending);
-    // Gone from the lane and from the due index.
-    EXPECT_EQ(store.next_in_lane(s[1])->slot, s[3]);
-    EXPECT_FALSE(store.next_in_lane(s[3]));
+    // In flight when the new schedule took over its time: not to be retried.
+    EXPECT_TRUE(store.superseded(s[3]));
+    EXPECT_FALSE(store.superseded(s[1]));
+    EXPECT_FALSE(store.superseded(other));
+    // The lane ends before `from`, whatever the status; the due index lost
+    // the cancelled ones.
+    EXPECT_FALSE(store.next_in_lane(s[1]));
+    EXPECT_EQ(store.next_in_lane(s[0])->slot, s[1]);
     EXPECT_EQ(store.due(t0 + 10h), (std::vector<Slot>{s[0], s[1], other}));
     EXPECT_EQ(store.count(CommandStatus::Cancelled), 2u);
+    // A record added for the same time afterwards is the lane's new tail.
+    const Slot fresh = store.add_setpoint(a, CommandType::SetChargeRate, t0 + 2h, 9, kLimits);
+    EXPECT_EQ(store.next_in_lane(s[1])->slot, fresh);
+    EXPECT_FALSE(store.next_in_lane(fresh));
 }
 
 TEST(CommandStore, ForgetFinishedBeforeCompactsAndKeepsEveryIndexRight) {

@@ -832,6 +832,52 @@ TEST_F(DispatchEngineTest, InFlightCommandOvertakenByANewScheduleIsNotRetried) {
     EXPECT_EQ(due[0].command_id, r.commands[0]);
 }
 
+// A schedule re-posted from a time in the past: its setpoint for now is
+// sent, although the older schedule already sent one for a later time.
+TEST_F(DispatchEngineTest, WhatAnOlderScheduleSentNeverMakesANewerOnesSetpointStale) {
+    ScriptedAdapter adapter;
+    adapter.inline_result = CommandResult::ok();
+    auto first =
+        engine->schedule_to_commands(make_schedule(hours(0, 2), {{"ev_001_kw", {5, 6}}}), map);
+    now = hour(0);
+    ASSERT_TRUE(engine->dispatch_command(first.commands[0], adapter));
+    now = hour(1);
+    ASSERT_TRUE(engine->dispatch_command(first.commands[1], adapter));
+    ASSERT_EQ(command(first.commands[1]).status, CommandStatus::Completed);
+
+    // Re-optimized at 01:30, from 00:30 on: 7 kW until 02:00, then 8 kW.
+    now = hour(1) + 30min;
+    auto second = engine->schedule_to_commands(
+        make_schedule({hour(0) + 30min, hour(2)}, {{"ev_001_kw", {7, 8}}}), map);
+    ASSERT_EQ(second.commands.size(), 2u);
+    auto due = engine->get_pending_commands(now);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].command_id, second.commands[0]);
+    EXPECT_EQ(due[0].parameters.power_kw, 7.0);
+    EXPECT_EQ(command(second.commands[0]).status, CommandStatus::Pending);
+}
+
+TEST_F(DispatchEngineTest, InFlightCommandOfASupersededTimeIsNotRetried) {
+    auto first =
+        engine->schedule_to_commands(make_schedule(hours(0, 2), {{"ev_001_kw", {5, 6}}}), map);
+    ScriptedAdapter adapter;
+    now = hour(1);
+    ASSERT_TRUE(engine->dispatch_command(first.commands[1], adapter));
+    // The new schedule starts before the command in flight, and its own
+    // setpoint for that time came earlier (00:30).
+    auto second = engine->schedule_to_commands(
+        make_schedule({hour(0) + 30min, hour(3)}, {{"ev_001_kw", {7, 8}}}), map);
+    adapter.completions.at(0)(CommandResult::failure("Rejected"));
+    const Command c = command(first.commands[1]);
+    EXPECT_EQ(c.status, CommandStatus::Cancelled);
+    EXPECT_EQ(c.error, "Rejected");
+    EXPECT_EQ(events.back().type, EventType::CommandCancelled);
+    EXPECT_NE(events.back().message.find("superseded"), std::string::npos);
+    auto due = engine->get_pending_commands(now + 1h);
+    ASSERT_EQ(due.size(), 1u);
+    EXPECT_EQ(due[0].command_id, second.commands[0]);
+}
+
 TEST_F(DispatchEngineTest, FailCommandWithoutAnAdapter) {
     const CommandId id = one_command(hour(0));
     EXPECT_TRUE(engine->fail_command(id, "not connected", true));

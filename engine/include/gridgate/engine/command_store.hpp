@@ -5,7 +5,8 @@
 //  - id -> record: open-addressing table of record slots;
 //  - asset -> records: asset ids interned once, each asset's slots in creation order;
 //  - lane (asset + setpoint type) -> records ordered by scheduled_at, without
-//    cancelled ones: what supersede and the stale-setpoint rules look at;
+//    cancelled ones nor those a newer schedule took over: what supersede and
+//    the stale-setpoint rules look at;
 //  - due index: PENDING records bucketed by the time they become due;
 //  - deadline index: DISPATCHED records bucketed by dispatched_at + timeout.
 //
@@ -151,14 +152,21 @@ class CommandStore {
     /// proportion to everything held: call it now and then (retention), not
     /// per command. Every slot may change.
     std::size_t forget_finished_before(TimePoint cutoff);
-    /// Cancels, at `at`, every PENDING record of the lane scheduled at or
-    /// after `from` (a new schedule takes over from there); returns them in
-    /// lane order. One pass over the lane's tail.
-    std::vector<Slot> cancel_pending_from(AssetIndex asset, sdk::CommandType type, TimePoint from,
-                                          TimePoint at);
+    /// A new schedule takes over the lane from `from` on: cancels, at `at`,
+    /// every PENDING record of the lane scheduled at or after `from` and
+    /// returns them in lane order; takes every other record there out of
+    /// the lane too, so that what an older schedule sent for a later time
+    /// never makes the new schedule's setpoints look stale. A DISPATCHED one
+    /// among them is marked superseded(). One pass over the lane's tail.
+    std::vector<Slot> supersede_from(AssetIndex asset, sdk::CommandType type, TimePoint from,
+                                     TimePoint at);
+    /// True for a record that was in flight when a newer schedule took over
+    /// its time: it is not to be retried.
+    bool superseded(Slot slot) const noexcept { return records_[slot].flags & kSuperseded; }
 
   private:
     static constexpr std::uint8_t kHasExtra = 1;
+    static constexpr std::uint8_t kSuperseded = 2;
     static constexpr Slot kEmpty = UINT32_MAX;
     static constexpr std::uint64_t kFreeEntry = UINT64_MAX;
 

@@ -94,8 +94,11 @@ class DispatchEngine {
     /// from the column's previous value (the first value always emits; NaN
     /// emits nothing), after cancelling the PENDING commands each mapped
     /// column supersedes: same asset and command type, scheduled at or after
-    /// the schedule's first timestamp. Publishes SCHEDULE_RECEIVED, then
-    /// COMMAND_CANCELLED for each superseded command.
+    /// the schedule's first timestamp. From there on the new schedule alone
+    /// decides what is stale: a command an older one sent for a later time
+    /// does not overtake the new one's setpoints, and one still in flight
+    /// is not retried. Publishes SCHEDULE_RECEIVED, then COMMAND_CANCELLED
+    /// for each superseded command.
     ///
     /// Throws ScheduleError, before changing anything:
     ///  - UnknownAsset naming the column: key missing from asset_map, or its
