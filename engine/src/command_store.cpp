@@ -408,6 +408,7 @@ std::size_t CommandStore::forget_finished_before(TimePoint cutoff) {
     }
     const std::size_t dropped = records_.size() - kept.size();
     if (dropped == 0) return 0;
+    ++generation_;
     kept.shrink_to_fit();
     records_ = std::move(kept);
 

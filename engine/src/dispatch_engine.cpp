@@ -605,6 +605,33 @@ std::vector<sdk::Command> DispatchEngine::list_commands(std::optional<std::strin
     return out;
 }
 
+DispatchEngine::CommandPage DispatchEngine::list_commands_page(
+    std::optional<std::string_view> asset_id, std::optional<CommandStatus> status, ListCursor from,
+    std::size_t max_commands, std::size_t max_visits) const {
+    CommandPage page;
+    if (from.position != 0 && from.generation != store_.generation()) {
+        page.restarted = true;
+        from.position = 0;
+    }
+    std::span<const Slot> slots;
+    if (asset_id) {
+        auto asset = store_.find_asset(*asset_id);
+        if (!asset) return page;
+        slots = store_.asset_commands(*asset);
+    }
+    const std::size_t end = asset_id ? slots.size() : store_.size();
+    std::size_t pos = from.position;
+    const std::size_t last = pos + std::max<std::size_t>(1, max_visits);
+    max_commands = std::max<std::size_t>(1, max_commands);
+    for (; pos < end && pos < last && page.commands.size() < max_commands; ++pos) {
+        const Slot s = asset_id ? slots[pos] : static_cast<Slot>(pos);
+        if (status && store_.record(s).status != *status) continue;
+        page.commands.push_back(store_.materialize(s));
+    }
+    if (pos < end) page.next = ListCursor{pos, store_.generation()};
+    return page;
+}
+
 std::size_t DispatchEngine::forget_finished_before(TimePoint cutoff) {
     if (call_depth_ > 0) {
         throw std::logic_error("forget_finished_before() cannot run inside another engine call");

@@ -54,12 +54,49 @@ void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
     });
 }
 
+// A listing of a million commands would hold the strand for seconds (and
+// every dispatch behind it): it is read a page per strand hop and written
+// out between hops on the I/O threads, so dispatch and other requests go on.
+struct EngineApi::Listing {
+    http::CommandFilter filter;
+    std::function<void(ApiResponse)> done;
+    engine::DispatchEngine::ListCursor cursor;
+    std::string body;  // the answer so far; touched by one hop at a time
+    bool empty = true;
+};
+
 void EngineApi::list_commands(http::CommandFilter filter, std::function<void(ApiResponse)> done) {
-    asio::post(p_.strand, [this, filter = std::move(filter), done = std::move(done)] {
+    auto listing = std::make_shared<Listing>();
+    listing->filter = std::move(filter);
+    listing->done = std::move(done);
+    read_page(std::move(listing));
+}
+
+void EngineApi::read_page(std::shared_ptr<Listing> listing) {
+    asio::post(p_.strand, [this, listing = std::move(listing)]() mutable {
         std::optional<std::string_view> asset;
-        if (filter.asset_id) asset = *filter.asset_id;
-        auto commands = p_.engine.list_commands(asset, filter.status);
-        done(ApiResponse::json(200, http::commands_to_json(commands)));
+        if (listing->filter.asset_id) asset = *listing->filter.asset_id;
+        auto page = p_.engine.list_commands_page(asset, listing->filter.status, listing->cursor,
+                                                 kListPageCommands, kListPageVisits);
+        asio::post(p_.strand.get_inner_executor(),
+                   [this, listing = std::move(listing), page = std::move(page)]() mutable {
+                       if (page.restarted || listing->body.empty()) {
+                           listing->body = "{\"commands\":[";
+                           listing->empty = true;
+                       }
+                       for (const auto& command : page.commands) {
+                           if (!listing->empty) listing->body += ',';
+                           listing->body += http::command_to_json(command);
+                           listing->empty = false;
+                       }
+                       if (page.next) {
+                           listing->cursor = *page.next;
+                           read_page(std::move(listing));
+                           return;
+                       }
+                       listing->body += "]}";
+                       listing->done(ApiResponse::json(200, std::move(listing->body)));
+                   });
     });
 }
 

@@ -47,7 +47,14 @@ class EngineApi final : public http::ApiBackend {
     void health(std::function<void(bool alive)> done) override;
     void metrics(std::function<void(std::string prometheus_text)> done) override;
 
+    /// A page of GET /api/v1/commands read in one strand hop.
+    static constexpr std::size_t kListPageCommands = 1000;
+    static constexpr std::size_t kListPageVisits = 50000;
+
   private:
+    struct Listing;
+    void read_page(std::shared_ptr<Listing> listing);
+
     Parts p_;
     // The site's asset ids: a schedule for 10,000 chargers checks every
     // column, which a scan of the site's list would make quadratic.

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <deque>
@@ -1120,6 +1121,72 @@ TEST_F(DispatchEngineTest, Lookups) {
     EXPECT_EQ(counts[charge][static_cast<std::size_t>(CommandStatus::Pending)], 3u);
     EXPECT_EQ(counts[charge][static_cast<std::size_t>(CommandStatus::Completed)], 1u);
     EXPECT_EQ(engine->count(CommandStatus::Pending), 3u);
+}
+
+std::vector<CommandId> ids_of(const std::vector<Command>& commands) {
+    std::vector<CommandId> out;
+    for (const auto& c : commands) out.push_back(c.command_id);
+    return out;
+}
+
+// A listing in pages gives what list_commands() gives, page by page.
+TEST_F(DispatchEngineTest, ListingInPagesGivesTheWholeListing) {
+    std::vector<double> values;
+    for (int i = 0; i < 25; ++i) values.push_back(i % 2);
+    engine->schedule_to_commands(make_schedule(hours(0, 25), {{"ev_001_kw", values},
+                                                              {"ev_002_kw", values},
+                                                              {"battery_charge_kw", values}}),
+                                 map);
+    const auto ev2 = engine->list_commands("ast_ev2");
+    for (std::size_t i = 0; i < ev2.size(); i += 2) engine->cancel_command(ev2[i].command_id);
+    auto paged = [&](std::optional<std::string_view> asset, std::optional<CommandStatus> status,
+                     std::size_t max_commands, std::size_t max_visits) {
+        std::vector<Command> out;
+        DispatchEngine::ListCursor cursor;
+        for (int pages = 0; pages < 1000; ++pages) {
+            auto page = engine->list_commands_page(asset, status, cursor, max_commands, max_visits);
+            EXPECT_FALSE(page.restarted);
+            // A page holds at least one command (zero limits count as one).
+            EXPECT_LE(page.commands.size(), std::max<std::size_t>(1, max_commands));
+            EXPECT_LE(page.commands.size(), std::max<std::size_t>(1, max_visits));
+            out.insert(out.end(), page.commands.begin(), page.commands.end());
+            if (!page.next) return out;
+            cursor = *page.next;
+        }
+        ADD_FAILURE() << "the listing does not end";
+        return out;
+    };
+    for (std::optional<std::string_view> asset :
+         {std::optional<std::string_view>{}, std::optional<std::string_view>{"ast_ev2"},
+          std::optional<std::string_view>{"ast_unknown"}}) {
+        for (std::optional<CommandStatus> status :
+             {std::optional<CommandStatus>{}, std::optional<CommandStatus>{CommandStatus::Pending},
+              std::optional<CommandStatus>{CommandStatus::Cancelled}}) {
+            // Oldest first, whatever the filter.
+            std::vector<CommandId> whole;
+            for (const auto& c : engine->list_commands(asset)) {
+                if (!status || c.status == *status) whole.push_back(c.command_id);
+            }
+            EXPECT_EQ(ids_of(paged(asset, status, 4, 100)), whole);
+            EXPECT_EQ(ids_of(paged(asset, status, 100, 3)), whole);
+            EXPECT_EQ(ids_of(paged(asset, status, 0, 0)), whole);
+        }
+    }
+}
+
+// forget_finished_before() moves every slot: a listing under way starts over.
+TEST_F(DispatchEngineTest, AListingInPagesStartsOverAfterACompaction) {
+    auto r = engine->schedule_to_commands(
+        make_schedule(hours(0, 6), {{"ev_001_kw", {1, 2, 3, 4, 5, 6}}}), map);
+    ASSERT_TRUE(engine->cancel_command(r.commands[0]));
+    auto first = engine->list_commands_page(std::nullopt, std::nullopt, {}, 2, 100);
+    ASSERT_TRUE(first.next);
+    now = hour(1);
+    ASSERT_EQ(engine->forget_finished_before(now), 1u);
+    auto second = engine->list_commands_page(std::nullopt, std::nullopt, *first.next, 100, 100);
+    EXPECT_TRUE(second.restarted);
+    EXPECT_FALSE(second.next);
+    EXPECT_EQ(ids_of(second.commands), ids_of(engine->list_commands()));
 }
 
 TEST_F(DispatchEngineTest, ResendingAScheduleReplacesItsPendingCommands) {

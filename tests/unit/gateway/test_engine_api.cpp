@@ -7,6 +7,7 @@
 // the Gateway does, with a timeout short enough to test.
 #include "engine_api.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -144,6 +145,53 @@ TEST_F(EngineApiTest, AScheduleTheEngineTookIsAnsweredWithItsCommandsHoweverLate
     auto ids = command_ids(accepted.body);
     EXPECT_EQ(ids.size(), 2u) << accepted.body;
     EXPECT_EQ(command_ids(list_commands().body), ids);
+}
+
+// A listing of many commands is read a page per strand hop: the strand's
+// other work (dispatch, other requests) runs between its pages.
+TEST_F(EngineApiTest, ALongListingLeavesTheStrandToOtherWorkBetweenPages) {
+    // This test's own server: the fixture's backend timeout is too short
+    // for a listing that waits behind a busy strand.
+    http::ApiServerOptions options;
+    options.port = 0;
+    options.backend_timeout = 20s;
+    http::ApiServer server(ioc_, options, *api_);
+    ASSERT_FALSE(server.start());
+
+    const std::size_t count = 3 * EngineApi::kListPageCommands;
+    std::string csv = "timestamp,battery_charge_kw\n";
+    for (std::size_t i = 0; i < count; ++i)
+        csv += "2099-01-15T08:" + std::to_string(10 + i / 60) + ":" + std::to_string(i % 60 / 10) +
+               std::to_string(i % 10) + "Z," + std::to_string(i % 2) + "\n";
+    auto accepted = http_request(server.port(), "POST", "/api/v1/schedules", csv, "text/csv");
+    ASSERT_EQ(accepted.status, 201u) << accepted.body;
+    ASSERT_EQ(command_ids(accepted.body).size(), count);
+
+    occupy_strand();
+    auto listing = std::async(
+        std::launch::async, [&] { return http_request(server.port(), "GET", "/api/v1/commands"); });
+    std::this_thread::sleep_for(300ms);  // the listing's first page waits on the strand
+    // Queued behind that first page: a command added by other strand work.
+    std::promise<sdk::CommandId> added;
+    net::post(strand_, [&] {
+        engine::NewCommand stop{"ast_batt_001", sdk::CommandType::ChangeAvailability, {}, {}};
+        stop.parameters.operative = false;
+        added.set_value(engine_.add_command(stop));
+    });
+    free_strand();
+    auto reply = listing.get();
+    ASSERT_EQ(reply.status, 200u) << reply.body.substr(0, 200);
+    auto ids = command_ids(reply.body);
+    const std::string marker = added.get_future().get().str();
+    // Read after the other work ran: the listing has it, last.
+    ASSERT_EQ(ids.size(), count + 1);
+    EXPECT_EQ(ids.back(), marker);
+    auto before = command_ids(accepted.body);
+    EXPECT_TRUE(std::equal(before.begin(), before.end(), ids.begin()));
+
+    std::atomic<bool> stopped{false};
+    server.stop([&] { stopped = true; });
+    EXPECT_TRUE(eventually([&] { return stopped.load(); }));
 }
 
 }  // namespace

@@ -106,6 +106,8 @@ class CommandStore {
     sdk::Command materialize(Slot slot) const;
     std::string_view error(Slot slot) const;
     std::size_t size() const noexcept { return records_.size(); }
+    /// Counts the compactions by forget_finished_before() that moved slots.
+    std::uint64_t generation() const noexcept { return generation_; }
     std::span<const Slot> asset_commands(AssetIndex asset) const;
     std::size_t count(sdk::CommandType type, sdk::CommandStatus status) const noexcept {
         return counts_[static_cast<std::size_t>(type)][static_cast<std::size_t>(status)];
@@ -219,6 +221,7 @@ class CommandStore {
     Buckets deadlines_;
     std::array<std::array<std::size_t, sdk::kCommandStatusCount>, sdk::kCommandTypeCount> counts_{};
     std::mt19937_64 rng_;
+    std::uint64_t generation_ = 0;
     // Ids are drawn this many ahead of use and their table entries prefetched:
     // a random id lands on a random cache line, and waiting for each in turn
     // would dominate the cost of converting a large schedule.

@@ -183,6 +183,29 @@ class DispatchEngine {
                                             std::optional<sdk::CommandStatus> status = {},
                                             std::size_t limit = SIZE_MAX) const;
 
+    /// Where list_commands_page() goes on from; a default one starts a listing.
+    struct ListCursor {
+        std::size_t position = 0;
+        std::uint64_t generation = 0;
+    };
+    struct CommandPage {
+        std::vector<sdk::Command> commands;
+        std::optional<ListCursor> next;  // nullopt: the listing is complete
+        /// The store was compacted since the cursor was made: this page
+        /// starts the listing over, and the pages before it are void.
+        bool restarted = false;
+    };
+    /// The filters of list_commands() in pieces, oldest command first, so
+    /// that a caller can list millions of commands without holding the
+    /// strand for long: each call looks at no more than `max_visits`
+    /// commands and returns at most `max_commands` (a limit of 0 counts as
+    /// 1). Pass `next` to the
+    /// following call. A command that changes status between two calls
+    /// is listed as it was when its page was read.
+    CommandPage list_commands_page(std::optional<std::string_view> asset_id,
+                                   std::optional<sdk::CommandStatus> status, ListCursor from,
+                                   std::size_t max_commands, std::size_t max_visits) const;
+
     /// Retention: drops commands that ended (COMPLETED, FAILED, TIMED_OUT,
     /// CANCELLED) before `cutoff`; returns how many. Costs in proportion to
     /// everything held, so a daemon calls it now and then (e.g. hourly with
