@@ -277,7 +277,11 @@ inline std::vector<ConfigDiagnostic> validate_keys(const ConfigTable& table,
     for (const auto& k : keys) names.push_back(k.name);
     for (auto n : ignore) names.push_back(n);
 
-    for (const auto& [key, value] : table.entries()) {
+    for (const auto& entry : table.entries()) {
+        // Named references, not a structured binding: the lambda below
+        // captures `key`, which clang before 16 refuses for a binding.
+        const std::string& key = entry.first;
+        const ConfigValue& value = entry.second;
         if (std::find(ignore.begin(), ignore.end(), key) != ignore.end()) continue;
         auto it = std::find_if(keys.begin(), keys.end(),
                                [&](const ConfigKey& k) { return k.name == key; });
