@@ -14,6 +14,7 @@
 #include <fstream>
 #include <optional>
 #include <system_error>
+#include <utility>
 
 namespace gridgate::gateway {
 
@@ -143,6 +144,27 @@ std::string foreign_sanitizer_runtime(const fs::path& file) {
     return {};
 }
 
+// Why `path` (a directory entry named *.so) is not a file the loader can
+// open, or "" when it is one (following symbolic links).
+std::string not_a_file(const fs::path& path) {
+    std::error_code ec;
+    const fs::file_status target = fs::status(path, ec);
+    if (fs::is_regular_file(target)) return {};
+    std::error_code link_status_ec;
+    if (fs::is_symlink(fs::symlink_status(path, link_status_ec))) {
+        std::error_code link_ec;
+        const fs::path to = fs::read_symlink(path, link_ec);
+        const std::string where = link_ec ? std::string() : " " + to.string();
+        if (target.type() == fs::file_type::not_found)
+            return "symbolic link to" + where + ", which does not exist";
+        if (ec) return "symbolic link to" + where + " that cannot be followed: " + ec.message();
+    } else if (ec) {
+        return "cannot inspect: " + ec.message();
+    }
+    if (fs::is_directory(target)) return "is a directory, not a plugin library";
+    return "is not a regular file";
+}
+
 std::string asset_context(const sdk::AssetConfig& asset) {
     return "asset '" + asset.id + "'";
 }
@@ -220,19 +242,27 @@ void PluginCatalog::load_directory(const fs::path& dir) {
     directories_.push_back({dir, exists});
     if (!exists) return;
 
-    std::vector<fs::path> files;
+    // Every `*.so` entry is a plugin someone meant to install: one that is
+    // not a file (a directory, a link to nothing) is refused with the
+    // reason, in name order with the others, rather than left out unseen.
+    std::vector<std::pair<fs::path, std::string>> entries;  // path, why it is no file
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
         const auto& entry = *it;
-        std::error_code type_ec;
-        if (entry.path().extension() == ".so" && entry.is_regular_file(type_ec))
-            files.push_back(entry.path());
+        if (entry.path().extension() != ".so") continue;
+        entries.emplace_back(entry.path(), not_a_file(entry.path()));
     }
     if (ec) {
         reports_.push_back({dir, false, {}, {}, {}, 0, "cannot read directory: " + ec.message()});
         return;
     }
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) load_file(f);
+    std::sort(entries.begin(), entries.end());
+    for (auto& [path, why] : entries) {
+        if (why.empty()) {
+            load_file(path);
+        } else {
+            reports_.push_back({path, false, {}, {}, {}, 0, std::move(why)});
+        }
+    }
 }
 
 const PluginReport& PluginCatalog::load_file(const fs::path& file) {

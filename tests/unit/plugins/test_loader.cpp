@@ -130,6 +130,30 @@ TEST(PluginLoader, RefusesAFileThatIsNotALibrary) {
     fs::remove_all(dir);
 }
 
+TEST(PluginLoader, ReportsAnEntryNamedLikeAPluginThatIsNoFile) {
+    fs::path dir = fs::temp_directory_path() / ("gg_loader_nofile_" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "adir.so");
+    fs::create_symlink(dir / "removed-1.0.so", dir / "dangling.so");
+    fs::create_symlink(dir / "loop.so", dir / "loop.so");
+    fs::create_symlink(plugin_file("tp_good"), dir / "linked.so");
+    { std::ofstream(dir / "README") << "not a plugin, not reported"; }
+    PluginCatalog catalog;
+    catalog.load_directory(dir);
+    ASSERT_EQ(catalog.reports().size(), 4u) << catalog.render_report();
+    EXPECT_EQ(catalog.reports()[0].file, dir / "adir.so");
+    EXPECT_TRUE(refused_with(catalog.reports()[0], "is a directory, not a plugin library"));
+    EXPECT_EQ(catalog.reports()[1].file, dir / "dangling.so");
+    EXPECT_TRUE(refused_with(
+        catalog.reports()[1],
+        "symbolic link to " + (dir / "removed-1.0.so").string() + ", which does not exist"));
+    EXPECT_TRUE(catalog.reports()[2].loaded) << catalog.reports()[2].reason;
+    EXPECT_EQ(catalog.reports()[3].file, dir / "loop.so");
+    EXPECT_TRUE(refused_with(catalog.reports()[3], "cannot be followed"));
+    EXPECT_NE(catalog.render_report().find("1 loaded, 3 refused"), std::string::npos);
+    fs::remove_all(dir);
+}
+
 TEST(PluginLoader, RefusesAPluginNeedingASanitizerRuntimeTheGatewayLacks) {
     fs::path file = fs::path(GRIDGATE_TEST_ASAN_PLUGIN_DIR) / "tp_asan_runtime.so";
     if (!fs::exists(file)) GTEST_SKIP() << "an ASan gateway loads ASan plugins";

@@ -83,8 +83,10 @@ class PluginCatalog {
     /// `<dir of the running executable>/../lib/gridgate/plugins`.
     static std::filesystem::path default_directory();
 
-    /// Loads every `*.so` in `dir`, in name order. A missing directory is
-    /// noted in the report and is not an error.
+    /// Loads every `*.so` in `dir`, in name order (following symbolic
+    /// links). An entry so named that is no file (a directory, a link to
+    /// nothing) is reported as refused, with the reason. A missing directory
+    /// is noted in the report and is not an error.
     void load_directory(const std::filesystem::path& dir);
 
     /// Loads one file; returns what was decided about it.
