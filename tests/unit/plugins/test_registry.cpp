@@ -213,6 +213,45 @@ TEST_F(Registry, AnAdapterThatNeverCompletesLeavesTheCommandOpenAndStopsCleanly)
     EXPECT_EQ(outcome.calls, 0);
 }
 
+TEST_F(Registry, AnAdapterSpeaksOnlyForItsOwnAssets) {
+    auto config = site();
+    config.assets.push_back(asset("ast_stray", "battery", "stray_events", 80));
+    auto errors = registry.add(plugin, std::move(config), recorder.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    ASSERT_TRUE(registry.start());
+    {
+        std::lock_guard lock(recorder.mutex);
+        recorder.events.clear();  // start()'s ASSET_CONNECTED of every asset
+        recorder.lines.clear();
+    }
+    Outcome out;
+    registry.dispatch(command("ast_stray"), out.completion());
+    ASSERT_TRUE(out.wait());
+    EXPECT_TRUE(out.result->success);
+
+    std::lock_guard lock(recorder.mutex);
+    // The empty, unknown and mangled ids and the unknown type are dropped;
+    // ast_ok is bound to this adapter, so that one passes.
+    ASSERT_EQ(recorder.events.size(), 2u);
+    EXPECT_EQ(recorder.events[0].asset_id, "ast_ok");
+    EXPECT_EQ(recorder.events[1].asset_id, "ast_stray");
+    EXPECT_EQ(recorder.events[1].type, sdk::AssetEventType::Telemetry);
+    // Warnings at the 1st, 2nd and 4th drop, each naming what was dropped.
+    std::vector<std::string> warnings;
+    for (const auto& l : recorder.lines)
+        if (l.rfind("warn test: dropped", 0) == 0) warnings.push_back(l);
+    ASSERT_EQ(warnings.size(), 3u);
+    EXPECT_EQ(warnings[0],
+              "warn test: dropped ASSET_CONNECTED for asset '': it names no asset (1 dropped so "
+              "far)");
+    EXPECT_EQ(warnings[1],
+              "warn test: dropped ASSET_CONNECTED for asset 'ast_elsewhere': this adapter drives "
+              "no such asset (2 dropped so far)");
+    EXPECT_EQ(warnings[2],
+              "warn test: dropped an event of unknown type 9 for asset 'ast_stray' (4 dropped so "
+              "far)");
+}
+
 TEST_F(Registry, UnsupportedCommandFailsWithAClearErrorWithoutReachingTheAdapter) {
     add_and_start();
     // Not among the plugin's capabilities at all.

@@ -46,7 +46,7 @@ const std::vector<sdk::ConfigKey> kAssetKeys = {
      .type = sdk::ConfigType::String,
      .default_value = "ok",
      .description = "how execute() answers",
-     .one_of = {"ok", "fail", "foreign_thread", "never", "throw"}},
+     .one_of = {"ok", "fail", "foreign_thread", "never", "throw", "stray_events"}},
     {.name = "limit_kw", .type = sdk::ConfigType::Float, .description = "the asset's limit"},
 };
 constexpr std::string_view kAssetTypes[] = {"battery", "ev_charger"};
@@ -116,6 +116,21 @@ class TestAdapter final : public sdk::Adapter {
                     last_power_[command.asset_id] = *command.parameters.power_kw;
             }
             if (behaviour == "throw") throw std::runtime_error("boom from execute");
+            if (behaviour == "stray_events") {
+                // Events the adapter has no business publishing, then its own.
+                const auto now = sdk::Clock::now();
+                for (std::string id : {"", "ast_elsewhere", "two\nlines", "ast_ok"})
+                    host_.publish({.type = sdk::AssetEventType::Connected,
+                                   .asset_id = std::move(id),
+                                   .at = now});
+                host_.publish({.type = static_cast<sdk::AssetEventType>(9),
+                               .asset_id = command.asset_id,
+                               .at = now});
+                host_.publish({.type = sdk::AssetEventType::Telemetry,
+                               .asset_id = command.asset_id,
+                               .at = now,
+                               .telemetry = {{"soc", 50.0, false}}});
+            }
             if (behaviour == "fail") {
                 done(sdk::CommandResult::failure("Rejected", false));
             } else if (behaviour == "never") {
