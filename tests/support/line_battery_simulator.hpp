@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -51,6 +52,10 @@ class LineBatterySimulator {
 
     int port() const { return port_; }
 
+    /// From now on, `GET SOC` is answered only after `delay` (a slow
+    /// controller: the answer may come after the client stopped waiting).
+    void delay_soc_answers(std::chrono::milliseconds delay) { soc_delay_ms_ = delay.count(); }
+
     /// Waits until `count` lines have arrived; returns them all.
     std::vector<std::string> await_lines(std::size_t count) {
         std::unique_lock lock(mutex_);
@@ -82,6 +87,8 @@ class LineBatterySimulator {
             for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
                 std::string line = buffer.substr(0, nl);
                 buffer.erase(0, nl + 1);
+                if (line == "GET SOC" && soc_delay_ms_ > 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(soc_delay_ms_.load()));
                 std::string reply = answer(line) + "\n";
                 [[maybe_unused]] auto sent =
                     ::send(client, reply.data(), reply.size(), MSG_NOSIGNAL);
@@ -102,6 +109,7 @@ class LineBatterySimulator {
         return "ERR unknown_command";
     }
 
+    std::atomic<long> soc_delay_ms_{0};
     int listen_fd_ = -1;
     int wake_[2] = {-1, -1};
     int port_ = 0;

@@ -294,6 +294,9 @@ class LineBatteryAdapter final : public sdk::Adapter {
         if (reply->rfind("ERR ", 0) == 0)
             return sdk::CommandResult::failure(reply->substr(4), false);
         if (*reply != "OK") {
+            // Requests and replies no longer pair up: start afresh, so the
+            // next command does not read this exchange's leftovers.
+            link.connection.close();
             host_.log(sdk::LogLevel::Warn,
                       "asset " + job.asset_id + ": unexpected reply '" + *reply + "'");
             return sdk::CommandResult::failure("unexpected reply: " + *reply, false);
@@ -305,8 +308,17 @@ class LineBatteryAdapter final : public sdk::Adapter {
     void read_soc(const std::string& asset_id, Link& link) {
         std::string error;
         auto reply = link.connection.request("GET SOC", error);
+        if (!reply) {
+            // A reply that comes after the timeout would be read as the
+            // answer to the next SET: drop the connection, the next command
+            // opens a fresh one.
+            link.connection.close();
+            if (host_.enabled(sdk::LogLevel::Debug))
+                host_.log(sdk::LogLevel::Debug, "asset " + asset_id + ": no SOC reading: " + error);
+            return;
+        }
         double soc = 0;
-        if (!reply || reply->rfind("SOC ", 0) != 0 ||
+        if (reply->rfind("SOC ", 0) != 0 ||
             std::from_chars(reply->data() + 4, reply->data() + reply->size(), soc).ec !=
                 std::errc()) {
             if (host_.enabled(sdk::LogLevel::Debug))

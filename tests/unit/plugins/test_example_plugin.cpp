@@ -39,10 +39,10 @@ sdk::ConfigValue value(sdk::ConfigValue::Storage v, int line) {
     return {std::move(v), {"site.toml", line, 8}};
 }
 
-sdk::AdapterConfig site(int port) {
+sdk::AdapterConfig site(int port, double io_timeout_seconds = 2.0) {
     sdk::AdapterConfig c{"vendor", "linebattery", sdk::ConfigTable({"site.toml", 5, 1}), {}, {}};
     c.table.add("plugin", value(std::string("linebattery"), 6));
-    c.table.add("io_timeout_seconds", value(2.0, 7));
+    c.table.add("io_timeout_seconds", value(io_timeout_seconds, 7));
     sdk::AssetConfig a{"ast_vendor_batt", "battery", sdk::ConfigTable({"site.toml", 10, 1})};
     a.table.add("id", value(std::string("ast_vendor_batt"), 11));
     a.table.add("type", value(std::string("battery"), 12));
@@ -171,4 +171,33 @@ TEST_F(ExamplePlugin, AnUnreachableBatteryIsARetryableFailure) {
     EXPECT_TRUE(result.retryable);
     EXPECT_EQ(result.error, "not connected: Connection refused");
     EXPECT_FALSE(registry.state("ast_vendor_batt")->connected);
+}
+
+TEST_F(ExamplePlugin, ALateAnswerDoesNotBecomeTheNextCommandsReply) {
+    LineBatterySimulator battery;
+    gateway::AdapterRegistry registry;
+    Events events;
+    ASSERT_TRUE(registry.add(plugin, site(battery.port(), 0.2), events.hooks()).empty());
+    ASSERT_TRUE(registry.start());
+
+    // The SOC reading after the first setpoint times out; its answer comes
+    // later, while nobody waits for it.
+    battery.delay_soc_answers(400ms);
+    test::CommandOutcome first;
+    registry.dispatch(command(sdk::CommandType::SetChargeRate, 10), first.completion());
+    EXPECT_TRUE(first.await().success);
+    battery.await_lines(2);
+    battery.delay_soc_answers(0ms);
+    std::this_thread::sleep_for(500ms);  // the late "SOC 55.5" has arrived by now
+
+    test::CommandOutcome second;
+    registry.dispatch(command(sdk::CommandType::SetChargeRate, 20), second.completion());
+    auto result = second.await();
+    EXPECT_TRUE(result.success) << result.error;
+    test::CommandOutcome refused;
+    registry.dispatch(command(sdk::CommandType::SetChargeRate, 500), refused.completion());
+    result = refused.await();
+    EXPECT_FALSE(result.success);
+    EXPECT_EQ(result.error, "out_of_range");
+    registry.clear();
 }
