@@ -25,6 +25,14 @@ std::vector<sdk::ConfigDiagnostic> validate_adapter_keys(const SiteConfig& site,
         if (adapter.plugin.empty()) continue;  // the host reported the missing plugin key
         std::optional<PluginKeys> keys = lookup.find ? lookup.find(adapter.plugin) : std::nullopt;
         by_adapter.emplace(adapter.name, keys);
+        const std::string refused =
+            !keys && lookup.refusals ? lookup.refusals(adapter.plugin) : std::string();
+        if (!refused.empty()) {
+            out.push_back({adapter.plugin_where, "adapter '" + adapter.name + "' names plugin '" +
+                                                     adapter.plugin +
+                                                     "', which is not available: " + refused});
+            continue;
+        }
         if (!keys) {
             std::vector<std::string> dirs;
             for (const auto& d : lookup.searched_dirs) dirs.push_back(d.string());

@@ -63,6 +63,7 @@ config::PluginKeyLookup key_lookup(const gateway::PluginCatalog& catalog,
     };
     for (const auto& p : catalog.plugins()) lookup.available.push_back(p->name());
     lookup.searched_dirs = std::move(searched);
+    lookup.refusals = [&catalog](std::string_view name) { return catalog.refusals(name); };
     return lookup;
 }
 

@@ -354,8 +354,7 @@ std::shared_ptr<const LoadedPlugin> PluginCatalog::find_shared(
     return nullptr;
 }
 
-std::string PluginCatalog::why_unavailable(std::string_view name) const {
-    if (find(name)) return {};
+std::string PluginCatalog::refusals(std::string_view name) const {
     std::string why;
     for (const auto& r : reports_) {
         // A descriptor too foreign to read has no trusted name; the file is
@@ -364,6 +363,12 @@ std::string PluginCatalog::why_unavailable(std::string_view name) const {
         if (r.loaded || !same) continue;
         why += (why.empty() ? "" : "; ") + r.file.string() + " was refused: " + r.reason;
     }
+    return why;
+}
+
+std::string PluginCatalog::why_unavailable(std::string_view name) const {
+    if (find(name)) return {};
+    std::string why = refusals(name);
     if (!why.empty()) return "plugin '" + std::string(name) + "' is not available: " + why;
     why = "no plugin named '" + std::string(name) + "' in ";
     if (directories_.empty()) return why + "any plugin directory (none searched)";

@@ -234,6 +234,24 @@ TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
         << r.output;
 }
 
+TEST(GatewayCli, CheckConfigSaysWhyANamedPluginWasRefused) {
+    std::string text = site_file(8080);
+    text.replace(text.find("plugin = \"testgood\""), 19, "plugin = \"tp_wrong_major\"");
+    auto site = write_temp_file("site.toml", text);
+    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(
+        r.output.find(at_line_of(site.string(), text, "tp_wrong_major") +
+                      "adapter 'sim' names plugin 'tp_wrong_major', which is not available: "),
+        std::string::npos)
+        << r.output;
+    EXPECT_NE(r.output.find("tp_wrong_major.so was refused: ABI major version 2 (plugin) does "
+                            "not match 1 (gateway)"),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(r.output.find("not found"), std::string::npos) << r.output;
+}
+
 TEST(GatewayCli, ListPluginsShowsLoadedAndRefused) {
     auto site = write_temp_file("site.toml", site_file(8080));
     auto r = run_to_completion(kBinary, {"--list-plugins", "--config", site.string()});

@@ -38,6 +38,10 @@ struct PluginKeyLookup {
     std::vector<std::string> available;
     /// Where plugins were looked for, named in "not found" messages.
     std::vector<std::filesystem::path> searched_dirs;
+    /// Why the files that would have been plugin `plugin` were refused
+    /// ("FILE was refused: REASON; ..."), or empty: a plugin that is there
+    /// but refused (another compiler, another ABI) is not "not found".
+    std::function<std::string(std::string_view plugin)> refusals;
 };
 
 /// Every problem with plugin-owned keys, sorted by position. An adapter whose

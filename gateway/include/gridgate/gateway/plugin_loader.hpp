@@ -99,6 +99,9 @@ class PluginCatalog {
     /// Why `name` cannot be used: refused (which file, why) or not found
     /// (which directories were searched). Empty when it is loaded.
     std::string why_unavailable(std::string_view name) const;
+    /// Each file that would have been plugin `name` and was refused, and
+    /// why ("FILE was refused: REASON; ..."); empty when there is none.
+    std::string refusals(std::string_view name) const;
 
     const std::vector<PluginReport>& reports() const noexcept { return reports_; }
     /// Every directory load_directory() was given, in order, found or not.
