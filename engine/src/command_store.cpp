@@ -82,6 +82,15 @@ Slot CommandStore::add(AssetIndex asset, sdk::CommandType type, TimePoint schedu
     return slot;
 }
 
+void CommandStore::prefetch_lists(AssetIndex asset, sdk::CommandType type) const noexcept {
+    const Asset& a = assets_[asset];
+    __builtin_prefetch(a.commands.data() + a.commands.size());
+    if (is_setpoint(type)) {
+        const auto& lane = a.lanes[lane_number(type)];
+        __builtin_prefetch(lane.data() + lane.size());
+    }
+}
+
 Slot CommandStore::emplace(AssetIndex asset, sdk::CommandType type, TimePoint scheduled_at,
                            double power_kw, Limits limits) {
     if (records_.size() >= kEmpty - 1) throw std::length_error("command store is full");

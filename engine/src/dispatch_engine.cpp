@@ -178,8 +178,18 @@ std::string DispatchEngine::fresh_schedule_id() {
 ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
                                                     const AssetMap& asset_map,
                                                     const AssetPredicate& known_asset) {
-    const CallDepth call{call_depth_};
+    // Applied whole before this returns: the caller's schedule is borrowed.
+    auto app = prepare_schedule(std::shared_ptr<const Schedule>(std::shared_ptr<void>(), &schedule),
+                                asset_map, known_asset);
+    apply_schedule_piece(app, SIZE_MAX);
+    return app.take_result();
+}
+
+ScheduleApplication DispatchEngine::prepare_schedule(std::shared_ptr<const Schedule> shared,
+                                                     const AssetMap& asset_map,
+                                                     const AssetPredicate& known_asset) {
     using Kind = ScheduleError::Kind;
+    const Schedule& schedule = *shared;
     const std::size_t rows = schedule.rows();
     if (schedule.values.size() != rows * schedule.cols()) {
         throw ScheduleError(Kind::BadInput, "schedule has " +
@@ -194,12 +204,14 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
         }
     }
 
-    // Every check happens before anything changes: a refused schedule changes nothing.
     ColumnPlan plan = plan_columns(schedule.columns, asset_map, known_asset);
+    ScheduleApplication app;
+    app.columns_.reserve(plan.mapped.size());
     std::size_t to_emit = 0;
-    for (const MappedColumn& m : plan.mapped) {
+    for (MappedColumn& m : plan.mapped) {
         const double* column = schedule.values.data() + m.column * rows;
         double previous = std::numeric_limits<double>::quiet_NaN();
+        std::size_t emits = 0;
         for (std::size_t r = 0; r < rows; ++r) {
             const double v = column[r];
             if (std::isnan(v)) continue;
@@ -211,66 +223,144 @@ ScheduleResult DispatchEngine::schedule_to_commands(const Schedule& schedule,
                         "have separate columns), got " +
                         shortest(v));
             }
-            if (std::isnan(previous) || v != previous) ++to_emit;
+            if (std::isnan(previous) || v != previous) ++emits;
             previous = v;
         }
+        ScheduleApplication::Column c;
+        c.column = m.column;
+        c.asset_id = std::move(m.asset_id);
+        c.command_type = m.command_type;
+        c.next_id = to_emit;  // the result lists the commands column by column
+        c.previous = std::numeric_limits<double>::quiet_NaN();
+        app.columns_.push_back(std::move(c));
+        app.created_by_type_[static_cast<std::size_t>(m.command_type)] += emits;
+        to_emit += emits;
     }
+    app.schedule_ = std::move(shared);
+    app.result_.commands.resize(to_emit);
+    app.result_.ignored_columns = std::move(plan.ignored_columns);
+    return app;
+}
 
-    const TimePoint now = clock_();
-    ScheduleResult result;
+void DispatchEngine::start_schedule(ScheduleApplication& app, TimePoint now) {
+    const Schedule& schedule = *app.schedule_;
+    app.serial_ = ++schedules_started_;
+    applying_ = app.serial_;
+    ScheduleResult& result = app.result_;
     result.schedule_id = fresh_schedule_id();
-    result.ignored_columns = std::move(plan.ignored_columns);
 
     std::vector<Slot> cancelled;
-    if (rows > 0) {
-        for (const MappedColumn& m : plan.mapped) {
-            auto asset = store_.find_asset(m.asset_id);
+    if (schedule.rows() > 0) {
+        for (const auto& c : app.columns_) {
+            auto asset = store_.find_asset(c.asset_id);
             if (!asset) continue;
-            auto gone = store_.supersede_from(*asset, m.command_type, schedule.index[0], now);
+            auto gone = store_.supersede_from(*asset, c.command_type, schedule.index[0], now);
             cancelled.insert(cancelled.end(), gone.begin(), gone.end());
         }
     }
-
-    store_.reserve(to_emit);
-    result.commands.reserve(to_emit);
-    const CommandStore::Limits lim = limits(std::nullopt, std::nullopt);
-    std::array<std::size_t, sdk::kCommandTypeCount> created{};
-    for (const MappedColumn& m : plan.mapped) {
-        const std::size_t before = result.commands.size();
-        const AssetIndex asset = store_.intern_asset(m.asset_id);
-        const double* column = schedule.values.data() + m.column * rows;
-        double previous = std::numeric_limits<double>::quiet_NaN();
-        for (std::size_t r = 0; r < rows; ++r) {
-            const double v = column[r];
-            if (std::isnan(v)) continue;
-            if (std::isnan(previous) || v != previous) {
-                // +0.0 for -0.0, so a stopped charger never reads "-0 kW".
-                const Slot s =
-                    store_.add_setpoint(asset, m.command_type, schedule.index[r], v + 0.0, lim);
-                result.commands.push_back(CommandId{store_.record(s).id});
-            }
-            previous = v;
-        }
-        created[static_cast<std::size_t>(m.command_type)] += result.commands.size() - before;
-    }
-
     result.cancelled.reserve(cancelled.size());
     for (Slot s : cancelled) result.cancelled.push_back(CommandId{store_.record(s).id});
 
+    store_.reserve(result.commands.size());
+    for (auto& c : app.columns_) c.asset = store_.intern_asset(c.asset_id);
+
+    // The commands are counted, not yet made: a subscriber learns of the
+    // schedule before its commands exist, and sees them come piece by piece.
     if (events_.has_subscribers(EventType::ScheduleReceived)) {
         Event e;
         e.type = EventType::ScheduleReceived;
         e.timestamp = now;
         e.schedule_id = result.schedule_id;
         e.command_count = result.commands.size();
-        e.created_by_type = created;
+        e.created_by_type = app.created_by_type_;
         e.cancelled_count = cancelled.size();
         e.ignored_columns = result.ignored_columns;
         events_.publish(e);
     }
+    // The slots hold within this call (forget_finished_before() is refused
+    // inside one), not across pieces: the result keeps ids.
     const std::string reason = "superseded by schedule " + result.schedule_id;
     for (Slot s : cancelled) publish(EventType::CommandCancelled, s, now, reason);
-    return result;
+}
+
+namespace {
+// How many cells ahead apply_schedule_piece() fetches an asset's entry, and
+// the ends of its lists.
+constexpr std::size_t kAssetAhead = 24;
+constexpr std::size_t kListsAhead = 8;
+}  // namespace
+
+bool DispatchEngine::apply_schedule_piece(ScheduleApplication& app, std::size_t max_commands) {
+    const CallDepth call{call_depth_};
+    if (app.finished_) return true;
+    if (!app.schedule_) throw std::logic_error("apply_schedule_piece: not a prepared schedule");
+    const TimePoint now = clock_();
+    const bool first = app.serial_ == 0;
+    if (first && applying_ != 0) {
+        throw std::logic_error(
+            "apply_schedule_piece: another schedule is being applied; one at a time");
+    }
+    if (!first && applying_ != app.serial_) {
+        throw std::logic_error("apply_schedule_piece: this schedule is no longer being applied");
+    }
+    // A piece that fails half-way (the store full, memory exhausted) ends
+    // the schedule there, so that the next one may go on.
+    struct Abandon {
+        std::uint64_t& applying;
+        bool armed = true;
+        ~Abandon() {
+            if (armed) applying = 0;
+        }
+    } abandon{applying_};
+    if (first) start_schedule(app, now);
+
+    const Schedule& schedule = *app.schedule_;
+    const std::size_t rows = schedule.rows();
+    const std::size_t cols = app.columns_.size();
+    const CommandStore::Limits lim = limits(std::nullopt, std::nullopt);
+    max_commands = std::max<std::size_t>(1, max_commands);  // every piece makes progress
+    const std::size_t max_cells = max_commands > SIZE_MAX / 8 ? SIZE_MAX : 8 * max_commands;
+    std::size_t made = 0;
+    std::size_t cells = 0;
+    if (cols == 0) app.row_ = rows;
+    while (app.row_ < rows) {
+        // Ends only where every column's next row is still in the future.
+        if ((made >= max_commands || cells >= max_cells) && schedule.index[app.row_] > now) break;
+        ScheduleApplication::Column& c = app.columns_[app.column_];
+        if (cols > kListsAhead) {
+            // Row by row, each cell is another asset's: its lists are
+            // fetched ahead, or the cache misses would dominate.
+            std::size_t ahead = app.column_ + kAssetAhead;
+            if (ahead >= cols) ahead -= cols;
+            store_.prefetch_asset(app.columns_[ahead].asset);
+            ahead = app.column_ + kListsAhead;
+            if (ahead >= cols) ahead -= cols;
+            store_.prefetch_lists(app.columns_[ahead].asset, app.columns_[ahead].command_type);
+        }
+        const double v = schedule.values[c.column * rows + app.row_];
+        ++cells;
+        if (!std::isnan(v)) {
+            if (std::isnan(c.previous) || v != c.previous) {
+                // +0.0 for -0.0, so a stopped charger never reads "-0 kW".
+                const Slot s = store_.add_setpoint(c.asset, c.command_type,
+                                                   schedule.index[app.row_], v + 0.0, lim);
+                app.result_.commands[c.next_id++] = CommandId{store_.record(s).id};
+                ++made;
+            }
+            c.previous = v;
+        }
+        if (++app.column_ == cols) {
+            app.column_ = 0;
+            ++app.row_;
+        }
+    }
+    app.applied_ += made;
+    if (app.row_ < rows) {
+        abandon.armed = false;
+        return false;
+    }
+    app.finished_ = true;
+    return true;
 }
 
 CommandId DispatchEngine::add_command(const NewCommand& command) {

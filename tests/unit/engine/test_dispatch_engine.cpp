@@ -1245,3 +1245,193 @@ TEST_F(DispatchEngineTest, ForgetIsRefusedFromInsideAnEngineCall) {
     one_command(hour(0));
     EXPECT_TRUE(refused);
 }
+
+// ------------------------------------------------------------------ schedules in pieces
+
+namespace {
+
+/// A command as a schedule describes it, without its random id.
+struct Made {
+    std::string asset_id;
+    CommandType type;
+    TimePoint scheduled_at;
+    double power_kw;
+    CommandStatus status;
+    friend bool operator==(const Made&, const Made&) = default;
+};
+
+/// An event without the random ids in it (the cancelled command's own id
+/// is replaced by what it was).
+struct Published {
+    EventType type;
+    std::string asset_id;
+    std::optional<CommandType> command_type;
+    std::optional<CommandStatus> status;
+    std::optional<TimePoint> scheduled_at;
+    std::optional<double> power_kw;
+    std::size_t command_count;
+    std::array<std::size_t, gridgate::sdk::kCommandTypeCount> created_by_type;
+    std::size_t cancelled_count;
+    std::vector<std::string> ignored_columns;
+    friend bool operator==(const Published&, const Published&) = default;
+};
+
+/// 40 hourly rows from hour 2 over five columns, with repeats (no command)
+/// and empty cells (none either), so a piece boundary falls anywhere.
+Schedule big_schedule() {
+    std::vector<std::pair<std::string, std::vector<double>>> columns = {
+        {"ev_001_kw", {}},
+        {"price", {}},
+        {"battery_charge_kw", {}},
+        {"battery_discharge_kw", {}},
+        {"ev_002_kw", {}}};
+    for (int r = 0; r < 40; ++r) {
+        columns[0].second.push_back(r % 3 == 0 ? NaN : double(r % 4));
+        columns[1].second.push_back(50.0 + r);
+        columns[2].second.push_back(r < 20 ? 10.0 : double(r % 2));
+        columns[3].second.push_back(r % 5 == 0 ? 2.0 : 0.0);
+        columns[4].second.push_back(double(r));
+    }
+    return make_schedule(hours(2, 40), columns);
+}
+
+}  // namespace
+
+/// Applies an older schedule (so the big one supersedes part of it), then
+/// big_schedule() in pieces of `piece` commands; returns what one gets.
+struct PiecesOutcome {
+    std::vector<Made> result;     // the 201's commands, in the result's order
+    std::vector<Made> store;      // every command held, in listing order
+    std::vector<Made> cancelled;  // result.cancelled
+    std::vector<Published> events;
+    std::size_t pieces = 0;
+    std::size_t events_after_first_piece = 0;
+};
+
+class SchedulePiecesTest : public DispatchEngineTest {
+  protected:
+    Made made(CommandId id) const {
+        const Command c = command(id);
+        return {c.asset_id, c.command_type, c.scheduled_at, c.parameters.power_kw.value_or(NaN),
+                c.status};
+    }
+
+    PiecesOutcome apply_in_pieces(std::size_t piece) {
+        make({});
+        events.clear();
+        engine->schedule_to_commands(
+            make_schedule(hours(0, 10), {{"ev_001_kw", {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
+                                         {"battery_discharge_kw", {1, 1, 1, 1, 1, 2, 2, 2, 2, 2}}}),
+            map);
+        events.clear();
+        auto app =
+            DispatchEngine::prepare_schedule(std::make_shared<const Schedule>(big_schedule()), map);
+        PiecesOutcome out;
+        bool done = false;
+        while (!done) {
+            done = engine->apply_schedule_piece(app, piece);
+            if (++out.pieces == 1) out.events_after_first_piece = events.size();
+        }
+        EXPECT_TRUE(app.finished());
+        EXPECT_EQ(app.applied_count(), app.command_count());
+        const ScheduleResult r = app.take_result();
+        for (CommandId id : r.commands) out.result.push_back(made(id));
+        for (CommandId id : r.cancelled) out.cancelled.push_back(made(id));
+        for (const Command& c : engine->list_commands()) out.store.push_back(made(c.command_id));
+        for (const Event& e : events) {
+            out.events.push_back({e.type, e.asset_id, e.command_type, e.status, e.scheduled_at,
+                                  e.parameters.power_kw, e.command_count, e.created_by_type,
+                                  e.cancelled_count, e.ignored_columns});
+        }
+        return out;
+    }
+};
+
+TEST_F(SchedulePiecesTest, ASchedulesPiecesMakeWhatOneCallMakes) {
+    const PiecesOutcome whole = apply_in_pieces(SIZE_MAX);
+    const PiecesOutcome tiny = apply_in_pieces(1);
+    const PiecesOutcome some = apply_in_pieces(7);
+    ASSERT_EQ(whole.pieces, 1u);
+    EXPECT_GT(tiny.pieces, 50u);
+    EXPECT_GT(some.pieces, 5u);
+    ASSERT_GT(whole.result.size(), 100u);
+    // ev_001's hours 2 to 9, and battery discharge's change at hour 5.
+    ASSERT_EQ(whole.cancelled.size(), 9u);
+
+    for (const PiecesOutcome* pieces : {&tiny, &some}) {
+        EXPECT_EQ(pieces->result, whole.result);
+        EXPECT_EQ(pieces->cancelled, whole.cancelled);
+        EXPECT_EQ(pieces->events, whole.events);
+        // The same commands held, in time order row by row, whatever the pieces.
+        EXPECT_EQ(pieces->store, whole.store);
+        // Supersede happens once, in the first piece, with all the events.
+        EXPECT_EQ(pieces->events_after_first_piece, pieces->events.size());
+    }
+    ASSERT_EQ(whole.events.size(), 1 + whole.cancelled.size());
+    EXPECT_EQ(whole.events[0].type, EventType::ScheduleReceived);
+    EXPECT_EQ(whole.events[0].command_count, whole.result.size());
+    for (std::size_t i = 1; i < whole.events.size(); ++i)
+        EXPECT_EQ(whole.events[i].type, EventType::CommandCancelled);
+}
+
+TEST_F(SchedulePiecesTest, APieceNeverEndsBeforeARowThatIsAlreadyDue) {
+    now = hour(3);  // rows 0 to 3 are due
+    auto app = DispatchEngine::prepare_schedule(
+        std::make_shared<const Schedule>(make_schedule(
+            hours(0, 8),
+            {{"ev_001_kw", {1, 2, 3, 4, 5, 6, 7, 8}}, {"ev_002_kw", {1, 2, 3, 4, 5, 6, 7, 8}}})),
+        map);
+    ASSERT_FALSE(engine->apply_schedule_piece(app, 1));
+    // Had the piece ended earlier, hour 0's setpoint would be sent now and
+    // hour 3's, which makes it stale, only after the next piece.
+    EXPECT_EQ(app.applied_count(), 8u);
+    auto due = engine->get_pending_commands(now);
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(due[0].scheduled_at, hour(3));
+    EXPECT_EQ(due[1].scheduled_at, hour(3));
+    // From there on, pieces of the size asked for.
+    ASSERT_FALSE(engine->apply_schedule_piece(app, 1));
+    EXPECT_EQ(app.applied_count(), 9u);
+    while (!engine->apply_schedule_piece(app, 3)) {
+    }
+    EXPECT_EQ(app.applied_count(), 16u);
+    EXPECT_EQ(engine->size(), 16u);
+}
+
+TEST_F(SchedulePiecesTest, ASecondScheduleWaitsUntilTheFirstIsAppliedWhole) {
+    const auto schedule = std::make_shared<const Schedule>(
+        make_schedule(hours(1, 6), {{"ev_001_kw", {1, 2, 3, 4, 5, 6}}}));
+    auto first = DispatchEngine::prepare_schedule(schedule, map);
+    auto second = DispatchEngine::prepare_schedule(schedule, map);
+    ASSERT_FALSE(engine->apply_schedule_piece(first, 2));
+    EXPECT_TRUE(engine->applying_schedule());
+    const auto held = engine->size();
+    const auto published = events.size();
+    EXPECT_THROW(engine->apply_schedule_piece(second, 2), std::logic_error);
+    EXPECT_EQ(engine->size(), held);  // the refused piece changed nothing
+    EXPECT_EQ(events.size(), published);
+    while (!engine->apply_schedule_piece(first, 2)) {
+    }
+    EXPECT_FALSE(engine->applying_schedule());
+    while (!engine->apply_schedule_piece(second, 2)) {
+    }
+    // The second, applied after the first, superseded all of it.
+    EXPECT_EQ(second.result().cancelled, first.result().commands);
+    EXPECT_EQ(engine->count(CommandStatus::Pending), 6u);
+    EXPECT_EQ(engine->count(CommandStatus::Cancelled), 6u);
+    // schedule_to_commands() is a whole schedule, and waits its turn too.
+    auto third = DispatchEngine::prepare_schedule(schedule, map);
+    ASSERT_FALSE(engine->apply_schedule_piece(third, 2));
+    EXPECT_THROW(engine->schedule_to_commands(*schedule, map), std::logic_error);
+}
+
+TEST_F(SchedulePiecesTest, ARefusedScheduleIsRefusedBeforeAnyPiece) {
+    const CommandId existing = one_command(hour(5));
+    EXPECT_THROW(DispatchEngine::prepare_schedule(
+                     std::make_shared<const Schedule>(make_schedule(
+                         hours(0, 3), {{"ev_001_kw", {1, 2, 3}}, {"ev_009_kw", {1, 1, 1}}})),
+                     map),
+                 ScheduleError);
+    EXPECT_EQ(command(existing).status, CommandStatus::Pending);
+    EXPECT_FALSE(engine->applying_schedule());
+}

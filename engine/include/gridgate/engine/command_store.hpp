@@ -99,6 +99,14 @@ class CommandStore {
                       double power_kw, Limits limits);
     Slot add(AssetIndex asset, sdk::CommandType type, TimePoint scheduled_at,
              const sdk::Parameters& parameters, Limits limits);
+    /// Hints for a caller that adds setpoints to many assets in turn (a
+    /// schedule row by row): start loading what add_setpoint() will touch,
+    /// the asset's entry first, some calls ahead, then the ends of its lists.
+    void prefetch_asset(AssetIndex asset) const noexcept {
+        __builtin_prefetch(&assets_[asset].commands);
+        __builtin_prefetch(&assets_[asset].lanes[1]);
+    }
+    void prefetch_lists(AssetIndex asset, sdk::CommandType type) const noexcept;
 
     // --- lookups
     std::optional<Slot> find(sdk::CommandId id) const noexcept;

@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -49,6 +50,43 @@ struct ScheduleResult {
     std::vector<sdk::CommandId> commands;  // new commands, column by column, each in time order
     std::vector<std::string> ignored_columns;
     std::vector<sdk::CommandId> cancelled;  // superseded PENDING commands
+};
+
+/// A schedule checked whole and on its way into the engine, a piece at a
+/// time: made by DispatchEngine::prepare_schedule(), applied by
+/// DispatchEngine::apply_schedule_piece(). Shares the schedule it came from;
+/// a plain value, touched by one thread at a time.
+class ScheduleApplication {
+  public:
+    /// Every piece has been applied: result() is complete.
+    bool finished() const noexcept { return finished_; }
+    /// Commands the whole schedule makes, and how many of them exist so far.
+    std::size_t command_count() const noexcept { return result_.commands.size(); }
+    std::size_t applied_count() const noexcept { return applied_; }
+    /// schedule_id and cancelled once the first piece is applied; commands
+    /// (in their final order, unmade ones still 0) complete once finished().
+    const ScheduleResult& result() const noexcept { return result_; }
+    ScheduleResult take_result() noexcept { return std::move(result_); }
+
+  private:
+    friend class DispatchEngine;
+    struct Column {
+        std::size_t column = 0;  // in the schedule
+        AssetIndex asset = 0;    // set by the first piece
+        std::string asset_id;
+        sdk::CommandType command_type = sdk::CommandType::SetChargeRate;
+        std::size_t next_id = 0;  // where its next command goes in result_.commands
+        double previous = 0.0;    // the column's last value (NaN: none yet)
+    };
+    std::shared_ptr<const Schedule> schedule_;
+    std::vector<Column> columns_;
+    std::array<std::size_t, sdk::kCommandTypeCount> created_by_type_{};
+    std::size_t row_ = 0;  // the next cell to apply: row_, columns_[column_]
+    std::size_t column_ = 0;
+    std::size_t applied_ = 0;
+    std::uint64_t serial_ = 0;  // the engine's number for it once started; 0 before
+    bool finished_ = false;
+    ScheduleResult result_;
 };
 
 /// A command that does not come from a schedule (the HTTP API, an operator).
@@ -107,6 +145,35 @@ class DispatchEngine {
     ///    two columns driving the same asset and quantity, a malformed table.
     ScheduleResult schedule_to_commands(const Schedule& schedule, const AssetMap& asset_map,
                                         const AssetPredicate& known_asset = {});
+
+    /// schedule_to_commands() in two steps, so that a large schedule does
+    /// not hold the engine's strand for long. First every check, on any
+    /// thread (it reads nothing of the engine): throws ScheduleError as
+    /// schedule_to_commands() does, and a refused schedule has changed
+    /// nothing.
+    static ScheduleApplication prepare_schedule(std::shared_ptr<const Schedule> schedule,
+                                                const AssetMap& asset_map,
+                                                const AssetPredicate& known_asset = {});
+
+    /// Then the changes, a piece per call, on the strand; true once the
+    /// schedule is applied whole. The first piece cancels what the schedule
+    /// supersedes and publishes SCHEDULE_RECEIVED and the COMMAND_CANCELLED
+    /// events (as schedule_to_commands() does); then every piece makes the
+    /// commands of the next cells in time order (row by row), about
+    /// `max_commands` of them and no more than 8 x `max_commands` cells
+    /// read. A piece never ends before a row already due at the engine's
+    /// clock: a setpoint that one of its rows makes stale is never sent
+    /// between two pieces, so the rows already due are made in one piece.
+    /// The commands, their order in the result and the events are those of
+    /// schedule_to_commands(), whatever the size of the pieces.
+    ///
+    /// One schedule at a time: throws std::logic_error for a piece of
+    /// another schedule while one is unfinished (a second schedule waits
+    /// until the first is applied whole, so two never interleave).
+    bool apply_schedule_piece(ScheduleApplication& application, std::size_t max_commands);
+
+    /// A schedule is partly applied (apply_schedule_piece() has more to do).
+    bool applying_schedule() const noexcept { return applying_ != 0; }
 
     /// Adds one PENDING command. Throws std::invalid_argument when the
     /// parameters do not fit the type (e.g. SET_CHARGE_RATE without a
@@ -254,6 +321,8 @@ class DispatchEngine {
     CommandStore::Limits limits(std::optional<int> max_retries,
                                 std::optional<double> timeout_seconds) const;
     std::string fresh_schedule_id();
+    // The first piece: supersede, SCHEDULE_RECEIVED, COMMAND_CANCELLED.
+    void start_schedule(ScheduleApplication& app, TimePoint now);
 
     EngineOptions options_;
     ClockFn clock_;
@@ -264,6 +333,8 @@ class DispatchEngine {
     std::shared_ptr<Mailbox> mailbox_;
     std::mt19937_64 schedule_ids_;
     int call_depth_ = 0;
+    std::uint64_t applying_ = 0;  // serial of the schedule partly applied; 0: none
+    std::uint64_t schedules_started_ = 0;
 };
 
 }  // namespace gridgate::engine
