@@ -1,5 +1,9 @@
 #include "engine_api.hpp"
 
+#include <exception>
+#include <string>
+#include <utility>
+
 #include <spdlog/spdlog.h>
 #include <boost/asio/post.hpp>
 
@@ -11,47 +15,109 @@ namespace gridgate::gateway {
 namespace asio = boost::asio;
 using http::ApiResponse;
 
+// A schedule on its way through the strand: checked, waiting its turn or
+// being applied a piece per hop.
+struct EngineApi::Submission {
+    engine::ScheduleApplication application;
+    std::shared_ptr<http::RequestClaim> claim;
+    std::function<void(ApiResponse)> done;
+};
+
 void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
                               std::shared_ptr<http::RequestClaim> claim,
                               std::function<void(ApiResponse)> done) {
-    // Parsing a large schedule takes tens of milliseconds: do it here, on the
-    // HTTP thread, so the engine strand keeps dispatching meanwhile.
-    engine::ScheduleRequest request;
+    // Parsing and checking a large schedule take tens of milliseconds: they
+    // happen here, on the HTTP thread, so the engine strand keeps
+    // dispatching meanwhile. They read nothing the strand changes (the site
+    // is fixed), and a refusal changes nothing, so it needs no claim.
+    auto submission = std::make_shared<Submission>();
     try {
+        engine::ScheduleRequest request;
         if (format == http::ScheduleFormat::Csv)
             request.schedule = engine::parse_schedule_csv(body);
         else
             request = engine::parse_schedule_request_json(body);
+        engine::AssetMap asset_map = p_.site.asset_map;
+        for (auto& [key, asset] : request.asset_map) asset_map[key] = asset;  // the body wins
+        auto known = [this](std::string_view id) { return known_assets_.count(id) > 0; };
+        submission->application = engine::DispatchEngine::prepare_schedule(
+            std::make_shared<const engine::Schedule>(std::move(request.schedule)), asset_map,
+            known);
     } catch (const engine::ScheduleError& e) {
-        done(ApiResponse::json(400, http::error_json(e.what())));
+        unsigned status = e.kind() == engine::ScheduleError::Kind::UnknownAsset ? 422 : 400;
+        done(ApiResponse::json(status, http::error_json(e.what())));
         return;
     }
-    asio::post(p_.strand, [this, request = std::move(request), claim = std::move(claim),
-                           done = std::move(done)]() mutable {
-        if (!claim->take()) {
+    submission->claim = std::move(claim);
+    submission->done = std::move(done);
+    asio::post(p_.strand, [this, submission = std::move(submission)]() mutable {
+        waiting_.push_back(std::move(submission));
+        if (!applying_) start_next_schedule();
+    });
+}
+
+void EngineApi::start_next_schedule() {
+    while (!applying_ && !stopping_ && !waiting_.empty()) {
+        auto next = std::move(waiting_.front());
+        waiting_.pop_front();
+        if (!next->claim->take()) {
             // The strand came too late: the client has its 503 (or lost its
             // connection at shutdown), which promised that this schedule
             // would not be applied.
             spdlog::info(
-                "api: dropped a schedule of {} row(s) x {} column(s) unapplied: the HTTP API "
-                "gave up on it before the engine could take it",
-                request.schedule.rows(), request.schedule.cols());
-            return;
+                "api: dropped a schedule of {} command(s) unapplied: the HTTP API gave up on it "
+                "before the engine could take it",
+                next->application.command_count());
+            continue;
         }
-        engine::AssetMap asset_map = p_.site.asset_map;
-        for (auto& [key, asset] : request.asset_map) asset_map[key] = asset;  // the body wins
-        auto known = [this](std::string_view id) { return known_assets_.count(id) > 0; };
-        try {
-            auto result = p_.engine.schedule_to_commands(request.schedule, asset_map, known);
-            p_.on_new_commands();
-            done(ApiResponse::json(201,
-                                   http::schedule_accepted_json(result.schedule_id, result.commands,
-                                                                result.ignored_columns)));
-        } catch (const engine::ScheduleError& e) {
-            unsigned status = e.kind() == engine::ScheduleError::Kind::UnknownAsset ? 422 : 400;
-            done(ApiResponse::json(status, http::error_json(e.what())));
-        }
-    });
+        // Taken: from here on it is applied whole, even if its client goes away.
+        applying_ = std::move(next);
+        return apply_schedule_piece();
+    }
+}
+
+void EngineApi::apply_schedule_piece() {
+    bool finished = false;
+    try {
+        finished =
+            p_.engine.apply_schedule_piece(applying_->application, p_.schedule_piece_commands);
+    } catch (const std::exception& e) {
+        // The store full, memory exhausted: the engine has given the
+        // schedule up where it stood.
+        auto failed = std::exchange(applying_, nullptr);
+        spdlog::error("api: schedule {} given up after {} of {} command(s): {}",
+                      failed->application.result().schedule_id, failed->application.applied_count(),
+                      failed->application.command_count(), e.what());
+        p_.on_new_commands();
+        failed->done(ApiResponse::json(
+            500, http::error_json("internal error: the schedule was applied only in part (" +
+                                  std::to_string(failed->application.applied_count()) + " of " +
+                                  std::to_string(failed->application.command_count()) +
+                                  " commands): " + e.what())));
+        asio::post(p_.strand, [this] { start_next_schedule(); });
+        return;
+    }
+    p_.on_new_commands();
+    if (!finished) {
+        // The rest waits behind whatever reached the strand meanwhile.
+        asio::post(p_.strand, [this] { apply_schedule_piece(); });
+        return;
+    }
+    auto applied = std::exchange(applying_, nullptr);
+    // A million ids are tens of milliseconds of JSON: written on an I/O
+    // thread, not on the strand.
+    asio::post(p_.strand.get_inner_executor(),
+               [applied, result = applied->application.take_result()] {
+                   applied->done(ApiResponse::json(
+                       201, http::schedule_accepted_json(result.schedule_id, result.commands,
+                                                         result.ignored_columns)));
+               });
+    // The next schedule in a hop of its own, behind what waits meanwhile.
+    asio::post(p_.strand, [this] { start_next_schedule(); });
+}
+
+void EngineApi::stop() {
+    stopping_ = true;
 }
 
 // A listing of a million commands would hold the strand for seconds (and

@@ -252,7 +252,12 @@ class Gateway::Impl {
             if (shutting_down_) return;
             shutting_down_ = true;
             signals_.cancel();
-            if (api_) api_->stop();
+            if (backend_) backend_->stop();
+            if (api_) {
+                api_->stop([this] { asio::post(strand_, [this] { api_stopped_ = true; }); });
+            } else {
+                api_stopped_ = true;
+            }
             ++timer_generation_;
             timer_.cancel();
             retention_timer_.cancel();
@@ -316,11 +321,16 @@ class Gateway::Impl {
         });
     }
 
-    // Waits on the strand until no command is DISPATCHED or the bound passes.
+    // Waits on the strand until no command is DISPATCHED, no schedule is
+    // half applied and every API connection has closed (a schedule's client
+    // gets its answer), or the bound passes.
     void drain() {
         auto in_flight = engine_->count(sdk::CommandStatus::Dispatched);
-        if (in_flight == 0 || std::chrono::steady_clock::now() >= drain_deadline_) {
+        const bool applying = backend_ && backend_->applying();
+        if ((in_flight == 0 && !applying && api_stopped_) ||
+            std::chrono::steady_clock::now() >= drain_deadline_) {
             if (in_flight) spdlog::warn("stopping with {} command(s) still in flight", in_flight);
+            if (applying) spdlog::warn("stopping with a schedule applied only in part");
             if (work_) work_->reset();
             ioc_.stop();
             return;
@@ -448,6 +458,7 @@ class Gateway::Impl {
     std::optional<TimePoint> armed_at_;
     std::uint64_t timer_generation_ = 0;
     bool shutting_down_ = false;
+    bool api_stopped_ = false;  // every API connection has closed (on the strand)
     std::chrono::steady_clock::time_point drain_deadline_{};
     std::atomic<bool> stop_requested_{false};
 };

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <memory>
@@ -40,6 +41,19 @@ const std::string kSchedule =
     "timestamp,battery_charge_kw\n2099-01-15T08:00:00Z,5\n2099-01-15T09:00:00Z,7\n";
 
 using test::eventually;
+
+/// `rows` one-second slots of battery_charge_kw from 2099-01-15T08:00:00Z,
+/// alternating between two values so that every row makes a command.
+std::string battery_csv(std::size_t rows, int low = 0) {
+    std::string csv = "timestamp,battery_charge_kw\n";
+    char line[64];
+    for (std::size_t i = 0; i < rows; ++i) {
+        std::snprintf(line, sizeof line, "2099-01-15T%02zu:%02zu:%02zuZ,%d\n", 8 + i / 3600,
+                      i / 60 % 60, i % 60, low + static_cast<int>(i % 2));
+        csv += line;
+    }
+    return csv;
+}
 
 std::vector<std::string> command_ids(const std::string& json) {
     static const std::regex id("cmd_[0-9a-f]{12}");
@@ -93,6 +107,13 @@ class EngineApiTest : public ::testing::Test {
     void free_strand() {
         if (strand_release_) strand_release_->set_value();
         strand_release_.reset();
+    }
+
+    // Waits until the strand has run everything posted to it so far.
+    void flush_strand() {
+        std::promise<void> flushed;
+        net::post(strand_, [&] { flushed.set_value(); });
+        flushed.get_future().get();
     }
 
     tools::HttpReply post_schedule() {
@@ -192,6 +213,117 @@ TEST_F(EngineApiTest, ALongListingLeavesTheStrandToOtherWorkBetweenPages) {
     std::atomic<bool> stopped{false};
     server.stop([&] { stopped = true; });
     EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+}
+
+// A large schedule is applied a piece per strand hop: the strand's other
+// work (dispatch, completions, /healthz, other requests) runs between its
+// pieces, and the answer lists every command once the last piece is in.
+TEST_F(EngineApiTest, ALargeScheduleLeavesTheStrandToOtherWorkBetweenPieces) {
+    constexpr std::size_t kPiece = 100;
+    constexpr std::size_t kRows = 10 * kPiece;
+    std::atomic<std::size_t> pieces{0};
+    std::promise<std::pair<std::size_t, std::size_t>> between;  // (pieces, commands) seen
+    EngineApi api(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
+                                   [&] {
+                                       // After each piece, on the strand; each piece is
+                                       // slow here, so the schedule takes a while.
+                                       if (++pieces == 1) {
+                                           net::post(strand_, [&] {
+                                               between.set_value({pieces.load(), engine_.size()});
+                                           });
+                                       }
+                                       std::this_thread::sleep_for(30ms);
+                                   },
+                                   kPiece});
+    http::ApiServerOptions options;
+    options.port = 0;
+    options.backend_timeout = 20s;
+    http::ApiServer server(ioc_, options, api);
+    ASSERT_FALSE(server.start());
+
+    auto posted = std::async(std::launch::async, [&] {
+        return http_request(server.port(), "POST", "/api/v1/schedules", battery_csv(kRows),
+                            "text/csv");
+    });
+    // Work that reached the strand during the first piece ran before the second.
+    auto seen = between.get_future().get();
+    EXPECT_EQ(seen.first, 1u);
+    EXPECT_EQ(seen.second, kPiece);
+    // /healthz is answered while the schedule is still being applied.
+    auto health = http_request(server.port(), "GET", "/healthz");
+    EXPECT_EQ(health.status, 200u) << health.body;
+    EXPECT_EQ(posted.wait_for(0s), std::future_status::timeout);
+    EXPECT_LT(pieces.load(), kRows / kPiece);
+
+    auto accepted = posted.get();
+    ASSERT_EQ(accepted.status, 201u) << accepted.body.substr(0, 200);
+    EXPECT_EQ(pieces.load(), kRows / kPiece);
+    auto ids = command_ids(accepted.body);
+    ASSERT_EQ(ids.size(), kRows);
+    EXPECT_EQ(command_ids(http_request(server.port(), "GET", "/api/v1/commands").body), ids);
+
+    std::atomic<bool> stopped{false};
+    server.stop([&] { stopped = true; });
+    EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+    flush_strand();  // the backend's last hop has run before it goes
+}
+
+// A schedule posted while another is being applied waits until that one is
+// applied whole: the two never interleave, and the later one supersedes
+// all that the earlier one made from its first timestamp.
+TEST_F(EngineApiTest, ASchedulePostedDuringAnotherIsAppliedAfterIt) {
+    constexpr std::size_t kPiece = 100;
+    constexpr std::size_t kRows = 5 * kPiece;
+    std::atomic<std::size_t> pieces{0};
+    std::future<tools::HttpReply> second;
+    std::optional<http::ApiServer> server;
+    EngineApi api(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
+                                   [&] {
+                                       if (++pieces != 1) return;
+                                       // During the first schedule's first piece: the second
+                                       // reaches the strand before the first's next piece.
+                                       second = std::async(std::launch::async, [&] {
+                                           return http_request(server->port(), "POST",
+                                                               "/api/v1/schedules",
+                                                               battery_csv(kRows, 5), "text/csv");
+                                       });
+                                       std::this_thread::sleep_for(300ms);
+                                   },
+                                   kPiece});
+    http::ApiServerOptions options;
+    options.port = 0;
+    options.backend_timeout = 20s;
+    server.emplace(ioc_, options, api);
+    ASSERT_FALSE(server->start());
+
+    auto first =
+        http_request(server->port(), "POST", "/api/v1/schedules", battery_csv(kRows), "text/csv");
+    ASSERT_EQ(first.status, 201u) << first.body.substr(0, 200);
+    ASSERT_TRUE(eventually([&] { return pieces.load() >= 1; }));
+    auto later = second.get();
+    ASSERT_EQ(later.status, 201u) << later.body.substr(0, 200);
+
+    auto first_ids = command_ids(first.body);
+    auto later_ids = command_ids(later.body);
+    ASSERT_EQ(first_ids.size(), kRows);
+    ASSERT_EQ(later_ids.size(), kRows);
+    std::promise<std::pair<std::size_t, std::size_t>> statuses;
+    net::post(strand_, [&] {
+        std::size_t cancelled = 0, pending = 0;
+        for (const auto& id : first_ids)
+            cancelled += engine_.get_command(id)->status == sdk::CommandStatus::Cancelled;
+        for (const auto& id : later_ids)
+            pending += engine_.get_command(id)->status == sdk::CommandStatus::Pending;
+        statuses.set_value({cancelled, pending});
+    });
+    auto [cancelled, pending] = statuses.get_future().get();
+    EXPECT_EQ(cancelled, kRows);  // none of the first's pieces came after the second began
+    EXPECT_EQ(pending, kRows);
+
+    std::atomic<bool> stopped{false};
+    server->stop([&] { stopped = true; });
+    EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+    flush_strand();  // the backend's last hop has run before it goes
 }
 
 }  // namespace
