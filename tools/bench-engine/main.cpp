@@ -8,12 +8,21 @@
 //                     among 1,000,000 held, < 5 ms.
 //   TimeoutsDue       check_timeouts() ending 10,000 expired commands among
 //                     1,000,000 held.
+//   ScheduleInPieces  a schedule applied as the HTTP API applies it, a piece
+//                     of 20,000 commands per strand hop (or whole, piece 0):
+//                     longest_hop_ms = the longest the strand is held (the
+//                     first piece also supersedes and reserves room for all),
+//                     answer_json_ms = the 201's JSON, built off the strand.
+//                     10,000 columns x 96 slots (960,000 commands) and
+//                     50 columns x 100,000 slots (5,000,000).
 //
 // Run: build/bin/bench-engine  (add --benchmark_filter=... to pick one).
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
@@ -21,6 +30,7 @@
 
 #include "gridgate/engine/dispatch_engine.hpp"
 #include "gridgate/engine/schedule_parser.hpp"
+#include "gridgate/http/json.hpp"
 
 namespace {
 
@@ -79,11 +89,11 @@ std::string make_csv(int rows) {
 }
 
 /// A schedule built directly (no parsing): `rows` hourly slots, every value changing.
-Schedule make_schedule(int rows) {
+Schedule make_schedule(int rows, int columns = kColumns) {
     Schedule s;
     for (int r = 0; r < rows; ++r) s.index.push_back(kStart + std::chrono::hours(r));
-    s.values.reserve(static_cast<std::size_t>(rows) * kColumns);
-    for (int c = 0; c < kColumns; ++c) {
+    s.values.reserve(static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns));
+    for (int c = 0; c < columns; ++c) {
         s.columns.push_back(column_name(c));
         for (int r = 0; r < rows; ++r) s.values.push_back(r % 2 == 0 ? 3.7 : 11.0);
     }
@@ -177,6 +187,63 @@ void TimeoutsDue(benchmark::State& state) {
     state.counters["timed_out"] = double(timed_out);
 }
 BENCHMARK(TimeoutsDue)->Unit(benchmark::kMillisecond)->Iterations(20);
+
+// Args: columns, rows, commands per piece (0: the whole schedule in one hop,
+// as before pieces). The engine's clock stands before the first row, as for
+// a schedule posted ahead of its time.
+void ScheduleInPieces(benchmark::State& state) {
+    const int columns = static_cast<int>(state.range(0));
+    const int rows = static_cast<int>(state.range(1));
+    const auto piece = state.range(2) == 0 ? SIZE_MAX : static_cast<std::size_t>(state.range(2));
+    const auto schedule = std::make_shared<const Schedule>(make_schedule(rows, columns));
+    const AssetMap map = make_asset_map();
+    TimePoint now = kStart - std::chrono::minutes(1);
+    double longest_s = 0, first_s = 0, total_s = 0, json_s = 0;
+    std::size_t pieces = 0, commands = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto engine = std::make_unique<DispatchEngine>(EngineOptions{}, quiet_hooks(&now));
+        // A store already holding a day's schedule, as a running gateway's would.
+        engine->schedule_to_commands(make_schedule(24, 1000), map);
+        state.ResumeTiming();
+        auto app = DispatchEngine::prepare_schedule(schedule, map);
+        bool finished = false;
+        pieces = 0;
+        while (!finished) {
+            const auto t0 = std::chrono::steady_clock::now();
+            finished = engine->apply_schedule_piece(app, piece);
+            const double hop =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            longest_s = std::max(longest_s, hop);
+            if (pieces++ == 0) first_s += hop;
+            total_s += hop;
+        }
+        const ScheduleResult result = app.take_result();
+        const auto t0 = std::chrono::steady_clock::now();
+        auto json = gridgate::http::schedule_accepted_json(result.schedule_id, result.commands,
+                                                           result.ignored_columns);
+        json_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        benchmark::DoNotOptimize(json);
+        commands = result.commands.size();
+        state.PauseTiming();
+        engine.reset();
+        state.ResumeTiming();
+    }
+    const double n = double(state.iterations());
+    state.counters["commands"] = double(commands);
+    state.counters["pieces"] = double(pieces);
+    state.counters["longest_hop_ms"] = longest_s * 1e3;  // the worst of all iterations
+    state.counters["first_hop_ms"] = first_s / n * 1e3;
+    state.counters["apply_ms"] = total_s / n * 1e3;
+    state.counters["answer_json_ms"] = json_s / n * 1e3;
+}
+BENCHMARK(ScheduleInPieces)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3)
+    ->Args({kColumns, 96, 0})
+    ->Args({kColumns, 96, 20'000})
+    ->Args({50, 100'000, 0})
+    ->Args({50, 100'000, 20'000});
 
 }  // namespace
 
