@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <new>
 #include <stdexcept>
 #include <utility>
 
@@ -56,14 +58,18 @@ std::span<const Slot> CommandStore::asset_commands(AssetIndex asset) const {
 
 // ---------------------------------------------------------------- creation
 
-void CommandStore::reserve(std::size_t additional) {
-    const std::size_t wanted = records_.size() + additional;
-    if (wanted > records_.capacity()) {
-        // Geometric growth even when reserving, so that many small schedules
-        // do not each copy the whole store.
-        records_.reserve(std::max(wanted, records_.capacity() + records_.capacity() / 2));
+void CommandStore::Records::push_back(const CommandRecord& r) {
+    if ((size_ >> kBlockShift) == blocks_.size()) {
+        blocks_.push_back(std::make_unique_for_overwrite<CommandRecord[]>(kBlockRecords));
     }
-    if (id_table_.size() < 2 * wanted) id_rehash(std::bit_ceil(2 * wanted));
+    (*this)[size_++] = r;
+}
+
+void CommandStore::reserve(std::size_t additional) {
+    // Records need no room made (blocks); the id table grows once to fit
+    // them all instead of step by step.
+    const std::size_t wanted = records_.size() + additional;
+    if (ids_.capacity < 2 * wanted) id_grow(std::max(std::bit_ceil(2 * wanted), 2 * ids_.capacity));
 }
 
 Slot CommandStore::add_setpoint(AssetIndex asset, sdk::CommandType type, TimePoint scheduled_at,
@@ -106,13 +112,11 @@ Slot CommandStore::emplace(AssetIndex asset, sdk::CommandType type, TimePoint sc
     r.max_retries = limits.max_retries;
     r.type = type;
     r.status = sdk::CommandStatus::Pending;
+    const std::size_t held = records_.size() + 1;
+    if (ids_.capacity < 2 * held) id_grow(std::bit_ceil(4 * held));
     records_.push_back(r);
-
-    if (id_table_.size() < 2 * records_.size()) {
-        id_rehash(std::bit_ceil(4 * records_.size()));  // re-inserts the new record too
-    } else {
-        id_insert(r.id, slot);
-    }
+    ids_.insert(r.id, slot);
+    if (id_old_.capacity) id_move_some();
     assets_[asset].commands.push_back(slot);
     if (is_setpoint(type)) lane_insert(slot);
     ++counts_[static_cast<std::size_t>(type)][static_cast<std::size_t>(r.status)];
@@ -126,41 +130,80 @@ std::uint64_t CommandStore::fresh_id() {
         const std::uint64_t ahead = rng_() & sdk::CommandId::kMask;
         next_ids_[next_id_pos_] = ahead;
         next_id_pos_ = (next_id_pos_ + 1) % kIdLookahead;
-        if (!id_table_.empty()) __builtin_prefetch(&id_table_[id_home(ahead)]);
+        if (ids_.capacity) __builtin_prefetch(&ids_.entries[ids_.home(ahead)]);
+        if (id_old_.capacity) __builtin_prefetch(&id_old_.entries[id_old_.home(ahead)]);
         // 0 is the default CommandId ("none") and also what the look-ahead
         // starts with; a collision is re-drawn.
         if (v != 0 && !find(sdk::CommandId{v})) return v;
     }
 }
 
-void CommandStore::id_insert(std::uint64_t id, Slot slot) {
-    const std::size_t mask = id_table_.size() - 1;
-    std::size_t h = id_home(id);
-    while (id_table_[h] != kFreeEntry) h = (h + 1) & mask;
-    id_table_[h] = (id << 32) | slot;
+CommandStore::IdTable::IdTable(std::size_t cap) {
+    if (cap == 0) return;
+    cap = std::max<std::size_t>(cap, 16);
+    entries.reset(static_cast<std::uint64_t*>(std::calloc(cap, sizeof(std::uint64_t))));
+    if (!entries) throw std::bad_alloc();
+    capacity = cap;
+    shift = 64 - std::countr_zero(cap);
 }
 
-void CommandStore::id_rehash(std::size_t capacity) {
-    capacity = std::max<std::size_t>(capacity, 16);
-    id_table_.assign(capacity, kFreeEntry);
-    id_shift_ = 64 - std::countr_zero(capacity);
+void CommandStore::IdTable::insert(std::uint64_t id, Slot slot) noexcept {
+    const std::size_t mask = capacity - 1;
+    std::size_t h = home(id);
+    while (entries[h] != 0) h = (h + 1) & mask;
+    entries[h] = (id << 32) | (std::uint64_t{slot} + 1);
+}
+
+std::optional<Slot> CommandStore::IdTable::find(std::uint64_t id,
+                                                const Records& records) const noexcept {
+    if (capacity == 0) return std::nullopt;
+    const std::size_t mask = capacity - 1;
+    const std::uint64_t fingerprint = id & 0xFFFF'FFFF;
+    for (std::size_t h = home(id);; h = (h + 1) & mask) {
+        const std::uint64_t entry = entries[h];
+        if (entry == 0) return std::nullopt;
+        const auto s = static_cast<Slot>(static_cast<std::uint32_t>(entry) - 1);
+        if ((entry >> 32) == fingerprint && records[s].id == id) return s;
+    }
+}
+
+void CommandStore::id_grow(std::size_t capacity) {
+    // A move still under way ends first: the old table then holds no one
+    // that the new one lacks.
+    while (id_old_.capacity) id_move_some();
+    IdTable grown(capacity);
+    id_old_ = std::exchange(ids_, std::move(grown));
+    id_old_slots_ = records_.size();
+    id_moved_ = 0;
+    if (id_old_slots_ == 0) id_old_ = IdTable();
+}
+
+void CommandStore::id_move_some() {
+    // The new table is at least twice the old one and next grows when
+    // half full: moving kIdMoveStep per new record ends the move long
+    // before that.
+    const std::size_t end = std::min(id_old_slots_, id_moved_ + kIdMoveStep);
+    for (; id_moved_ < end; ++id_moved_) {
+        ids_.insert(records_[id_moved_].id, static_cast<Slot>(id_moved_));
+    }
+    if (id_moved_ == id_old_slots_) id_old_ = IdTable();
+}
+
+void CommandStore::id_rebuild(std::size_t capacity) {
+    id_old_ = IdTable();
+    ids_ = IdTable(capacity);
     for (std::size_t s = 0; s < records_.size(); ++s) {
-        id_insert(records_[s].id, static_cast<Slot>(s));
+        ids_.insert(records_[s].id, static_cast<Slot>(s));
     }
 }
 
 // ---------------------------------------------------------------- lookups
 
 std::optional<Slot> CommandStore::find(sdk::CommandId id) const noexcept {
-    if (id_table_.empty()) return std::nullopt;
-    const std::size_t mask = id_table_.size() - 1;
-    const std::uint64_t fingerprint = id.value() & 0xFFFF'FFFF;
-    for (std::size_t h = id_home(id.value());; h = (h + 1) & mask) {
-        const std::uint64_t entry = id_table_[h];
-        if (entry == kFreeEntry) return std::nullopt;
-        const auto s = static_cast<Slot>(entry);
-        if ((entry >> 32) == fingerprint && records_[s].id == id.value()) return s;
-    }
+    if (auto s = ids_.find(id.value(), records_)) return s;
+    // Moving to a larger table: what is not there yet is still in the old one.
+    if (id_old_.capacity) return id_old_.find(id.value(), records_);
+    return std::nullopt;
 }
 
 sdk::Command CommandStore::materialize(Slot slot) const {
@@ -404,8 +447,7 @@ std::vector<Slot> CommandStore::supersede_from(AssetIndex asset, sdk::CommandTyp
 
 std::size_t CommandStore::forget_finished_before(TimePoint cutoff) {
     std::vector<Slot> remap(records_.size(), kEmpty);
-    std::vector<CommandRecord> kept;
-    kept.reserve(records_.size());
+    Records kept;
     for (std::size_t s = 0; s < records_.size(); ++s) {
         const CommandRecord& r = records_[s];
         if (sdk::is_terminal(r.status) && r.when < cutoff) {
@@ -418,7 +460,6 @@ std::size_t CommandStore::forget_finished_before(TimePoint cutoff) {
     const std::size_t dropped = records_.size() - kept.size();
     if (dropped == 0) return 0;
     ++generation_;
-    kept.shrink_to_fit();
     records_ = std::move(kept);
 
     // The remap keeps the order of slots, so every sorted list stays sorted.
@@ -450,7 +491,7 @@ std::size_t CommandStore::forget_finished_before(TimePoint cutoff) {
         if (remap[slot] != kEmpty) extras.emplace(remap[slot], std::move(extra));
     }
     extras_ = std::move(extras);
-    id_rehash(std::bit_ceil(2 * records_.size() + 2));
+    id_rebuild(std::bit_ceil(2 * records_.size() + 2));
     return dropped;
 }
 

@@ -311,3 +311,53 @@ TEST(CommandStore, ForgetFinishedBeforeCompactsAndKeepsEveryIndexRight) {
     const Slot fresh = store.add_setpoint(a, CommandType::SetChargeRate, t0 + 9h, 1, kLimits);
     EXPECT_EQ(store.find(CommandId{store.record(fresh).id}), fresh);
 }
+
+// Growing copies nothing that is held: a large schedule applied in pieces
+// has no piece that pays for moving the whole store.
+TEST(CommandStore, RecordsStayInPlaceAsTheStoreGrows) {
+    CommandStore store;
+    const AssetIndex a = store.intern_asset("ast_a");
+    store.add_setpoint(a, CommandType::SetChargeRate, t0, 1, kLimits);
+    const CommandRecord* first = &store.record(0);
+    for (int i = 1; i < 100'000; ++i)
+        store.add_setpoint(a, CommandType::SetChargeRate, t0 + std::chrono::seconds(i), 1, kLimits);
+    store.reserve(1'000'000);
+    EXPECT_EQ(&store.record(0), first);
+    EXPECT_EQ(store.find(CommandId{first->id}), Slot{0});
+}
+
+// While the id table grows, the entries it has not moved yet are found in
+// the old one: every id is found at every moment, and no absent one.
+TEST(CommandStore, EveryIdIsFoundWhileTheIdTableGrows) {
+    CommandStore store;
+    const AssetIndex a = store.intern_asset("ast_a");
+    auto add = [&](int i) {
+        return store.add_setpoint(a, CommandType::SetChargeRate, t0 + std::chrono::seconds(i), i,
+                                  kLimits);
+    };
+    auto found = [&](Slot s) { return store.find(CommandId{store.record(s).id}) == s; };
+    int i = 0;
+    for (; i < 3000; ++i) {
+        const Slot s = add(i);
+        ASSERT_TRUE(found(s)) << i;
+        ASSERT_TRUE(found(s / 2)) << i;
+        ASSERT_TRUE(found(s / 3 * 2)) << i;
+        ASSERT_TRUE(found(0)) << i;
+    }
+    store.reserve(20'000);  // a larger table, filled as the next records come
+    for (; i < 6000; ++i) {
+        const Slot s = add(i);
+        ASSERT_TRUE(found(s)) << i;
+        ASSERT_TRUE(found(static_cast<Slot>(i % 3000))) << i;
+        ASSERT_TRUE(found(static_cast<Slot>(2999 - i % 3000))) << i;
+    }
+    for (Slot s = 0; s < 6000; ++s) ASSERT_TRUE(found(s)) << s;
+    std::set<std::uint64_t> ids;
+    for (Slot s = 0; s < 6000; ++s) ids.insert(store.record(s).id);
+    int absent = 0;
+    for (std::uint64_t id = 1; absent < 1000; ++id) {
+        if (ids.count(id)) continue;
+        ++absent;
+        ASSERT_FALSE(store.find(CommandId{id}));
+    }
+}

@@ -12,6 +12,10 @@
 //
 // A record is 64 bytes; a schedule command keeps its one parameter (power_kw)
 // inline, anything rarer (other parameters, an error text) lives out of line.
+// Growing never copies what is held: records live in fixed blocks, and a
+// larger id table is filled a few entries per new record while lookups
+// read both tables. So adding a command costs a bounded time, whatever the
+// store holds, and a large schedule applied in pieces has no long piece.
 // A slot names a record until forget_finished_before() compacts the store;
 // ids never change.
 //
@@ -22,7 +26,9 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <span>
@@ -178,7 +184,6 @@ class CommandStore {
     static constexpr std::uint8_t kHasExtra = 1;
     static constexpr std::uint8_t kSuperseded = 2;
     static constexpr Slot kEmpty = UINT32_MAX;
-    static constexpr std::uint64_t kFreeEntry = UINT64_MAX;
 
     struct Asset {
         std::string id;
@@ -196,11 +201,8 @@ class CommandStore {
     Slot emplace(AssetIndex asset, sdk::CommandType type, TimePoint scheduled_at, double power_kw,
                  Limits limits);
     std::uint64_t fresh_id();
-    void id_insert(std::uint64_t id, Slot slot);
-    void id_rehash(std::size_t capacity);
-    std::size_t id_home(std::uint64_t id) const noexcept {
-        return static_cast<std::size_t>((id * 0x9E3779B97F4A7C15ULL) >> id_shift_);
-    }
+    // Rebuilds the id table at once (after a compaction moved every slot).
+    void id_rebuild(std::size_t capacity);
     std::vector<LaneEntry>* lane_of(const CommandRecord& r);
     const std::vector<LaneEntry>* lane_of(const CommandRecord& r) const;
     static bool lane_before(const LaneEntry& a, const LaneEntry& b) noexcept {
@@ -210,18 +212,67 @@ class CommandStore {
     LaneEntry lane_entry(Slot slot) const noexcept { return {records_[slot].scheduled_at, slot}; }
     void lane_insert(Slot slot);
     void lane_erase(Slot slot);
+    // Records in blocks of kBlockRecords: a new block is allocated when the
+    // last one is full, and nothing moves.
+    class Records {
+      public:
+        static constexpr std::size_t kBlockShift = 14;  // 16384 records, 1 MiB
+        static constexpr std::size_t kBlockRecords = std::size_t{1} << kBlockShift;
+
+        CommandRecord& operator[](std::size_t slot) noexcept {
+            return blocks_[slot >> kBlockShift][slot & (kBlockRecords - 1)];
+        }
+        const CommandRecord& operator[](std::size_t slot) const noexcept {
+            return blocks_[slot >> kBlockShift][slot & (kBlockRecords - 1)];
+        }
+        std::size_t size() const noexcept { return size_; }
+        void push_back(const CommandRecord& r);
+
+      private:
+        std::vector<std::unique_ptr<CommandRecord[]>> blocks_;
+        std::size_t size_ = 0;
+    };
+
+    // Open addressing, linear probing, in zeroed memory from calloc (whose
+    // pages the kernel supplies zeroed on first touch, so a large table
+    // costs nothing to make). An entry is the slot + 1 in its low half and
+    // the id's low 32 bits in its high half, so a probe rarely has to load
+    // a record to rule it out; 0 marks a free entry.
+    struct IdTable {
+        struct Free {
+            void operator()(std::uint64_t* p) const noexcept { std::free(p); }
+        };
+        std::unique_ptr<std::uint64_t[], Free> entries;
+        std::size_t capacity = 0;  // a power of two, or 0
+        int shift = 64;
+
+        explicit IdTable(std::size_t capacity = 0);
+        std::size_t home(std::uint64_t id) const noexcept {
+            return static_cast<std::size_t>((id * 0x9E3779B97F4A7C15ULL) >> shift);
+        }
+        void insert(std::uint64_t id, Slot slot) noexcept;
+        std::optional<Slot> find(std::uint64_t id, const Records& records) const noexcept;
+    };
+    // Starts moving to a table of `capacity` entries (finishing any move
+    // still under way first).
+    void id_grow(std::size_t capacity);
+    // Moves kIdMoveStep more old slots into the new table.
+    void id_move_some();
+
     void index(Buckets& buckets, TimePoint key, Slot slot);
     void unindex(Buckets& buckets, TimePoint key, Slot slot);
     void unindex_current(Slot slot);
     static TimePoint deadline_key(const CommandRecord& r) noexcept;
     void set_status(CommandRecord& r, sdk::CommandStatus status) noexcept;
 
-    std::vector<CommandRecord> records_;
-    // Open addressing, linear probing. An entry is the slot in its low half and
-    // the id's low 32 bits in its high half, so a probe rarely has to load a
-    // record to rule it out; kFreeEntry marks a free entry.
-    std::vector<std::uint64_t> id_table_;
-    int id_shift_ = 64;
+    Records records_;
+    IdTable ids_;
+    // While ids_ grows: the previous table, which holds every slot below
+    // id_old_slots_; slots below id_moved_ are in ids_ as well.
+    IdTable id_old_;
+    std::size_t id_old_slots_ = 0;
+    std::size_t id_moved_ = 0;
+    static constexpr std::size_t kIdMoveStep = 4;
     std::vector<Asset> assets_;
     sdk::StringMap<AssetIndex> asset_index_;
     std::unordered_map<Slot, Extra> extras_;
