@@ -51,6 +51,7 @@ void EngineApi::post_schedule(http::ScheduleFormat format, std::string body,
     submission->claim = std::move(claim);
     submission->done = std::move(done);
     asio::post(p_.strand, [this, submission = std::move(submission)]() mutable {
+        if (stopping_) return refuse_stopping(std::move(submission));
         waiting_.push_back(std::move(submission));
         if (!applying_) start_next_schedule();
     });
@@ -118,6 +119,18 @@ void EngineApi::apply_schedule_piece() {
 
 void EngineApi::stop() {
     stopping_ = true;
+    while (!waiting_.empty()) {
+        refuse_stopping(std::move(waiting_.front()));
+        waiting_.pop_front();
+    }
+}
+
+void EngineApi::refuse_stopping(std::shared_ptr<Submission> submission) {
+    // Taken only to answer that nothing was applied, which is what a 503
+    // promises; one the server has abandoned has its 503 already.
+    if (!submission->claim->take()) return;
+    submission->done(ApiResponse::json(
+        503, http::error_json("the gateway is stopping; the schedule was not applied")));
 }
 
 // A listing of a million commands would hold the strand for seconds (and

@@ -54,8 +54,8 @@ class EngineApi final : public http::ApiBackend {
     void metrics(std::function<void(std::string prometheus_text)> done) override;
 
     /// On the strand: the gateway is stopping. The schedule being applied
-    /// is finished; those waiting behind it are not started (their clients
-    /// get no answer, or 503 if the server gives up first: not applied).
+    /// is finished and answered; those waiting behind it, and any that
+    /// come later, are answered 503 and never applied.
     void stop();
     /// On the strand: a schedule is being applied, piece by piece.
     bool applying() const noexcept { return applying_ != nullptr; }
@@ -74,6 +74,7 @@ class EngineApi final : public http::ApiBackend {
     struct Submission;
     void start_next_schedule();
     void apply_schedule_piece();
+    void refuse_stopping(std::shared_ptr<Submission> submission);
 
     Parts p_;
     // The site's asset ids: a schedule for 10,000 chargers checks every

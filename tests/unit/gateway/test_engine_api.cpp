@@ -326,5 +326,49 @@ TEST_F(EngineApiTest, ASchedulePostedDuringAnotherIsAppliedAfterIt) {
     flush_strand();  // the backend's last hop has run before it goes
 }
 
+// At shutdown the schedule being applied is finished and answered; one
+// waiting behind it is answered 503 and never applied.
+TEST_F(EngineApiTest, AtStopTheScheduleBeingAppliedIsFinishedAndTheWaitingOneRefused) {
+    constexpr std::size_t kPiece = 100;
+    constexpr std::size_t kRows = 5 * kPiece;
+    std::atomic<std::size_t> pieces{0};
+    std::future<tools::HttpReply> second;
+    std::optional<http::ApiServer> server;
+    std::optional<EngineApi> api;
+    api.emplace(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
+                                 [&] {
+                                     if (++pieces != 1) return;
+                                     second = std::async(std::launch::async, [&] {
+                                         return http_request(server->port(), "POST",
+                                                             "/api/v1/schedules",
+                                                             battery_csv(kRows, 5), "text/csv");
+                                     });
+                                     std::this_thread::sleep_for(300ms);
+                                     api->stop();  // as the gateway does, on the strand
+                                 },
+                                 kPiece});
+    http::ApiServerOptions options;
+    options.port = 0;
+    options.backend_timeout = 20s;
+    server.emplace(ioc_, options, *api);
+    ASSERT_FALSE(server->start());
+
+    auto first =
+        http_request(server->port(), "POST", "/api/v1/schedules", battery_csv(kRows), "text/csv");
+    ASSERT_EQ(first.status, 201u) << first.body.substr(0, 200);
+    EXPECT_EQ(command_ids(first.body).size(), kRows);
+    EXPECT_EQ(pieces.load(), kRows / kPiece);
+    auto refused = second.get();
+    EXPECT_EQ(refused.status, 503u) << refused.body;
+    EXPECT_NE(refused.body.find("stopping"), std::string::npos) << refused.body;
+    flush_strand();
+    EXPECT_EQ(engine_.size(), kRows);
+
+    std::atomic<bool> stopped{false};
+    server->stop([&] { stopped = true; });
+    EXPECT_TRUE(eventually([&] { return stopped.load(); }));
+    flush_strand();
+}
+
 }  // namespace
 }  // namespace gridgate::gateway
