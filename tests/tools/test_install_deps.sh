@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# tools/install-deps as a newcomer meets it: as root, as a user with sudo, as a
+# user without sudo, with apt-get failing. dpkg-query, id, sudo and apt-get are
+# stand-ins on a PATH of their own (the real ones would install packages); the
+# stand-in sudo resets the environment as the real one does.
+#
+#   test_install_deps.sh SOURCE_DIR
+set -uo pipefail
+script="$1/tools/install-deps"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+failures=0
+
+# fake_path NAME [sudo]: a PATH holding the stand-ins and the few real tools
+# the script needs, and nothing else (no real sudo, no real apt-get).
+fake_path() {
+    local dir="$work/$1"
+    mkdir -p "$dir"
+    for tool in bash grep env cat; do ln -sf "$(command -v "$tool")" "$dir/$tool"; done
+    cat >"$dir/dpkg-query" <<'SH'
+#!/usr/bin/env bash
+# Every package is missing unless FAKE_INSTALLED=all.
+[[ ${FAKE_INSTALLED:-} == all ]] && { printf 'install ok installed'; exit 0; }
+exit 1
+SH
+    cat >"$dir/id" <<'SH'
+#!/usr/bin/env bash
+echo "${FAKE_UID:-1000}"
+SH
+    cat >"$dir/apt-get" <<'SH'
+#!/usr/bin/env bash
+echo "DEBIAN_FRONTEND=${DEBIAN_FRONTEND:-unset} $*" >>"$FAKE_LOG"
+[[ ${FAKE_APT_FAILS:-} == yes ]] && exit 100
+exit 0
+SH
+    if [[ ${2:-} == sudo ]]; then
+        cat >"$dir/sudo" <<'SH'
+#!/usr/bin/env bash
+echo "sudo $*" >>"$FAKE_LOG"
+exec env -i PATH="$PATH" FAKE_LOG="$FAKE_LOG" FAKE_APT_FAILS="${FAKE_APT_FAILS:-}" "$@"
+SH
+    fi
+    chmod +x "$dir"/*
+    echo "$dir"
+}
+
+# run NAME PATH [VAR=VALUE ...]: runs install-deps, sets $status, $out, $log.
+run() {
+    local name="$1" path="$2"
+    shift 2
+    : >"$work/$name.log"
+    out="$(env -i PATH="$path" FAKE_LOG="$work/$name.log" "$@" "$path/bash" "$script" 2>&1)"
+    status=$?
+    log="$(cat "$work/$name.log")"
+}
+
+check() {
+    local what="$1"
+    shift
+    if "$@"; then
+        echo "ok: $what"
+    else
+        echo "FAILED: $what"
+        echo "  exit $status; output:"
+        sed 's/^/    /' <<<"$out"
+        echo "  apt-get/sudo calls:"
+        sed 's/^/    /' <<<"$log"
+        failures=$((failures + 1))
+    fi
+}
+
+plain="$(fake_path plain)"
+with_sudo="$(fake_path with_sudo sudo)"
+
+run nothing_missing "$plain" FAKE_INSTALLED=all
+check "nothing missing: exit 0, apt-get not run" \
+    test "$status" -eq 0 -a -z "$log"
+
+run root "$plain" FAKE_UID=0
+check "as root: apt-get install runs non-interactively, exit 0" \
+    bash -c '[[ $0 -eq 0 && $1 == *"DEBIAN_FRONTEND=noninteractive install -y"*"libmodbus-dev"* ]]' \
+    "$status" "$log"
+
+run no_sudo "$plain" FAKE_UID=1000
+check "not root, no sudo: exit 1 naming the command to run as root" \
+    bash -c '[[ $0 -eq 1 && $1 == *"as root, run:"* && $1 == *"apt-get install"*"libmodbus-dev"* &&
+               $1 != *"command not found"* && -z $2 ]]' "$status" "$out" "$log"
+
+run sudo "$with_sudo" FAKE_UID=1000
+check "not root, with sudo: apt-get install through sudo, non-interactively, exit 0" \
+    bash -c '[[ $0 -eq 0 && $1 == *"sudo "*"apt-get install"* &&
+               $1 == *"DEBIAN_FRONTEND=noninteractive install -y"*"libmodbus-dev"* ]]' \
+    "$status" "$log"
+
+run apt_fails "$plain" FAKE_UID=0 FAKE_APT_FAILS=yes
+check "apt-get failing: exit 1 naming the command to run by hand" \
+    bash -c '[[ $0 -eq 1 && $1 == *"apt-get failed"* && $1 == *"apt-get install"*"libmodbus-dev"* ]]' \
+    "$status" "$out"
+
+exit $((failures > 0))
