@@ -2,7 +2,7 @@
 # tools/run-demo stopped early, as a user does: Ctrl-C at the terminal (SIGINT
 # to the whole foreground process group) and SIGTERM to the script alone. Both
 # must end it within seconds, with the final table read from the still running
-# gateway, and leave nothing listening.
+# gateway, and leave nothing listening. Also its argument checks.
 #
 #   test_run_demo.sh SOURCE_DIR BUILD_DIR
 # Needs the demo's ports (8080, 9000, 1502); exits 77 (skipped) when one is busy.
@@ -94,5 +94,16 @@ if start_demo "$work/sigterm.out"; then
     wait_for "$pid" 15
     check_stopped_demo "SIGTERM to the script" "$work/sigterm.out"
 fi
+
+for args in "--duration" "--slot 0" "--slot 1.5" "--duration x" "--duration 0" "--bogus"; do
+    # shellcheck disable=SC2086
+    "$demo" --no-build $args >"$work/args.out" 2>&1
+    status=$?
+    if ((status != 2)) || ! grep -q "^run-demo: " "$work/args.out"; then
+        fail "run-demo $args: exit $status, expected 2 with a message" "$work/args.out"
+    else
+        echo "ok: run-demo $args: $(head -1 "$work/args.out")"
+    fi
+done
 
 exit $((failures > 0))
