@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
         "charger-sim: simulated OCPP 1.6-J charge points (ids PREFIX0001, PREFIX0002, ...)\n"
         "Prints one JSON line per event (connected, booted, call, answered, disconnected, ...)");
     std::string url_text;
-    std::size_t count = 1;
+    std::string count_text;
     std::string prefix;
     std::string answer_text;
     std::vector<std::string> answer_for;
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     description.add_options()("help,h", "show this help")(
         "url", po::value(&url_text)->default_value("ws://127.0.0.1:9000/ocpp"),
         "central system URL; the charge point id is appended")(
-        "count,n", po::value(&count)->default_value(1), "number of charge points")(
+        "count,n", po::value(&count_text)->default_value("1"), "number of charge points")(
         "prefix", po::value(&prefix)->default_value("CP"), "charge point id prefix")(
         "answer", po::value(&answer_text)->default_value("accept"),
         "how every charger answers calls: accept|reject|delay:MS|silent|invalid")(
@@ -123,6 +123,14 @@ int main(int argc, char** argv) {
 
     try {
         const Url url = parse_url(url_text);
+        // Read as text: program_options would take "-1" as a huge unsigned count.
+        const bool digits = !count_text.empty() && count_text.size() <= 7 &&
+                            std::all_of(count_text.begin(), count_text.end(),
+                                        [](unsigned char c) { return c >= '0' && c <= '9'; });
+        const std::size_t count = digits ? std::stoul(count_text) : 0;
+        if (count < 1)
+            throw std::invalid_argument("--count: a whole number from 1 to 9999999, got '" +
+                                        count_text + "'");
         if (connectors < 1) throw std::invalid_argument("--connectors: at least 1");
         if (transaction_connector < 1 || transaction_connector > connectors)
             throw std::invalid_argument("--transaction-connector: between 1 and --connectors (" +
