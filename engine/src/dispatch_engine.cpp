@@ -609,30 +609,33 @@ void DispatchEngine::fail(Slot slot, std::string_view error, bool retryable, Fai
         const bool timed_out = kind == FailureKind::Timeout && retryable;
         store_.mark_finished(slot, timed_out ? CommandStatus::TimedOut : CommandStatus::Failed,
                              now);
-        publish(timed_out ? EventType::CommandTimedOut : EventType::CommandFailed, slot, now);
+        publish(timed_out ? EventType::CommandTimedOut : EventType::CommandFailed, slot, now, {},
+                std::nullopt, true);
         return;
     }
     if (store_.superseded(slot)) {
-        cancel(slot, now, "not retried: superseded by a newer schedule");
+        cancel(slot, now, "not retried: superseded by a newer schedule", true);
         return;
     }
     const TimePoint at = retry_time(r, now);
     Slot newer = 0;
     if (overtaken_by(slot, at, &newer)) {
-        cancel(slot, now, "not retried: superseded by " + CommandId{store_.record(newer).id}.str());
+        cancel(slot, now, "not retried: superseded by " + CommandId{store_.record(newer).id}.str(),
+               true);
         return;
     }
     store_.mark_retry(slot, at);
-    publish(EventType::CommandRetry, slot, now, {}, at);
+    publish(EventType::CommandRetry, slot, now, {}, at, true);
 }
 
-void DispatchEngine::cancel(Slot slot, TimePoint now, std::string_view reason) {
+void DispatchEngine::cancel(Slot slot, TimePoint now, std::string_view reason,
+                            bool attempt_failed) {
     store_.mark_finished(slot, CommandStatus::Cancelled, now);
-    publish(EventType::CommandCancelled, slot, now, reason);
+    publish(EventType::CommandCancelled, slot, now, reason, std::nullopt, attempt_failed);
 }
 
 void DispatchEngine::publish(EventType type, Slot slot, TimePoint at, std::string_view message,
-                             std::optional<TimePoint> retry_at) {
+                             std::optional<TimePoint> retry_at, bool attempt_failed) {
     if (!events_.has_subscribers(type)) return;
     sdk::Command c = store_.materialize(slot);
     Event e;
@@ -648,6 +651,7 @@ void DispatchEngine::publish(EventType type, Slot slot, TimePoint at, std::strin
     e.retry_at = retry_at;
     e.parameters = std::move(c.parameters);
     e.message = message;
+    e.attempt_failed = attempt_failed;
     events_.publish(e);
 }
 

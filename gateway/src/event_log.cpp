@@ -98,6 +98,12 @@ void count_event(const engine::Event& e, http::Metrics& metrics,
         }
         return;
     }
+    if (e.type == EventType::AssetDisconnected) {
+        // A lost connection is an adapter error too (the metric's help says so).
+        auto adapter = adapter_of(e.asset_id);
+        if (!adapter.empty()) metrics.count_adapter_error(adapter);
+        return;
+    }
     if (!is_command_event(e.type) || !e.command_type || !e.status) return;
     metrics.count_command(*e.command_type, *e.status);
     if (e.type == EventType::CommandDispatched && e.retry_count == 0 && e.scheduled_at) {
@@ -105,10 +111,7 @@ void count_event(const engine::Event& e, http::Metrics& metrics,
         double latency = std::chrono::duration<double>(e.timestamp - *e.scheduled_at).count();
         metrics.observe_dispatch_latency(latency < 0 ? 0 : latency);
     }
-    bool adapter_error = e.type == EventType::CommandFailed ||
-                         e.type == EventType::CommandTimedOut ||
-                         (e.type == EventType::CommandRetry && !e.error.empty());
-    if (adapter_error) {
+    if (e.attempt_failed) {
         auto adapter = adapter_of(e.asset_id);
         if (!adapter.empty()) metrics.count_adapter_error(adapter);
     }

@@ -222,6 +222,25 @@ TEST(GatewayCli, CheckConfigRunsThePluginsChecksBesideTheHostsErrors) {
         << r.output;
 }
 
+// An attempt that fails and is not retried because a newer setpoint
+// overtook it is an adapter error as much as one that is retried.
+TEST(GatewayDaemon, AFailedAttemptCancelledInsteadOfRetriedCountsAsAnAdapterError) {
+    Daemon gw;
+    // The battery never answers (timeout 0.5 s, backoff 0.2 s): the first
+    // command's retry would come after the second's slot, so it is cancelled;
+    // the second is retried once and times out.
+    auto csv = schedule_csv("timestamp,battery_charge_kw", {"5.0", "6.0"}, 300ms, 300ms);
+    auto r = http_request(gw.port(), "POST", "/api/v1/schedules", csv, "text/csv");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    auto ids = ids_of(parse(r.body));
+    ASSERT_EQ(ids.size(), 2u);
+    EXPECT_STREQ(gw.await_status(ids[0], "CANCELLED")["status"].GetString(), "CANCELLED");
+    EXPECT_STREQ(gw.await_status(ids[1], "TIMED_OUT")["status"].GetString(), "TIMED_OUT");
+    const auto metrics = http_request(gw.port(), "GET", "/metrics").body;
+    EXPECT_NE(metrics.find("gridgate_adapter_errors_total{adapter=\"sim\"} 3\n"), std::string::npos)
+        << metrics;
+}
+
 TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
     std::string text = site_file(8080);
     text.replace(text.find("plugin = \"testgood\""), 19, "plugin = \"nosuch\"");

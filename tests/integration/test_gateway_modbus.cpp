@@ -129,3 +129,25 @@ TEST(GatewayModbus, AScheduleBecomesRegisterWritesAndTelemetryComesBack) {
     EXPECT_EQ(gw.stop(SIGTERM), 0) << gw.output();
     EXPECT_DOUBLE_EQ(battery.setpoint_kw(), 0.0);
 }
+
+// A battery that goes away is an adapter error in /metrics, though no
+// command was sent to it.
+TEST(GatewayModbus, ALostBatteryCountsAsAnAdapterError) {
+    auto battery = std::make_unique<battery_sim::BatterySimulator>();
+    battery->start();
+    auto api_port = free_tcp_port();
+    auto file = write_temp_file("site.toml", site(api_port, battery->port()));
+    ChildProcess gw(GRIDGATE_BINARY, {"--config", file.string()});
+    ASSERT_TRUE(gw.wait_for_output("ASSET_CONNECTED")) << gw.output();
+    EXPECT_NE(http_request(api_port, "GET", "/metrics")
+                  .body.find("gridgate_adapter_errors_total{adapter=\"modbus\"} 0\n"),
+              std::string::npos);
+
+    battery.reset();  // the device is gone
+    ASSERT_TRUE(gw.wait_for_output("ASSET_DISCONNECTED")) << gw.output();
+    const auto metrics = http_request(api_port, "GET", "/metrics").body;
+    EXPECT_NE(metrics.find("gridgate_adapter_errors_total{adapter=\"modbus\"} 1\n"),
+              std::string::npos)
+        << metrics;
+    EXPECT_EQ(gw.stop(SIGTERM), 0) << gw.output();
+}

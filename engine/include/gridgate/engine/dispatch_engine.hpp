@@ -313,11 +313,11 @@ class DispatchEngine {
     void settle(Slot slot, bool success, std::string_view error, bool retryable);
     void complete(Slot slot);
     void fail(Slot slot, std::string_view error, bool retryable, FailureKind kind, TimePoint now);
-    void cancel(Slot slot, TimePoint now, std::string_view reason);
+    void cancel(Slot slot, TimePoint now, std::string_view reason, bool attempt_failed = false);
     TimePoint retry_time(const CommandRecord& r, TimePoint now) const;
     bool overtaken_by(Slot slot, TimePoint at, Slot* by) const;
     void publish(EventType type, Slot slot, TimePoint at, std::string_view message = {},
-                 std::optional<TimePoint> retry_at = std::nullopt);
+                 std::optional<TimePoint> retry_at = std::nullopt, bool attempt_failed = false);
     CommandStore::Limits limits(std::optional<int> max_retries,
                                 std::optional<double> timeout_seconds) const;
     std::string fresh_schedule_id();

@@ -68,6 +68,10 @@ struct Event {
     std::vector<std::pair<std::string, double>> telemetry;
     std::vector<std::string> stale_telemetry;
     std::string message;
+    /// The event ends an attempt that failed or timed out: COMMAND_FAILED,
+    /// COMMAND_TIMED_OUT, COMMAND_RETRY, or COMMAND_CANCELLED instead of a
+    /// retry (a newer setpoint overtook it).
+    bool attempt_failed = false;
 };
 
 }  // namespace gridgate::engine
