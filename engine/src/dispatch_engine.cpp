@@ -486,7 +486,22 @@ void DispatchEngine::dispatch_slot(Slot slot, sdk::Adapter& adapter) {
         Mailbox::deliver(mailbox, id, attempt, std::move(result));
     }};
     // The completion may run inside execute(): nothing below may rely on the record.
+    executing_since_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+    executing_id_.store(id.value(), std::memory_order_relaxed);
+    executing_adapter_.store(&adapter, std::memory_order_release);
     adapter.execute(command, std::move(done));
+    executing_adapter_.store(nullptr, std::memory_order_release);
+}
+
+std::optional<DispatchEngine::InExecute> DispatchEngine::in_execute() const noexcept {
+    const sdk::Adapter* adapter = executing_adapter_.load(std::memory_order_acquire);
+    if (!adapter) return std::nullopt;
+    // The acquire makes the id and time of this call, or of a later one,
+    // visible: never an older time, so a call is never reported as longer
+    // than it was.
+    return InExecute{
+        adapter, CommandId{executing_id_.load(std::memory_order_relaxed)},
+        TimePoint(TimePoint::duration(executing_since_.load(std::memory_order_relaxed)))};
 }
 
 void DispatchEngine::on_completion(CommandId id, std::uint16_t attempt, sdk::CommandResult result) {

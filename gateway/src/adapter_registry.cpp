@@ -115,11 +115,20 @@ bool AdapterRegistry::supports(std::string_view asset_id, sdk::CommandType type)
     return accepts(entry_for(asset_id), asset_id, type);
 }
 
+std::string AdapterRegistry::describe(const sdk::Adapter* adapter) const {
+    for (const auto& e : entries_) {
+        if (e->adapter.get() != adapter) continue;
+        std::string who = "adapter '" + e->name + "'";
+        if (!e->plugin_name.empty()) who += " (plugin " + e->plugin_name + ")";
+        return who;
+    }
+    return {};
+}
+
 std::string AdapterRegistry::refusal(std::string_view asset_id, sdk::CommandType type) const {
     const Entry* e = entry_for(asset_id);
     if (!e) return "no adapter is bound to asset '" + std::string(asset_id) + "'";
-    std::string who = "adapter '" + e->name + "'";
-    if (!e->plugin_name.empty()) who += " (plugin " + e->plugin_name + ")";
+    const std::string who = describe(e->adapter.get());
     if (!accepts(e, asset_id, type))
         return who + " does not support " + std::string(sdk::to_string(type)) + " for asset '" +
                std::string(asset_id) + "'";

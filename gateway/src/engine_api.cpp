@@ -1,5 +1,6 @@
 #include "engine_api.hpp"
 
+#include <cstdio>
 #include <exception>
 #include <string>
 #include <utility>
@@ -212,6 +213,18 @@ void EngineApi::health(std::function<void(bool alive)> done) {
     // Answered from the strand itself: a wedged engine never answers, and the
     // server's health timeout turns that into 503.
     asio::post(p_.strand, [done = std::move(done)] { done(true); });
+}
+
+std::string EngineApi::stall(std::chrono::milliseconds at_least) const {
+    const auto call = p_.engine.in_execute();
+    if (!call) return {};
+    const auto held = sdk::Clock::now() - call->since;
+    if (held < at_least) return {};
+    std::string who = p_.registry.describe(call->adapter);
+    if (who.empty()) who = "an adapter";
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f", std::chrono::duration<double>(held).count());
+    return who + " has been in execute() of " + call->command_id.str() + " for " + seconds + " s";
 }
 
 void EngineApi::metrics(std::function<void(std::string)> done) {

@@ -4,6 +4,7 @@
 // other requests go on between them.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -52,6 +53,10 @@ class EngineApi final : public http::ApiBackend {
     void list_assets(std::function<void(http::ApiResponse)> done) override;
     void health(std::function<void(bool alive)> done) override;
     void metrics(std::function<void(std::string prometheus_text)> done) override;
+    /// "adapter 'x' (plugin p) has been in execute() of cmd_... for 8.0 s"
+    /// when an adapter's execute() has held the strand for `at_least`, else "".
+    std::string stall(std::chrono::milliseconds at_least) const;
+    std::string stall() const override { return stall(std::chrono::milliseconds(100)); }
 
     /// On the strand: the gateway is stopping. The schedule being applied
     /// is finished and answered; those waiting behind it, and any that

@@ -110,6 +110,7 @@ class Gateway::Impl {
           timer_(strand_),
           drain_timer_(strand_),
           retention_timer_(strand_),
+          watchdog_timer_(ioc_),
           signals_(ioc_) {
         if (options_.handle_signals) {
             // Registered before anything starts, so no signal finds the
@@ -212,6 +213,7 @@ class Gateway::Impl {
                     ec.message()};
         }
         asio::post(strand_, [this] { forget_old_commands(); });
+        watch_execute();
         spdlog::info("site '{}': HTTP API on {}:{}, {} adapter(s), {} asset(s)", site_.site.name,
                      api.host, api_->port(), registry_.adapter_count(), site_.assets.size());
         return {};
@@ -380,6 +382,28 @@ class Gateway::Impl {
         arm();
     }
 
+    // An adapter that blocks in execute() (the SDK forbids it) holds up
+    // dispatch, timeouts and the API alike. Off the strand, once a second,
+    // this names it in the log, once per command.
+    void watch_execute() {
+        watchdog_timer_.expires_after(std::chrono::seconds(1));
+        watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+            if (ec || stop_requested_.load()) return;
+            const auto call = engine_->in_execute();
+            if (call && call->command_id != last_stall_) {
+                const std::string why = backend_->stall(std::chrono::seconds(1));
+                if (!why.empty()) {
+                    last_stall_ = call->command_id;
+                    spdlog::warn(
+                        "engine: {}; nothing else is dispatched, timed out or answered "
+                        "until it returns",
+                        why);
+                }
+            }
+            watch_execute();
+        });
+    }
+
     // Finished commands are kept for the API for options_.retention, then
     // dropped, so a gateway that runs for months holds bounded memory.
     void forget_old_commands() {
@@ -435,6 +459,8 @@ class Gateway::Impl {
     asio::system_timer timer_;
     asio::steady_timer drain_timer_;
     asio::steady_timer retention_timer_;
+    asio::steady_timer watchdog_timer_;  // watch_execute(), off the strand
+    sdk::CommandId last_stall_;          // touched by watch_execute() only
     asio::signal_set signals_;
     asio::executor_work_guard<asio::io_context::executor_type>* work_ = nullptr;
 

@@ -241,6 +241,35 @@ TEST(GatewayDaemon, AFailedAttemptCancelledInsteadOfRetriedCountsAsAnAdapterErro
         << metrics;
 }
 
+// An adapter that blocks in execute() (which the SDK forbids) is named: in
+// the 503 of a health check it holds up, and in the log.
+TEST(GatewayDaemon, AnAdapterBlockingInExecuteIsNamed) {
+    const auto port = free_tcp_port();
+    std::string text = site_file(port);
+    text.replace(text.find("behaviour = \"fail\""), 18, "behaviour = \"block\"");
+    auto site = write_temp_file("site.toml", text);
+    ChildProcess gw(kBinary, {"--config", site.string()});
+    ASSERT_TRUE(gw.wait_for_output("HTTP API on")) << gw.output();
+
+    auto csv = schedule_csv("timestamp,ev_002_kw", {"5.0"}, 100ms, 300ms);
+    auto r = http_request(port, "POST", "/api/v1/schedules", csv, "text/csv");
+    ASSERT_EQ(r.status, 201u) << r.body;
+    const auto id = ids_of(parse(r.body)).at(0);
+    ASSERT_TRUE(gw.wait_for_output("COMMAND_DISPATCHED command_id=" + id)) << gw.output();
+
+    // The adapter holds the strand for 3 s; the health check waits 2 s.
+    const std::string who = "adapter 'sim' (plugin testgood) has been in execute() of " + id;
+    auto health = http_request(port, "GET", "/healthz");
+    EXPECT_EQ(health.status, 503u);
+    EXPECT_NE(health.body.find("engine not responding within 2000 ms: " + who + " for "),
+              std::string::npos)
+        << health.body;
+    EXPECT_TRUE(gw.wait_for_output("engine: " + who)) << gw.output();
+    EXPECT_TRUE(gw.wait_for_output("COMMAND_COMPLETED command_id=" + id)) << gw.output();
+    EXPECT_EQ(http_request(port, "GET", "/healthz").status, 200u);
+    EXPECT_EQ(gw.stop(SIGTERM), 0) << gw.output();
+}
+
 TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
     std::string text = site_file(8080);
     text.replace(text.find("plugin = \"testgood\""), 19, "plugin = \"nosuch\"");

@@ -270,9 +270,11 @@ void HttpSession::on_backend_timeout(std::uint64_t request, beast::error_code ec
     if (ec || request != request_ || phase_ != Phase::Handling) return;
     const ApiServerOptions& options = state_->options();
     if (route_.endpoint == Endpoint::Health) {
+        const std::string why = state_->backend().stall();
         return do_write(error_reply(503,
                                     "engine not responding within " +
-                                        std::to_string(options.health_timeout.count()) + " ms",
+                                        std::to_string(options.health_timeout.count()) + " ms" +
+                                        (why.empty() ? "" : ": " + why),
                                     false, false));
     }
     const std::string waited = std::to_string(options.backend_timeout.count()) + " ms";

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -273,6 +274,17 @@ class DispatchEngine {
                                    std::optional<sdk::CommandStatus> status, ListCursor from,
                                    std::size_t max_commands, std::size_t max_visits) const;
 
+    /// An adapter's execute() the engine is in, with the command it was
+    /// given and since when. The SDK forbids blocking in execute(): while an
+    /// adapter does, nothing else runs on the strand, and this names it.
+    struct InExecute {
+        const sdk::Adapter* adapter = nullptr;
+        sdk::CommandId command_id;
+        TimePoint since{};
+    };
+    /// Thread-safe (any thread, without the strand); nullopt between calls.
+    std::optional<InExecute> in_execute() const noexcept;
+
     /// Retention: drops commands that ended (COMPLETED, FAILED, TIMED_OUT,
     /// CANCELLED) before `cutoff`; returns how many. Costs in proportion to
     /// everything held, so a daemon calls it now and then (e.g. hourly with
@@ -335,6 +347,10 @@ class DispatchEngine {
     int call_depth_ = 0;
     std::uint64_t applying_ = 0;  // serial of the schedule partly applied; 0: none
     std::uint64_t schedules_started_ = 0;
+    // in_execute(): written on the strand around each execute(), read anywhere.
+    std::atomic<const sdk::Adapter*> executing_adapter_{nullptr};
+    std::atomic<std::uint64_t> executing_id_{0};
+    std::atomic<TimePoint::rep> executing_since_{0};
 };
 
 }  // namespace gridgate::engine

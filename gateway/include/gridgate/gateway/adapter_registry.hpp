@@ -89,6 +89,9 @@ class AdapterRegistry {
     bool supports(std::string_view asset_id, sdk::CommandType type) const noexcept;
     /// Why it would not be, or "" if it would.
     std::string refusal(std::string_view asset_id, sdk::CommandType type) const;
+    /// "adapter 'NAME' (plugin P)" for one of this registry's adapters, ""
+    /// for any other. Thread-safe once the adapters are added.
+    std::string describe(const sdk::Adapter* adapter) const;
     /// The adapter a command of `type` for `asset_id` is sent to, or nullptr
     /// with `why` set to refusal(): one lookup for the dispatch loop. The
     /// adapter lives as long as the registry's bindings.

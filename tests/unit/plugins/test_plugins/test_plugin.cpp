@@ -46,7 +46,7 @@ const std::vector<sdk::ConfigKey> kAssetKeys = {
      .type = sdk::ConfigType::String,
      .default_value = "ok",
      .description = "how execute() answers",
-     .one_of = {"ok", "fail", "foreign_thread", "never", "throw", "stray_events"}},
+     .one_of = {"ok", "fail", "foreign_thread", "never", "throw", "stray_events", "block"}},
     {.name = "limit_kw", .type = sdk::ConfigType::Float, .description = "the asset's limit"},
 };
 constexpr std::string_view kAssetTypes[] = {"battery", "ev_charger"};
@@ -131,7 +131,11 @@ class TestAdapter final : public sdk::Adapter {
                                .at = now,
                                .telemetry = {{"soc", 50.0, false}}});
             }
-            if (behaviour == "fail") {
+            if (behaviour == "block") {
+                // What the SDK forbids: blocking in execute() (for 3 s).
+                std::this_thread::sleep_for(std::chrono::seconds(3));
+                done(sdk::CommandResult::ok());
+            } else if (behaviour == "fail") {
                 done(sdk::CommandResult::failure("Rejected", false));
             } else if (behaviour == "never") {
                 std::lock_guard lock(mutex_);

@@ -114,6 +114,10 @@ class ApiBackend {
 
     /// GET /metrics: the Prometheus text exposition (Metrics::render()).
     virtual void metrics(std::function<void(std::string prometheus_text)> done) = 0;
+
+    /// Thread-safe, without the engine: what is known to hold the engine up
+    /// right now, or "". The 503 of a health check that timed out names it.
+    virtual std::string stall() const { return {}; }
 };
 
 }  // namespace gridgate::http
