@@ -270,11 +270,17 @@ TEST(GatewayDaemon, AnAdapterBlockingInExecuteIsNamed) {
     EXPECT_EQ(gw.stop(SIGTERM), 0) << gw.output();
 }
 
+// --check-config of the test site with its adapter's plugin named `plugin`.
+BrokenSite check_with_plugin(const std::string& plugin) {
+    BrokenSite b{site_file(8080), {}, {}};
+    b.text.replace(b.text.find("plugin = \"testgood\""), 19, "plugin = \"" + plugin + "\"");
+    b.site = write_temp_file("site.toml", b.text);
+    b.check = run_to_completion(kBinary, {"--config", b.site.string(), "--check-config"});
+    return b;
+}
+
 TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
-    std::string text = site_file(8080);
-    text.replace(text.find("plugin = \"testgood\""), 19, "plugin = \"nosuch\"");
-    auto site = write_temp_file("site.toml", text);
-    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
+    const auto [text, site, r] = check_with_plugin("nosuch");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.output.find(at_line_of(site.string(), text, "nosuch") +
                             "adapter 'sim' names plugin 'nosuch', which was not found"),
@@ -283,10 +289,7 @@ TEST(GatewayCli, CheckConfigNamesAMissingPlugin) {
 }
 
 TEST(GatewayCli, CheckConfigSaysWhyANamedPluginWasRefused) {
-    std::string text = site_file(8080);
-    text.replace(text.find("plugin = \"testgood\""), 19, "plugin = \"tp_wrong_major\"");
-    auto site = write_temp_file("site.toml", text);
-    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
+    const auto [text, site, r] = check_with_plugin("tp_wrong_major");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(
         r.output.find(at_line_of(site.string(), text, "tp_wrong_major") +

@@ -94,6 +94,24 @@ class EngineApiTest : public ::testing::Test {
         server_.reset();
     }
 
+    // An on_new_commands hook that, in the first schedule's first piece,
+    // posts a second schedule (`csv`) from another thread, its reply in
+    // `second`, gives it time to reach the strand, then runs `then` there.
+    static std::function<void()> post_during_first_piece(std::atomic<std::size_t>& pieces,
+                                                         std::future<tools::HttpReply>& second,
+                                                         std::optional<http::ApiServer>& server,
+                                                         std::string csv,
+                                                         std::function<void()> then = {}) {
+        return [&pieces, &second, &server, csv = std::move(csv), then = std::move(then)] {
+            if (++pieces != 1) return;
+            second = std::async(std::launch::async, [&server, csv] {
+                return http_request(server->port(), "POST", "/api/v1/schedules", csv, "text/csv");
+            });
+            std::this_thread::sleep_for(300ms);
+            if (then) then();
+        };
+    }
+
     // Keeps the engine strand busy until free_strand().
     void occupy_strand() {
         strand_release_.emplace();
@@ -277,19 +295,10 @@ TEST_F(EngineApiTest, ASchedulePostedDuringAnotherIsAppliedAfterIt) {
     std::atomic<std::size_t> pieces{0};
     std::future<tools::HttpReply> second;
     std::optional<http::ApiServer> server;
-    EngineApi api(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
-                                   [&] {
-                                       if (++pieces != 1) return;
-                                       // During the first schedule's first piece: the second
-                                       // reaches the strand before the first's next piece.
-                                       second = std::async(std::launch::async, [&] {
-                                           return http_request(server->port(), "POST",
-                                                               "/api/v1/schedules",
-                                                               battery_csv(kRows, 5), "text/csv");
-                                       });
-                                       std::this_thread::sleep_for(300ms);
-                                   },
-                                   kPiece});
+    // The second reaches the strand before the first's next piece.
+    EngineApi api(EngineApi::Parts{
+        strand_, engine_, site_, registry_, metrics_,
+        post_during_first_piece(pieces, second, server, battery_csv(kRows, 5)), kPiece});
     http::ApiServerOptions options;
     options.port = 0;
     options.backend_timeout = 20s;
@@ -335,18 +344,11 @@ TEST_F(EngineApiTest, AtStopTheScheduleBeingAppliedIsFinishedAndTheWaitingOneRef
     std::future<tools::HttpReply> second;
     std::optional<http::ApiServer> server;
     std::optional<EngineApi> api;
-    api.emplace(EngineApi::Parts{strand_, engine_, site_, registry_, metrics_,
-                                 [&] {
-                                     if (++pieces != 1) return;
-                                     second = std::async(std::launch::async, [&] {
-                                         return http_request(server->port(), "POST",
-                                                             "/api/v1/schedules",
-                                                             battery_csv(kRows, 5), "text/csv");
-                                     });
-                                     std::this_thread::sleep_for(300ms);
-                                     api->stop();  // as the gateway does, on the strand
-                                 },
-                                 kPiece});
+    api.emplace(EngineApi::Parts{
+        strand_, engine_, site_, registry_, metrics_,
+        post_during_first_piece(pieces, second, server, battery_csv(kRows, 5),
+                                [&] { api->stop(); }),  // as the gateway does, on the strand
+        kPiece});
     http::ApiServerOptions options;
     options.port = 0;
     options.backend_timeout = 20s;
