@@ -1,4 +1,5 @@
 // battery-sim: a simulated battery behind a Modbus TCP server.
+#include <cmath>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -69,8 +70,8 @@ int main(int argc, char** argv) {
             const char* value = argv[++i];
             if (arg == "--port") {
                 const double port = number(arg, value);
-                if (port < 0 || port > 65535)
-                    throw std::invalid_argument("--port must be 0..65535");
+                if (port < 0 || port > 65535 || port != std::floor(port))
+                    throw std::invalid_argument("--port must be a whole number 0..65535");
                 options.port = static_cast<std::uint16_t>(port);
             } else if (arg == "--bind") {
                 options.bind_address = value;
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
                 options.map = std::move(map).value();
             } else if (arg == "--unit") {
                 const double unit = number(arg, value);
-                if (unit < 0 || unit > 255) throw std::invalid_argument("--unit must be 0..255");
+                if (unit < 0 || unit > 255 || unit != std::floor(unit))
+                    throw std::invalid_argument("--unit must be a whole number 0..255");
                 if (!units_given) options.units.clear();
                 units_given = true;
                 options.units.push_back(static_cast<std::uint8_t>(unit));
@@ -107,6 +109,16 @@ int main(int argc, char** argv) {
             }
         }
         if (!(options.capacity_kwh > 0)) throw std::invalid_argument("--capacity-kwh must be > 0");
+        if (!(options.initial_soc >= 0 && options.initial_soc <= 100))
+            throw std::invalid_argument("--soc must be 0..100 (percent)");
+        if (!(options.time_scale > 0)) throw std::invalid_argument("--time-scale must be > 0");
+        const auto& limits = options.limits;
+        if (!(limits.max_charge_kw >= 0) || !(limits.max_discharge_kw >= 0) ||
+            (limits.rated_power_kw && !(*limits.rated_power_kw >= 0)))
+            throw std::invalid_argument(
+                "--max-charge-kw, --max-discharge-kw and --rated-kw must be >= 0");
+        if (options.revert_after && options.revert_after->count() <= 0)
+            throw std::invalid_argument("--revert-after must be > 0 seconds");
 
         // Block the stop signals before any thread starts, then wait for one.
         sigset_t stop_signals;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# battery-sim refuses values no battery has (a SoC of 150 %, a fractional
+# port or unit, a negative power limit) with exit 2 naming the option,
+# instead of simulating nonsense.
+#
+#   test_battery_sim_options.sh BATTERY_SIM
+set -uo pipefail
+failures=0
+check() {
+    local want="$1"
+    shift
+    out="$(timeout 10 "$BATTERY_SIM" --port 0 "$@" 2>&1)"
+    status=$?
+    if ((status != 2)) || [[ $out != *"$want"* ]]; then
+        echo "FAILED: $*: exit $status, output: $out"
+        failures=$((failures + 1))
+    else
+        echo "ok: $*: $out"
+    fi
+}
+BATTERY_SIM="$1"
+check "--soc must be 0..100" --soc 150
+check "--soc must be 0..100" --soc -1
+check "--port must be a whole number" --port 1.5
+check "--unit must be a whole number" --unit 1.5
+check "must be >= 0" --max-charge-kw -5
+check "--time-scale must be > 0" --time-scale 0
+check "--revert-after must be > 0" --revert-after 0
+exit $((failures > 0))
