@@ -1174,5 +1174,28 @@ TEST_F(Ocpp16Plugin, TelemetryFollowsAChargerWhoseClockWasCorrectedBackwards) {
     EXPECT_DOUBLE_EQ(registry.state("ast_ev_001")->find("power_kw")->value, 3.0);
 }
 
+// charger-sim's meter: a car in a transaction draws what the profile
+// offers, and the gateway publishes it as the charger's telemetry.
+TEST_F(Ocpp16Plugin, TheSimulatorsMeterFollowsTheChargeRate) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    auto metered = charger("CP1");
+    metered.start_transaction = true;
+    metered.meter_interval = 100ms;
+    metered.car_max_w = 11000;
+    Fleet fleet(port, {metered});
+    auto reading = [&](const char* name) -> std::optional<double> {
+        const auto state = registry.state("ast_ev_001");
+        const auto* value = state ? state->find(name) : nullptr;
+        return value ? std::optional<double>(value->value) : std::nullopt;
+    };
+    // No profile yet: the car takes its most.
+    ASSERT_TRUE(wait_until([&] { return reading("power_kw") == 11.0; }));
+    ASSERT_TRUE(run(registry, power("ast_ev_001", sdk::CommandType::SetChargeRate, 7.4)).success);
+    ASSERT_TRUE(wait_until([&] { return reading("power_kw") == 7.4; }));
+    // The register counts whole Wh: 7.4 kW adds one every half second.
+    const double energy = reading("energy_kwh").value_or(0);
+    ASSERT_TRUE(wait_until([&] { return reading("energy_kwh").value_or(0) > energy; }));
+}
+
 }  // namespace
 }  // namespace gridgate

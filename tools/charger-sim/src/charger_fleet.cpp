@@ -298,6 +298,12 @@ struct ChargerState {
     // The energy register, in Wh: each transaction adds 1 kWh when it stops.
     // Two starts never look alike, as a replayed StartTransaction does.
     std::int64_t meter_wh = 0;
+    // What the central system's accepted charging profiles offer, in W: per
+    // connector (0: every connector without one of its own), and the
+    // ChargePointMaxProfile's cap.
+    std::map<int, double> offered_w;
+    std::optional<double> max_w;
+    double meter_carry_wh = 0;  // the fraction of a Wh not yet on the register
 };
 
 namespace detail {
@@ -354,6 +360,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
           charger_(std::move(charger)),
           ws_(std::forward<Args>(stream_args)...),
           heartbeat_timer_(charger_->executor),
+          meter_timer_(charger_->executor),
           connect_timer_(charger_->executor) {}
 
     void start() {
@@ -373,6 +380,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
 
     void close() override {
         heartbeat_timer_.cancel();
+        meter_timer_.cancel();
         connect_timer_.cancel();
         if (!open_) {
             beast::error_code ignored;
@@ -471,6 +479,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             heartbeat_every_ = *shared_->options.heartbeat_interval;
             schedule_heartbeat();
         }
+        if (charger_->options.meter_interval) schedule_meter_values();
         do_read();
     }
 
@@ -582,7 +591,9 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     // What an accepting charger does after some calls: a remote start starts
     // a transaction, a remote stop ends it.
     void follow_up(const std::string& action, const rapidjson::Value& payload) {
-        if (action == "RemoteStartTransaction") {
+        if (action == "SetChargingProfile") {
+            note_profile(payload);
+        } else if (action == "RemoteStartTransaction") {
             const int connector = payload.HasMember("connectorId")
                                       ? payload["connectorId"].GetInt()
                                       : charger_->options.transaction_connector;
@@ -676,6 +687,66 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         queue_call("StatusNotification", payload_text(notification));
     }
 
+    // An accepted profile's first period, in W, is what the car is offered.
+    void note_profile(const rapidjson::Value& payload) {
+        const auto& profile = payload["csChargingProfiles"];
+        const auto& schedule = profile["chargingSchedule"];
+        const auto& period = schedule["chargingSchedulePeriod"][0];
+        double w = period["limit"].GetDouble();
+        if (std::string_view(schedule["chargingRateUnit"].GetString()) == "A") {
+            const int phases =
+                period.HasMember("numberPhases") ? period["numberPhases"].GetInt() : 3;
+            w *= 230.0 * phases;
+        }
+        if (std::string_view(profile["chargingProfilePurpose"].GetString()) ==
+            "ChargePointMaxProfile") {
+            charger_->max_w = w;
+        } else {
+            charger_->offered_w[payload["connectorId"].GetInt()] = w;
+        }
+    }
+
+    double drawn_w(int connector) const {
+        const auto& offered = charger_->offered_w;
+        auto own = offered.find(connector);
+        if (own == offered.end()) own = offered.find(0);
+        double w = own == offered.end() ? charger_->options.car_max_w : own->second;
+        w = std::min(w, charger_->options.car_max_w);
+        if (charger_->max_w) w = std::min(w, *charger_->max_w);
+        return std::max(w, 0.0);
+    }
+
+    void schedule_meter_values() {
+        meter_timer_.expires_after(*charger_->options.meter_interval);
+        meter_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+            if (ec || !self->open_) return;
+            self->send_meter_values();
+            self->schedule_meter_values();
+        });
+    }
+
+    void send_meter_values() {
+        const double hours =
+            std::chrono::duration<double, std::ratio<3600>>(*charger_->options.meter_interval)
+                .count();
+        for (const auto& [connector, transaction] : charger_->transactions) {
+            const double w = drawn_w(connector);
+            charger_->meter_carry_wh += w * hours;
+            const auto whole = static_cast<std::int64_t>(charger_->meter_carry_wh);
+            charger_->meter_wh += whole;
+            charger_->meter_carry_wh -= static_cast<double>(whole);
+            char payload[512];
+            std::snprintf(payload, sizeof payload,
+                          R"({"connectorId":%d,"transactionId":%d,"meterValue":[{"timestamp":"%s",)"
+                          R"("sampledValue":[{"value":"%.0f","measurand":"Power.Active.Import",)"
+                          R"("unit":"W"},{"value":"%lld","measurand":)"
+                          R"("Energy.Active.Import.Register","unit":"Wh"}]}]})",
+                          connector, transaction, ocpp::format_timestamp(now()).c_str(), w,
+                          static_cast<long long>(charger_->meter_wh));
+            queue_call("MeterValues", payload);
+        }
+    }
+
     void schedule_heartbeat() {
         heartbeat_timer_.expires_after(heartbeat_every_);
         heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
@@ -722,6 +793,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         if (ended_) return;
         ended_ = true;
         heartbeat_timer_.cancel();
+        meter_timer_.cancel();
         connect_timer_.cancel();
         if (open_) --shared_->connected;
         if (booted_) --shared_->booted;
@@ -736,6 +808,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     websocket::response_type response_;
     beast::flat_buffer buffer_;
     Timer heartbeat_timer_;
+    Timer meter_timer_;
     Timer connect_timer_;
     std::chrono::milliseconds heartbeat_every_{1000};
     std::deque<std::string> writes_;

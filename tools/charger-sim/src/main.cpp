@@ -70,6 +70,8 @@ int main(int argc, char** argv) {
     std::string ca_file;
     std::string rate_unit;
     double heartbeat_seconds = 0;
+    double meter_seconds = 0;
+    double car_kw = 11;
     double duration_seconds = 0;
     unsigned threads = 1;
     int connectors = 1, transaction_connector = 1;
@@ -99,6 +101,10 @@ int main(int argc, char** argv) {
         "value of ChargingScheduleAllowedChargingRateUnit in GetConfiguration")(
         "strict-tx-profiles",
         "reject a TxProfile whose transactionId does not run on its connector here")(
+        "meter-values", po::value(&meter_seconds),
+        "while a transaction runs, send MeterValues (power drawn, energy register) every this "
+        "many seconds")("car-kw", po::value(&car_kw)->default_value(11),
+                        "the most a car draws, in kW (less when a charging profile offers less)")(
         "heartbeat", po::value(&heartbeat_seconds),
         "heartbeat at most every this many seconds (default: the boot interval)")(
         "duration", po::value(&duration_seconds)->default_value(0),
@@ -135,6 +141,10 @@ int main(int argc, char** argv) {
         if (transaction_connector < 1 || transaction_connector > connectors)
             throw std::invalid_argument("--transaction-connector: between 1 and --connectors (" +
                                         std::to_string(connectors) + ")");
+        if (vm.count("meter-values") && !(meter_seconds >= 0.1 && meter_seconds <= 86400))
+            throw std::invalid_argument("--meter-values: seconds from 0.1 to 86400");
+        if (!(car_kw > 0 && car_kw <= 1000))
+            throw std::invalid_argument("--car-kw: more than 0 and at most 1000");
         auto mode = AnswerMode::parse(answer_text);
         if (!mode) throw std::invalid_argument("--answer: unknown mode '" + answer_text + "'");
         auto greeting = parse_greeting(greeting_text);
@@ -153,6 +163,11 @@ int main(int argc, char** argv) {
             charger.transaction_connector = transaction_connector;
             charger.allowed_charging_rate_unit = rate_unit;
             charger.strict_tx_profiles = vm.count("strict-tx-profiles") > 0;
+            if (vm.count("meter-values")) {
+                charger.meter_interval =
+                    std::chrono::milliseconds(static_cast<long long>(meter_seconds * 1000));
+            }
+            charger.car_max_w = car_kw * 1000;
             chargers.push_back(std::move(charger));
         }
         for (const auto& item : answer_for) {

@@ -61,6 +61,13 @@ struct ChargerOptions {
     // its connector here, as OCPP 1.6 tells a charger to (3.13.2); off, it
     // takes any profile its answer mode accepts.
     bool strict_tx_profiles = false;
+    // While a transaction runs on a connector, MeterValues this often: the
+    // power drawn, Power.Active.Import in W (a car that takes all it is
+    // offered: the connector's last accepted charging profile, within the
+    // ChargePointMaxProfile, else car_max_w; an A limit as A x 230 V x its
+    // phases), and the energy register, Energy.Active.Import.Register in Wh.
+    std::optional<std::chrono::milliseconds> meter_interval;
+    double car_max_w = 11000;
 };
 
 struct FleetOptions {
