@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <exception>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -90,7 +91,12 @@ void HttpSession::do_read_header() {
     head_request_ = false;  // an answer to a request unread gets its body
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(options.header_limit));
-    parser_->body_limit(options.body_limit);
+    // The body's limit is set once the request is known to be allowed: a
+    // client without the token gets 401 whatever its Content-Length, and
+    // learns nothing of the limit.
+    // (Not boost::none: Beast 1.74 compares a length with the optional, and
+    // any length is "greater" than none.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     // Covers both an idle keep-alive connection and a client that trickles
     // its header: either way the slot is freed after header_timeout.
     stream_.expires_after(options.header_timeout);
@@ -119,6 +125,8 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
         expect &&
         beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue");
     RouteDecision decision = route_request(head, state_->options().token);
+    // A refused request's body is only drained, up to kDrainedBodyLimit.
+    parser_->body_limit(decision.route ? state_->options().body_limit : kDrainedBodyLimit);
     if (!decision.route) {
         Reply reply;
         reply.content = std::move(decision.refusal);
@@ -136,6 +144,10 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
         return do_write(std::move(reply));
     }
     route_ = std::move(*decision.route);
+    if (const auto length = parser_->content_length();
+        length && *length > state_->options().body_limit) {
+        return on_read_error(bhttp::error::body_limit);  // 413, the body left unread
+    }
     if (parser_->is_done()) return handle_request();
     if (awaits_continue) return do_send_continue();
     do_read_body();

@@ -630,6 +630,43 @@ TEST_F(ApiServerTest, OversizedBodyIs413AndChangesNothing) {
     EXPECT_EQ(fits.response.result_int(), 201u);
 }
 
+// Who may not post learns nothing of the size limit: an oversized body
+// without the token is a 401, as any other request without it.
+TEST_F(ApiServerTest, AnOversizedBodyWithoutTheTokenIs401) {
+    ApiServerOptions options;
+    options.body_limit = 1024;
+    options.token = "tok";
+    start(options);
+    RawClient stranger(port());
+    auto r = stranger.roundtrip(post("/api/v1/schedules", "text/csv", std::string(5000, 'x')));
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.response.result_int(), 401u) << r.response.body();
+
+    RawClient chunked(port());
+    std::string chunk(800, 'y');
+    auto c = chunked.roundtrip(
+        "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n320\r\n" +
+        chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+    ASSERT_FALSE(c.ec) << c.ec.message();
+    EXPECT_EQ(c.response.result_int(), 401u) << c.response.body();
+
+    // With the token, the limit speaks.
+    RawClient owner(port());
+    auto o = owner.roundtrip(post("/api/v1/schedules", "text/csv", std::string(5000, 'x'),
+                                  "Authorization: Bearer tok\r\n"));
+    ASSERT_FALSE(o.ec) << o.ec.message();
+    EXPECT_EQ(o.response.result_int(), 413u) << o.response.body();
+    RawClient owner_chunked(port());
+    auto oc = owner_chunked.roundtrip(
+        "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
+        "Authorization: Bearer tok\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" +
+        chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+    ASSERT_FALSE(oc.ec) << oc.ec.message();
+    EXPECT_EQ(oc.response.result_int(), 413u) << oc.response.body();
+    EXPECT_EQ(backend_.call_count(), 0u);
+}
+
 TEST_F(ApiServerTest, OversizedHeaderIs431) {
     ApiServerOptions options;
     options.header_limit = 2048;
