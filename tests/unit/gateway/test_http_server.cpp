@@ -253,6 +253,15 @@ std::string get(std::string_view target, std::string_view extra_headers = "") {
            std::string(extra_headers) + "\r\n";
 }
 
+// A chunked text/csv POST of two 800-byte chunks: its size (1600 bytes) is
+// only known while its body is read.
+std::string chunked_post(std::string_view target, std::string_view extra_headers = "") {
+    const std::string chunk(800, 'y');
+    return "POST " + std::string(target) + " HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n" +
+           std::string(extra_headers) + "Transfer-Encoding: chunked\r\n\r\n320\r\n" + chunk +
+           "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n";
+}
+
 std::string post(std::string_view target, std::string_view content_type, std::string_view body,
                  std::string_view extra_headers = "") {
     std::string r = "POST " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
@@ -616,11 +625,7 @@ TEST_F(ApiServerTest, OversizedBodyIs413AndChangesNothing) {
 
     // Chunked, so the size is only known while reading.
     RawClient chunked(port());
-    std::string chunk(800, 'y');
-    auto c = chunked.roundtrip(
-        "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n320\r\n" +
-        chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+    auto c = chunked.roundtrip(chunked_post("/api/v1/schedules"));
     ASSERT_FALSE(c.ec) << c.ec.message();
     EXPECT_EQ(c.response.result_int(), 413u);
     EXPECT_EQ(backend_.call_count(), 0u);
@@ -643,11 +648,7 @@ TEST_F(ApiServerTest, AnOversizedBodyWithoutTheTokenIs401) {
     EXPECT_EQ(r.response.result_int(), 401u) << r.response.body();
 
     RawClient chunked(port());
-    std::string chunk(800, 'y');
-    auto c = chunked.roundtrip(
-        "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n320\r\n" +
-        chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+    auto c = chunked.roundtrip(chunked_post("/api/v1/schedules"));
     ASSERT_FALSE(c.ec) << c.ec.message();
     EXPECT_EQ(c.response.result_int(), 401u) << c.response.body();
 
@@ -658,10 +659,8 @@ TEST_F(ApiServerTest, AnOversizedBodyWithoutTheTokenIs401) {
     ASSERT_FALSE(o.ec) << o.ec.message();
     EXPECT_EQ(o.response.result_int(), 413u) << o.response.body();
     RawClient owner_chunked(port());
-    auto oc = owner_chunked.roundtrip(
-        "POST /api/v1/schedules HTTP/1.1\r\nHost: t\r\nContent-Type: text/csv\r\n"
-        "Authorization: Bearer tok\r\nTransfer-Encoding: chunked\r\n\r\n320\r\n" +
-        chunk + "\r\n320\r\n" + chunk + "\r\n0\r\n\r\n");
+    auto oc =
+        owner_chunked.roundtrip(chunked_post("/api/v1/schedules", "Authorization: Bearer tok\r\n"));
     ASSERT_FALSE(oc.ec) << oc.ec.message();
     EXPECT_EQ(oc.response.result_int(), 413u) << oc.response.body();
     EXPECT_EQ(backend_.call_count(), 0u);
