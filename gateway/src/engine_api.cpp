@@ -215,16 +215,17 @@ void EngineApi::health(std::function<void(bool alive)> done) {
     asio::post(p_.strand, [done = std::move(done)] { done(true); });
 }
 
-std::string EngineApi::stall(std::chrono::milliseconds at_least) const {
+std::optional<EngineApi::Stall> EngineApi::stall(std::chrono::milliseconds at_least) const {
     const auto call = p_.engine.in_execute();
-    if (!call) return {};
+    if (!call) return std::nullopt;
     const auto held = sdk::Clock::now() - call->since;
-    if (held < at_least) return {};
+    if (held < at_least) return std::nullopt;
     std::string who = p_.registry.describe(call->adapter);
     if (who.empty()) who = "an adapter";
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.1f", std::chrono::duration<double>(held).count());
-    return who + " has been in execute() of " + call->command_id.str() + " for " + seconds + " s";
+    return Stall{call->command_id, who + " has been in execute() of " + call->command_id.str() +
+                                       " for " + seconds + " s"};
 }
 
 void EngineApi::metrics(std::function<void(std::string)> done) {

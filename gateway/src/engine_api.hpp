@@ -9,6 +9,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -53,10 +54,18 @@ class EngineApi final : public http::ApiBackend {
     void list_assets(std::function<void(http::ApiResponse)> done) override;
     void health(std::function<void(bool alive)> done) override;
     void metrics(std::function<void(std::string prometheus_text)> done) override;
-    /// "adapter 'x' (plugin p) has been in execute() of cmd_... for 8.0 s"
-    /// when an adapter's execute() has held the strand for `at_least`, else "".
-    std::string stall(std::chrono::milliseconds at_least) const;
-    std::string stall() const override { return stall(std::chrono::milliseconds(100)); }
+    /// When an adapter's execute() has held the strand for `at_least`: its
+    /// command, and "adapter 'x' (plugin p) has been in execute() of cmd_...
+    /// for 8.0 s"; nullopt otherwise. Read once, so the two agree.
+    struct Stall {
+        sdk::CommandId command_id;
+        std::string text;
+    };
+    std::optional<Stall> stall(std::chrono::milliseconds at_least) const;
+    std::string stall() const override {
+        auto s = stall(std::chrono::milliseconds(100));
+        return s ? std::move(s->text) : std::string();
+    }
 
     /// On the strand: the gateway is stopping. The schedule being applied
     /// is finished and answered; those waiting behind it, and any that

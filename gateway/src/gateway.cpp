@@ -389,16 +389,13 @@ class Gateway::Impl {
         watchdog_timer_.expires_after(std::chrono::seconds(1));
         watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
             if (ec || stop_requested_.load()) return;
-            const auto call = engine_->in_execute();
-            if (call && call->command_id != last_stall_) {
-                const std::string why = backend_->stall(std::chrono::seconds(1));
-                if (!why.empty()) {
-                    last_stall_ = call->command_id;
-                    spdlog::warn(
-                        "engine: {}; nothing else is dispatched, timed out or answered "
-                        "until it returns",
-                        why);
-                }
+            const auto stall = backend_->stall(std::chrono::seconds(1));
+            if (stall && stall->command_id != last_stall_) {
+                last_stall_ = stall->command_id;
+                spdlog::warn(
+                    "engine: {}; nothing else is dispatched, timed out or answered until it "
+                    "returns",
+                    stall->text);
             }
             watch_execute();
         });
