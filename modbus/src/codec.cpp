@@ -177,7 +177,9 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
                                "' is outside its range [" + (p.min ? format(*p.min) : "-inf") +
                                ", " + (p.max ? format(*p.max) : "inf") + "]");
     }
-    const double raw = (value - p.offset) / p.scale;
+    // + 0.0 turns a -0.0 (0 kW with a negative scale) into 0: a float
+    // register gets no sign bit a device might read as "discharge".
+    const double raw = (value - p.offset) / p.scale + 0.0;
     if (is_bit_table(p.table) || p.type == PointType::boolean) {
         const double r = std::nearbyint(raw);
         if (p.type != PointType::boolean && r != 0 && r != 1) {

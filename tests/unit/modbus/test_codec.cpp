@@ -205,6 +205,18 @@ TEST(ModbusCodec, NegativeScaleFlipsTheDeviceSignConvention) {
     EXPECT_DOUBLE_EQ(*decode(p, Words{0x0000, 0x0BB8}), -3.0);  // device: +3000 (discharging)
 }
 
+TEST(ModbusCodec, ZeroWithANegativeScaleIsAPlainZeroInAFloat) {
+    // (0 - 0) / -1 is -0.0 in IEEE arithmetic: a sign bit a device could
+    // read as "discharge". Idle is written as all-zero registers.
+    for (auto type : {PointType::float32, PointType::float64}) {
+        auto p = point(type);
+        p.scale = -1;
+        auto words = encode(p, 0.0);
+        ASSERT_TRUE(words);
+        EXPECT_EQ(*words, Words(p.width(), 0)) << "float" << 32 * (p.width() / 2);
+    }
+}
+
 TEST(ModbusCodec, RoundsToTheNearestRawValue) {
     auto p = point(PointType::uint16);
     p.scale = 0.1;
