@@ -92,7 +92,11 @@ void on_result(const std::shared_ptr<Poller::State>& s, std::size_t block_index,
                 bs.block.points.size() > 1 && !bs.split) {
                 // The device refuses the block as a whole (a hole in its map
                 // or a read limit): read it point by point from now on.
+                // The block's own last error (say, `not connected` from
+                // before the device came up) no longer says anything: the
+                // device answered, and the points' reads speak from now on.
                 bs.split = true;
+                bs.last_error.clear();
                 if (!s->stopped) submit(s, block_index);
             } else {
                 std::string& last = point ? s->point_errors[*point] : bs.last_error;
