@@ -375,7 +375,8 @@ bool ModbusConnection::Core::connect_now() {
         return false;
     }
     socket_open_ = true;
-    backoff_ = std::chrono::milliseconds{0};
+    // backoff_ stays until a request gets an answer: a device that accepts
+    // connections but fails every request is retried at a growing interval.
     if (options_.delay_after_connect.count() > 0) {
         wait_until(Clock::now() + options_.delay_after_connect, [] { return false; });
     }
@@ -411,11 +412,24 @@ std::string ModbusConnection::Core::describe(const Job& job) const {
 std::optional<ModbusError> ModbusConnection::Core::failed(int error_number,
                                                           const std::string& what) {
     ModbusError error = error_from_errno(error_number, what);
-    if (error.kind != ErrorKind::exception) {
-        // Re-open before the next request: whatever the device still sends
-        // on this socket belongs to a request we gave up on.
-        disconnect(true);
+    if (error.kind == ErrorKind::exception) {
+        backoff_ = std::chrono::milliseconds{0};  // the device answered
+        return error;
+    }
+    // Re-open before the next request: whatever the device still sends on
+    // this socket belongs to a request we gave up on. At once after a
+    // connection that worked (a device may close an idle one); after one
+    // that failed before any answer, at the connect's growing interval.
+    disconnect(true);
+    if (backoff_.count() == 0) {
+        backoff_ = options_.reconnect_initial;
         next_attempt_ = Clock::now();
+        last_connect_error_ = error.message;
+    } else {
+        backoff_ = std::min(backoff_ * 2, options_.reconnect_max);
+        next_attempt_ = Clock::now() + backoff_;
+        last_connect_error_ =
+            error.message + "; next attempt in " + std::to_string(backoff_.count()) + " ms";
     }
     return error;
 }
@@ -446,6 +460,7 @@ std::optional<ModbusError> ModbusConnection::Core::perform(const ReadRequest& r,
                  : modbus_read_input_registers(ctx, r.address, r.count, data.data());
     }
     if (rc == -1) return failed(errno, describe(r));
+    backoff_ = std::chrono::milliseconds{0};
     set_state(true);
     return std::nullopt;
 }
@@ -484,6 +499,7 @@ std::optional<ModbusError> ModbusConnection::Core::perform(const WriteRequest& w
                     : modbus_write_registers(ctx, w.address, count, w.values.data());
     }
     if (rc == -1) return failed(errno, describe(w));
+    backoff_ = std::chrono::milliseconds{0};
     set_state(true);
     return std::nullopt;
 }

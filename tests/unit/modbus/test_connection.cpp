@@ -503,6 +503,39 @@ TEST(ModbusConnection, ADroppedConnectionIsReopened) {
     EXPECT_EQ(sim.connections_accepted(), 2U);
 }
 
+// A device that accepts connections but drops every request is not
+// reconnected to in a tight loop: after the first reopen the connect's
+// backoff applies, and an answer resets it.
+TEST(ModbusConnection, ADeviceThatFailsEveryRequestIsRetriedWithBackoff) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = fast_options();
+    options.reconnect_initial = 50ms;
+    options.reconnect_max = 400ms;
+    ModbusConnection c(local(sim), options);
+    ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    sim.drop_connections(1'000'000);
+    const auto until = std::chrono::steady_clock::now() + 1s;
+    std::size_t failures = 0;
+    while (std::chrono::steady_clock::now() < until) {
+        failures += !read_sync(c, {1, Table::input, 200, 1});
+    }
+    ASSERT_GT(failures, 0U);
+    // Connects at 0, at once after the first drop, then 100, 300, 700 ms on.
+    EXPECT_LE(sim.connections_accepted(), 8U);
+    EXPECT_GE(sim.connections_accepted(), 4U);
+
+    sim.clear_faults();
+    ASSERT_TRUE(eventually([&] { return bool(read_sync(c, {1, Table::input, 200, 1})); }));
+    const auto before = sim.connections_accepted();
+    sim.drop_connections(1);
+    ASSERT_FALSE(read_sync(c, {1, Table::input, 200, 1}));
+    auto again = read_sync(c, {1, Table::input, 200, 1});
+    EXPECT_TRUE(again) << "reopened at once after a connection that worked: "
+                       << again.error().message;
+    EXPECT_EQ(sim.connections_accepted(), before + 1);
+}
+
 TEST(ModbusConnection, TwoUnitIdsShareOneConnection) {
     SimulatorOptions options;
     options.units = {1, 2};
