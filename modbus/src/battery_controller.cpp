@@ -213,11 +213,13 @@ void on_reading(const StatePtr& s, const PointReading& reading) {
         bool changed = false;
         {
             std::lock_guard lock(s->mutex);
-            // A SoC gone stale keeps the limit it last showed: a battery
-            // stopped at max_soc does not resume charging because its SoC
-            // read fails (the reading is old, not wrong).
-            if (!reading.stale) s->soc = reading.value;
-            if (!reading.stale && s->commanded && !s->stopping) {
+            // A SoC gone stale, or read without a valid value (the map's
+            // nan_value, or outside its min/max), keeps the limit it last
+            // showed: a battery stopped at max_soc does not resume charging
+            // because its SoC cannot be read.
+            const bool fresh = !reading.stale && reading.value;
+            if (fresh) s->soc = reading.value;
+            if (fresh && s->commanded && !s->stopping) {
                 auto plan =
                     plan_setpoint(s->options.map, s->options.limits,
                                   {s->latest[charge_side], s->latest[discharge_side], s->soc});
@@ -416,7 +418,12 @@ void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
     {
         std::lock_guard lock(s->mutex);
         if (s->open_batch == b) s->open_batch.reset();  // failed before its turn
-        const bool stands = error ? error->kind == ErrorKind::not_connected : result.ok;
+        // A request that did not get through (its error reads `not connected`)
+        // leaves the value standing: it is written again when the battery
+        // is back.
+        const bool stands =
+            error ? error->kind == ErrorKind::not_connected || error->kind == ErrorKind::transport
+                  : result.ok;
         for (const auto& w : b->waiters) {
             if (stands) {
                 s->settled[w.side] = w.kw;

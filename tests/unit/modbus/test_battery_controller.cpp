@@ -169,6 +169,101 @@ TEST(ModbusBatteryController, AStaleSocKeepsTheLimitItLastShowed) {
     battery.stop();
 }
 
+// A SoC read without a valid value (the map's nan_value, or outside its
+// min/max) says no more than a stale one: the limit it last showed holds.
+TEST(ModbusBatteryController, ASocWithoutAValueKeepsTheLimitItLastShowed) {
+    SimulatorOptions options;
+    options.initial_soc = 95;
+    options.tick = 1h;  // the physics never rewrites the registers set below
+    BatterySimulator sim(options);
+    sim.start();
+    auto map = options.map;
+    for (auto& p : map.points) {
+        if (p.name == "soc") {
+            p.nan_value = 0xFFFF;
+            p.max = 100;
+        }
+    }
+    BatteryController battery(connect_to(sim), controller_options(map));
+    battery.start();
+    ASSERT_TRUE(eventually([&] { return battery.soc() == 95.0; }));
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+
+    for (std::uint16_t raw : {std::uint16_t{0xFFFF}, std::uint16_t{1010}}) {  // NaN, 101 %
+        sim.set_registers(Table::input, 200, {raw});
+        const auto polls = sim.requests_served();
+        ASSERT_TRUE(eventually([&] { return sim.requests_served() > polls + 10; }));
+        EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0)
+            << "charging past max_soc resumed on a SoC register holding " << raw;
+        EXPECT_EQ(battery.soc(), 95.0);
+    }
+    battery.stop();
+}
+
+// A write the device never answered (the connection broke under it) fails
+// `not connected` and, like any such command, stays the battery's
+// setpoint: the reconnect writes it, not the value before it.
+TEST(ModbusBatteryController, AWriteLostWithTheConnectionIsWrittenOnReconnect) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = controller_options(sim.options().map);
+    options.poll.plan.default_interval = 1h;  // after the first poll, only the writes below
+    Notes notes;
+    BatteryController battery(connect_to(sim), options, notes.handlers());
+    battery.start();
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(notes.mutex);
+        return notes.telemetry.count("soc") && notes.telemetry.count("active_power");
+    }));
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(10, d); }).ok);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), 10.0);
+
+    sim.clear_writes();
+    sim.drop_connections(1);
+    const auto lost = wait([&](ControlDone d) { battery.set_charge(20, d); });
+    ASSERT_FALSE(lost.ok);
+    EXPECT_EQ(lost.error, "not connected");
+    EXPECT_TRUE(eventually([&] { return sim.setpoint_kw() == 20.0; }));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 20.0);
+    const std::vector<std::uint16_t> ten_kw{0x0000, 0x2710};  // int32 10000 W, big-endian
+    for (const auto& w : sim.writes()) EXPECT_NE(w.values, ten_kw) << "the old 10 kW came back";
+    battery.stop();
+}
+
+// A device that refuses the poll block as a whole (exception 2) is read
+// point by point; when it first answers after a time unreachable, the
+// block's old `not connected` must not keep it down.
+TEST(ModbusBatteryController, ABlockSplitAfterAnOutageStillComesUp) {
+    SimulatorOptions options;
+    auto probe = std::make_unique<BatterySimulator>(options);
+    probe->start();
+    options.port = probe->port();
+    probe.reset();  // nothing listens there yet
+
+    Notes notes;
+    auto controller = controller_options(options.map);
+    controller.poll.plan.max_gap = 1;  // soc (200) and active_power (202..203): one block
+    BatteryController battery(
+        std::make_shared<ModbusConnection>(Endpoint{"127.0.0.1", options.port}, fast_options()),
+        controller, notes.handlers());
+    battery.start();
+    std::this_thread::sleep_for(150ms);  // polls fail: not connected
+    ASSERT_FALSE(battery.connected());
+
+    BatterySimulator sim(options);
+    sim.inject_exception(201, 2);  // the hole between soc (200) and active_power (202..203)
+    sim.start();
+    ASSERT_TRUE(eventually([&] {
+        std::lock_guard lock(notes.mutex);
+        return notes.telemetry.count("soc") && notes.telemetry.count("active_power");
+    }));
+    EXPECT_TRUE(eventually([&] { return battery.connected(); }))
+        << "every point reads, yet the battery stays down";
+    battery.stop();
+}
+
 TEST(ModbusBatteryController, VerifyMismatchFailsTheCommandForGood) {
     BatterySimulator sim;
     sim.start();
