@@ -26,6 +26,9 @@ ControlResult ControlResult::from(const ModbusError& e) {
         case ErrorKind::shutdown:
             word = "not connected";  // the request did not get through
             break;
+        case ErrorKind::bad_reply:
+            word = "bad reply";  // the device answered, with something else
+            break;
         case ErrorKind::invalid_request:
         case ErrorKind::verify_mismatch:
             word = e.message;  // ours to explain, not the device's word
@@ -418,12 +421,14 @@ void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
     {
         std::lock_guard lock(s->mutex);
         if (s->open_batch == b) s->open_batch.reset();  // failed before its turn
-        // A request that did not get through (its error reads `not connected`)
+        // A request that did not get through (`not connected`), or whose
+        // answer made no sense (`bad reply`: the connection is re-opened),
         // leaves the value standing: it is written again when the battery
         // is back.
-        const bool stands =
-            error ? error->kind == ErrorKind::not_connected || error->kind == ErrorKind::transport
-                  : result.ok;
+        const bool stands = error ? error->kind == ErrorKind::not_connected ||
+                                        error->kind == ErrorKind::transport ||
+                                        error->kind == ErrorKind::bad_reply
+                                  : result.ok;
         for (const auto& w : b->waiters) {
             if (stands) {
                 s->settled[w.side] = w.kw;

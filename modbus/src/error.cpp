@@ -67,7 +67,9 @@ ModbusError error_from_errno(int error_number, const std::string& what) {
         error.message = what + ": timeout";
         return error;
     }
-    error.kind = ErrorKind::transport;
+    // libmodbus's own codes past the exceptions: the device answered, but
+    // not with anything that fits the request.
+    error.kind = error_number >= MODBUS_ENOBASE ? ErrorKind::bad_reply : ErrorKind::transport;
     error.message = what + ": " + modbus_strerror(error_number);
     return error;
 }

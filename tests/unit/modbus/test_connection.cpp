@@ -1,6 +1,7 @@
 // The libmodbus client against the battery simulator over 127.0.0.1.
 #include <atomic>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
@@ -11,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/modbus/battery_controller.hpp"
 #include "gridgate/modbus/connection.hpp"
 #include "gridgate/modbus/setpoint.hpp"
 #include "helpers.hpp"
@@ -534,6 +536,53 @@ TEST(ModbusConnection, ADeviceThatFailsEveryRequestIsRetriedWithBackoff) {
     EXPECT_TRUE(again) << "reopened at once after a connection that worked: "
                        << again.error().message;
     EXPECT_EQ(sim.connections_accepted(), before + 1);
+}
+
+// A device that answers, but with a reply for another request (here: the
+// transaction id off by one), fails the request as `bad reply`, not as a
+// lost connection; the connection is re-opened for the next request.
+TEST(ModbusConnection, AReplyThatDoesNotFitTheRequestIsABadReply) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 4), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    std::atomic<int> accepted{0};
+    std::thread device([&] {
+        // Answers each read of one register with 0x002A, one transaction off.
+        for (int connection = 0; connection < 2; ++connection) {
+            const int fd = ::accept(listener, nullptr, nullptr);
+            if (fd < 0) return;
+            ++accepted;
+            std::uint8_t q[12];
+            if (::recv(fd, q, sizeof q, MSG_WAITALL) == sizeof q) {
+                const std::uint8_t tid_hi = q[0], tid_lo = static_cast<std::uint8_t>(q[1] + 1);
+                const std::uint8_t reply[] = {tid_hi, tid_lo, 0, 0, 0, 5, q[6], q[7], 2, 0, 0x2A};
+                (void)::send(fd, reply, sizeof reply, MSG_NOSIGNAL);
+            }
+            std::uint8_t rest[64];
+            while (::recv(fd, rest, sizeof rest, 0) > 0) {
+            }
+            ::close(fd);
+        }
+    });
+    {
+        ModbusConnection c({"127.0.0.1", ntohs(addr.sin_port)}, fast_options());
+        auto r = read_sync(c, {1, Table::holding, 0, 1});
+        ASSERT_FALSE(r);
+        EXPECT_EQ(r.error().kind, ErrorKind::bad_reply) << r.error().message;
+        EXPECT_TRUE(r.error().retryable);
+        EXPECT_NE(r.error().message.find("holding 0"), std::string::npos) << r.error().message;
+        EXPECT_EQ(ControlResult::from(r.error()).error, "bad reply");
+        EXPECT_FALSE(read_sync(c, {1, Table::holding, 0, 1}));
+        EXPECT_EQ(accepted.load(), 2) << "the connection was not re-opened";
+    }
+    ::shutdown(listener, SHUT_RDWR);
+    device.join();
+    ::close(listener);
 }
 
 TEST(ModbusConnection, TwoUnitIdsShareOneConnection) {

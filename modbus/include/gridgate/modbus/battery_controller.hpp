@@ -29,8 +29,9 @@ struct ControlResult {
     /// exception 1-3, a value the map cannot hold, a point the map lacks).
     bool retryable = true;
     /// The command's error (ARCHITECTURE.md): the device's exception name
-    /// ("Illegal data address"), "timeout" or "not connected"; for a failure
-    /// of ours (a value the map cannot hold, a point it lacks) what is wrong.
+    /// ("Illegal data address"), "timeout", "not connected" or "bad reply";
+    /// for a failure of ours (a value the map cannot hold, a point it lacks)
+    /// what is wrong.
     std::string error;
     /// Everything known, for the log: device, unit, registers, errno, next
     /// attempt, "retrying will not help".
