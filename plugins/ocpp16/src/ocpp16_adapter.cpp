@@ -713,22 +713,31 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
 }
 
 void Ocpp16Adapter::restore_setpoints(Charger& charger, bool query_unit) {
-    bool ask = false;
-    std::uint64_t query = 0;
+    std::optional<std::uint64_t> query;
     {
         std::lock_guard lock(charger.mutex);
         if (charger.settings.profile.charging_rate_unit == RateUnitSetting::Auto &&
             (query_unit || !charger.unit_queried)) {
-            charger.unit_queried = true;
-            charger.unit_query_in_flight = true;
-            query = ++charger.unit_queries;
-            ask = true;
+            query = begin_unit_query(charger);
+        } else if (charger.unit_query_in_flight) {
+            // The answer to the question out restores them, in its unit.
+            return;
         }
     }
-    if (!ask) {
+    if (query)
+        ask_unit(charger, *query);
+    else
         send_setpoints(charger, true);
-        return;
-    }
+}
+
+std::uint64_t Ocpp16Adapter::begin_unit_query(Charger& charger) {
+    charger.unit_queried = true;
+    charger.unit_query_in_flight = true;
+    charger.unit_query_connect = charger.connects;
+    return ++charger.unit_queries;
+}
+
+void Ocpp16Adapter::ask_unit(Charger& charger, std::uint64_t query) {
     ocpp::GetConfigurationRequest request;
     request.key = std::vector<std::string>{"ChargingScheduleAllowedChargingRateUnit"};
     server_->call(charger.link, request, [this, &charger, query](ocpp::CallOutcome o) {
@@ -758,11 +767,17 @@ void Ocpp16Adapter::on_unit_answer(Charger& charger, std::uint64_t query,
     } else {
         problem = "the call failed: " + o.reason();
     }
+    // No answer at all: the charger has not said its unit is unknown.
+    using Kind = ocpp::CallOutcome::Kind;
+    const bool unanswered = o.kind == Kind::Timeout || o.kind == Kind::Disconnected ||
+                            o.kind == Kind::NotConnected || o.kind == Kind::QueueFull;
     const auto& id = charger.settings.charge_point_id;
     // Held from taking the commands to sending them: one that execute()
     // builds meanwhile goes after them.
     std::lock_guard order(charger.send_order);
     std::vector<HeldSetpoint> held;
+    std::optional<std::uint64_t> again;
+    std::optional<ocpp::ChargingRateUnit> used;
     {
         std::lock_guard lock(charger.mutex);
         if (!charger.unit_query_in_flight || query != charger.unit_queries) {
@@ -774,11 +789,38 @@ void Ocpp16Adapter::on_unit_answer(Charger& charger, std::uint64_t query,
                          "ended; its answer is not used");
             return;
         }
-        charger.unit_query_in_flight = false;
-        charger.reported_unit = unit;
-        held.swap(charger.held);
+        if (unanswered) {
+            // Asked again at the next connect or boot (not at once on the
+            // same connection, which would ask a charger that never answers
+            // in a loop); the unit it last reported, if any, applies
+            // meanwhile. A newer connection that replaced the one asked is
+            // asked at once, and the commands wait for its answer.
+            charger.unit_queried = false;
+            if (o.kind == Kind::Disconnected && charger.connected &&
+                charger.connects != charger.unit_query_connect)
+                again = begin_unit_query(charger);
+        } else {
+            charger.reported_unit = unit;
+        }
+        if (!again) {
+            charger.unit_query_in_flight = false;
+            held.swap(charger.held);
+        }
+        used = charger.reported_unit;
     }
-    if (!unit) {
+    if (again) {
+        log(sdk::LogLevel::Info,
+            id + ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit) went unanswered on "
+                 "the connection a newer one replaced; asking the new connection");
+        ask_unit(charger, *again);
+        return;
+    }
+    if (unanswered) {
+        log(sdk::LogLevel::Warn,
+            id + ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
+                "; its limits go in " + (used == ocpp::ChargingRateUnit::W ? "W" : "A") +
+                " until it is asked again at its next connect or boot");
+    } else if (!unit) {
         log(sdk::LogLevel::Warn,
             id + ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
                 "; its limits go in A");

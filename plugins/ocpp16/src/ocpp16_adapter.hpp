@@ -103,6 +103,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // one a later question replaced (a second boot) releases nothing.
         bool unit_query_in_flight = false;
         std::uint64_t unit_queries = 0;
+        // The connect (`connects`) the question went out on: one that a
+        // newer connection replaced is asked again there.
+        std::uint64_t unit_query_connect = 0;
         std::vector<HeldSetpoint> held;
         // After a connect the setpoints wait for the charger's first message
         // (see on_message) or kGreetingWait, whichever comes first.
@@ -147,6 +150,10 @@ class Ocpp16Adapter final : public sdk::Adapter {
     void send_setpoints(Charger& charger, bool with_power_limit);
     // send_setpoints() for a caller that holds charger.send_order.
     void send_setpoints_in_order(Charger& charger, bool with_power_limit);
+    // Numbers a new question for the unit, on the current connection; the
+    // caller holds charger.mutex and then calls ask_unit() without it.
+    static std::uint64_t begin_unit_query(Charger& charger);
+    void ask_unit(Charger& charger, std::uint64_t query);
     // The GetConfiguration answer (or failure) of question `query`.
     void on_unit_answer(Charger& charger, std::uint64_t query, const ocpp::CallOutcome& outcome);
     // Sends `request`, the charge rate `kw` as a TxProfile; should the

@@ -230,6 +230,37 @@ std::optional<int> transaction_of(const rapidjson::Document& request) {
     return profile["transactionId"].GetInt();
 }
 
+// A charger driven frame by frame: the next CALL of `action` it receives,
+// or nullopt when none comes (other frames are skipped).
+std::optional<rapidjson::Document> next_call(ocpp::test::TestClient& client,
+                                             std::string_view action) {
+    while (auto text = client.next()) {
+        auto message = parse(*text);
+        if (message.IsArray() && message.Size() == 4 && message[0U].IsInt() &&
+            message[0U].GetInt() == 2 && message[2].IsString() &&
+            std::string_view(message[2].GetString()) == action) {
+            return message;
+        }
+    }
+    return std::nullopt;
+}
+void answer(ocpp::test::TestClient& client, const rapidjson::Document& call,
+            std::string_view payload) {
+    client.send(std::string(R"([3,")") + call[1].GetString() + R"(",)" + std::string(payload) +
+                "]");
+}
+std::unique_ptr<ocpp::test::TestClient> connect(std::uint16_t port, std::string identity) {
+    ocpp::test::ClientOptions options;
+    options.target = "/ocpp/" + identity;
+    return std::make_unique<ocpp::test::TestClient>(port, std::move(options));
+}
+constexpr std::string_view kBoot =
+    R"([2,"b1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}])";
+constexpr std::string_view kAvailable =
+    R"([2,"s1","StatusNotification",{"connectorId":1,"errorCode":"NoError","status":"Available"}])";
+constexpr std::string_view kPowerUnit =
+    R"({"configurationKey":[{"key":"ChargingScheduleAllowedChargingRateUnit","readonly":true,"value":"Power"}]})";
+
 std::string now_text() {
     return ocpp::format_timestamp(
         std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now()));
@@ -781,6 +812,87 @@ TEST_F(Ocpp16Plugin, AutoUnitACommandDuringTheQueryAfterABootWaitsForTheAnswer) 
         EXPECT_EQ(unit_of(call), "W") << call;
         EXPECT_DOUBLE_EQ(limit_of(parse(call)), 10000.0) << call;
     }
+}
+
+// The charger reconnects (the newest connection wins) while the question
+// for its unit is unanswered on the connection it replaces, and says no
+// BootNotification: the new connection is asked, and a command that came
+// meanwhile goes in the unit it names.
+TEST_F(Ocpp16Plugin, AutoUnitIsAskedAgainOnTheConnectionThatReplacedTheOneAsked) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}}));
+    auto first = connect(port, "CP1");
+    ASSERT_TRUE(first->open());
+    first->send(std::string(kBoot));
+    ASSERT_TRUE(next_call(*first, "GetConfiguration"));  // never answered
+    std::mutex mutex;
+    std::optional<sdk::CommandResult> result;
+    registry.dispatch(power("ast_ev_001", sdk::CommandType::SetChargeRate, 10),
+                      sdk::Completion([&](sdk::CommandResult r) {
+                          std::lock_guard lock(mutex);
+                          result = std::move(r);
+                      }));
+    auto second = connect(port, "CP1");
+    ASSERT_TRUE(second->open());
+    second->send(std::string(kAvailable));
+    auto question = next_call(*second, "GetConfiguration");
+    ASSERT_TRUE(question);
+    answer(*second, *question, kPowerUnit);
+    auto completed = [&] {
+        std::lock_guard lock(mutex);
+        return result.has_value();
+    };
+    // The restore and the command: both in W.
+    while (!completed()) {
+        auto profile = next_call(*second, "SetChargingProfile");
+        ASSERT_TRUE(profile);
+        EXPECT_STREQ(
+            (*profile)[3]["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"].GetString(),
+            "W");
+        answer(*second, *profile, R"({"status":"Accepted"})");
+        wait_until(completed, 300ms);
+    }
+    std::lock_guard lock(mutex);
+    EXPECT_TRUE(result->success) << result->error;
+}
+
+// A charger that lets the question for its unit time out is not asked again
+// on the same connection, but at its next connect, boot or not; meanwhile
+// its limits go in A (it never named a unit).
+TEST_F(Ocpp16Plugin, AutoUnitUnansweredInTimeIsAskedAgainAtTheNextConnect) {
+    const auto port =
+        start(site({{"ast_ev_001", "CP1", {{"charging_rate_unit", std::string("auto")}}}},
+                   {{"call_timeout_seconds", 1.0}}));
+    {
+        auto silent = connect(port, "CP1");
+        ASSERT_TRUE(silent->open());
+        silent->send(std::string(kBoot));
+        ASSERT_TRUE(next_call(*silent, "GetConfiguration"));  // never answered
+        ASSERT_TRUE(wait_until([&] {
+            return host.logged(sdk::LogLevel::Warn,
+                               "CP1: GetConfiguration(ChargingScheduleAllowedChargingRateUnit): "
+                               "the call failed: timeout");
+        }));
+        EXPECT_TRUE(host.logged("its limits go in A until it is asked again at its next connect"));
+        silent->send(std::string(kAvailable));  // the same connection: not asked again
+        EXPECT_FALSE(next_call(*silent, "GetConfiguration"));
+        silent->close_socket();
+        ASSERT_TRUE(wait_until(
+            [&] { return host.count(sdk::AssetEventType::Disconnected, "ast_ev_001") == 1; }));
+    }
+    auto back = connect(port, "CP1");
+    ASSERT_TRUE(back->open());
+    back->send(std::string(kAvailable));
+    auto question = next_call(*back, "GetConfiguration");
+    ASSERT_TRUE(question);
+    answer(*back, *question, kPowerUnit);
+    registry.dispatch(power("ast_ev_001", sdk::CommandType::SetChargeRate, 10),
+                      sdk::Completion([](sdk::CommandResult) {}));
+    auto profile = next_call(*back, "SetChargingProfile");
+    ASSERT_TRUE(profile);
+    EXPECT_STREQ(
+        (*profile)[3]["csChargingProfiles"]["chargingSchedule"]["chargingRateUnit"].GetString(),
+        "W");
 }
 
 TEST_F(Ocpp16Plugin, MeterValuesBecomeTelemetry) {
