@@ -682,16 +682,7 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
     e.asset_id = charger->settings.asset_id;
     e.at = sdk::Clock::now();
     const auto connector = charger->settings.profile.connector_id;
-    // Per quantity, the event's newest sample (the later one at a tie). A
-    // MeterValues may carry several meter values, and a charger back from
-    // an outage replays older ones after newer ones were published.
-    std::map<std::string_view, const ocpp::TelemetrySample*> newest;
-    for (const auto& s : samples) {
-        // Per-phase values would overwrite the total of the same name.
-        if (s.phase || (s.connector_id != connector && s.connector_id != 0)) continue;
-        auto& slot = newest[ocpp::to_string(s.quantity)];
-        if (!slot || s.timestamp >= slot->timestamp) slot = &s;
-    }
+    auto bit = [](ocpp::TelemetrySample::Quantity q) { return 1U << static_cast<unsigned>(q); };
     // Across messages a sample counts as stamped no later than its arrival:
     // a charger whose clock ran ahead (a wrong year, say) and was corrected
     // would otherwise have every later sample look older than the last
@@ -699,6 +690,30 @@ void Ocpp16Adapter::on_telemetry(std::string_view identity,
     const auto arrived = std::chrono::floor<std::chrono::milliseconds>(sdk::Clock::now());
     {
         std::lock_guard lock(charger->mutex);
+        // Connector 0 is the charger's main meter: it stands in for the
+        // asset's connector only for what that connector never reported (a
+        // single-connector charger may meter on 0 alone); else the two
+        // would take turns. The first value of its own starts afresh.
+        for (const auto& s : samples) {
+            if (s.phase || s.connector_id != connector || connector == 0) continue;
+            const auto b = bit(s.quantity);
+            if (charger->metered_on_connector & b) continue;
+            charger->metered_on_connector |= b;
+            charger->telemetry_at.erase(std::string(ocpp::to_string(s.quantity)));
+        }
+        // Per quantity, the event's newest sample (the later one at a tie).
+        // A MeterValues may carry several meter values, and a charger back
+        // from an outage replays older ones after newer ones were published.
+        std::map<std::string_view, const ocpp::TelemetrySample*> newest;
+        for (const auto& s : samples) {
+            // Per-phase values would overwrite the total of the same name.
+            if (s.phase) continue;
+            if (s.connector_id != connector &&
+                (s.connector_id != 0 || (charger->metered_on_connector & bit(s.quantity))))
+                continue;
+            auto& slot = newest[ocpp::to_string(s.quantity)];
+            if (!slot || s.timestamp >= slot->timestamp) slot = &s;
+        }
         for (const auto& [name, s] : newest) {
             auto& published_at = charger->telemetry_at[std::string(name)];
             const auto stamped = std::min(s->timestamp, ocpp::Timestamp(arrived));

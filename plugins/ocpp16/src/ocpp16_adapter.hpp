@@ -90,6 +90,10 @@ class Ocpp16Adapter final : public sdk::Adapter {
         // The charger's timestamp of each value in `telemetry`, or its
         // arrival if that was earlier: an older sample never replaces it.
         std::map<std::string, std::optional<ocpp::Timestamp>> telemetry_at;
+        // The quantities (bit 1 << Quantity) the asset's connector has
+        // reported: from then on the charger's main meter (connector 0) no
+        // longer stands in for them.
+        unsigned metered_on_connector = 0;
         // The setpoints that apply now, sent again after a (re)connect or boot.
         std::optional<double> charge_rate_kw;
         std::optional<double> power_limit_kw;

@@ -914,6 +914,56 @@ TEST_F(Ocpp16Plugin, MeterValuesBecomeTelemetry) {
     EXPECT_TRUE(state->last_seen.has_value());
 }
 
+// Connector 0 is the charger's main meter: it stands in for the asset's
+// connector only until that connector reports the quantity itself, and the
+// two do not take turns afterwards.
+TEST_F(Ocpp16Plugin, TheMainMeterStandsInOnlyForWhatTheConnectorNeverReported) {
+    const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
+    Fleet fleet(port, {charger("CP1")});
+    ASSERT_TRUE(wait_until([&] { return fleet->booted_count() == 1; }));
+    int sent = 0;
+    auto meter = [&](int connector, const std::string& sampled) {
+        fleet->send_raw("CP1", R"([2,"mv)" + std::to_string(++sent) +
+                                   R"(","MeterValues",{"connectorId":)" +
+                                   std::to_string(connector) + R"(,"meterValue":[{"timestamp":")" +
+                                   now_text() + R"(","sampledValue":[)" + sampled + "]}]}]");
+    };
+    auto value = [&](std::string_view name) {
+        auto state = registry.state("ast_ev_001");
+        const auto* v = state ? state->find(name) : nullptr;
+        return v ? std::optional<double>(v->value) : std::nullopt;
+    };
+    // Waits until everything sent before is handled: a SoC from connector 1
+    // (which the main meter never reports) comes after it.
+    auto settle = [&] {
+        const double soc = sent;
+        meter(1, R"({"value":")" + std::to_string(sent) + R"(","measurand":"SoC"})");
+        return wait_until([&] { return value("soc") == soc; });
+    };
+    const std::string main_meter =
+        R"({"value":"18000","measurand":"Power.Active.Import","unit":"W","context":"Sample.Clock"},)"
+        R"({"value":"4500","measurand":"Energy.Active.Import.Register","unit":"kWh","context":"Sample.Clock"})";
+    // Nothing from connector 1 yet: the main meter's values are the asset's.
+    meter(0, main_meter);
+    ASSERT_TRUE(settle());
+    EXPECT_DOUBLE_EQ(value("power_kw").value_or(-1), 18.0);
+    EXPECT_DOUBLE_EQ(value("energy_kwh").value_or(-1), 4500.0);
+    // Connector 1 reports power only: its own from now on, while energy
+    // still comes from the main meter.
+    meter(1, R"({"value":"7000","measurand":"Power.Active.Import","unit":"W"})");
+    meter(0, main_meter);
+    ASSERT_TRUE(settle());
+    EXPECT_DOUBLE_EQ(value("power_kw").value_or(-1), 7.0);
+    EXPECT_DOUBLE_EQ(value("energy_kwh").value_or(-1), 4500.0);
+    // Both on connector 1, then the main meter again: it changes nothing.
+    meter(1, R"({"value":"7100","measurand":"Power.Active.Import","unit":"W"},)"
+             R"({"value":"10","measurand":"Energy.Active.Import.Register","unit":"kWh"})");
+    meter(0, main_meter);
+    ASSERT_TRUE(settle());
+    EXPECT_DOUBLE_EQ(value("power_kw").value_or(-1), 7.1);
+    EXPECT_DOUBLE_EQ(value("energy_kwh").value_or(-1), 10.0);
+}
+
 TEST_F(Ocpp16Plugin, StopFailsAPendingCallExactlyOnce) {
     const auto port = start(site({{"ast_ev_001", "CP1", {}}}));
     Fleet fleet(port, {charger("CP1")});
