@@ -4,6 +4,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "printable.hpp"
+
 namespace gridgate::ocpp {
 namespace {
 
@@ -255,7 +257,8 @@ void CentralSystemCore::meter_values(std::string_view identity, const rapidjson:
                     options_.log(LogLevel::Debug,
                                  std::string(identity) + ": MeterValues: " +
                                      sampled.measurand.value_or("Energy.Active.Import.Register") +
-                                     " value '" + sampled.value + "' " + problem + "; dropped");
+                                     " value '" + detail::printable(sampled.value) + "' " +
+                                     problem + "; dropped");
                 }
                 continue;
             }

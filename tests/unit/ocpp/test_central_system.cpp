@@ -1069,6 +1069,18 @@ TEST_F(CentralSystemTest, PeerTextReachesTheLogWithControlCharactersEscaped) {
     EXPECT_TRUE(logged("bye\\n" + forged));
 }
 
+// Bytes that are not UTF-8 and C1 controls in an identity reach the log
+// escaped; the rest of UTF-8 as it is.
+TEST_F(CentralSystemTest, PeerTextReachesTheLogAsUtf8WithC1ControlsEscaped) {
+    TestServer server;
+    {
+        RawCharger charger(server.server->port(), "/ocpp/CP%C3%BC%FF%C2%9B%C0%AF");
+        ASSERT_TRUE(wait_until([&] { return server.handler->connect_count() == 1; }));
+    }
+    ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+    EXPECT_TRUE(server.logged("charge point 'CP\xc3\xbc\\xff\\xc2\\x9b\\xc0\\xaf'"));
+}
+
 TEST_F(CentralSystemTest, HandlerExceptionBecomesInternalError) {
     struct Throwing : RecordingHandler {
         std::optional<HandlerError> on_call(std::string_view, std::string_view,

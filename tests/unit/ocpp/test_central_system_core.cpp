@@ -131,8 +131,11 @@ TEST_F(CentralSystemCoreTest, ValuesThatAreNoReadingAreDroppedAndLogged) {
         {"value":"NaN","measurand":"Power.Active.Import","unit":"W"},
         {"value":"inf","measurand":"Energy.Active.Import.Register","unit":"Wh"},
         {"value":"150","measurand":"SoC","unit":"Percent"},
-        {"value":"7,4","measurand":"Current.Offered","unit":"A"})"));
+        {"value":"7,4","measurand":"Current.Offered","unit":"A"},
+        {"value":"1\n\u009b\u00fc","measurand":"Power.Active.Import","unit":"W"})"));
     EXPECT_TRUE(telemetry.empty());
+    // The charger's text escaped: no line break, no C1 control (CSI).
+    EXPECT_TRUE(logged(LogLevel::Debug, "Power.Active.Import value '1\\n\\xc2\\x9b\xc3\xbc'"));
     EXPECT_TRUE(logged(LogLevel::Debug, "CP1"));
     EXPECT_TRUE(logged(LogLevel::Debug, "Power.Active.Import value 'NaN'"));
     EXPECT_TRUE(logged(LogLevel::Debug, "Energy.Active.Import.Register value 'inf'"));
