@@ -368,8 +368,16 @@ bool ModbusConnection::Core::connect_now() {
         modbus_close(ctx_.get());
         backoff_ = backoff_.count() == 0 ? options_.reconnect_initial
                                          : std::min(backoff_ * 2, options_.reconnect_max);
-        last_connect_error_ = std::string("connect failed: ") + modbus_strerror(error_number) +
-                              "; next attempt in " + std::to_string(backoff_.count()) + " ms";
+        // libmodbus connects without blocking and waits for the socket with
+        // the response timeout; when that runs out it leaves errno at
+        // EINPROGRESS, whose text ("Operation now in progress") would hide
+        // that the device never answered.
+        const std::string cause =
+            error_number == EINPROGRESS
+                ? "no answer within " + std::to_string(options_.response_timeout.count()) + " ms"
+                : std::string(modbus_strerror(error_number));
+        last_connect_error_ = "connect failed: " + cause + "; next attempt in " +
+                              std::to_string(backoff_.count()) + " ms";
         next_attempt_ = Clock::now() + backoff_;
         set_state(false);
         return false;

@@ -465,6 +465,41 @@ TEST(ModbusConnection, NotConnectedNamesTheRequestAndTheCause) {
     EXPECT_FALSE(c.connected());
 }
 
+// A device that never answers the connect (a listener whose accept queue
+// is full drops the SYN, as a switched-off device's network would) is
+// reported as such, not with libmodbus's "Operation now in progress".
+TEST(ModbusConnection, AConnectNobodyAnswersIsNamedATimeout) {
+    const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(listener, 0), 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+    // Never accepted: they fill the queue, and later SYNs are dropped.
+    std::vector<int> fillers;
+    for (int i = 0; i < 2; ++i) {
+        fillers.push_back(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
+        ::connect(fillers.back(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
+    std::this_thread::sleep_for(50ms);
+
+    auto options = fast_options();
+    options.response_timeout = 200ms;
+    ModbusConnection c({"127.0.0.1", ntohs(addr.sin_port)}, options);
+    auto result = read_sync(c, {1, Table::holding, 100, 1});
+    ASSERT_FALSE(result);
+    EXPECT_EQ(result.error().kind, ErrorKind::not_connected);
+    EXPECT_NE(
+        result.error().message.find("(connect failed: no answer within 200 ms; next attempt in "),
+        std::string::npos)
+        << result.error().message;
+    for (int fd : fillers) ::close(fd);
+    ::close(listener);
+}
+
 TEST(ModbusConnection, ReconnectBackoffDoublesUpToItsMaximum) {
     auto options = fast_options();
     options.reconnect_initial = 10ms;
