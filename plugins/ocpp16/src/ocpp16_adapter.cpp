@@ -840,7 +840,12 @@ void Ocpp16Adapter::on_unit_answer(Charger& charger, std::uint64_t query,
             id + ": GetConfiguration(ChargingScheduleAllowedChargingRateUnit): " + problem +
                 "; its limits go in A");
     }
-    send_setpoints_in_order(charger, true);
+    // A held command sends the setpoint of its kind anyway (the last one
+    // held is the setpoint that applies now): restoring that kind too would
+    // send the charger the same profile twice.
+    bool rate_held = false, limit_held = false;
+    for (const auto& h : held) (h.charge_rate ? rate_held : limit_held) = true;
+    send_setpoints_in_order(charger, !rate_held, !limit_held);
     for (const auto& h : held) send_held(charger, h);
 }
 
@@ -848,14 +853,15 @@ void Ocpp16Adapter::send_setpoints(Charger& charger, bool with_power_limit) {
     // Read and sent in one piece, as execute() does: a command and a
     // restore never pass each other on the way to the charger's queue.
     std::lock_guard order(charger.send_order);
-    send_setpoints_in_order(charger, with_power_limit);
+    send_setpoints_in_order(charger, true, with_power_limit);
 }
 
-void Ocpp16Adapter::send_setpoints_in_order(Charger& charger, bool with_power_limit) {
+void Ocpp16Adapter::send_setpoints_in_order(Charger& charger, bool with_charge_rate,
+                                            bool with_power_limit) {
     std::optional<double> rate, limit;
     {
         std::lock_guard lock(charger.mutex);
-        rate = charger.charge_rate_kw;
+        if (with_charge_rate) rate = charger.charge_rate_kw;
         if (with_power_limit) limit = charger.power_limit_kw;
     }
     const auto& id = charger.settings.charge_point_id;

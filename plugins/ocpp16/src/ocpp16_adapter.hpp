@@ -152,8 +152,9 @@ class Ocpp16Adapter final : public sdk::Adapter {
     // unit is `auto` and not known yet, or `query_unit` asks for it anew).
     void restore_setpoints(Charger& charger, bool query_unit);
     void send_setpoints(Charger& charger, bool with_power_limit);
-    // send_setpoints() for a caller that holds charger.send_order.
-    void send_setpoints_in_order(Charger& charger, bool with_power_limit);
+    // send_setpoints() for a caller that holds charger.send_order; it may
+    // leave out the charge rate too.
+    void send_setpoints_in_order(Charger& charger, bool with_charge_rate, bool with_power_limit);
     // Numbers a new question for the unit, on the current connection; the
     // caller holds charger.mutex and then calls ask_unit() without it.
     static std::uint64_t begin_unit_query(Charger& charger);
