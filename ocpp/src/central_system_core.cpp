@@ -18,10 +18,13 @@ void answer(rapidjson::Document& response, const Message& message) {
     static_cast<rapidjson::Value&>(response) = json;
 }
 
-// A number, with spaces around it or not; "NaN" and "inf" read as such.
+// A number, with spaces around it or not, and a '+' in front or not (some
+// meters sign every reading); "NaN" and "inf" read as such.
 std::optional<double> parse_number(std::string_view text) {
     while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
     while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+    if (text.size() > 1 && text.front() == '+' && text[1] != '-' && text[1] != '+')
+        text.remove_prefix(1);
     double value = 0.0;
     const auto* end = text.data() + text.size();
     auto [ptr, ec] = std::from_chars(text.data(), end, value);

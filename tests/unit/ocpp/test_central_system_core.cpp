@@ -151,6 +151,19 @@ TEST_F(CentralSystemCoreTest, ValuesThatAreNoReadingAreDroppedAndLogged) {
     EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{7.4});
     EXPECT_EQ(totals(Quantity::SocPercent), std::vector<double>{100.0});
     EXPECT_TRUE(logged(LogLevel::Debug, "SoC value '-0.5'"));
+
+    // A sign in front, as some meters write every reading; one sign only.
+    call("MeterValues", meter_values(R"(
+        {"value":"+11.5","measurand":"Power.Active.Import","unit":"kW"},
+        {"value":"+-55","measurand":"SoC","unit":"Percent"},
+        {"value":"++55","measurand":"SoC","unit":"Percent"},
+        {"value":"+","measurand":"Current.Offered","unit":"A"})"));
+    ASSERT_EQ(telemetry.size(), 2U);
+    EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{11.5});
+    EXPECT_TRUE(totals(Quantity::SocPercent).empty());
+    EXPECT_TRUE(logged(LogLevel::Debug, "SoC value '+-55'"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "SoC value '++55'"));
+    EXPECT_TRUE(logged(LogLevel::Debug, "Current.Offered value '+'"));
 }
 
 }  // namespace
