@@ -54,7 +54,11 @@ struct SetpointBatch {
     };
     std::optional<BatteryController::Slot> slot;
     std::vector<Waiter> waiters;
-    std::optional<double> net;  // set once planned
+    /// A write nobody waits for (re-assert, refresh, SoC limit): what it is,
+    /// for the notes on its limits and its failure.
+    std::string background;
+    std::optional<double> net;        // set once planned
+    std::optional<double> direction;  // the direction value the plan writes
     std::string plan_error;
 };
 
@@ -85,6 +89,10 @@ struct BatteryController::State {
     std::optional<double> soc;          // the latest fresh reading, kept while stale
     std::optional<double> planned_net;  // last setpoint sent
     std::optional<double> written_net;  // last setpoint acknowledged
+    /// direction_magnitude: the direction value the device holds, as far as
+    /// we know: set by an acknowledged setpoint write, forgotten when one
+    /// fails or the connection goes down or up (the device may have restarted).
+    std::optional<double> written_direction;
     std::uint64_t beat = 0;
     int subscription = 0;
     std::thread timer;
@@ -156,58 +164,24 @@ std::string format_kw(double kw) {
     return out.str();
 }
 
-/// Plans the setpoint from the latest values and queues its writes. Called
-/// with the state's mutex held (so setpoints reach the connection in the
-/// order they were decided); returns a failure to deliver after unlocking.
-std::optional<ControlResult> send_setpoint(const StatePtr& s, ControlDone done,
-                                           std::vector<std::string>& notes) {
-    auto plan = plan_setpoint(s->options.map, s->options.limits,
-                              {s->latest[charge_side], s->latest[discharge_side], s->soc});
-    if (!plan) return ControlResult::failure(plan.error(), false);
-    for (auto& a : plan->adjustments) notes.push_back(std::move(a));
-    const double net = plan->net_kw;
-    s->planned_net = net;
-    const bool queued = s->connection->write_sequence(
-        s->requests(plan->writes),
-        [s, net, done = std::move(done)](std::optional<ModbusError> error) {
-            s->answered(error);
-            if (!error) {
-                std::lock_guard lock(s->mutex);
-                s->written_net = net;
-            } else {
-                std::lock_guard lock(s->mutex);
-                s->planned_net.reset();  // unknown: the next chance re-sends it
-            }
-            if (done) done(error ? ControlResult::from(*error) : ControlResult::success());
-        },
-        s->options.verify);
-    if (!queued) {
-        s->planned_net.reset();
-        return ControlResult::failure(
-            s->connection->endpoint().str() + ": the connection is stopped or its queue is full",
-            true);
-    }
-    return std::nullopt;
-}
+/// Queues a setpoint batch's write, planned when its turn comes; called
+/// with the state's mutex held. False when the connection refuses it.
+bool queue_batch_locked(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b);
 
 /// A setpoint write nobody waits for (re-assert, refresh, SoC limit), of
 /// the kept setpoint once a command's value stands: a battery never
 /// commanded (or whose commands all failed at the device) is left alone.
+/// Planned, like a command's, when its turn on the connection comes.
 void resend_setpoint(const StatePtr& s, const std::string& why) {
-    std::vector<std::string> notes;
-    std::optional<ControlResult> refused;
+    bool queued = false;
     {
         std::lock_guard lock(s->mutex);
         if (s->stopping || !s->commanded) return;
-        refused = send_setpoint(
-            s,
-            [s, why](ControlResult r) {
-                if (!r.ok) s->note(why + " failed: " + r.error);
-            },
-            notes);
+        auto batch = std::make_shared<SetpointBatch>();
+        batch->background = why;
+        queued = queue_batch_locked(s, batch);
     }
-    for (const auto& n : notes) s->note(n);
-    if (refused) s->note(why + " failed: " + refused->error);
+    if (!queued) s->note(why + " failed: the connection is stopped or its queue is full");
 }
 
 void on_reading(const StatePtr& s, const PointReading& reading) {
@@ -322,6 +296,10 @@ void BatteryController::start() {
         // The device may have restarted or dropped the value while we were
         // away: tell it again. A command that failed for `not connected`
         // still stands, so a device never reached before gets it now too.
+        {
+            std::lock_guard lock(s->mutex);
+            s->written_direction.reset();
+        }
         if (up) resend_setpoint(s, "setpoint re-assert after reconnect");
     });
     std::lock_guard lock(state_->mutex);
@@ -396,17 +374,32 @@ namespace {
 
 /// The writes of a batch whose turn has come: the latest kept values.
 std::vector<WriteRequest> start_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b) {
-    std::lock_guard lock(s->mutex);
-    if (s->open_batch == b) s->open_batch.reset();  // on its way: nothing joins it now
-    auto plan = plan_setpoint(s->options.map, s->options.limits,
-                              {s->latest[charge_side], s->latest[discharge_side], s->soc});
-    if (!plan) {
-        b->plan_error = plan.error();
-        return {};
+    std::vector<std::string> notes;
+    std::vector<WriteRequest> writes;
+    {
+        std::lock_guard lock(s->mutex);
+        if (s->open_batch == b) s->open_batch.reset();  // on its way: nothing joins it now
+        auto plan = plan_setpoint(
+            s->options.map, s->options.limits,
+            {s->latest[charge_side], s->latest[discharge_side], s->soc, s->written_direction});
+        if (!plan) {
+            b->plan_error = plan.error();
+            if (!b->background.empty()) notes.push_back(b->background + " failed: " + plan.error());
+        } else {
+            b->net = plan->net_kw;
+            b->direction = plan->direction;
+            s->planned_net = plan->net_kw;
+            // A command's limits were noted when it came; a background write
+            // notes its own (charging stopped at max_soc, say).
+            if (!b->background.empty()) notes = std::move(plan->adjustments);
+            writes = s->requests(plan->writes);
+            // Unknown until acknowledged: a write that fails half-way may
+            // have left either direction.
+            s->written_direction.reset();
+        }
     }
-    b->net = plan->net_kw;
-    s->planned_net = plan->net_kw;
-    return s->requests(plan->writes);
+    for (const auto& n : notes) s->note(n);
+    return writes;
 }
 
 void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
@@ -439,6 +432,7 @@ void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
         }
         if (result.ok && b->net) {
             s->written_net = *b->net;
+            s->written_direction = b->direction;
         } else {
             s->planned_net.reset();  // unknown: the next chance re-sends it
         }
@@ -446,6 +440,13 @@ void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
     for (const auto& w : b->waiters) {
         if (w.done) w.done(result);
     }
+    if (!b->background.empty() && error) s->note(b->background + " failed: " + result.error);
+}
+
+bool queue_batch_locked(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b) {
+    return s->connection->write_planned(
+        s->options.unit, [s, b] { return start_batch(s, b); },
+        [s, b](std::optional<ModbusError> e) { finish_batch(s, b, e); }, s->options.verify);
 }
 
 // Records one side of the battery's setpoint and writes the combined value:
@@ -485,11 +486,7 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
                 auto batch = std::make_shared<SetpointBatch>();
                 batch->slot = slot;
                 batch->waiters.push_back(std::move(waiter));
-                const bool queued = s->connection->write_planned(
-                    s->options.unit, [s, batch] { return start_batch(s, batch); },
-                    [s, batch](std::optional<ModbusError> e) { finish_batch(s, batch, e); },
-                    s->options.verify);
-                if (queued) {
+                if (queue_batch_locked(s, batch)) {
                     s->open_batch = std::move(batch);
                 } else {
                     s->latest[side] = s->settled[side];

@@ -175,8 +175,20 @@ Expected<SetpointPlan> plan_setpoint(const RegisterMap& map, const AssetLimits& 
             const RegisterPoint* dir = planner.point(point_names::direction);
             const RegisterPoint* mag = planner.point(point_names::power_magnitude);
             const auto& v = map.direction_values;
-            planner.write_value(dir, net > 0 ? v.charge : net < 0 ? v.discharge : v.idle);
-            planner.write_power(mag, std::fabs(net));
+            const double direction = net > 0 ? v.charge : net < 0 ? v.discharge : v.idle;
+            planner.plan.direction = direction;
+            if (request.direction != direction) {
+                // Written first, the new direction would briefly run the old
+                // magnitude (50 kW of discharge turned into 50 kW of charge
+                // under a 5 kW max_charge_kw), and for good if the magnitude
+                // write then failed: the device stops before it turns.
+                planner.write_power(mag, 0);
+                planner.write_value(dir, direction);
+                if (net != 0) planner.write_power(mag, std::fabs(net));
+            } else {
+                planner.write_value(dir, direction);
+                planner.write_power(mag, std::fabs(net));
+            }
             break;
         }
         case SetpointPattern::none:

@@ -553,6 +553,64 @@ TEST(ModbusBatteryController, OneSlotIsOneSetpointWithSeparateChargeAndDischarge
     battery.stop();
 }
 
+SimulatorOptions direction_battery() {
+    SimulatorOptions options;
+    options.map.name = "dir";
+    options.map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
+    options.map.points = {
+        RegisterPoint{.name = "remote_mode", .address = 19},
+        RegisterPoint{.name = "direction", .address = 20},
+        RegisterPoint{
+            .name = "power_magnitude", .address = 21, .type = PointType::uint32, .scale = 0.01}};
+    options.map.pre_writes = {{"remote_mode", 1, ""}};
+    return options;
+}
+
+// A change of direction writes magnitude 0 before the direction: the device
+// never runs the old magnitude in the new direction, not even when the new
+// magnitude's write then fails. An unchanged direction does not dip to 0.
+TEST(ModbusBatteryController, AChangeOfDirectionStopsTheBatteryBeforeItTurns) {
+    const auto sim_options = direction_battery();
+    BatterySimulator sim(sim_options);
+    sim.start();
+    BatteryController battery(connect_to(sim), controller_options(sim_options.map));
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(30, d); }).ok);
+    ASSERT_DOUBLE_EQ(sim.setpoint_kw(), -30.0);
+
+    sim.clear_writes();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(20, d); }).ok);
+    EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{
+                                {1, 6, 19, {1}}, {1, 6, 20, {2}}, {1, 16, 21, {0, 2000}}}))
+        << "the same direction: the new magnitude, no dip to 0";
+
+    sim.clear_writes();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(25, d); }).ok);  // net +5
+    EXPECT_EQ(sim.writes(),
+              (std::vector<ReceivedWrite>{
+                  {1, 6, 19, {1}}, {1, 16, 21, {0, 0}}, {1, 6, 20, {1}}, {1, 16, 21, {0, 500}}}));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 5.0);
+
+    // Back to discharging, and the new magnitude is refused: the battery
+    // stays stopped, not charging at the old 5 kW in the new direction.
+    sim.clear_writes();
+    sim.inject_exception(21, 4, 1, 1);
+    EXPECT_FALSE(wait([&](ControlDone d) { battery.set_charge(0, d); }).ok);
+    EXPECT_EQ(sim.writes(),
+              (std::vector<ReceivedWrite>{{1, 6, 19, {1}}, {1, 16, 21, {0, 0}}, {1, 6, 20, {2}}}));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 0.0);
+
+    // After a failed write the direction the device holds is unknown: the
+    // next setpoint stops it first again.
+    sim.clear_writes();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(0, d); }).ok);
+    EXPECT_EQ(sim.writes(),
+              (std::vector<ReceivedWrite>{
+                  {1, 6, 19, {1}}, {1, 16, 21, {0, 0}}, {1, 6, 20, {2}}, {1, 16, 21, {0, 2000}}}));
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), -20.0);
+    battery.stop();
+}
+
 // power_setpoint int16 x 0.01 holds at most 327.67 kW. A charge of 400 kW
 // (within a max_charge_kw of 500 that --check-config refuses, but a
 // controller may be given) fails on its own: it neither becomes the kept

@@ -112,7 +112,8 @@ TEST(ModbusConnection, DirectionThenMagnitudeAfterThePreWritesOnTheSimulator) {
     sim.start();
     ModbusConnection c(local(sim), fast_options());
 
-    ASSERT_FALSE(execute(c, *plan_setpoint(options.map, limits, {.discharge_kw = 12.34})));
+    ASSERT_FALSE(
+        execute(c, *plan_setpoint(options.map, limits, {.discharge_kw = 12.34, .direction = 2})));
     EXPECT_EQ(sim.writes(), (std::vector<ReceivedWrite>{
                                 {1, 6, 19, {1}}, {1, 6, 20, {2}}, {1, 16, 21, {0, 1234}}}));
     EXPECT_NEAR(sim.setpoint_kw(), -12.34, 1e-9);
@@ -185,8 +186,9 @@ TEST(ModbusConnection, ASequenceStopsAtItsFirstFailure) {
     sim.start();
     ModbusConnection c(local(sim), fast_options());
     sim.inject_exception(20, 3, 1);  // the direction write is refused
-    auto error =
-        sequence_sync(c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 2})), false);
+    auto error = sequence_sync(
+        c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 2, .direction = 1})),
+        false);
     ASSERT_TRUE(error);
     EXPECT_EQ(error->exception_code, 3);
     EXPECT_EQ(error->message, "127.0.0.1:" + std::to_string(sim.port()) +
@@ -201,14 +203,16 @@ TEST(ModbusConnection, VerifyReadsBackEachWrite) {
     BatterySimulator sim(options);
     sim.start();
     ModbusConnection c(local(sim), fast_options());
-    const auto writes = requests_of(*plan_setpoint(options.map, limits, {.discharge_kw = 12.34}));
+    const auto writes =
+        requests_of(*plan_setpoint(options.map, limits, {.discharge_kw = 12.34, .direction = 2}));
     ASSERT_FALSE(sequence_sync(c, writes, true));
     EXPECT_NEAR(sim.setpoint_kw(), -12.34, 1e-9);
 
     // A device that acknowledges the magnitude but keeps its old value.
     sim.ignore_writes(21, 1);
-    auto mismatch =
-        sequence_sync(c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 5})), true);
+    auto mismatch = sequence_sync(
+        c, requests_of(*plan_setpoint(options.map, limits, {.charge_kw = 5, .direction = 1})),
+        true);
     ASSERT_TRUE(mismatch);
     EXPECT_EQ(mismatch->kind, ErrorKind::verify_mismatch);
     EXPECT_FALSE(mismatch->retryable);

@@ -127,25 +127,54 @@ TEST(ModbusSetpointPlan, SeparateChargeAndDischargePointsZeroTheOtherSideFirst) 
               (std::vector<Row>{{"charge_setpoint", 10, {0}}, {"discharge_setpoint", 11, {30}}}));
 }
 
-TEST(ModbusSetpointPlan, DirectionIsWrittenBeforeTheMagnitude) {
+TEST(ModbusSetpointPlan, AnUnchangedDirectionIsWrittenWithItsMagnitude) {
     RegisterMap map;
     map.name = "dir";
     map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
     map.points = {pt("direction", 20, PointType::uint16),
                   pt("power_magnitude", 21, PointType::uint32, 0.01)};
     using Row = std::tuple<std::string, std::uint16_t, Words>;
-    auto plan = plan_setpoint(map, limits, {.discharge_kw = 12.34});
+    auto plan = plan_setpoint(map, limits, {.discharge_kw = 12.34, .direction = 2});
     ASSERT_TRUE(plan) << plan.error();
+    EXPECT_EQ(plan->direction, 2.0);
     EXPECT_EQ(summary(*plan),
               (std::vector<Row>{{"direction", 20, {2}}, {"power_magnitude", 21, {0, 1234}}}));
-    plan = plan_setpoint(map, limits, {.charge_kw = 1});
+    plan = plan_setpoint(map, limits, {.charge_kw = 1, .direction = 1});
     ASSERT_TRUE(plan);
     EXPECT_EQ(summary(*plan),
               (std::vector<Row>{{"direction", 20, {1}}, {"power_magnitude", 21, {0, 100}}}));
+}
+
+// Direction first would run the old magnitude in the new direction (50 kW of
+// discharge becoming 50 kW of charge under a 5 kW max_charge_kw), and leave
+// it so if the magnitude write failed: the magnitude goes to 0 first.
+TEST(ModbusSetpointPlan, AChangeOfDirectionStopsBeforeItTurns) {
+    RegisterMap map;
+    map.name = "dir";
+    map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
+    map.points = {pt("direction", 20, PointType::uint16),
+                  pt("power_magnitude", 21, PointType::uint32, 0.01)};
+    using Row = std::tuple<std::string, std::uint16_t, Words>;
+    auto plan = plan_setpoint(map, limits, {.charge_kw = 5, .direction = 2});
+    ASSERT_TRUE(plan) << plan.error();
+    EXPECT_EQ(plan->direction, 1.0);
+    EXPECT_EQ(summary(*plan), (std::vector<Row>{{"power_magnitude", 21, {0, 0}},
+                                                {"direction", 20, {1}},
+                                                {"power_magnitude", 21, {0, 500}}}));
+    // An unknown direction (never written, a failed write, a reconnect) is a change.
+    plan = plan_setpoint(map, limits, {.discharge_kw = 12.34});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(summary(*plan), (std::vector<Row>{{"power_magnitude", 21, {0, 0}},
+                                                {"direction", 20, {2}},
+                                                {"power_magnitude", 21, {0, 1234}}}));
+    plan = plan_setpoint(map, limits, {.direction = 2});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(summary(*plan),
+              (std::vector<Row>{{"power_magnitude", 21, {0, 0}}, {"direction", 20, {0}}}));
     plan = plan_idle(map, limits);
     ASSERT_TRUE(plan);
     EXPECT_EQ(summary(*plan),
-              (std::vector<Row>{{"direction", 20, {0}}, {"power_magnitude", 21, {0, 0}}}));
+              (std::vector<Row>{{"power_magnitude", 21, {0, 0}}, {"direction", 20, {0}}}));
 }
 
 TEST(ModbusSetpointPlan, PercentOfRatedPower) {

@@ -45,11 +45,17 @@ struct SetpointRequest {
     double charge_kw = 0;
     double discharge_kw = 0;
     std::optional<double> soc;
+    /// direction_magnitude maps: the direction value the device is known to
+    /// hold (the last one written and acknowledged); unknown (never written,
+    /// a failed write, a reconnect) counts as a change of direction.
+    std::optional<double> direction;
 };
 
 struct SetpointPlan {
     /// The net power actually planned, + charge / - discharge, after limits.
     double net_kw = 0;
+    /// direction_magnitude maps: the direction value the plan writes.
+    std::optional<double> direction;
     /// In the order they must be written.
     std::vector<RegisterWrite> writes;
     /// Human-readable notes on every limit applied ("charge 80 kW clamped to
@@ -62,7 +68,11 @@ struct SetpointPlan {
 /// discharge to max_discharge_kw; with a SoC reading, charging stops at
 /// max_soc and discharging at min_soc; a point's own min/max clamps last.
 /// With separate charge/discharge points the side going to zero is written
-/// first, so the device never sees both sides non-zero.
+/// first, so the device never sees both sides non-zero. With a direction and
+/// a magnitude, a change of direction (or an unknown one) writes magnitude 0,
+/// then the direction, then the new magnitude, so the device never runs the
+/// old magnitude in the new direction; an unchanged direction is written
+/// with its new magnitude, without dipping to 0.
 /// Fails (naming map and point) when the map has no setpoint, an input is
 /// negative or not a number, or a percent point lacks the rated power.
 Expected<SetpointPlan> plan_setpoint(const RegisterMap& map, const AssetLimits& limits,
