@@ -77,9 +77,11 @@ struct BatteryController::State {
     // The kept setpoint (ARCHITECTURE.md), per side (charge, discharge).
     // `latest` is what the newest accepted commands ask for and is planned
     // into every setpoint write; `settled` is what stands once their writes
-    // are done: written, or failed for want of a connection (still the wish,
-    // written on reconnect). A command whose write fails otherwise puts its
-    // side back to `settled`, unless a newer command changed it since.
+    // are done: written, or failed in a way the device may have taken it
+    // or never saw it (still the wish, written again on reconnect and
+    // refresh). A command whose write the device refused (an exception
+    // answer) puts its side back to `settled`, unless a newer command
+    // changed it since.
     std::array<double, 2> latest{0, 0};
     std::array<double, 2> settled{0, 0};
     std::array<std::uint64_t, 2> seq{0, 0};
@@ -414,14 +416,16 @@ void finish_batch(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b,
     {
         std::lock_guard lock(s->mutex);
         if (s->open_batch == b) s->open_batch.reset();  // failed before its turn
-        // A request that did not get through (`not connected`), or whose
-        // answer made no sense (`bad reply`: the connection is re-opened),
-        // leaves the value standing: it is written again when the battery
-        // is back.
-        const bool stands = error ? error->kind == ErrorKind::not_connected ||
-                                        error->kind == ErrorKind::transport ||
-                                        error->kind == ErrorKind::bad_reply
-                                  : result.ok;
+        // Only a device that refused the write (an exception answer to it)
+        // or a write we could not make puts the value back: after any other
+        // failure the device may have taken it (no answer in time, a
+        // read-back that differs or failed) or never saw it (`not
+        // connected`, `bad reply`), and the value stands as the wish that
+        // the next write (a sibling command, refresh, re-assert) sends,
+        // not the older one.
+        const bool stands =
+            error ? error->kind != ErrorKind::exception && error->kind != ErrorKind::invalid_request
+                  : result.ok;
         for (const auto& w : b->waiters) {
             if (stands) {
                 s->settled[w.side] = w.kw;

@@ -282,6 +282,43 @@ TEST(ModbusBatteryController, VerifyMismatchFailsTheCommandForGood) {
     battery.stop();
 }
 
+// A write the device may have taken (its read-back differs, its answer
+// came too late) leaves the new value as the battery's setpoint: the next
+// write (a sibling command, refresh, re-assert) does not bring back the
+// older one. Only a write the device refused (an exception answer) puts
+// the value back to what stood before it.
+TEST(ModbusBatteryController, AWriteTheDeviceMayHaveTakenKeepsItsValue) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = controller_options(sim.options().map);
+    options.verify = true;
+    options.poll.plan.default_interval = 1h;
+    BatteryController battery(connect_to(sim), options);
+    battery.start();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(20, d); }).ok);
+
+    sim.ignore_writes(100, 1);  // read back differently (a device that rounds, say)
+    auto mismatch = wait([&](ControlDone d) { battery.set_charge(12.5, d); });
+    ASSERT_FALSE(mismatch.ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(0, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 12.5) << "the sibling command wrote the older 20 kW";
+
+    sim.delay_replies(600ms, 1);  // answered after the 300 ms response timeout
+    auto late = wait([&](ControlDone d) { battery.set_charge(15, d); });
+    ASSERT_FALSE(late.ok);
+    EXPECT_EQ(late.error, "timeout");
+    ASSERT_TRUE(eventually([&] { return sim.setpoint_kw() == 15.0; }));  // it did take it
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(0, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 15.0) << "the sibling command wrote the older 12.5 kW";
+
+    sim.inject_exception(100, 4, 1);  // refused: the device did not take it
+    auto refused = wait([&](ControlDone d) { battery.set_charge(30, d); });
+    ASSERT_FALSE(refused.ok);
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_discharge(0, d); }).ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 15.0) << "the refused 30 kW became the setpoint";
+    battery.stop();
+}
+
 TEST(ModbusBatteryController, ExceptionsAndMissingPointsAreNotRetryable) {
     BatterySimulator sim;
     sim.start();

@@ -116,7 +116,10 @@ class BatteryController {
     /// setpoint, planned when the write's turn on the connection comes:
     /// commands of one `slot` that are waiting together go out as ONE write
     /// of the net value, and each completes with that write's outcome. A
-    /// command that fails leaves the kept values as they were before it.
+    /// command whose write the device refuses (an exception answer) leaves
+    /// the kept values as they were before it; after any other failure
+    /// (timeout, verify, not connected) the device may have taken it or
+    /// never saw it, and its value is kept and written again.
     void set_charge(double kw, ControlDone done, std::optional<Slot> slot = std::nullopt);
     void set_discharge(double kw, ControlDone done, std::optional<Slot> slot = std::nullopt);
     /// Writes `power_limit` (kW; converted when the point is in percent).
