@@ -87,6 +87,11 @@ struct BatteryController::State {
     std::array<std::uint64_t, 2> seq{0, 0};
     /// The queued setpoint write that commands of its slot may still join.
     std::shared_ptr<SetpointBatch> open_batch;
+    /// A slot's batch not yet queued: it gathers the slot's commands until
+    /// `gather_until` (the timer thread then queues it). Its values are not
+    /// in `latest` until then.
+    std::shared_ptr<SetpointBatch> gathering;
+    Clock::time_point gather_until{};
     bool commanded = false;             // some command's value stands
     std::optional<double> soc;          // the latest fresh reading, kept while stale
     std::optional<double> planned_net;  // last setpoint sent
@@ -101,6 +106,15 @@ struct BatteryController::State {
     /// The idle write queued by begin_stop(), for finish_stop() to wait on.
     std::future<std::optional<ModbusError>> idle_done;
     bool finished = false;  // finish_stop() has run
+
+    /// `latest` with the values of the commands still gathering.
+    std::array<double, 2> wish() const {
+        auto values = latest;
+        if (gathering) {
+            for (const auto& w : gathering->waiters) values[w.side] = w.kw;
+        }
+        return values;
+    }
 
     std::mutex handler_mutex;  // serializes the handlers below
     bool handlers_off = false;
@@ -169,6 +183,11 @@ std::string format_kw(double kw) {
 /// Queues a setpoint batch's write, planned when its turn comes; called
 /// with the state's mutex held. False when the connection refuses it.
 bool queue_batch_locked(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b);
+/// Queues the batch gathering its slot's commands, if any (the state's mutex
+/// held). Returns it when the connection refused it, for fail_refused()
+/// to fail its commands once the mutex is let go.
+std::shared_ptr<SetpointBatch> flush_gathering_locked(const StatePtr& s);
+void fail_refused(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b);
 
 /// A setpoint write nobody waits for (re-assert, refresh, SoC limit), of
 /// the kept setpoint once a command's value stands: a battery never
@@ -178,7 +197,8 @@ void resend_setpoint(const StatePtr& s, const std::string& why) {
     bool queued = false;
     {
         std::lock_guard lock(s->mutex);
-        if (s->stopping || !s->commanded) return;
+        // A slot gathering its commands writes the latest values soon anyway.
+        if (s->stopping || !s->commanded || s->gathering) return;
         auto batch = std::make_shared<SetpointBatch>();
         batch->background = why;
         queued = queue_batch_locked(s, batch);
@@ -221,6 +241,16 @@ void run_timer(const StatePtr& s) {
     while (!s->stopping) {
         const auto now = Clock::now();
         auto wake = Clock::time_point::max();
+        if (s->gathering) {
+            if (now >= s->gather_until) {
+                auto refused = flush_gathering_locked(s);
+                lock.unlock();
+                fail_refused(s, refused);
+                lock.lock();
+                continue;
+            }
+            wake = std::min(wake, s->gather_until);
+        }
         if (refresh) {
             if (now >= next_refresh) {
                 next_refresh = now + *refresh;
@@ -319,12 +349,16 @@ void BatteryController::stop() {
 void BatteryController::begin_stop() {
     auto& s = *state_;
     int subscription = 0;
+    std::shared_ptr<SetpointBatch> refused;
     {
         std::lock_guard lock(s.mutex);
         if (s.stopping) return;
         s.stopping = true;
         subscription = s.subscription;
+        // A slot still gathering goes out now, before the idle write.
+        refused = flush_gathering_locked(state_);
     }
+    fail_refused(state_, refused);
     s.wakeup.notify_all();
     if (s.timer.joinable()) s.timer.join();
     s.poller->stop();
@@ -453,13 +487,46 @@ bool queue_batch_locked(const StatePtr& s, const std::shared_ptr<SetpointBatch>&
         [s, b](std::optional<ModbusError> e) { finish_batch(s, b, e); }, s->options.verify);
 }
 
+ControlResult refused_result(const StatePtr& s) {
+    return ControlResult::failure(
+        "not connected", true,
+        s->connection->endpoint().str() + ": the connection is stopped or its queue is full");
+}
+
+std::shared_ptr<SetpointBatch> flush_gathering_locked(const StatePtr& s) {
+    auto b = std::move(s->gathering);
+    s->gathering.reset();
+    if (!b) return nullptr;
+    // Its values become the wish only now, all at once: nothing planned
+    // while it gathered (an older write, a refresh) saw half of them.
+    for (const auto& w : b->waiters) s->latest[w.side] = w.kw;
+    if (queue_batch_locked(s, b)) return nullptr;
+    if (s->open_batch == b) s->open_batch.reset();
+    for (const auto& w : b->waiters) {
+        if (s->seq[w.side] == w.seq) s->latest[w.side] = s->settled[w.side];
+    }
+    return b;
+}
+
+void fail_refused(const StatePtr& s, const std::shared_ptr<SetpointBatch>& b) {
+    if (!b) return;
+    const auto result = refused_result(s);
+    for (const auto& w : b->waiters) {
+        if (w.done) w.done(result);
+    }
+}
+
 // Records one side of the battery's setpoint and writes the combined value:
 // the adapter keeps both sides, so their order within a slot does not matter,
-// and the commands of one slot waiting together share one write.
+// and the commands of one slot waiting together share one write. A slot's
+// first command gathers its sibling for options.slot_window before its
+// write is queued (the engine hands them over one right after the other).
 void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
               std::optional<BatteryController::Slot> slot, ControlDone done) {
     std::vector<std::string> notes;
     std::optional<ControlResult> immediate;
+    std::shared_ptr<SetpointBatch> refused;
+    bool gathering = false;
     {
         std::lock_guard lock(s->mutex);
         Expected<SetpointPlan> plan = Expected<SetpointPlan>::failure("not planned");
@@ -469,7 +536,7 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
             immediate = ControlResult::failure(
                 std::string(what) + " power " + format_kw(kw) + " is negative", false);
         } else {
-            auto wish = s->latest;
+            auto wish = s->wish();
             wish[side] = kw;
             plan = plan_setpoint(s->options.map, s->options.limits, {wish[0], wish[1], s->soc});
             if (!plan) {
@@ -482,27 +549,38 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
         if (!immediate) {
             notes = std::move(plan->adjustments);
             s->planned_net = plan->net_kw;  // on its way: no SoC re-plan needed
-            s->latest[side] = kw;
             SetpointBatch::Waiter waiter{side, ++s->seq[side], kw, std::move(done)};
             if (slot && s->open_batch && s->open_batch->slot == slot) {
+                // A gathering batch takes the value when it is queued; a
+                // queued one plans `latest` when its turn comes.
+                if (s->open_batch != s->gathering) s->latest[side] = kw;
                 s->open_batch->waiters.push_back(std::move(waiter));
             } else {
+                // Whatever gathers for another slot goes first, in order.
+                refused = flush_gathering_locked(s);
                 auto batch = std::make_shared<SetpointBatch>();
                 batch->slot = slot;
                 batch->waiters.push_back(std::move(waiter));
-                if (queue_batch_locked(s, batch)) {
+                if (slot && s->started && s->options.slot_window.count() > 0) {
+                    s->gathering = batch;
+                    s->gather_until = Clock::now() + s->options.slot_window;
                     s->open_batch = std::move(batch);
+                    gathering = true;
                 } else {
-                    s->latest[side] = s->settled[side];
-                    done = std::move(batch->waiters.front().done);
-                    immediate = ControlResult::failure(
-                        "not connected", true,
-                        s->connection->endpoint().str() +
-                            ": the connection is stopped or its queue is full");
+                    s->latest[side] = kw;
+                    if (queue_batch_locked(s, batch)) {
+                        s->open_batch = std::move(batch);
+                    } else {
+                        s->latest[side] = s->settled[side];
+                        done = std::move(batch->waiters.front().done);
+                        immediate = refused_result(s);
+                    }
                 }
             }
         }
     }
+    if (gathering) s->wakeup.notify_all();
+    fail_refused(s, refused);
     for (const auto& n : notes) s->note(n);
     if (immediate && done) done(std::move(*immediate));
 }
@@ -518,6 +596,13 @@ void BatteryController::set_discharge(double kw, ControlDone done, std::optional
 
 namespace {
 void send_write(const StatePtr& s, Expected<RegisterWrite> write, ControlDone done) {
+    std::shared_ptr<SetpointBatch> refused;
+    {
+        // In the order the requests were made: a slot gathering goes first.
+        std::lock_guard lock(s->mutex);
+        refused = flush_gathering_locked(s);
+    }
+    fail_refused(s, refused);
     if (!write) {
         if (done) done(ControlResult::failure(write.error(), false));
         return;

@@ -648,6 +648,56 @@ TEST(ModbusBatteryController, AChangeOfDirectionStopsTheBatteryBeforeItTurns) {
     battery.stop();
 }
 
+// The engine hands a slot's charge and discharge commands over one right
+// after the other, with nothing else on the wire: the first waits for its
+// sibling, and the two are one write of the net value, so the battery never
+// sits at the half-applied value in between.
+TEST(ModbusBatteryController, ASlotsCommandsDispatchedBackToBackAreOneWrite) {
+    EXPECT_EQ(BatteryControllerOptions{}.slot_window, default_slot_window);
+    BatterySimulator sim;
+    sim.start();
+    auto options = controller_options(sim.options().map);
+    options.poll.plan.default_interval = 1h;
+    // Generous, so a loaded machine pausing this thread between the two
+    // calls does not split them; the default is a few ms.
+    options.slot_window = 250ms;
+    BatteryController battery(connect_to(sim), options);
+    battery.start();
+    auto slot = std::chrono::system_clock::now();
+    ASSERT_TRUE(wait([&](ControlDone d) { battery.set_charge(40, d, slot); }).ok);
+
+    for (int round = 0; round < 8; ++round) {
+        slot += 1min;
+        const bool to_discharge = round % 2 == 0;
+        const double charge = to_discharge ? 10 : 40;
+        const double discharge = to_discharge ? 30 : 0;
+        sim.clear_writes();
+        auto first = std::make_shared<std::promise<ControlResult>>();
+        auto second = std::make_shared<std::promise<ControlResult>>();
+        battery.set_charge(
+            charge, [first](ControlResult r) { first->set_value(std::move(r)); }, slot);
+        // Every other round the sibling comes a moment later, time enough
+        // for an idle connection to have sent the first on its own.
+        if (round % 4 >= 2) std::this_thread::sleep_for(20ms);
+        battery.set_discharge(
+            discharge, [second](ControlResult r) { second->set_value(std::move(r)); }, slot);
+        EXPECT_TRUE(first->get_future().get().ok);
+        EXPECT_TRUE(second->get_future().get().ok);
+        const double net = charge - discharge;
+        EXPECT_DOUBLE_EQ(sim.setpoint_kw(), net);
+        std::vector<double> written;
+        for (const auto& w : sim.writes()) {
+            if (w.address == 100) {
+                const auto raw = static_cast<std::int32_t>((std::uint32_t{w.values.at(0)} << 16U) |
+                                                           w.values.at(1));
+                written.push_back(raw / 1000.0);
+            }
+        }
+        EXPECT_EQ(written, std::vector<double>{net}) << "round " << round;
+    }
+    battery.stop();
+}
+
 // power_setpoint int16 x 0.01 holds at most 327.67 kW. A charge of 400 kW
 // (within a max_charge_kw of 500 that --check-config refuses, but a
 // controller may be given) fails on its own: it neither becomes the kept

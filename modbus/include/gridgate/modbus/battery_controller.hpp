@@ -50,6 +50,12 @@ struct ControlResult {
 
 using ControlDone = std::function<void(ControlResult)>;
 
+/// How long a slot's first setpoint command waits for the slot's other one
+/// before its write is queued. The engine hands a slot's charge and
+/// discharge commands over one right after the other, so a few ms gather
+/// them into one write: the battery never sits at the half-applied value.
+inline constexpr std::chrono::milliseconds default_slot_window{10};
+
 struct BatteryControllerOptions {
     std::uint8_t unit = 1;
     RegisterMap map;
@@ -64,6 +70,8 @@ struct BatteryControllerOptions {
     /// How long stop() waits for the idle write (finish_stop() takes a
     /// deadline instead).
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(3)};
+    /// See default_slot_window; 0 queues every command's write at once.
+    std::chrono::milliseconds slot_window = default_slot_window;
     /// Polling of the map's polled points (the unit is taken from above).
     PollerOptions poll;
 };
@@ -114,8 +122,10 @@ class BatteryController {
     /// The latest charge (or discharge) power in kW, >= 0; the other side
     /// keeps its latest value (0 until commanded). Writes the combined
     /// setpoint, planned when the write's turn on the connection comes:
-    /// commands of one `slot` that are waiting together go out as ONE write
-    /// of the net value, and each completes with that write's outcome. A
+    /// commands of one `slot` that are waiting together (the first waits
+    /// `slot_window` for the others before its write is queued) go out as
+    /// ONE write of the net value, and each completes with that write's
+    /// outcome. A
     /// command whose write the device refuses (an exception answer) leaves
     /// the kept values as they were before it; after any other failure
     /// (timeout, verify, not connected) the device may have taken it or
