@@ -50,8 +50,11 @@ class Planner {
     }
 
     /// Writes a power (kW, sign as the caller gives it) to a power point,
-    /// converting to percent and clamping to the point's own range.
-    void write_power(const RegisterPoint* p, double kw) {
+    /// converting to percent and clamping to the point's own range. With
+    /// `limit_kw` (the asset limit that applies), a value that rounding to
+    /// the register's resolution would carry beyond it is rounded towards
+    /// zero instead.
+    void write_power(const RegisterPoint* p, double kw, std::optional<double> limit_kw = {}) {
         if (p == nullptr || error) return;
         double value = kw;
         if (p->unit == PowerUnit::percent) {
@@ -73,6 +76,32 @@ class Planner {
             value = *p->min;
         }
         write_value(p, value);
+        if (limit_kw && !error) keep_within(*p, value, *limit_kw);
+    }
+
+    /// Round-to-nearest on an integer register may carry a value past the
+    /// asset limit it was clamped to (10.06 kW at 0.1 kW per step is 101 =
+    /// 10.1 kW): one step towards zero then, never a transient above it.
+    void keep_within(const RegisterPoint& p, double value, double limit_kw) {
+        if (is_bit_table(p.table) || p.type == PointType::boolean || p.type == PointType::float32 ||
+            p.type == PointType::float64) {
+            return;
+        }
+        RegisterWrite& w = plan.writes.back();
+        const double to_kw = p.unit == PowerUnit::percent ? *limits_.rated_power_kw / 100.0 : 1.0;
+        const auto written = decode(p, w.values);
+        const double slack = 1e-9 * std::max(1.0, limit_kw);
+        if (!written || std::fabs(*written * to_kw) <= limit_kw + slack) return;
+        const double lower = value - std::copysign(std::fabs(p.scale), value);
+        auto values = encode(p, lower);
+        if (!values) return;
+        const auto held = decode(p, *values);
+        if (!held || std::fabs(*held * to_kw) > limit_kw + slack) return;
+        plan.adjustments.push_back("'" + p.name + "' " + format(value) + " rounded towards 0 to " +
+                                   format(*held) + ", within the asset limit " + format(limit_kw) +
+                                   " kW");
+        w.values = std::move(values).value();
+        w.value = *held;
     }
 
     void write_value(const RegisterPoint* p, double value) {
@@ -153,21 +182,27 @@ Expected<SetpointPlan> plan_setpoint(const RegisterMap& map, const AssetLimits& 
     }
     if (net == 0) net = 0;  // no -0 in plans and logs
     planner.plan.net_kw = net;
+    // The asset limit a power of this sign was clamped to.
+    const auto limit_of = [&](double kw) -> std::optional<double> {
+        if (kw > 0) return std::max(0.0, limits.max_charge_kw);
+        if (kw < 0) return std::max(0.0, limits.max_discharge_kw);
+        return std::nullopt;
+    };
 
     planner.pre_writes();
     switch (pattern) {
         case SetpointPattern::signed_power:
-            planner.write_power(planner.point(point_names::power_setpoint), net);
+            planner.write_power(planner.point(point_names::power_setpoint), net, limit_of(net));
             break;
         case SetpointPattern::charge_discharge: {
             const RegisterPoint* c = planner.point(point_names::charge_setpoint);
             const RegisterPoint* d = planner.point(point_names::discharge_setpoint);
             if (net > 0) {
                 planner.write_power(d, 0);
-                planner.write_power(c, net);
+                planner.write_power(c, net, limit_of(net));
             } else {
                 planner.write_power(c, 0);
-                planner.write_power(d, -net);
+                planner.write_power(d, -net, limit_of(net));
             }
             break;
         }
@@ -184,10 +219,10 @@ Expected<SetpointPlan> plan_setpoint(const RegisterMap& map, const AssetLimits& 
                 // write then failed: the device stops before it turns.
                 planner.write_power(mag, 0);
                 planner.write_value(dir, direction);
-                if (net != 0) planner.write_power(mag, std::fabs(net));
+                if (net != 0) planner.write_power(mag, std::fabs(net), limit_of(net));
             } else {
                 planner.write_value(dir, direction);
-                planner.write_power(mag, std::fabs(net));
+                planner.write_power(mag, std::fabs(net), limit_of(net));
             }
             break;
         }

@@ -84,6 +84,45 @@ TEST(ModbusSetpointPlan, ClampsToTheAssetLimits) {
     EXPECT_EQ(plan->adjustments[0], "discharge 60 kW clamped to max_discharge_kw 40");
 }
 
+// Rounding to the register's resolution must not carry the clamped value
+// past the asset limit: 10.06 kW at 0.1 kW per step is 100 (10.0 kW), not
+// 101 (10.1 kW). Below the limit, values still round to nearest.
+TEST(ModbusSetpointPlan, RoundingNeverCarriesPastTheAssetLimit) {
+    RegisterMap map;
+    map.name = "coarse";
+    map.points = {pt("power_setpoint", 100, PointType::int16, 0.1)};
+    const AssetLimits odd{.max_charge_kw = 10.06, .max_discharge_kw = 7.26};
+    auto plan = plan_setpoint(map, odd, {.charge_kw = 11});
+    ASSERT_TRUE(plan) << plan.error();
+    EXPECT_EQ(plan->writes[0].values, Words{100});
+    EXPECT_DOUBLE_EQ(plan->writes[0].value, 10.0);
+    plan = plan_setpoint(map, odd, {.charge_kw = 10.06});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes[0].values, Words{100});
+    plan = plan_setpoint(map, odd, {.discharge_kw = 9});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes[0].values, Words{static_cast<std::uint16_t>(-72)});
+    plan = plan_setpoint(map, odd, {.charge_kw = 9.96});  // 100: up, within the limit
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes[0].values, Words{100});
+    plan = plan_setpoint(map, odd, {.discharge_kw = 7.04});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes[0].values, Words{static_cast<std::uint16_t>(-70)});
+
+    // The same for a magnitude and for separate charge / discharge points.
+    map.direction_values = {.charge = 1, .discharge = 2, .idle = 0};
+    map.points = {pt("direction", 20, PointType::uint16),
+                  pt("power_magnitude", 21, PointType::uint16, 0.1)};
+    plan = plan_setpoint(map, odd, {.charge_kw = 11, .direction = 1});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes.back().values, Words{100});
+    map.points = {pt("charge_setpoint", 10, PointType::uint16, 0.1),
+                  pt("discharge_setpoint", 11, PointType::uint16, 0.1)};
+    plan = plan_setpoint(map, odd, {.discharge_kw = 9});
+    ASSERT_TRUE(plan);
+    EXPECT_EQ(plan->writes.back().values, Words{72});
+}
+
 TEST(ModbusSetpointPlan, SocLimitsStopChargingAndDischarging) {
     const auto map = battery_sim::generic_battery_map();
     AssetLimits l = limits;
