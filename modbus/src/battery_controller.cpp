@@ -29,6 +29,10 @@ ControlResult ControlResult::from(const ModbusError& e) {
         case ErrorKind::bad_reply:
             word = "bad reply";  // the device answered, with something else
             break;
+        case ErrorKind::verify_read_failed:
+            // Not the bare exception: the write itself was taken.
+            word = "verify: read back failed: " + exception_title(e.exception_code);
+            break;
         case ErrorKind::invalid_request:
         case ErrorKind::verify_mismatch:
             word = e.message;  // ours to explain, not the device's word
@@ -147,8 +151,11 @@ struct BatteryController::State {
             (error->kind == ErrorKind::shutdown || error->kind == ErrorKind::invalid_request)) {
             return;
         }
-        // A read-back that differs was still answered.
-        const bool ok = (!error || error->kind == ErrorKind::verify_mismatch) && !poller->failing();
+        // A read-back that differs, or that the device refused, was still
+        // answered: the device is there.
+        const bool ok = (!error || error->kind == ErrorKind::verify_mismatch ||
+                         error->kind == ErrorKind::verify_read_failed) &&
+                        !poller->failing();
         std::lock_guard lock(handler_mutex);
         if (ok == up.load(std::memory_order_relaxed)) return;
         up.store(ok, std::memory_order_release);

@@ -570,7 +570,11 @@ void ModbusConnection::Core::execute(Job& job) {
         const ReadRequest check{w.unit, w.table, w.address,
                                 static_cast<std::uint16_t>(w.values.size())};
         if (auto error = perform(check, back)) {
-            error->message = describe(w) + ": reading the value back failed: " + error->message;
+            // The device took the write and answered the read: it is there,
+            // only the read-back is refused (a write-only register, say).
+            // Refused with exception 1-3, it will be refused every time.
+            if (error->kind == ErrorKind::exception) error->kind = ErrorKind::verify_read_failed;
+            error->message = describe(w) + ": verify: read back failed: " + error->message;
             job.on_write(std::move(error));
             return;
         }

@@ -319,6 +319,43 @@ TEST(ModbusBatteryController, AWriteTheDeviceMayHaveTakenKeepsItsValue) {
     battery.stop();
 }
 
+// A device that takes the write but refuses to read it back is there: the
+// command fails with its own word, not the bare exception, and the battery
+// does not go down (nor come down with every refresh).
+TEST(ModbusBatteryController, AReadBackTheDeviceRefusesIsNotADeadDevice) {
+    BatterySimulator sim;
+    sim.start();
+    Notes notes;
+    auto options = controller_options(sim.options().map);
+    options.verify = true;
+    BatteryController battery(connect_to(sim), options, notes.handlers());
+    battery.start();
+    ASSERT_TRUE(eventually([&] { return battery.connected(); }));
+
+    sim.inject_exception(100, 2, 1, 1);  // the write is served, its read-back refused
+    auto result = wait([&](ControlDone d) { battery.set_charge(7, d); });
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "verify: read back failed: Illegal data address");
+    EXPECT_FALSE(result.retryable) << "refused with exception 2, it is refused every time";
+    EXPECT_NE(result.detail.find("write holding 100..101: verify: read back failed: "
+                                 "127.0.0.1:" +
+                                 std::to_string(sim.port()) +
+                                 " unit 1 read holding 100..101: Illegal data address"),
+              std::string::npos)
+        << result.detail;
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 7.0);
+    EXPECT_TRUE(battery.connected());
+
+    sim.inject_exception(100, 6, 1, 1);  // busy: worth another try
+    result = wait([&](ControlDone d) { battery.set_charge(8, d); });
+    EXPECT_EQ(result.error, "verify: read back failed: Server device busy");
+    EXPECT_TRUE(result.retryable);
+    EXPECT_TRUE(battery.connected());
+    battery.stop();
+    std::lock_guard lock(notes.mutex);
+    EXPECT_EQ(notes.states, std::vector<bool>{true}) << "went down for a refused read-back";
+}
+
 TEST(ModbusBatteryController, ExceptionsAndMissingPointsAreNotRetryable) {
     BatterySimulator sim;
     sim.start();

@@ -29,7 +29,9 @@ struct ControlResult {
     /// exception 1-3, a value the map cannot hold, a point the map lacks).
     bool retryable = true;
     /// The command's error (ARCHITECTURE.md): the device's exception name
-    /// ("Illegal data address"), "timeout", "not connected" or "bad reply";
+    /// ("Illegal data address"), "timeout", "not connected" or "bad reply",
+    /// or "verify: read back failed: " and the exception name when the
+    /// device took the write but refused its read-back;
     /// for a failure of ours (a value the map cannot hold, a point it lacks)
     /// what is wrong.
     std::string error;

@@ -10,15 +10,17 @@ namespace gridgate::modbus {
 
 /// What kind of failure a request met.
 enum class ErrorKind {
-    exception,        ///< the device answered with a Modbus exception
-    timeout,          ///< no answer within the response timeout
-    not_connected,    ///< no TCP connection to the device
-    transport,        ///< the connection broke under the request
-    bad_reply,        ///< an answer that does not fit the request (malformed, wrong
-                      ///< transaction id or unit, unknown exception code)
-    shutdown,         ///< the connection was stopped before the request ran
-    invalid_request,  ///< the request cannot be sent (count or address out of range)
-    verify_mismatch,  ///< a written value read back differently
+    exception,           ///< the device answered with a Modbus exception
+    timeout,             ///< no answer within the response timeout
+    not_connected,       ///< no TCP connection to the device
+    transport,           ///< the connection broke under the request
+    bad_reply,           ///< an answer that does not fit the request (malformed, wrong
+                         ///< transaction id or unit, unknown exception code)
+    shutdown,            ///< the connection was stopped before the request ran
+    invalid_request,     ///< the request cannot be sent (count or address out of range)
+    verify_mismatch,     ///< a written value read back differently
+    verify_read_failed,  ///< the write was acknowledged, but its read-back was
+                         ///< answered with an exception (exception_code)
 };
 
 struct ModbusError {
