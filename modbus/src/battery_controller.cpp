@@ -274,7 +274,7 @@ void run_timer(const StatePtr& s) {
                 auto write = plan_heartbeat(s->options.map, s->beat++);
                 lock.unlock();
                 if (!write) {
-                    s->note("heartbeat: " + write.error());
+                    s->note("heartbeat failed: " + write.error());
                 } else if (!s->connection->write({s->options.unit, write->table, write->address,
                                                   write->values, write->write_multiple},
                                                  [s](std::optional<ModbusError> e) {
@@ -282,7 +282,9 @@ void run_timer(const StatePtr& s) {
                                                      if (e)
                                                          s->note("heartbeat failed: " + e->message);
                                                  })) {
-                    s->note("heartbeat not sent: the connection is stopped or its queue is full");
+                    s->note(
+                        "heartbeat failed: not sent, the connection is stopped or its queue is "
+                        "full");
                 }
                 lock.lock();
                 continue;

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <sstream>
+#include <utility>
 
 #include "gridgate/modbus/codec.hpp"
 
@@ -300,7 +302,32 @@ Expected<RegisterWrite> plan_heartbeat(const RegisterMap& map, std::uint64_t bea
                 break;  // stays exact in a double
         }
     }
-    const double raw = static_cast<double>(beat % modulus);
+    // ... and within the point's own min/max (engineering values), where it
+    // has them: a watchdog with max = 20 counts 0..20 and wraps to 0.
+    double low = 0;
+    double high = static_cast<double>(modulus - 1);
+    if (p->min || p->max) {
+        const auto raw_of = [&](std::optional<double> v, double none) {
+            if (!v) return none;
+            const double raw = (*v - p->offset) / p->scale;
+            // 2.0 / 0.1 is 19.999999999999996: snap what is an integer.
+            return std::fabs(raw - std::nearbyint(raw)) < 1e-6 ? std::nearbyint(raw) : raw;
+        };
+        const double inf = std::numeric_limits<double>::infinity();
+        // A negative scale turns the engineering min into the raw max.
+        double a = raw_of(p->min, p->scale > 0 ? -inf : inf);
+        double b = raw_of(p->max, p->scale > 0 ? inf : -inf);
+        if (a > b) std::swap(a, b);
+        low = std::max(low, std::ceil(a));
+        high = std::min(high, std::floor(b));
+        if (low > high) {
+            return Expected<RegisterWrite>::failure(map_prefix(map) + "heartbeat point '" +
+                                                    hb.point +
+                                                    "' has no counter value within its range");
+        }
+    }
+    const auto span = static_cast<std::uint64_t>(high - low) + 1;
+    const double raw = low + static_cast<double>(beat % span);
     return write_of(map, *p, raw * p->scale + p->offset);
 }
 

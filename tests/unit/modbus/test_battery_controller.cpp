@@ -474,6 +474,45 @@ TEST(ModbusBatteryController, HeartbeatCountsWhileRunning) {
     EXPECT_EQ(beats().size(), after_stop);
 }
 
+// The counter wraps within the point's own range, and a beat that cannot be
+// written is a failure (the adapter logs notes that say "failed" at warn).
+TEST(ModbusBatteryController, HeartbeatWrapsWithinThePointsRange) {
+    SimulatorOptions options;
+    options.map.points.push_back(
+        RegisterPoint{.name = "watchdog", .address = 300, .min = 1, .max = 3});
+    options.map.heartbeat = Heartbeat{.point = "watchdog", .interval = 10ms};
+    BatterySimulator sim(options);
+    sim.start();
+    Notes notes;
+    BatteryController battery(connect_to(sim), controller_options(options.map), notes.handlers());
+    battery.start();
+    const auto beats = [&] {
+        std::vector<std::uint16_t> values;
+        for (const auto& w : sim.writes()) {
+            if (w.address == 300) values.push_back(w.values.at(0));
+        }
+        return values;
+    };
+    ASSERT_TRUE(eventually([&] { return beats().size() >= 5; }));
+    const auto seen = beats();
+    for (std::size_t i = 0; i < seen.size(); ++i) EXPECT_EQ(seen[i], 1 + i % 3) << i;
+    EXPECT_FALSE(notes.has("heartbeat failed"));
+    battery.stop();
+
+    auto empty = options.map;
+    empty.points.back().min.reset();
+    empty.points.back().max = -1;  // no counter value fits
+    Notes failing;
+    BatteryController broken(connect_to(sim), controller_options(empty), failing.handlers());
+    broken.start();
+    EXPECT_TRUE(eventually([&] {
+        return failing.has(
+            "heartbeat failed: register map 'generic_battery': heartbeat point "
+            "'watchdog' has no counter value within its range");
+    }));
+    broken.stop();
+}
+
 TEST(ModbusBatteryController, ReassertsTheSetpointAfterAReconnect) {
     auto sim = std::make_unique<BatterySimulator>();
     sim->start();

@@ -308,6 +308,26 @@ TEST(ModbusSetpointPlan, HeartbeatCountsAndWraps) {
     EXPECT_EQ(plan_heartbeat(map, 0)->values, Words{0});
     EXPECT_EQ(plan_heartbeat(map, 7)->values, Words{7});
     EXPECT_EQ(plan_heartbeat(map, 65536 + 3)->values, Words{3});
+    // Within the point's own range: max = 20 counts 0..20, then 0 again.
+    map.points.back().max = 20;
+    EXPECT_EQ(plan_heartbeat(map, 20)->values, Words{20});
+    EXPECT_EQ(plan_heartbeat(map, 21)->values, Words{0});
+    map.points.back().min = 1;
+    map.points.back().max = 3;
+    std::vector<Words> beats;
+    for (std::uint64_t beat = 0; beat < 5; ++beat)
+        beats.push_back(plan_heartbeat(map, beat)->values);
+    EXPECT_EQ(beats, (std::vector<Words>{{1}, {2}, {3}, {1}, {2}}));
+    // Scaled: 0.1 per step up to 2.0 is raw 0..20.
+    map.points.back() = pt("watchdog", 300, PointType::uint16, 0.1);
+    map.points.back().max = 2.0;
+    EXPECT_EQ(plan_heartbeat(map, 20)->values, Words{20});
+    EXPECT_EQ(plan_heartbeat(map, 21)->values, Words{0});
+    map.points.back().max = -1;
+    auto none = plan_heartbeat(map, 0);
+    ASSERT_FALSE(none);
+    EXPECT_NE(none.error().find("has no counter value within its range"), std::string::npos);
+    map.points.back() = pt("watchdog", 300, PointType::uint16);
     map.heartbeat->mode = Heartbeat::Mode::constant;
     map.heartbeat->value = 0x55;
     EXPECT_EQ(plan_heartbeat(map, 9)->values, Words{0x55});

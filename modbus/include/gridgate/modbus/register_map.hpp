@@ -108,7 +108,7 @@ struct PreWrite {
 /// back to local control.
 struct Heartbeat {
     enum class Mode {
-        counter,   ///< writes 0, 1, 2, ... wrapping at the point's range
+        counter,   ///< writes 0, 1, 2, ... wrapping within the point's type and min/max
         constant,  ///< writes `value` each time
     };
     std::string point;

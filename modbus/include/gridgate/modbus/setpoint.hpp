@@ -92,7 +92,8 @@ Expected<RegisterWrite> plan_power_limit(const RegisterMap& map, const AssetLimi
                                          double kw);
 
 /// The heartbeat write number `beat` (0, 1, 2, ...): the counter value wraps
-/// within the point's raw range. Fails when the map has no heartbeat.
+/// within the point's raw range and its own min/max (max = 20 counts 0..20).
+/// Fails when the map has no heartbeat, or its range holds no counter value.
 Expected<RegisterWrite> plan_heartbeat(const RegisterMap& map, std::uint64_t beat);
 
 /// Reads back what a setpoint plan wrote: true when `registers` equal the
