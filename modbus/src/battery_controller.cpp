@@ -140,6 +140,10 @@ struct BatteryController::State {
     // Guarded by handler_mutex, which also orders the reports; `up` is what
     // was last reported, readable without the lock (a handler may ask).
     std::atomic<bool> up{false};
+    /// The last heartbeat the device answered failed (refused, no answer,
+    /// a bad reply): like a polled read that keeps failing, it keeps the
+    /// unit down until a heartbeat succeeds.
+    std::atomic<bool> heartbeat_failing{false};
 
     /// The outcome of one of this unit's requests. A request that never
     /// went out (the connection stopping, a request the client refuses)
@@ -155,15 +159,31 @@ struct BatteryController::State {
         // answered: the device is there.
         const bool ok = (!error || error->kind == ErrorKind::verify_mismatch ||
                          error->kind == ErrorKind::verify_read_failed) &&
-                        !poller->failing();
+                        !poller->failing() && !heartbeat_failing.load(std::memory_order_acquire);
         std::lock_guard lock(handler_mutex);
         if (ok == up.load(std::memory_order_relaxed)) return;
         up.store(ok, std::memory_order_release);
         if (!handlers_off && handlers.on_connection) {
             handlers.on_connection(ok, ok      ? std::string()
                                        : error ? error->message
-                                               : "a polled read keeps failing");
+                                       : heartbeat_failing.load(std::memory_order_acquire)
+                                           ? "the heartbeat keeps failing"
+                                           : "a polled read keeps failing");
         }
+    }
+
+    /// A heartbeat's outcome. One the device failed (not one that never
+    /// went out for want of a connection) keeps the unit down until a
+    /// heartbeat succeeds, so a device that refuses every beat does not
+    /// flap up and down with the polls that succeed in between.
+    void heartbeat_answered(const std::optional<ModbusError>& error) {
+        if (!error) {
+            heartbeat_failing.store(false, std::memory_order_release);
+        } else if (error->kind == ErrorKind::exception || error->kind == ErrorKind::timeout ||
+                   error->kind == ErrorKind::bad_reply) {
+            heartbeat_failing.store(true, std::memory_order_release);
+        }
+        answered(error);
     }
 
     std::vector<WriteRequest> requests(const std::vector<RegisterWrite>& writes) const {
@@ -278,7 +298,7 @@ void run_timer(const StatePtr& s) {
                 } else if (!s->connection->write({s->options.unit, write->table, write->address,
                                                   write->values, write->write_multiple},
                                                  [s](std::optional<ModbusError> e) {
-                                                     s->answered(e);
+                                                     s->heartbeat_answered(e);
                                                      if (e)
                                                          s->note("heartbeat failed: " + e->message);
                                                  })) {

@@ -1,5 +1,6 @@
 // The battery controller against the simulator: combined setpoints, limits,
 // verify, refresh, heartbeat, re-assert after reconnect, shutdown.
+#include <algorithm>
 #include <future>
 #include <mutex>
 #include <set>
@@ -511,6 +512,42 @@ TEST(ModbusBatteryController, HeartbeatWrapsWithinThePointsRange) {
             "'watchdog' has no counter value within its range");
     }));
     broken.stop();
+}
+
+// A heartbeat the device keeps refusing keeps the battery down, as a polled
+// read that keeps failing does: the polls that succeed in between do not
+// bring it up (and down again at the next beat).
+TEST(ModbusBatteryController, AHeartbeatThatKeepsFailingKeepsTheBatteryDown) {
+    SimulatorOptions options;
+    options.map.points.push_back(RegisterPoint{.name = "watchdog", .address = 300});
+    options.map.heartbeat = Heartbeat{.point = "watchdog", .interval = 50ms};
+    BatterySimulator sim(options);
+    sim.start();
+    Notes notes;
+    BatteryController battery(connect_to(sim), controller_options(options.map), notes.handlers());
+    battery.start();
+    ASSERT_TRUE(eventually([&] { return battery.connected(); }));
+
+    sim.inject_exception(300, 4);
+    ASSERT_TRUE(eventually([&] { return !battery.connected(); }));
+    const auto beats_failed = [&] {
+        std::lock_guard lock(notes.mutex);
+        return std::count_if(notes.lines.begin(), notes.lines.end(), [](const std::string& l) {
+            return l.find("heartbeat failed") != std::string::npos;
+        });
+    };
+    const auto failed_before = beats_failed();
+    ASSERT_TRUE(eventually([&] { return beats_failed() >= failed_before + 3; }));
+    {
+        std::lock_guard lock(notes.mutex);
+        EXPECT_EQ(notes.states, (std::vector<bool>{true, false})) << "the battery flapped";
+    }
+
+    sim.clear_faults();
+    EXPECT_TRUE(eventually([&] { return battery.connected(); }));
+    battery.stop();
+    std::lock_guard lock(notes.mutex);
+    EXPECT_EQ(notes.states, (std::vector<bool>{true, false, true}));
 }
 
 TEST(ModbusBatteryController, ReassertsTheSetpointAfterAReconnect) {

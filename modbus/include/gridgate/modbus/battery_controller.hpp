@@ -145,7 +145,9 @@ class BatteryController {
     std::optional<double> soc() const;
     /// This unit's last request succeeded (so the connection was up): it
     /// turns true only when a request of this unit succeeds, false when one
-    /// fails (timeout, exception answer, connection lost or not connected).
+    /// fails (timeout, exception answer, connection lost or not connected);
+    /// a polled read or a heartbeat that keeps failing keeps it false until
+    /// that read, or a heartbeat, succeeds again.
     /// The connection being re-opened changes nothing by itself, so a
     /// device that stays dead gives no up/down pairs. on_connection follows it.
     bool connected() const;
