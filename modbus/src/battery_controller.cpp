@@ -584,6 +584,13 @@ void set_side(const StatePtr& s, std::size_t side, const char* what, double kw,
                 // queued one plans `latest` when its turn comes.
                 if (s->open_batch != s->gathering) s->latest[side] = kw;
                 s->open_batch->waiters.push_back(std::move(waiter));
+                // A slot has one charge and one discharge command: with both
+                // in, there is nothing left to wait for.
+                if (s->open_batch == s->gathering) {
+                    bool sides[2] = {false, false};
+                    for (const auto& w : s->gathering->waiters) sides[w.side] = true;
+                    if (sides[0] && sides[1]) refused = flush_gathering_locked(s);
+                }
             } else {
                 // Whatever gathers for another slot goes first, in order.
                 refused = flush_gathering_locked(s);

@@ -811,6 +811,31 @@ TEST(ModbusBatteryController, ASlotsCommandsDispatchedBackToBackAreOneWrite) {
     battery.stop();
 }
 
+// A slot holds one charge and one discharge command: once both are in, the
+// write goes out without waiting out the rest of the slot window.
+TEST(ModbusBatteryController, ASlotWithBothCommandsInDoesNotWaitOutItsWindow) {
+    BatterySimulator sim;
+    sim.start();
+    auto options = controller_options(sim.options().map);
+    options.poll.plan.default_interval = 1h;
+    options.slot_window = 1h;  // only the sibling can end the wait
+    BatteryController battery(connect_to(sim), options);
+    battery.start();
+    const auto slot = std::chrono::system_clock::now();
+    auto first = std::make_shared<std::promise<ControlResult>>();
+    auto second = std::make_shared<std::promise<ControlResult>>();
+    battery.set_discharge(
+        5, [first](ControlResult r) { first->set_value(std::move(r)); }, slot);
+    battery.set_charge(
+        20, [second](ControlResult r) { second->set_value(std::move(r)); }, slot);
+    auto done = first->get_future();
+    ASSERT_EQ(done.wait_for(30s), std::future_status::ready);
+    EXPECT_TRUE(done.get().ok);
+    EXPECT_TRUE(second->get_future().get().ok);
+    EXPECT_DOUBLE_EQ(sim.setpoint_kw(), 15);
+    battery.stop();
+}
+
 // power_setpoint int16 x 0.01 holds at most 327.67 kW. A charge of 400 kW
 // (within a max_charge_kw of 500 that --check-config refuses, but a
 // controller may be given) fails on its own: it neither becomes the kept
