@@ -4,11 +4,13 @@
 //     and through a bare libmodbus loop on the same simulator (the ratio is
 //     the client's overhead), with the device and the client on separate
 //     cores and then on one core.
-//  2. N devices (default 100), each on its own host:port, polled every second
-//     by a Poller, plus a setpoint write to every device at each slot change:
-//     time from the slot's scheduled_at to each write's acknowledgement, and
-//     the CPU the client side used (the simulators run in a child process so
-//     they are not counted).
+//  2. N devices (default 100), each on its own host:port, each driven by a
+//     BatteryController as the adapter drives it: polled every second, and at
+//     each slot change handed the slot's charge and discharge commands one
+//     right after the other (one combined write, after the controller's slot
+//     window): time from the slot's scheduled_at to each command's
+//     acknowledgement, and the CPU the client side used (the simulators run
+//     in a child process so they are not counted).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -34,6 +36,7 @@
 
 #include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
+#include "gridgate/modbus/battery_controller.hpp"
 #include "gridgate/modbus/connection.hpp"
 #include "gridgate/modbus/poller.hpp"
 #include "gridgate/modbus/setpoint.hpp"
@@ -332,20 +335,23 @@ int run(const Settings& s) {
         return 1;
     }
     const auto map = battery_sim::generic_battery_map();
-    const modbus::AssetLimits limits{.max_charge_kw = 50, .max_discharge_kw = 50};
-    modbus::ConnectionPool pool;
-    std::vector<std::shared_ptr<modbus::ModbusConnection>> connections;
-    std::vector<std::unique_ptr<modbus::Poller>> pollers;
-    std::atomic<long> readings{0};
     const auto interval = std::chrono::milliseconds(static_cast<long>(s.poll_seconds * 1000));
+    modbus::ConnectionPool pool;
+    std::vector<std::unique_ptr<modbus::BatteryController>> batteries;
+    std::atomic<long> readings{0};
     for (auto port : ports) {
         auto c = pool.get({"127.0.0.1", port}, {});
-        connections.push_back(*c);
-        pollers.push_back(std::make_unique<modbus::Poller>(
-            *c, map.points, modbus::PollerOptions{.plan = {.default_interval = interval}},
-            modbus::PollerHandlers{[&](const modbus::PointReading&) { ++readings; }, nullptr}));
+        modbus::BatteryControllerOptions options;
+        options.map = map;
+        options.limits = {.max_charge_kw = 50, .max_discharge_kw = 50};
+        options.on_shutdown = modbus::BatteryControllerOptions::OnShutdown::leave;
+        options.poll = modbus::PollerOptions{.plan = {.default_interval = interval}};
+        batteries.push_back(std::make_unique<modbus::BatteryController>(
+            *c, std::move(options),
+            modbus::BatteryControllerHandlers{[&](const modbus::PointReading&) { ++readings; },
+                                              nullptr, nullptr}));
     }
-    for (auto& p : pollers) p->start();
+    for (auto& b : batteries) b->start();
     std::this_thread::sleep_for(1500ms);  // connects and first polls settle
 
     std::vector<double> latencies_ms;
@@ -356,37 +362,36 @@ int run(const Settings& s) {
     const long readings_begin = readings.load();
     for (int slot = 0; slot < s.slots; ++slot) {
         const auto scheduled_at = Clock::now() + 1s;
+        const auto slot_at = std::chrono::system_clock::now() + 1s;
         std::this_thread::sleep_until(scheduled_at);  // the engine's timer firing at scheduled_at
         const double kw = (slot % 2 == 0) ? 10.0 : -10.0;
-        auto plan = modbus::plan_setpoint(
-            map, limits, {.charge_kw = std::max(kw, 0.0), .discharge_kw = std::max(-kw, 0.0)});
-        for (auto& c : connections) {
-            const auto& w = plan->writes.front();
-            c->write({1, w.table, w.address, w.values}, [&, scheduled_at](
-                                                            std::optional<modbus::ModbusError> e) {
-                const double ms =
-                    std::chrono::duration<double, std::milli>(Clock::now() - scheduled_at).count();
-                if (e) ++failures;
-                std::lock_guard lock(latencies_mutex);
-                latencies_ms.push_back(ms);
-            });
+        auto done = [&, scheduled_at](modbus::ControlResult r) {
+            const double ms =
+                std::chrono::duration<double, std::milli>(Clock::now() - scheduled_at).count();
+            if (!r.ok) ++failures;
+            std::lock_guard lock(latencies_mutex);
+            latencies_ms.push_back(ms);
+        };
+        // As the engine hands them over: the slot's charge, then its discharge.
+        for (auto& b : batteries) {
+            b->set_charge(std::max(kw, 0.0), done, slot_at);
+            b->set_discharge(std::max(-kw, 0.0), done, slot_at);
         }
     }
     std::this_thread::sleep_for(1s);
     const double wall = std::chrono::duration<double>(Clock::now() - wall_begin).count();
     const double cpu = cpu_seconds() - cpu_begin;
     const long polled = readings.load() - readings_begin;
-    for (auto& p : pollers) p->stop();
-    pollers.clear();
-    connections.clear();
+    for (auto& b : batteries) b->stop();
+    batteries.clear();
     kill(child, SIGTERM);
     waitpid(child, nullptr, 0);
 
     std::lock_guard lock(latencies_mutex);
     row(std::to_string(s.devices) + " devices: point readings/s", fixed(polled / wall, 0),
         "(" + fixed(2.0 * s.devices / s.poll_seconds, 0) + " expected)");
-    row("setpoint writes acknowledged", std::to_string(latencies_ms.size() - failures) + " of " +
-                                            std::to_string(s.devices * s.slots));
+    row("setpoint commands acknowledged", std::to_string(latencies_ms.size() - failures) + " of " +
+                                              std::to_string(2 * s.devices * s.slots));
     row("scheduled_at -> write acked, p50", fixed(percentile(latencies_ms, 50), 2) + " ms");
     row("scheduled_at -> write acked, p99", fixed(percentile(latencies_ms, 99), 2) + " ms",
         "< 20 ms");
