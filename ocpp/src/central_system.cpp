@@ -1,6 +1,7 @@
 #include "gridgate/ocpp/central_system.hpp"
 
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "charge_point_session.hpp"
 #include "json_output.hpp"
@@ -59,7 +61,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     Listener(std::vector<net::io_context*> contexts, std::shared_ptr<ServerState> state)
         : contexts_(std::move(contexts)),
           state_(std::move(state)),
-          acceptor_(contexts_.front()->get_executor()) {}
+          acceptor_(contexts_.front()->get_executor()),
+          retry_timer_(contexts_.front()->get_executor()) {}
 
     void open(const tcp::endpoint& endpoint) {
         acceptor_.open(endpoint.protocol());
@@ -76,11 +79,17 @@ class Listener : public std::enable_shared_from_this<Listener> {
         net::post(acceptor_.get_executor(), [self = shared_from_this()] {
             beast::error_code ignored;
             self->acceptor_.close(ignored);
+            self->retry_timer_.cancel();
         });
     }
 
   private:
+    // After a failed accept: the connection that failed stays in the
+    // backlog, so accepting again at once fails again at once.
+    static constexpr std::chrono::milliseconds kAcceptRetry{100};
+
     void do_accept() {
+        if (!acceptor_.is_open()) return;
         auto& context = *contexts_[next_context_];
         next_context_ = (next_context_ + 1) % contexts_.size();
         acceptor_.async_accept(context.get_executor(),
@@ -92,10 +101,25 @@ class Listener : public std::enable_shared_from_this<Listener> {
     void on_accept(beast::error_code ec, Socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) {
-            // Out of descriptors and the like: keep accepting, the next
-            // connection may succeed once others have closed.
-            state_->log(LogLevel::Warning, "accept failed: " + ec.message());
-        } else if (state_->tls) {
+            // Out of descriptors and the like: back off instead of spinning,
+            // and say so once until a connection is accepted again.
+            if (!accept_failing_) {
+                state_->log(LogLevel::Warning, "accept failed: " + ec.message() +
+                                                   "; retrying every " +
+                                                   std::to_string(kAcceptRetry.count()) + " ms");
+                accept_failing_ = true;
+            }
+            retry_timer_.expires_after(kAcceptRetry);
+            retry_timer_.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+                if (!wait_ec) self->do_accept();
+            });
+            return;
+        }
+        if (accept_failing_) {
+            accept_failing_ = false;
+            state_->log(LogLevel::Info, "accepting connections again");
+        }
+        if (state_->tls) {
             std::make_shared<ChargePointSession<TlsStream>>(state_, std::move(socket), *state_->tls)
                 ->run();
         } else {
@@ -108,6 +132,8 @@ class Listener : public std::enable_shared_from_this<Listener> {
     std::size_t next_context_ = 0;
     std::shared_ptr<ServerState> state_;
     tcp::acceptor acceptor_;
+    net::steady_timer retry_timer_;
+    bool accept_failing_ = false;  // since the last accept that succeeded
 };
 
 }  // namespace detail

@@ -1,7 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <numeric>
 #include <thread>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "ocpp_test_support.hpp"
 
@@ -1079,6 +1087,141 @@ TEST_F(CentralSystemTest, PeerTextReachesTheLogAsUtf8WithC1ControlsEscaped) {
     }
     ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
     EXPECT_TRUE(server.logged("charge point 'CP\xc3\xbc\\xff\\xc2\\x9b\\xc0\\xaf'"));
+}
+
+// Reads exactly `size` bytes from a pipe, or false when they do not come
+// within `limit` (or the other end closed).
+bool read_within(int fd, void* out, std::size_t size, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    auto* bytes = static_cast<char*>(out);
+    while (size > 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd ready{fd, POLLIN, 0};
+        if (::poll(&ready, 1, static_cast<int>(left.count())) <= 0) continue;
+        const auto n = ::read(fd, bytes, size);
+        if (n <= 0) return false;
+        bytes += n;
+        size -= static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+struct DescriptorReport {
+    std::int32_t warnings = -1;  // "accept failed" warnings over the second after the first
+    std::int32_t resumed = 0;    // "accepting connections again" logged after fds were freed
+};
+
+// The child of ListenerBacksOffWhileOutOfDescriptors: a central system whose
+// process runs out of file descriptors. It tells the parent its port once
+// every descriptor is taken, waits for the parent's connection, watches the
+// log for a second, frees the descriptors and reports. Never returns.
+[[noreturn]] void serve_without_descriptors(int to_parent, int from_parent) {
+    std::atomic<int> warnings{0};
+    std::atomic<int> resumed{0};
+    net::io_context io;
+    auto work = net::make_work_guard(io);
+    CentralSystemOptions options;
+    options.listen_address = "127.0.0.1";
+    options.log = [&](LogLevel level, std::string_view message) {
+        if (level == LogLevel::Warning && message.find("accept failed") != std::string_view::npos)
+            ++warnings;
+        if (level == LogLevel::Info &&
+            message.find("accepting connections again") != std::string_view::npos)
+            ++resumed;
+    };
+    CentralSystem server(
+        io, options, [](const HandshakeRequest&) { return HandshakeDecision::Accept; },
+        std::make_shared<RecordingHandler>());
+    server.start();
+    std::thread runner([&io] { io.run(); });
+
+    // A low limit only in this process, then every descriptor under it taken.
+    rlimit limit{};
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    limit.rlim_cur = std::min<rlim_t>(limit.rlim_cur, 256);
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    std::vector<int> taken;
+    for (;;) {
+        const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) break;
+        taken.push_back(fd);
+    }
+    const bool exhausted = errno == EMFILE;
+    const std::uint16_t port = exhausted ? server.port() : 0;
+    [[maybe_unused]] auto ignored = ::write(to_parent, &port, sizeof port);
+    char byte = 0;
+    DescriptorReport report;
+    if (exhausted && read_within(from_parent, &byte, 1, 10s) &&
+        wait_until([&] { return warnings > 0; }, 10s)) {
+        std::this_thread::sleep_for(1s);  // the window the warnings are counted over
+        report.warnings = warnings;
+        for (int fd : taken) ::close(fd);
+        report.resumed = wait_until([&] { return resumed > 0; }, 10s) ? 1 : 0;
+    }
+    ignored = ::write(to_parent, &report, sizeof report);
+    // Serve the parent's upgrade until it has read the answer.
+    read_within(from_parent, &byte, 1, 10s);
+    ::_exit(0);
+}
+
+// EMFILE leaves the connection in the backlog, so an accept retried at once
+// fails at once: the listener must back off and warn once, not spin and
+// flood the log. Run in a child process: a descriptor limit there cannot
+// starve the test runner, and the failure is the kernel's own.
+TEST(ListenerTest, ListenerBacksOffWhileOutOfDescriptors) {
+    int down[2];
+    int up[2];
+    ASSERT_EQ(::pipe(down), 0);
+    ASSERT_EQ(::pipe(up), 0);
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::close(down[1]);
+        ::close(up[0]);
+        serve_without_descriptors(up[1], down[0]);
+    }
+    ::close(down[0]);
+    ::close(up[1]);
+    struct Reap {
+        pid_t pid;
+        int fds[2];
+        ~Reap() {
+            for (int fd : fds) ::close(fd);
+            int status = 0;
+            if (::waitpid(pid, &status, WNOHANG) == 0) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, &status, 0);
+            }
+        }
+    } reap{child, {down[1], up[0]}};
+
+    std::uint16_t port = 0;
+    ASSERT_TRUE(read_within(up[0], &port, sizeof port, 30s));
+    ASSERT_NE(port, 0) << "the child could not run out of descriptors";
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
+    socket.connect({net::ip::make_address("127.0.0.1"), port});
+    net::write(socket,
+               net::buffer(std::string_view(
+                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
+    const char go = 1;
+    ASSERT_EQ(::write(down[1], &go, 1), 1);
+    DescriptorReport report;
+    ASSERT_TRUE(read_within(up[0], &report, sizeof report, 60s));
+    EXPECT_EQ(report.warnings, 1) << "warnings over one second out of descriptors";
+    EXPECT_EQ(report.resumed, 1) << "no word that accepting resumed";
+    // The connection that waited in the backlog is served once there are
+    // descriptors again.
+    http::response<http::string_body> response;
+    beast::flat_buffer buffer;
+    beast::error_code ec;
+    http::read(socket, buffer, response, ec);
+    EXPECT_EQ(response.result_int(), 101u) << ec.message();
+    ASSERT_EQ(::write(down[1], &go, 1), 1);
 }
 
 TEST_F(CentralSystemTest, HandlerExceptionBecomesInternalError) {
