@@ -159,11 +159,19 @@ TlsLoad load_tls(const std::filesystem::path& certificate, const std::filesystem
     using File = TlsFilesProblem::File;
     if (auto why = unreadable(certificate)) return TlsFilesProblem{File::Certificate, *why};
     if (auto why = unreadable(key)) return TlsFilesProblem{File::PrivateKey, *why};
-    auto make = [] {
+    // Never a passphrase: without a callback OpenSSL would prompt for one on
+    // the terminal. The callback being asked tells an encrypted key.
+    auto asked_passphrase = std::make_shared<bool>(false);
+    auto make = [&asked_passphrase] {
         net::ssl::context context(net::ssl::context::tls_server);
         context.set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
                             net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
                             net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+        context.set_password_callback(
+            [asked = asked_passphrase](std::size_t, net::ssl::context::password_purpose) {
+                *asked = true;
+                return std::string();
+            });
         return context;
     };
     net::ssl::context context = make();
@@ -175,6 +183,13 @@ TlsLoad load_tls(const std::filesystem::path& certificate, const std::filesystem
             certificate.string() + ": not a PEM certificate chain (" + ec.message() + ")"};
     }
     context.use_private_key_file(key.string(), net::ssl::context::pem, ec);
+    if (ec && *asked_passphrase) {
+        return TlsFilesProblem{File::PrivateKey,
+                               key.string() +
+                                   ": the private key is encrypted; gridgate needs it "
+                                   "unencrypted (openssl pkey -in " +
+                                   key.string() + " -out NEW_KEY_FILE)"};
+    }
     if (ec) {
         // Alone, a key that loads is one of another certificate.
         net::ssl::context alone = make();

@@ -328,5 +328,55 @@ TEST(TlsFiles, EachWayAPairCannotServeIsNamed) {
            (one.directory / "nope.pem").string() + ": No such file or directory");
 }
 
+// An encrypted key is named as such, without OpenSSL prompting for its
+// passphrase on the terminal, in both PEM forms (PKCS#8 and OpenSSL's
+// traditional one), by the check and by start().
+TEST(TlsFiles, AnEncryptedPrivateKeyIsNamedAndNeverPromptedFor) {
+    TestCertificate certificate;
+    FILE* in = std::fopen(certificate.private_key.c_str(), "r");
+    ASSERT_NE(in, nullptr);
+    EVP_PKEY* key = PEM_read_PrivateKey(in, nullptr, nullptr, nullptr);
+    std::fclose(in);
+    ASSERT_NE(key, nullptr);
+    const auto pkcs8 = certificate.directory / "pkcs8-encrypted.key";
+    const auto traditional = certificate.directory / "traditional-encrypted.key";
+    static const char passphrase[] = "secret";
+    const auto* phrase = reinterpret_cast<const unsigned char*>(passphrase);
+    FILE* out = std::fopen(pkcs8.c_str(), "w");
+    PEM_write_PrivateKey(out, key, EVP_aes_256_cbc(), phrase, 6, nullptr, nullptr);
+    std::fclose(out);
+    BIO* bio = BIO_new_file(traditional.c_str(), "w");
+    PEM_write_bio_PrivateKey_traditional(bio, key, EVP_aes_256_cbc(), phrase, 6, nullptr, nullptr);
+    BIO_free(bio);
+    EVP_PKEY_free(key);
+
+    for (const auto& encrypted : {pkcs8, traditional}) {
+        std::ifstream file(encrypted);
+        const std::string text{std::istreambuf_iterator<char>(file), {}};
+        ASSERT_NE(text.find("ENCRYPTED"), std::string::npos) << text;
+        const std::string expected = encrypted.string() +
+                                     ": the private key is encrypted; gridgate needs it "
+                                     "unencrypted (openssl pkey -in " +
+                                     encrypted.string() + " -out NEW_KEY_FILE)";
+        const auto problem = check_tls_files(certificate.certificate, encrypted);
+        ASSERT_TRUE(problem) << encrypted;
+        EXPECT_EQ(problem->file, TlsFilesProblem::File::PrivateKey);
+        EXPECT_EQ(problem->message, expected);
+
+        net::io_context io;
+        CentralSystem server(io,
+                             {.security_profile = SecurityProfile::TlsBasicAuth,
+                              .tls_certificate = certificate.certificate,
+                              .tls_private_key = encrypted},
+                             password_check, std::make_shared<RecordingHandler>());
+        try {
+            server.start();
+            ADD_FAILURE() << "started with an encrypted key";
+        } catch (const std::runtime_error& e) {
+            EXPECT_EQ(e.what(), expected);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace gridgate::ocpp
