@@ -163,9 +163,17 @@ std::optional<BasicCredentials> parse_basic_authorization(std::string_view heade
 bool credentials_match(const std::optional<BasicCredentials>& credentials,
                        std::string_view identity, std::string_view password) {
     if (!credentials) return false;
-    const bool user_ok = credentials->username == identity;
-    const bool password_ok = constant_time_equal(credentials->password, password);
-    return user_ok && password_ok;
+    // The whole "user:password" against "identity:password": the header
+    // splits at its first ':', which for an identity that holds colons
+    // ("AA:BB:CC:0001") falls inside the identity. The identity is known
+    // from the URL, so the joined text is unambiguous.
+    std::string given = credentials->username;
+    given += ':';
+    given += credentials->password;
+    std::string expected(identity);
+    expected += ':';
+    expected += password;
+    return constant_time_equal(given, expected);
 }
 
 bool offers_subprotocol(std::string_view header, std::string_view protocol) {

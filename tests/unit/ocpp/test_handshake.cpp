@@ -55,6 +55,10 @@ TEST(Handshake, ParsesBasicCredentials) {
     EXPECT_FALSE(credentials_match(credentials, "CP002", "s3cr:et"));
     EXPECT_FALSE(credentials_match(credentials, "CP001", "s3cr:eT"));
     EXPECT_FALSE(credentials_match(std::nullopt, "CP001", ""));
+    const auto mac = parse_basic_authorization(basic("AA:BB:CC:0001:s3cret"));
+    EXPECT_TRUE(credentials_match(mac, "AA:BB:CC:0001", "s3cret"));
+    EXPECT_FALSE(credentials_match(mac, "AA:BB:CC:0001", "0001:s3cret"));
+    EXPECT_FALSE(credentials_match(mac, "AA", "BB:CC:0001:s3cret0"));
 }
 
 TEST(Handshake, BasicAuthorizationIsBase64OfUserColonPassword) {
@@ -212,6 +216,36 @@ TEST(HandshakeOverSockets, Profile1ChecksBasicAuth) {
               404u);
     TestClient right(server.server->port(), {.authorization = basic("CP001:pw-1")});
     EXPECT_TRUE(right.open()) << right.handshake_error().message();
+}
+
+// MAC-style identities hold colons: the Basic auth user name then holds
+// them too, and the header's first ':' is not where user and password part.
+TEST(HandshakeOverSockets, AnIdentityWithColonsLogsInWithBasicAuth) {
+    TestServer server({.security_profile = SecurityProfile::BasicAuth},
+                      std::make_shared<RecordingHandler>(), [](const HandshakeRequest& request) {
+                          if (request.identity != "AA:BB:CC:0001")
+                              return HandshakeDecision::NotFound;
+                          return credentials_match(request.credentials, request.identity, "pw:1")
+                                     ? HandshakeDecision::Accept
+                                     : HandshakeDecision::Unauthorized;
+                      });
+    const auto port = server.server->port();
+    const std::string target = "/ocpp/AA:BB:CC:0001";
+    EXPECT_EQ(probe_upgrade(port, {.target = target, .authorization = basic("AA:BB:CC:0001:nope")})
+                  .result_int(),
+              401u);
+    EXPECT_EQ(probe_upgrade(port, {.target = target, .authorization = basic("AA:BB:CC:0001:pw")})
+                  .result_int(),
+              401u);
+    EXPECT_EQ(
+        probe_upgrade(port, {.target = target, .authorization = basic("AA:pw:1")}).result_int(),
+        401u);
+    EXPECT_EQ(probe_upgrade(port, {.target = target, .authorization = basic("AA:BB:CC:0002:pw:1")})
+                  .result_int(),
+              401u);
+    TestClient right(port, {.target = target, .authorization = basic("AA:BB:CC:0001:pw:1")});
+    ASSERT_TRUE(right.open()) << right.handshake_error().message();
+    EXPECT_TRUE(wait_until([&] { return server.server->is_connected("AA:BB:CC:0001"); }));
 }
 
 // A peer that opens a socket and then stalls (silent, or half an upgrade

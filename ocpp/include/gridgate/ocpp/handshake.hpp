@@ -30,8 +30,10 @@ std::optional<BasicCredentials> parse_basic_authorization(std::string_view heade
 // The `Authorization` header value a charge point sends: "Basic " + base64(user:password).
 std::string basic_authorization(std::string_view username, std::string_view password);
 
-// True when the credentials name `identity` as user and carry `password`.
-// Compares in constant time so the answer's timing does not leak the secret.
+// True when the credentials are `identity` as user and `password`: the
+// decoded "user:password" is compared whole with identity + ":" + password,
+// so an identity with colons in it ("AA:BB:CC:0001") works. Compares in
+// constant time so the answer's timing does not leak the secret.
 bool credentials_match(const std::optional<BasicCredentials>& credentials,
                        std::string_view identity, std::string_view password);
 
