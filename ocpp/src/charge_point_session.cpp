@@ -144,8 +144,9 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
     ws_.set_option(timeouts);
     // Pings, pongs and closes from the peer are signs of life as much as
     // its messages (on_read).
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
         last_heard_ = std::chrono::steady_clock::now();
+        if (kind == websocket::frame_type::close) close_received_ = true;
     });
     ws_.read_message_max(state_->options.max_frame_bytes);
     ws_.set_option(websocket::stream_base::decorator(
@@ -278,7 +279,11 @@ std::string ChargePointSession<Stream>::describe_read_error(beast::error_code ec
         return "message over " + std::to_string(state_->options.max_frame_bytes) +
                " bytes (closed with 1009)";
     }
-    if (ec == websocket::error::closed) {
+    // A close frame followed by a dropped connection (no TLS close_notify,
+    // or a reset before our answering close went out) ends the read with
+    // stream_truncated or the like, not `closed`: the peer's close says
+    // more than how the transport ended.
+    if (ec == websocket::error::closed || close_received_) {
         if (closing_) return close_reason_;
         const auto& reason = ws_.reason();
         // Beast reads a close frame without a body (1005, "no status

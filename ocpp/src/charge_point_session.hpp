@@ -130,6 +130,7 @@ class ChargePointSession : public SessionBase,
     bool accepted_ = false;
     bool upgrade_read_ = false;
     bool subprotocol_agreed_ = false;  // the peer offered ocpp1.6
+    bool close_received_ = false;      // the peer sent a close frame (ws_.reason())
     bool registered_ = false;
     bool writing_ = false;
     bool closing_ = false;

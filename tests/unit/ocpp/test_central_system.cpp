@@ -1034,6 +1034,36 @@ TEST_F(CentralSystemTest, ACloseWithoutAStatusCodeIsReportedAsSuch) {
     EXPECT_TRUE(server.logged("disconnected: closed by the charge point without a status code"));
 }
 
+// Embedded stacks often send their close frame and then drop TCP without
+// TLS close_notify: the charger's close is what ended the connection, as
+// over plain ws, not "stream truncated".
+TEST_F(CentralSystemTest, ACloseFrameThenADroppedTlsConnectionIsReportedAsTheClose) {
+    TestCertificate certificate;
+    TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                       .tls_certificate = certificate.certificate,
+                       .tls_private_key = certificate.private_key});
+    net::io_context io;
+    net::ssl::context tls_context{net::ssl::context::tls_client};
+    tls_context.set_verify_mode(net::ssl::verify_none);
+    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, tls_context);
+    beast::get_lowest_layer(ws).connect(
+        {net::ip::make_address("127.0.0.1"), server.server->port()});
+    ws.next_layer().handshake(net::ssl::stream_base::client);
+    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+        request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+    }));
+    ws.handshake("127.0.0.1", "/ocpp/CP001");
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    // A masked close frame with code 1000 (mask 0), then FIN without close_notify.
+    const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8};
+    net::write(ws.next_layer(), net::buffer(close_frame));
+    beast::get_lowest_layer(ws).socket().shutdown(net::ip::tcp::socket::shutdown_send);
+    ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }, 10s));
+    EXPECT_EQ(server.handler->disconnect_list()[0],
+              "CP001: closed by the charge point (code 1000)");
+    EXPECT_TRUE(server.logged("disconnected: closed by the charge point (code 1000)"));
+}
+
 // What a charger sends cannot split or forge a log line: its identity,
 // message ids, action names and close reason reach the log with control
 // characters escaped.
