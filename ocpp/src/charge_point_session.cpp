@@ -1,6 +1,7 @@
 #include "charge_point_session.hpp"
 
 #include <algorithm>
+#include <array>
 #include <exception>
 
 #include <boost/asio/dispatch.hpp>
@@ -16,6 +17,18 @@ namespace {
 // Inbound frames parse into this much stack before touching the heap; the
 // OCPP messages a charger sends fit with room to spare.
 constexpr std::size_t kParseArenaBytes = 4096;
+
+// "10 s", or "300 ms" when not whole seconds.
+std::string duration_text(std::chrono::milliseconds duration) {
+    if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
+    return std::to_string(duration.count()) + " ms";
+}
+
+bool is_http_parse_error(const beast::error_code& ec) {
+    static const auto& category = http::make_error_code(http::error::bad_method).category();
+    return ec.category() == category && ec != http::error::end_of_stream &&
+           ec != http::error::partial_message;
+}
 
 std::string truncate_close_reason(std::string reason) {
     // A close frame's reason must fit in 123 bytes.
@@ -43,7 +56,10 @@ void ChargePointSession<Stream>::start_handshake_timer() {
     deadline_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
         // Closing fails the pending TLS handshake, read or refusal write,
         // which ends the session.
-        if (!ec && !self->upgrade_read_) self->close_socket();
+        if (!ec && !self->upgrade_read_) {
+            self->handshake_timed_out_ = true;
+            self->close_socket();
+        }
     });
 }
 
@@ -67,6 +83,13 @@ void ChargePointSession<Stream>::run() {
 
 template <class Stream>
 void ChargePointSession<Stream>::on_tls_handshake(beast::error_code ec) {
+    if (ec && handshake_timed_out_) {
+        const std::string why =
+            "no TLS handshake within " + duration_text(state_->options.handshake_timeout);
+        state_->log(LogLevel::Info, who() + ": " + why);
+        on_end(why);
+        return;
+    }
     if (ec) {
         // Plain ws on a TLS port ends here: profile 2 never falls back.
         state_->log(LogLevel::Info, who() + ": TLS handshake failed: " + ec.message());
@@ -80,7 +103,7 @@ template <class Stream>
 void ChargePointSession<Stream>::do_read_request() {
     if (closing_) return on_end(close_reason_);
     handshake_ = std::make_unique<Handshake>();
-    handshake_->parser.header_limit(8 * 1024);
+    handshake_->parser.header_limit(kHeaderLimitBytes);
     handshake_->parser.body_limit(0);
     http::async_read(ws_.next_layer(), buffer_, handshake_->parser,
                      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
@@ -90,6 +113,22 @@ void ChargePointSession<Stream>::do_read_request() {
 
 template <class Stream>
 void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
+    if (ec && handshake_timed_out_) {
+        state_->log(LogLevel::Debug, who() + ": no HTTP upgrade request within " +
+                                         duration_text(state_->options.handshake_timeout));
+        on_end("handshake failed");
+        return;
+    }
+    // Answered, so that the peer learns why; the rest of its request is
+    // still unread.
+    if (ec == http::error::header_limit) {
+        return reject(http::status::request_header_fields_too_large,
+                      "request headers over " + std::to_string(kHeaderLimitBytes / 1024) + " KiB",
+                      true);
+    }
+    if (is_http_parse_error(ec)) {
+        return reject(http::status::bad_request, "malformed HTTP request: " + ec.message(), true);
+    }
     if (ec) {
         state_->log(LogLevel::Debug, who() + ": no valid HTTP upgrade request: " + ec.message());
         on_end("handshake failed");
@@ -163,7 +202,7 @@ void ChargePointSession<Stream>::on_read_request(beast::error_code ec) {
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::reject(http::status status, std::string text) {
+void ChargePointSession<Stream>::reject(http::status status, std::string text, bool unread_input) {
     state_->log(LogLevel::Info, who() + ": handshake refused (" +
                                     std::to_string(static_cast<int>(status)) + "): " + text);
     auto response = std::make_shared<http::response<http::string_body>>(
@@ -177,13 +216,35 @@ void ChargePointSession<Stream>::reject(http::status status, std::string text) {
     response->body() = std::move(text) + "\n";
     response->prepare_payload();
     http::async_write(ws_.next_layer(), *response,
-                      [self = this->shared_from_this(), response](beast::error_code, std::size_t) {
+                      [self = this->shared_from_this(), response, unread_input](
+                          beast::error_code ec, std::size_t) {
                           beast::error_code ignored;
+                          if (!ec && unread_input) {
+                              // Closing with input unread would send a reset,
+                              // which can destroy the answer before the peer
+                              // reads it: say FIN, then read until the peer
+                              // closes (bounded by the handshake timer).
+                              beast::get_lowest_layer(self->ws_).shutdown(
+                                  net::ip::tcp::socket::shutdown_send, ignored);
+                              return self->drain_then_end();
+                          }
                           beast::get_lowest_layer(self->ws_).shutdown(
                               net::ip::tcp::socket::shutdown_both, ignored);
                           self->close_socket();
                           self->on_end("handshake refused");
                       });
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::drain_then_end() {
+    auto discard = std::make_shared<std::array<char, 4096>>();
+    beast::get_lowest_layer(ws_).async_read_some(
+        net::buffer(*discard),
+        [self = this->shared_from_this(), discard](beast::error_code ec, std::size_t) {
+            if (!ec) return self->drain_then_end();
+            self->close_socket();
+            self->on_end("handshake refused");
+        });
 }
 
 template <class Stream>

@@ -61,13 +61,17 @@ class ChargePointSession : public SessionBase,
 
   private:
     static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+    static constexpr std::size_t kHeaderLimitBytes = 8 * 1024;
 
     void start_handshake_timer();
     void close_socket();
     void on_tls_handshake(beast::error_code ec);
     void do_read_request();
     void on_read_request(beast::error_code ec);
-    void reject(http::status status, std::string text);
+    // unread_input: the request was not read to its end (over the header
+    // limit, malformed); its rest is drained so the answer is not lost.
+    void reject(http::status status, std::string text, bool unread_input = false);
+    void drain_then_end();
     void on_accept(beast::error_code ec);
     void do_read();
     void on_read(beast::error_code ec);
@@ -129,8 +133,9 @@ class ChargePointSession : public SessionBase,
     std::string close_reason_;
     bool accepted_ = false;
     bool upgrade_read_ = false;
-    bool subprotocol_agreed_ = false;  // the peer offered ocpp1.6
-    bool close_received_ = false;      // the peer sent a close frame (ws_.reason())
+    bool handshake_timed_out_ = false;  // the deadline closed the socket before the upgrade
+    bool subprotocol_agreed_ = false;   // the peer offered ocpp1.6
+    bool close_received_ = false;       // the peer sent a close frame (ws_.reason())
     bool registered_ = false;
     bool writing_ = false;
     bool closing_ = false;

@@ -273,6 +273,54 @@ TEST(HandshakeOverSockets, StalledHandshakesAreClosedAfterTheTimeout) {
     }
 }
 
+// A handshake that times out says so, with the configured time, rather
+// than "Operation canceled": TLS never started, and TLS done but no
+// upgrade request (or none over plain ws).
+TEST(HandshakeOverSockets, HandshakeTimeoutsSayWhatWasMissing) {
+    TestCertificate certificate;
+    TestServer tls({.security_profile = SecurityProfile::TlsBasicAuth,
+                    .tls_certificate = certificate.certificate,
+                    .tls_private_key = certificate.private_key,
+                    .handshake_timeout = std::chrono::milliseconds(300)});
+    TestServer plain({.handshake_timeout = std::chrono::milliseconds(300)});
+    net::io_context io;
+    net::ip::tcp::socket silent(io);
+    silent.connect({net::ip::make_address("127.0.0.1"), tls.server->port()});
+    EXPECT_TRUE(wait_until([&] { return tls.logged("no TLS handshake within 300 ms"); }, 10s));
+
+    net::ssl::context tls_context{net::ssl::context::tls_client};
+    tls_context.set_verify_mode(net::ssl::verify_none);
+    beast::ssl_stream<beast::tcp_stream> after_tls(io, tls_context);
+    beast::get_lowest_layer(after_tls).connect(
+        {net::ip::make_address("127.0.0.1"), tls.server->port()});
+    after_tls.handshake(net::ssl::stream_base::client);
+    EXPECT_TRUE(
+        wait_until([&] { return tls.logged("no HTTP upgrade request within 300 ms"); }, 10s));
+
+    net::ip::tcp::socket plain_silent(io);
+    plain_silent.connect({net::ip::make_address("127.0.0.1"), plain.server->port()});
+    EXPECT_TRUE(
+        wait_until([&] { return plain.logged("no HTTP upgrade request within 300 ms"); }, 10s));
+    EXPECT_FALSE(tls.logged("Operation canceled"));
+    EXPECT_FALSE(plain.logged("Operation canceled"));
+}
+
+// An upgrade request the server cannot read is answered before the close:
+// 431 for headers over the limit, 400 for a malformed one.
+TEST(HandshakeOverSockets, OversizeAndMalformedRequestsAreAnswered) {
+    TestServer server;
+    const auto oversize =
+        raw_upgrade(server.server->port(),
+                    "GET /ocpp/CP001 HTTP/1.1\r\nX-Padding: " + std::string(9000, 'a') + "\r\n");
+    EXPECT_EQ(oversize.result_int(), 431u) << oversize.body();
+    EXPECT_TRUE(server.logged("handshake refused (431): request headers over 8 KiB"));
+    const auto malformed =
+        raw_upgrade(server.server->port(), "GET /ocpp/CP001 HTTP/1.1\r\nno colon here\r\n");
+    EXPECT_EQ(malformed.result_int(), 400u) << malformed.body();
+    EXPECT_TRUE(server.logged("handshake refused (400): malformed HTTP request"));
+    EXPECT_EQ(server.handler->connect_count(), 0u);
+}
+
 TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
     TestCertificate certificate;
     TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
