@@ -4,9 +4,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <memory>
 #include <stdexcept>
 #include <variant>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -225,6 +230,42 @@ std::optional<TlsFilesProblem> check_tls_files(const std::filesystem::path& cert
                                                const std::filesystem::path& private_key) {
     auto loaded = load_tls(certificate, private_key);
     if (auto* problem = std::get_if<TlsFilesProblem>(&loaded)) return std::move(*problem);
+    return std::nullopt;
+}
+
+namespace {
+
+// "2026-01-31T12:00:00Z"
+std::string iso_utc(const ASN1_TIME* time) {
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(time, &tm) != 1) return "an unreadable date";
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+}  // namespace
+
+std::optional<std::string> certificate_date_problem(const std::filesystem::path& certificate,
+                                                    std::chrono::system_clock::time_point now) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> file(BIO_new_file(certificate.c_str(), "r"),
+                                                   &BIO_free);
+    if (!file) return std::nullopt;
+    std::unique_ptr<X509, decltype(&X509_free)> cert(
+        PEM_read_bio_X509(file.get(), nullptr, nullptr, nullptr), &X509_free);
+    ERR_clear_error();
+    if (!cert) return std::nullopt;
+    std::time_t at = std::chrono::system_clock::to_time_t(now);
+    const ASN1_TIME* not_after = X509_get0_notAfter(cert.get());
+    const ASN1_TIME* not_before = X509_get0_notBefore(cert.get());
+    if (X509_cmp_time(not_after, &at) < 0) {
+        return certificate.string() + ": the certificate expired on " + iso_utc(not_after) +
+               " (notAfter); chargers will refuse the TLS handshake";
+    }
+    if (X509_cmp_time(not_before, &at) > 0) {
+        return certificate.string() + ": the certificate is not valid before " +
+               iso_utc(not_before) + " (notBefore); chargers will refuse the TLS handshake";
+    }
     return std::nullopt;
 }
 

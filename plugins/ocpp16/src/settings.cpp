@@ -37,7 +37,8 @@ std::string from_site_file(const std::string& path, const sdk::SourceLocation& w
 
 // The certificate and key of profile 2, read as the server will read them.
 void read_tls_files(const sdk::ConfigTable& table, ListenerSettings& l,
-                    std::vector<sdk::ConfigDiagnostic>& problems) {
+                    std::vector<sdk::ConfigDiagnostic>& problems,
+                    std::vector<sdk::ConfigDiagnostic>& warnings) {
     const sdk::ConfigValue* given[2] = {table.find("tls_certificate"),
                                         table.find("tls_private_key")};
     std::string* paths[2] = {&l.tls_certificate, &l.tls_private_key};
@@ -58,7 +59,29 @@ void read_tls_files(const sdk::ConfigTable& table, ListenerSettings& l,
         const int i = problem->file == ocpp::TlsFilesProblem::File::Certificate ? 0 : 1;
         problems.push_back(
             {given[i]->where(), "'" + std::string(keys[i]) + "': " + problem->message});
+        return;
     }
+    if (auto problem = ocpp::certificate_date_problem(l.tls_certificate))
+        warnings.push_back({given[0]->where(), "'tls_certificate': " + *problem});
+}
+
+// TLS files under a profile without TLS: most likely a forgotten
+// `security_profile = 2`, which leaves Basic auth passwords in clear text.
+void warn_unused_tls_files(const sdk::ConfigTable& table, int profile,
+                           std::vector<sdk::ConfigDiagnostic>& warnings) {
+    std::string named;
+    const sdk::ConfigValue* first = nullptr;
+    for (const char* key : {"tls_certificate", "tls_private_key"}) {
+        const auto* v = table.find(key);
+        if (!v) continue;
+        if (!first) first = v;
+        named += (named.empty() ? "'" : " and '") + std::string(key) + "'";
+    }
+    if (!first) return;
+    warnings.push_back(
+        {first->where(), named + " ignored under security_profile " + std::to_string(profile) +
+                             ": only security_profile 2 uses TLS" +
+                             (profile == 1 ? " (Basic auth passwords go in clear)" : "")});
 }
 
 // OCPP's IdToken: a CiString20Type, and a tag of no characters names no one.
@@ -127,7 +150,11 @@ Settings read_settings(const sdk::AdapterConfig& config,
             }
         }
     }
-    if (l.security_profile == 2) read_tls_files(t, l, problems);
+    if (l.security_profile == 2) {
+        read_tls_files(t, l, problems, out.warnings);
+    } else {
+        warn_unused_tls_files(t, l.security_profile, out.warnings);
+    }
 
     for (const auto& asset : config.assets) {
         const auto& a = asset.table;

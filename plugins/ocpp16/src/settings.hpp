@@ -42,6 +42,8 @@ struct ChargerSettings {
 struct Settings {
     ListenerSettings listener;
     std::vector<ChargerSettings> chargers;
+    // Not errors, but likely mistakes: the adapter logs them when it starts.
+    std::vector<sdk::ConfigDiagnostic> warnings;
 };
 
 // Reads the adapter's configuration (already checked against the declared

@@ -58,13 +58,14 @@ inline rapidjson::Document parse(std::string_view text) {
     return doc;
 }
 
-// A self-signed EC certificate for 127.0.0.1, written as PEM files.
+// A self-signed EC certificate for 127.0.0.1, written as PEM files; valid
+// from an hour ago for a day unless told otherwise (seconds from now).
 struct TestCertificate {
     std::filesystem::path directory;
     std::filesystem::path certificate;
     std::filesystem::path private_key;
 
-    TestCertificate() {
+    explicit TestCertificate(long not_before = -3600, long not_after = 3600 * 24) {
         directory = std::filesystem::temp_directory_path() /
                     ("gridgate-ocpp-tls-" + std::to_string(::getpid()) + "-" +
                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
@@ -74,8 +75,8 @@ struct TestCertificate {
         EVP_PKEY* key = EVP_EC_gen("P-256");
         X509* cert = X509_new();
         ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
-        X509_gmtime_adj(X509_getm_notBefore(cert), -3600);
-        X509_gmtime_adj(X509_getm_notAfter(cert), 3600 * 24);
+        X509_gmtime_adj(X509_getm_notBefore(cert), not_before);
+        X509_gmtime_adj(X509_getm_notAfter(cert), not_after);
         X509_set_pubkey(cert, key);
         X509_NAME* name = X509_get_subject_name(cert);
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,

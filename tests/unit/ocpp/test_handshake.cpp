@@ -410,6 +410,26 @@ TEST(TlsFiles, EachWayAPairCannotServeIsNamed) {
            (one.directory / "nope.pem").string() + ": No such file or directory");
 }
 
+// A certificate out of its dates loads, but every charger would refuse it:
+// the check names the file and the date.
+TEST(TlsFiles, ACertificateOutOfItsDatesIsNamedWithTheDate) {
+    TestCertificate certificate;
+    EXPECT_FALSE(certificate_date_problem(certificate.certificate));
+    const auto later =
+        certificate_date_problem(certificate.certificate, std::chrono::system_clock::now() + 48h);
+    ASSERT_TRUE(later);
+    EXPECT_EQ(later->rfind(certificate.certificate.string() + ": the certificate expired on 20", 0),
+              0U)
+        << *later;
+    EXPECT_NE(later->find("Z (notAfter)"), std::string::npos) << *later;
+    const auto earlier =
+        certificate_date_problem(certificate.certificate, std::chrono::system_clock::now() - 48h);
+    ASSERT_TRUE(earlier);
+    EXPECT_NE(earlier->find(": the certificate is not valid before 20"), std::string::npos)
+        << *earlier;
+    EXPECT_FALSE(certificate_date_problem(certificate.directory / "nope.pem"));
+}
+
 // An encrypted key is named as such, without OpenSSL prompting for its
 // passphrase on the terminal, in both PEM forms (PKCS#8 and OpenSSL's
 // traditional one), by the check and by start().

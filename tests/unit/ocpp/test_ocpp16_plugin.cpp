@@ -1048,6 +1048,35 @@ TEST_F(Ocpp16Plugin, SecurityProfileTwoOverTls) {
     EXPECT_FALSE(fleet.calls("CP1", "SetChargingProfile").empty());
 }
 
+// TLS files under a profile without TLS are most likely a forgotten
+// `security_profile = 2`: the start warns, naming the keys and the profile.
+TEST_F(Ocpp16Plugin, TlsFilesUnderAProfileWithoutTlsAreWarnedAbout) {
+    ocpp::test::TestCertificate certificate;
+    ASSERT_NE(start(site({{"ast_ev_001", "CP1", {{"password", std::string("s3cret")}}}},
+                         {{"security_profile", std::int64_t{1}},
+                          {"tls_certificate", certificate.certificate.string()},
+                          {"tls_private_key", certificate.private_key.string()}})),
+              0);
+    EXPECT_TRUE(host.logged(sdk::LogLevel::Warn,
+                            "site.toml:8:8: 'tls_certificate' and 'tls_private_key' ignored "
+                            "under security_profile 1: only security_profile 2 uses TLS (Basic "
+                            "auth passwords go in clear)"));
+}
+
+// An expired certificate loads, and every charger would then fail its TLS
+// handshake: the start warns, naming the file and its notAfter date.
+TEST_F(Ocpp16Plugin, AnExpiredCertificateIsWarnedAbout) {
+    ocpp::test::TestCertificate expired(-7200, -3600);
+    ASSERT_NE(start(site({{"ast_ev_001", "CP1", {{"password", std::string("s3cret")}}}},
+                         {{"security_profile", std::int64_t{2}},
+                          {"tls_certificate", expired.certificate.string()},
+                          {"tls_private_key", expired.private_key.string()}})),
+              0);
+    EXPECT_TRUE(host.logged(
+        sdk::LogLevel::Warn,
+        "'tls_certificate': " + expired.certificate.string() + ": the certificate expired on "));
+}
+
 // A new transaction runs at the setpoint that applies now: after a pause
 // (TxProfile 0) of one transaction, the next must not start on the
 // TxDefaultProfile sent before the first began.

@@ -68,6 +68,14 @@ struct TlsFilesProblem {
 std::optional<TlsFilesProblem> check_tls_files(const std::filesystem::path& certificate,
                                                const std::filesystem::path& private_key);
 
+// What is wrong with the dates of the first certificate in `certificate`
+// at `now`: "cert.pem: the certificate expired on 2026-01-31T12:00:00Z
+// (notAfter); ..." or "... is not valid before ... (notBefore); ...".
+// nullopt when it is valid then, or cannot be read (check_tls_files says why).
+std::optional<std::string> certificate_date_problem(
+    const std::filesystem::path& certificate,
+    std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+
 enum class HandshakeDecision { Accept, NotFound, Unauthorized };
 
 struct HandshakeRequest {
