@@ -120,6 +120,22 @@ TEST(ModbusBatterySim, RefusesAddressesOutsideItsMapUnlessLenient) {
     EXPECT_TRUE(read_sync(l, {1, Table::input, 200, 4}));
 }
 
+TEST(ModbusBatterySim, ClosedConnectionsDoNotKeepTheirThreads) {
+    // A gateway reconnecting for days must not run the simulator out of
+    // memory maps: each accept joins the threads of closed connections.
+    BatterySimulator sim{SimulatorOptions{}};
+    sim.start();
+    for (int i = 0; i < 20; ++i) {
+        ModbusConnection c({"127.0.0.1", sim.port()}, fast_options());
+        ASSERT_TRUE(read_sync(c, {1, Table::input, 200, 1}));
+    }
+    ASSERT_TRUE(eventually([&] { return sim.open_connections() == 0; }));
+    ModbusConnection last({"127.0.0.1", sim.port()}, fast_options());
+    ASSERT_TRUE(read_sync(last, {1, Table::input, 200, 1}));
+    EXPECT_EQ(sim.connections_accepted(), 21u);
+    EXPECT_EQ(sim.server_threads(), 1u);
+}
+
 TEST(ModbusBatterySim, RefusesAnInvalidMap) {
     SimulatorOptions options;
     options.map.points.push_back(RegisterPoint{.name = "clash", .address = 101});

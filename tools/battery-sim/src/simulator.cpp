@@ -88,6 +88,8 @@ struct BatterySimulator::Unit {
 
 struct BatterySimulator::Client {
     int fd = -1;
+    bool finished = false;  // serve() is past its last use of the mutex
+    std::thread thread;     // the one running serve()
 };
 
 namespace {
@@ -286,7 +288,8 @@ void BatterySimulator::stop() {
     stop_cv_.notify_all();
     if (acceptor_.joinable()) acceptor_.join();
     if (physics_.joinable()) physics_.join();
-    for (auto& t : servers_) t.join();
+    // Only this thread touches `servers_` now that the acceptor is gone.
+    for (auto& c : servers_) c->thread.join();
     servers_.clear();
     ::close(listen_fd_);
     listen_fd_ = -1;
@@ -306,12 +309,30 @@ void BatterySimulator::accept_loop() {
         }
         const int yes = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+        reap_finished_servers();
         auto client = std::make_shared<Client>();
         client->fd = fd;
         clients_.push_back(client);
         ++accepted_;
-        servers_.emplace_back([this, client] { serve(client); });
+        client->thread = std::thread([this, client] { serve(client); });
+        servers_.push_back(std::move(client));
     }
+}
+
+void BatterySimulator::reap_finished_servers() {
+    // A finished thread that is never joined keeps its stack mapped: a
+    // gateway reconnecting for days would run the process out of memory
+    // maps. Joining under the mutex is safe: `finished` is set under it as
+    // serve()'s last act, so such a thread no longer needs it.
+    auto done = std::partition(servers_.begin(), servers_.end(),
+                               [](const auto& c) { return !c->finished; });
+    for (auto it = done; it != servers_.end(); ++it) (*it)->thread.join();
+    servers_.erase(done, servers_.end());
+}
+
+std::size_t BatterySimulator::server_threads() const {
+    std::lock_guard lock(mutex_);
+    return servers_.size();
 }
 
 void BatterySimulator::pause(std::chrono::milliseconds d) {
@@ -420,6 +441,8 @@ void BatterySimulator::serve(std::shared_ptr<Client> client) {
         clients_.erase(std::remove(clients_.begin(), clients_.end(), client), clients_.end());
     }
     modbus_free(ctx);
+    std::lock_guard lock(mutex_);
+    client->finished = true;
 }
 
 void BatterySimulator::physics_loop() {

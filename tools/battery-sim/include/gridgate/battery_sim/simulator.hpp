@@ -96,6 +96,9 @@ class BatterySimulator {
     void clear_writes();
     std::uint64_t requests_served() const noexcept { return requests_.load(); }
     std::uint64_t connections_accepted() const noexcept { return accepted_.load(); }
+    /// Threads held for connections: the open ones, and closed ones not yet
+    /// joined (each accept joins those that have finished).
+    std::size_t server_threads() const;
     std::size_t open_connections() const;
     /// How often a setpoint fell back to idle for want of a refresh.
     std::uint64_t reverts() const noexcept { return reverts_.load(); }
@@ -119,6 +122,7 @@ class BatterySimulator {
 
   private:
     void accept_loop();
+    void reap_finished_servers();  // under mutex_
     void serve(std::shared_ptr<Client> client);
     void physics_loop();
     Unit* find_unit(std::uint8_t unit) const;
@@ -155,7 +159,7 @@ class BatterySimulator {
 
     std::thread acceptor_;
     std::thread physics_;
-    std::vector<std::thread> servers_;
+    std::vector<std::shared_ptr<Client>> servers_;  // each with its serving thread
 };
 
 }  // namespace gridgate::battery_sim
