@@ -541,9 +541,18 @@ Schedule parse_schedule_csv(std::string_view text) {
         header.emplace_back(field.text);
     } while (field.end == FieldEnd::Comma);
     if (header.size() < 2) {
+        // pandas' to_csv(sep=";") or sep="\t" makes one field of the header
+        // (read from the raw line: fields are trimmed of blanks).
+        const std::string_view first_line = text.substr(0, text.find('\n'));
+        std::string separator;
+        if (first_line.find(';') != std::string_view::npos) separator = "';'";
+        if (first_line.find('\t') != std::string_view::npos) separator = "a tab";
         refuse(at_line(1) +
                "the header names no data columns (expected the index, then one column per asset "
-               "and quantity)");
+               "and quantity)" +
+               (separator.empty()
+                    ? std::string()
+                    : "; fields are separated by ',' and this header by " + separator));
     }
 
     Schedule schedule;

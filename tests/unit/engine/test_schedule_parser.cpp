@@ -213,6 +213,13 @@ TEST(ScheduleCsvErrors, HeaderWithoutDataColumns) {
     EXPECT_EQ(csv_refusal("timestamp\n2024-01-15 08:00:00\n"),
               "line 1: the header names no data columns (expected the index, then one column per "
               "asset and quantity)");
+    // pandas' to_csv(sep=";"): the whole header is one field.
+    EXPECT_EQ(csv_refusal(";ev_001_kw\n2024-01-15 08:00:00;1.0\n"),
+              "line 1: the header names no data columns (expected the index, then one column per "
+              "asset and quantity); fields are separated by ',' and this header by ';'");
+    EXPECT_EQ(csv_refusal("\tev_001_kw\n2024-01-15 08:00:00\t1.0\n"),
+              "line 1: the header names no data columns (expected the index, then one column per "
+              "asset and quantity); fields are separated by ',' and this header by a tab");
 }
 
 TEST(ScheduleCsvErrors, DuplicateAndEmptyColumnNames) {
