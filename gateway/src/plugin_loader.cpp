@@ -134,12 +134,14 @@ std::vector<std::string> needed_libraries(const fs::path& file) {
 // plugin that needs one into a gateway without it makes the runtime end the
 // process from its constructor, before any check could refuse the plugin.
 std::string foreign_sanitizer_runtime(const fs::path& file) {
-    const bool host_has_asan = std::string_view(sdk::kBuildFingerprint).ends_with(" asan");
+    const std::string_view fingerprint = sdk::kBuildFingerprint;
+    const bool host_has_asan = fingerprint.ends_with(" asan");
+    const bool host_has_tsan = fingerprint.ends_with(" tsan");
     for (const auto& lib : needed_libraries(file)) {
         bool asan = lib.rfind("libasan.so", 0) == 0;
-        bool other = lib.rfind("libtsan.so", 0) == 0 || lib.rfind("libhwasan.so", 0) == 0 ||
-                     lib.rfind("libmsan.so", 0) == 0;
-        if ((asan && !host_has_asan) || other) return lib;
+        bool tsan = lib.rfind("libtsan.so", 0) == 0;
+        bool other = lib.rfind("libhwasan.so", 0) == 0 || lib.rfind("libmsan.so", 0) == 0;
+        if ((asan && !host_has_asan) || (tsan && !host_has_tsan) || other) return lib;
     }
     return {};
 }

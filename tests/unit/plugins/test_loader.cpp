@@ -162,6 +162,11 @@ TEST(PluginLoader, RefusesAPluginNeedingASanitizerRuntimeTheGatewayLacks) {
     EXPECT_TRUE(
         refused_with(catalog.load_file(file), "built with the sanitizer runtime libasan.so"));
     EXPECT_FALSE(is_loaded(file));
+
+    const fs::path tsan = fs::path(GRIDGATE_TEST_ASAN_PLUGIN_DIR) / "tp_tsan_runtime.so";
+    EXPECT_TRUE(
+        refused_with(catalog.load_file(tsan), "built with the sanitizer runtime libtsan.so"));
+    EXPECT_FALSE(is_loaded(tsan));
 }
 
 TEST(PluginLoader, ScansADirectoryAndRefusesADuplicateName) {

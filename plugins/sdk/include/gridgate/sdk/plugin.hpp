@@ -58,13 +58,17 @@
 #define GRIDGATE_SDK_STDLIB_MODE ""
 #endif
 
-// An ASan plugin in a plain host (or the reverse) fails at load or corrupts
-// the allocator's bookkeeping; say so plainly instead.
+// An ASan or TSan plugin in a plain host (or the reverse) fails at load or
+// corrupts the allocator's bookkeeping; say so plainly instead.
 #if defined(__SANITIZE_ADDRESS__)
 #define GRIDGATE_SDK_SANITIZER " asan"
+#elif defined(__SANITIZE_THREAD__)
+#define GRIDGATE_SDK_SANITIZER " tsan"
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define GRIDGATE_SDK_SANITIZER " asan"
+#elif __has_feature(thread_sanitizer)
+#define GRIDGATE_SDK_SANITIZER " tsan"
 #endif
 #endif
 #ifndef GRIDGATE_SDK_SANITIZER
