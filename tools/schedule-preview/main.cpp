@@ -5,7 +5,9 @@
 //
 //   schedule-preview SCHEDULE [--site site.toml] [--map ev_001=ast_charger_bay_1 ...]
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -20,9 +22,24 @@ using namespace gridgate;
 
 namespace {
 
-int usage() {
-    std::cerr << "usage: schedule-preview SCHEDULE.csv|SCHEDULE.json [--site SITE.toml] "
-                 "[--map KEY=ASSET ...]\n";
+constexpr const char* kUsage =
+    "usage: schedule-preview SCHEDULE.csv|SCHEDULE.json [--site SITE.toml] "
+    "[--map KEY=ASSET ...]\n";
+
+constexpr const char* kHelp =
+    "Shows the commands a schedule turns into, without sending anything.\n"
+    "\n"
+    "  SCHEDULE        a pandas CSV (df.to_csv()) or, named *.json, pandas JSON\n"
+    "                  (orient=\"split\", bare or with its own asset_map)\n"
+    "  --site FILE     take [schedule.asset_map] from this site file\n"
+    "  --map KEY=ASSET map a column key to an asset (repeatable; wins over the\n"
+    "                  site file, and the schedule's own asset_map over both)\n"
+    "\n"
+    "Exit status: 0 shown, 2 bad usage or a schedule the gateway would refuse.\n";
+
+// Bad usage: says what, then how it is used.
+int usage_error(const std::string& what) {
+    std::cerr << "schedule-preview: " << what << "\n" << kUsage;
     return 2;
 }
 
@@ -39,23 +56,30 @@ int main(int argc, char** argv) {
     engine::AssetMap map;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--site" && i + 1 < argc) {
+        if ((a == "--site" || a == "--map") && i + 1 == argc) {
+            return usage_error(a + " needs a value");
+        } else if (a == "--site") {
             site_path = argv[++i];
-        } else if (a == "--map" && i + 1 < argc) {
+        } else if (a == "--map") {
             std::string kv = argv[++i];
             auto eq = kv.find('=');
-            if (eq == std::string::npos) return usage();
+            if (eq == std::string::npos || eq == 0 || eq + 1 == kv.size())
+                return usage_error("--map '" + kv +
+                                   "': expected KEY=ASSET, e.g. ev_001=ast_charger_bay_1");
             map[kv.substr(0, eq)] = kv.substr(eq + 1);
         } else if (a == "--help" || a == "-h") {
-            usage();
+            std::cout << kUsage << kHelp;
             return 0;
-        } else if (schedule_path.empty() && a.rfind("--", 0) != 0) {
-            schedule_path = a;
+        } else if (a.rfind("-", 0) == 0) {
+            return usage_error("unknown option '" + a + "'");
+        } else if (!schedule_path.empty()) {
+            return usage_error("one schedule at a time ('" + schedule_path + "', then '" + a +
+                               "')");
         } else {
-            return usage();
+            schedule_path = a;
         }
     }
-    if (schedule_path.empty()) return usage();
+    if (schedule_path.empty()) return usage_error("no schedule file given");
 
     engine::AssetMap site_map;
     if (!site_path.empty()) {
@@ -73,7 +97,7 @@ int main(int argc, char** argv) {
 
     std::ifstream in(schedule_path, std::ios::binary);
     if (!in) {
-        std::cerr << schedule_path << ": cannot open\n";
+        std::cerr << schedule_path << ": cannot open: " << std::strerror(errno) << "\n";
         return 2;
     }
     std::stringstream text;
@@ -113,6 +137,9 @@ int main(int argc, char** argv) {
         }
     } catch (const engine::ScheduleError& e) {
         std::cerr << schedule_path << ": " << e.what() << "\n";
+        if (site_map.empty())
+            std::cerr
+                << "schedule-preview: no --site or --map given, so no column names an asset\n";
         return 2;
     }
     return 0;
