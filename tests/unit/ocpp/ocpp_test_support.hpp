@@ -58,14 +58,16 @@ inline rapidjson::Document parse(std::string_view text) {
     return doc;
 }
 
-// A self-signed EC certificate for 127.0.0.1, written as PEM files; valid
-// from an hour ago for a day unless told otherwise (seconds from now).
+// A self-signed EC certificate for 127.0.0.1 (or `san`), written as PEM
+// files; valid from an hour ago for a day unless told otherwise (seconds
+// from now).
 struct TestCertificate {
     std::filesystem::path directory;
     std::filesystem::path certificate;
     std::filesystem::path private_key;
 
-    explicit TestCertificate(long not_before = -3600, long not_after = 3600 * 24) {
+    explicit TestCertificate(long not_before = -3600, long not_after = 3600 * 24,
+                             const char* san = "IP:127.0.0.1") {
         directory = std::filesystem::temp_directory_path() /
                     ("gridgate-ocpp-tls-" + std::to_string(::getpid()) + "-" +
                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
@@ -87,7 +89,7 @@ struct TestCertificate {
         X509V3_CTX context;
         X509V3_set_ctx_nodb(&context);
         X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
-        for (auto [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1"},
+        for (auto [nid, value] : {std::pair{NID_subject_alt_name, san},
                                   std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
             X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
             X509_add_ext(cert, extension, -1);

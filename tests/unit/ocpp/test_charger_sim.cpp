@@ -210,6 +210,41 @@ TEST(ChargerSim, TlsWithBasicAuth) {
     EXPECT_FALSE(server.server->is_connected("CP0002"));
 }
 
+TEST(ChargerSim, ATlsRefusalSaysWhatWasWrongWithTheCertificate) {
+    struct Case {
+        long not_before, not_after;
+        const char* san;
+        bool trusted;  // the fleet's CA file is the server's certificate
+        std::string detail;
+    };
+    const Case cases[] = {
+        {-3600, 3600, "IP:127.0.0.2", true,
+         "TLS handshake: certificate verify failed (IP address mismatch)"},
+        {-7200, -3600, "IP:127.0.0.1", true,
+         "TLS handshake: certificate verify failed (certificate has expired)"},
+        {-3600, 3600, "IP:127.0.0.1", false,
+         "TLS handshake: certificate verify failed (self-signed certificate)"},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.detail);
+        TestCertificate certificate(c.not_before, c.not_after, c.san);
+        TestCertificate other;
+        TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                           .tls_certificate = certificate.certificate,
+                           .tls_private_key = certificate.private_key},
+                          std::make_shared<RecordingHandler>(),
+                          [](const HandshakeRequest&) { return HandshakeDecision::Accept; });
+        sim::FleetOptions options;
+        options.tls = true;
+        options.ca_file = (c.trusted ? certificate : other).certificate.string();
+        options.reconnect = false;
+        SimRun run(server.server->port(), chargers(1), options);
+        ASSERT_TRUE(wait_until([&] { return run.count("handshake_failed") == 1; }));
+        EXPECT_EQ(run.of("handshake_failed")[0].detail, c.detail);
+        EXPECT_FALSE(server.server->is_connected("CP0001"));
+    }
+}
+
 TEST(ChargerSim, AServerThatNeverAnswersTheTlsHandshakeTimesOut) {
     // A listener that accepts and then says nothing.
     net::io_context io;

@@ -16,6 +16,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <boost/asio/ip/tcp.hpp>
@@ -397,12 +399,12 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     static constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<TcpStream>>;
     const std::string& id() const { return charger_->options.identity; }
 
-    void fail(std::string_view stage, beast::error_code ec) {
-        const std::string why = connect_timed_out_
-                                    ? "timed out after " +
-                                          std::to_string(shared_->options.connect_timeout.count()) +
-                                          " ms"
-                                    : ec.message();
+    void fail(std::string_view stage, beast::error_code ec, std::string detail = {}) {
+        std::string why = connect_timed_out_
+                              ? "timed out after " +
+                                    std::to_string(shared_->options.connect_timeout.count()) + " ms"
+                              : ec.message();
+        if (!connect_timed_out_ && !detail.empty()) why += " (" + detail + ")";
         shared_->emit({id(), "handshake_failed", "", "", "", std::string(stage) + ": " + why});
         ended();
     }
@@ -413,14 +415,22 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         if constexpr (kTls) {
             SSL_set_tlsext_host_name(ws_.next_layer().native_handle(),
                                      shared_->options.host.c_str());
-            if (!shared_->options.tls_insecure) {
-                ws_.next_layer().set_verify_callback(
-                    net::ssl::host_name_verification(shared_->options.host));
-            }
+            // OpenSSL's own check of the name (DNS name or IP address) leaves
+            // its reason in the verify result: "hostname mismatch",
+            // "certificate has expired", "unable to get local issuer ...".
+            if (!shared_->options.tls_insecure)
+                SSL_set1_host(ws_.next_layer().native_handle(), shared_->options.host.c_str());
             ws_.next_layer().async_handshake(
                 net::ssl::stream_base::client,
                 [self = this->shared_from_this()](beast::error_code e) {
-                    if (e) return self->fail("TLS handshake", e);
+                    if (e) {
+                        const long verify =
+                            SSL_get_verify_result(self->ws_.next_layer().native_handle());
+                        return self->fail("TLS handshake", e,
+                                          verify == X509_V_OK
+                                              ? std::string()
+                                              : X509_verify_cert_error_string(verify));
+                    }
                     self->do_upgrade();
                 });
         } else {
