@@ -890,6 +890,13 @@ void ChargerFleet::start() {
         } else {
             shared.tls->set_verify_mode(net::ssl::verify_peer);
             if (!shared.options.ca_file.empty()) {
+                // OpenSSL says only "asio.ssl error" for a file it cannot open.
+                if (std::FILE* f = std::fopen(shared.options.ca_file.c_str(), "r")) {
+                    std::fclose(f);
+                } else {
+                    throw std::runtime_error(shared.options.ca_file +
+                                             ": cannot read the CA file: " + std::strerror(errno));
+                }
                 shared.tls->load_verify_file(shared.options.ca_file, ec);
                 if (ec) {
                     throw std::runtime_error(shared.options.ca_file +
