@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <spdlog/spdlog.h>
+#include "cli_number.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
 #include "gridgate/config/site_loader.hpp"
 #include "gridgate/engine/timestamp.hpp"
@@ -67,27 +68,50 @@ active_power   = { address = 202, type = "int32", scale = 0.001, table = "input"
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::size_t devices = 100, slots = 3;
-    int slot_ms = 1000;
     constexpr const char* kUsage =
-        "usage: bench-gateway [--devices N] [--slots N] [--slot-ms MS]\n";
+        "usage: bench-gateway [--devices N] [--slots N] [--slot-ms MS]\n"
+        "  --devices N   simulated batteries, 1 to 1000 (default 100)\n"
+        "  --slots N     schedule slots, 1 to 1000 (default 3)\n"
+        "  --slot-ms MS  slot length in milliseconds, 10 to 3600000 (default 1000)\n";
+    if (argc == 2 && (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
     // Options come in pairs: a lone word is a mistake, not a default run.
     if (argc % 2 == 0) {
         std::fputs(kUsage, stderr);
         return 2;
     }
+    // Each option is a whole number within its range (a battery, a slot of
+    // none measures nothing; each battery holds half a megabyte of registers).
+    struct Option {
+        const char* name;
+        long long min, max;
+        long long value;
+    };
+    Option options_given[] = {
+        {"--devices", 1, 1000, 100}, {"--slots", 1, 1000, 3}, {"--slot-ms", 10, 3'600'000, 1000}};
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (!std::strcmp(argv[i], "--devices"))
-            devices = std::stoul(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--slots"))
-            slots = std::stoul(argv[i + 1]);
-        else if (!std::strcmp(argv[i], "--slot-ms"))
-            slot_ms = std::stoi(argv[i + 1]);
-        else {
+        Option* option = nullptr;
+        for (auto& o : options_given)
+            if (!std::strcmp(argv[i], o.name)) option = &o;
+        if (!option) {
             std::fputs(kUsage, stderr);
             return 2;
         }
+        const auto value = tools::whole_number(argv[i + 1], option->min, option->max);
+        if (!value) {
+            std::fprintf(
+                stderr, "bench-gateway: %s\n",
+                tools::whole_number_wanted(option->name, option->min, option->max, argv[i + 1])
+                    .c_str());
+            return 2;
+        }
+        option->value = *value;
     }
+    const auto devices = static_cast<std::size_t>(options_given[0].value);
+    const auto slots = static_cast<std::size_t>(options_given[1].value);
+    const auto slot_ms = static_cast<int>(options_given[2].value);
 
     std::vector<std::unique_ptr<battery_sim::BatterySimulator>> sims;
     for (std::size_t i = 0; i < devices; ++i) {

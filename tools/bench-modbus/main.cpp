@@ -41,6 +41,8 @@
 #include "gridgate/modbus/poller.hpp"
 #include "gridgate/modbus/setpoint.hpp"
 
+#include "cli_number.hpp"
+
 namespace {
 
 using namespace gridgate;
@@ -409,30 +411,60 @@ constexpr const char* kUsage =
     "  --round-trips N  writes per run (default 100); each round runs the bare loop,\n"
     "                   the queued client and the waiting client once\n"
     "  --rounds N       paired rounds per CPU layout (default 121)\n"
-    "  --devices N      devices polled in the fleet part (default 100; 0 skips it)\n";
+    "  --devices N      devices polled in the fleet part (default 100; 0 skips it)\n"
+    "  --slots N        slot changes in the fleet part (default 5)\n"
+    "  --poll-seconds S the fleet part's poll interval (default 1)\n";
 
 int main(int argc, char** argv) {
     Settings s;
+    if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+        std::cout << kUsage;
+        return 0;
+    }
+    // Options come in pairs: a lone word is a mistake, not a default run.
+    if (argc % 2 == 0) {
+        std::cerr << kUsage;
+        return 2;
+    }
+    // Each value within its range: a run, a round, a slot of none measures
+    // nothing, and "-3" devices is not "skip the fleet part".
+    struct Whole {
+        const char* name;
+        int& value;
+        long long min, max;
+    };
+    const Whole wholes[] = {{"--round-trips", s.round_trips, 1, 1'000'000},
+                            {"--rounds", s.rounds, 1, 100'000},
+                            {"--devices", s.devices, 0, 1000},
+                            {"--slots", s.slots, 1, 1000}};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string arg = argv[i];
-        if (arg == "--round-trips")
-            s.round_trips = std::stoi(argv[i + 1]);
-        else if (arg == "--rounds")
-            s.rounds = std::stoi(argv[i + 1]);
-        else if (arg == "--devices")
-            s.devices = std::stoi(argv[i + 1]);
-        else if (arg == "--slots")
-            s.slots = std::stoi(argv[i + 1]);
-        else if (arg == "--poll-seconds")
-            s.poll_seconds = std::stod(argv[i + 1]);
-        else {
+        const std::string value = argv[i + 1];
+        if (arg == "--poll-seconds") {
+            const auto seconds = gridgate::tools::decimal_number(value, 0.01, 3600);
+            if (!seconds) {
+                std::cerr << "bench-modbus: --poll-seconds wants a number of seconds from 0.01 "
+                             "to 3600, not '"
+                          << value << "'\n";
+                return 2;
+            }
+            s.poll_seconds = *seconds;
+            continue;
+        }
+        const auto* option = std::find_if(std::begin(wholes), std::end(wholes),
+                                          [&](const Whole& w) { return arg == w.name; });
+        if (option == std::end(wholes)) {
             std::cerr << kUsage;
             return 2;
         }
-    }
-    if (argc % 2 == 0 || s.round_trips < 1 || s.rounds < 1) {
-        std::cerr << kUsage;
-        return 2;
+        const auto number = gridgate::tools::whole_number(value, option->min, option->max);
+        if (!number) {
+            std::cerr << "bench-modbus: "
+                      << gridgate::tools::whole_number_wanted(arg, option->min, option->max, value)
+                      << "\n";
+            return 2;
+        }
+        option->value = static_cast<int>(*number);
     }
     try {
         return run(s);

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The benchmarks' option values: a value that is not a whole number in the
+# option's range is refused with exit 2, naming the option and the value,
+# before anything runs ("abc" used to abort on an uncaught std::stoi
+# exception, "-1" devices to become a huge count, "12abc" to be 12).
+#
+#   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS
+set -uo pipefail
+failures=0
+# check PROGRAM WANT ARGS...: exit 2 and WANT in the output, no abort.
+check() {
+    local program="$1" want="$2"
+    shift 2
+    out="$(timeout 10 "$program" "$@" 2>&1)"
+    status=$?
+    if ((status != 2)) || [[ $out != *"$want"* ]] || [[ $out == *terminate* ]]; then
+        echo "FAILED: $(basename "$program") $*: exit $status, output: $out"
+        failures=$((failures + 1))
+    else
+        echo "ok: $(basename "$program") $*: $out"
+    fi
+}
+gateway="$1" modbus="$2"
+check "$gateway" "--devices wants a whole number from 1 to 1000, not 'x'" --devices x
+check "$gateway" "--devices wants a whole number from 1 to 1000, not '-1'" --devices -1
+check "$gateway" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
+check "$gateway" "--slot-ms wants a whole number from 10 to 3600000, not '1e99'" --slot-ms 1e99
+check "$modbus" "--rounds wants a whole number from 1 to 100000, not 'x'" --rounds x
+check "$modbus" "--devices wants a whole number from 0 to 1000, not '-3'" --devices -3
+check "$modbus" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
+check "$modbus" "--round-trips wants a whole number from 1 to 1000000, not '12abc'" --round-trips 12abc
+check "$modbus" "--poll-seconds wants a number of seconds from 0.01 to 3600, not 'nan'" --poll-seconds nan
+for program in "$gateway" "$modbus"; do
+    out="$(timeout 10 "$program" --help 2>/dev/null)"
+    status=$?
+    if ((status != 0)) || [[ $out != usage:* ]]; then
+        echo "FAILED: $(basename "$program") --help: exit $status, output: $out"
+        failures=$((failures + 1))
+    else
+        echo "ok: $(basename "$program") --help"
+    fi
+done
+exit $((failures > 0))
