@@ -2,7 +2,12 @@
 # charger-sim's option values: a --count that is not a whole number of at
 # least 1 is refused with exit 2, naming the option ("-1" used to become a
 # huge unsigned count, "0" ran no charger and exited 0); a --ca-file that
-# cannot be read or holds no certificate is named with the reason.
+# cannot be read or holds no certificate is named with the reason. The
+# other values too: a --url port that is not a whole number ("charger-sim:
+# stoi", or ":9000x" taken as 9000), --threads -1 (4294967295 event loops:
+# gigabytes in seconds), a --duration or --heartbeat that is negative, not
+# finite or absurd (ignored, or "inf" ending the run at once), and a delay
+# past a day.
 #
 #   test_charger_sim_options.sh CHARGER_SIM
 set -uo pipefail
@@ -33,4 +38,40 @@ for case in "$scratch/missing.pem|cannot read the CA file: No such file or direc
     fi
 done
 rm -rf "$scratch"
+
+# value_refused WANT ARGS...: exit 2 naming the problem, promptly.
+value_refused() {
+    local want="$1"
+    shift
+    out="$(timeout 10 "$CHARGER_SIM" --no-reconnect "$@" 2>&1)"
+    status=$?
+    if ((status != 2)) || [[ $out != *"$want"* ]]; then
+        echo "FAILED: $*: exit $status, output: $out"
+        failures=$((failures + 1))
+    else
+        echo "ok: $*: $out"
+    fi
+}
+CHARGER_SIM="$1"
+value_refused "--url: the port must be a whole number from 1 to 65535, got 'abc'" \
+    --url ws://127.0.0.1:abc/ocpp
+value_refused "got '9000x'" --url ws://127.0.0.1:9000x/ocpp
+value_refused "got ''" --url ws://127.0.0.1:/ocpp
+value_refused "no ']' after the IPv6 address" --url "ws://[::1/ocpp"
+value_refused "--threads: a whole number from 1 to 256, got '-1'" --threads -1
+value_refused "--duration: seconds from 0 to 1e+08, got -1" --duration -1
+value_refused "--duration: seconds from 0 to 1e+08, got inf" --duration inf
+value_refused "--heartbeat: seconds from 0.1 to 86400, got -5" --heartbeat -5
+value_refused "--heartbeat: seconds from 0.1 to 86400, got nan" --heartbeat nan
+value_refused "got 'delay:99999999999999999'" --answer delay:99999999999999999
+
+# An IPv6 address in brackets is connected to, not looked up as a name.
+out="$(timeout 10 "$CHARGER_SIM" --no-reconnect --url "ws://[::1]:1/ocpp" --duration 1 2>&1)"
+status=$?
+if ((status != 0)) || [[ $out != *'"event":"handshake_failed","detail":"connect: '* ]]; then
+    echo "FAILED: --url ws://[::1]:1/ocpp: exit $status, output: $out"
+    failures=$((failures + 1))
+else
+    echo "ok: --url ws://[::1]:1/ocpp: $out"
+fi
 exit $((failures > 0))

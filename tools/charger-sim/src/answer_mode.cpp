@@ -14,7 +14,9 @@ std::optional<AnswerMode> AnswerMode::parse(std::string_view text) {
         const std::string_view number = text.substr(kDelay.size());
         long long ms = 0;
         auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), ms);
-        if (ec != std::errc{} || end != number.data() + number.size() || ms < 0) {
+        // At most a day: a longer delay is "silent", and would overflow the timer.
+        if (ec != std::errc{} || end != number.data() + number.size() || ms < 0 ||
+            ms > 86'400'000) {
             return std::nullopt;
         }
         return AnswerMode{Kind::Delay, std::chrono::milliseconds(ms)};

@@ -456,9 +456,13 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             }));
         std::string path = shared_->options.path;
         if (path.empty() || path.back() != '/') path.push_back('/');
+        // The Host header names an IPv6 address in brackets, as a URL does.
+        const auto& host = shared_->options.host;
+        const std::string authority =
+            (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+            std::to_string(shared_->options.port);
         ws_.async_handshake(
-            response_, shared_->options.host + ":" + std::to_string(shared_->options.port),
-            path + percent_encode(options.identity),
+            response_, authority, path + percent_encode(options.identity),
             [self = this->shared_from_this()](beast::error_code e) { self->on_upgrade(e); });
     }
 

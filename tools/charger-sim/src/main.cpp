@@ -1,6 +1,7 @@
 // charger-sim: runs one or thousands of simulated OCPP 1.6-J charge points
 // against a central system and prints what they receive as JSON lines.
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <functional>
@@ -14,6 +15,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/program_options.hpp>
 
+#include "cli_number.hpp"
 #include "gridgate/sim/charger_fleet.hpp"
 
 namespace po = boost::program_options;
@@ -29,6 +31,7 @@ struct Url {
 };
 
 // ws://HOST:PORT/PATH or wss://...; the charge point id is appended to PATH.
+// HOST may be an IPv6 address in brackets ([::1]); the port is a whole number.
 Url parse_url(const std::string& text) {
     Url url;
     std::string rest;
@@ -43,16 +46,42 @@ Url parse_url(const std::string& text) {
     const auto slash = rest.find('/');
     const std::string authority = rest.substr(0, slash);
     url.path = slash == std::string::npos ? "/" : rest.substr(slash);
-    const auto colon = authority.rfind(':');
-    url.host = authority.substr(0, colon);
     url.port = url.tls ? 443 : 80;
-    if (colon != std::string::npos) {
-        const int port = std::stoi(authority.substr(colon + 1));
-        if (port <= 0 || port > 65535) throw std::invalid_argument("--url: bad port in " + text);
-        url.port = static_cast<std::uint16_t>(port);
+    std::string after_host;  // ":PORT" or nothing
+    if (authority.starts_with('[')) {
+        const auto close = authority.find(']');
+        if (close == std::string::npos)
+            throw std::invalid_argument("--url: no ']' after the IPv6 address in " + text);
+        url.host = authority.substr(1, close - 1);
+        after_host = authority.substr(close + 1);
+    } else {
+        const auto colon = authority.rfind(':');
+        url.host = authority.substr(0, colon);
+        if (colon != std::string::npos) after_host = authority.substr(colon);
     }
     if (url.host.empty()) throw std::invalid_argument("--url: no host in " + text);
+    if (!after_host.empty()) {
+        const auto port = after_host.front() == ':'
+                              ? gridgate::tools::whole_number(after_host.substr(1), 1, 65535)
+                              : std::nullopt;
+        if (!port)
+            throw std::invalid_argument(
+                "--url: the port must be a whole number from 1 to 65535, "
+                "got '" +
+                after_host.substr(1) + "' in " + text);
+        url.port = static_cast<std::uint16_t>(*port);
+    }
     return url;
+}
+
+// A number of seconds given as an option: finite and within [min, max].
+std::chrono::milliseconds seconds_option(const char* name, double value, double min, double max) {
+    if (!(std::isfinite(value) && value >= min && value <= max)) {
+        char text[96];
+        std::snprintf(text, sizeof text, ": seconds from %g to %g, got %g", min, max, value);
+        throw std::invalid_argument(name + std::string(text));
+    }
+    return std::chrono::milliseconds(static_cast<long long>(value * 1000));
 }
 
 }  // namespace
@@ -73,7 +102,7 @@ int main(int argc, char** argv) {
     double meter_seconds = 0;
     double car_kw = 11;
     double duration_seconds = 0;
-    unsigned threads = 1;
+    std::string threads_text;
     int connectors = 1, transaction_connector = 1;
     std::string report = "all";
     std::string greeting_text;
@@ -106,11 +135,11 @@ int main(int argc, char** argv) {
         "many seconds")("car-kw", po::value(&car_kw)->default_value(11),
                         "the most a car draws, in kW (less when a charging profile offers less)")(
         "heartbeat", po::value(&heartbeat_seconds),
-        "heartbeat at most every this many seconds (default: the boot interval)")(
+        "heartbeat at most every this many seconds, 0.1 to 86400 (default: the boot interval)")(
         "duration", po::value(&duration_seconds)->default_value(0),
         "stop after this many seconds (0: until SIGINT/SIGTERM)")(
         "no-reconnect", "do not reconnect after a disconnect")(
-        "threads", po::value(&threads)->default_value(1), "I/O threads")(
+        "threads", po::value(&threads_text)->default_value("1"), "I/O threads (1 to 256)")(
         "report", po::value(&report)->default_value("all"),
         "which events to print: all | calls (calls received only) | none");
 
@@ -130,6 +159,14 @@ int main(int argc, char** argv) {
     try {
         const Url url = parse_url(url_text);
         // Read as text: program_options would take "-1" as a huge unsigned count.
+        const auto threads_given = gridgate::tools::whole_number(threads_text, 1, 256);
+        if (!threads_given)
+            throw std::invalid_argument("--threads: a whole number from 1 to 256, got '" +
+                                        threads_text + "'");
+        const long long threads = *threads_given;
+        // 0: until SIGINT/SIGTERM; at most about three years.
+        const auto duration = seconds_option("--duration", duration_seconds, 0, 1e8);
+        // Read as text: program_options would take "-1" as a huge unsigned count.
         const bool digits = !count_text.empty() && count_text.size() <= 7 &&
                             std::all_of(count_text.begin(), count_text.end(),
                                         [](unsigned char c) { return c >= '0' && c <= '9'; });
@@ -146,7 +183,11 @@ int main(int argc, char** argv) {
         if (!(car_kw > 0 && car_kw <= 1000))
             throw std::invalid_argument("--car-kw: more than 0 and at most 1000");
         auto mode = AnswerMode::parse(answer_text);
-        if (!mode) throw std::invalid_argument("--answer: unknown mode '" + answer_text + "'");
+        if (!mode)
+            throw std::invalid_argument(
+                "--answer: expected accept, reject, delay:MS (MS from 0 to 86400000), silent or "
+                "invalid, got '" +
+                answer_text + "'");
         auto greeting = parse_greeting(greeting_text);
         if (!greeting)
             throw std::invalid_argument("--on-connect: expected boot, status or silent, got '" +
@@ -195,9 +236,9 @@ int main(int argc, char** argv) {
         options.ca_file = ca_file;
         options.tls_insecure = vm.count("insecure") > 0;
         options.reconnect = vm.count("no-reconnect") == 0;
-        if (heartbeat_seconds > 0) {
+        if (vm.count("heartbeat")) {
             options.heartbeat_interval =
-                std::chrono::milliseconds(static_cast<long long>(heartbeat_seconds * 1000));
+                seconds_option("--heartbeat", heartbeat_seconds, 0.1, 86400);
         }
 
         if (report != "all" && report != "calls" && report != "none")
@@ -207,7 +248,7 @@ int main(int argc, char** argv) {
         // One io_context per thread; the first also runs the timers below.
         std::vector<std::unique_ptr<boost::asio::io_context>> contexts;
         std::vector<boost::asio::io_context*> context_list;
-        for (unsigned i = 0; i < std::max(threads, 1u); ++i) {
+        for (long long i = 0; i < threads; ++i) {
             contexts.push_back(std::make_unique<boost::asio::io_context>(1));
             context_list.push_back(contexts.back().get());
         }
@@ -260,9 +301,8 @@ int main(int argc, char** argv) {
         signals.async_wait([&](const boost::system::error_code& ec, int) {
             if (!ec) finish();
         });
-        if (duration_seconds > 0) {
-            deadline.expires_after(
-                std::chrono::milliseconds(static_cast<long long>(duration_seconds * 1000)));
+        if (duration.count() > 0) {
+            deadline.expires_after(duration);
             deadline.async_wait([&](const boost::system::error_code& ec) {
                 if (!ec) finish();
             });
