@@ -384,6 +384,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         heartbeat_timer_.cancel();
         meter_timer_.cancel();
         connect_timer_.cancel();
+        cancel_delayed_answers();
         if (!open_) {
             beast::error_code ignored;
             beast::get_lowest_layer(ws_).close(ignored);
@@ -576,9 +577,14 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         }
         if (mode.kind != AnswerMode::Kind::Delay)
             return answer(std::move(frame), action, message_id, summary);
-        auto timer = std::make_shared<net::steady_timer>(charger_->executor, mode.delay);
+        // Held here so that a stop or a disconnect cancels it: a pending
+        // answer must neither keep the process from ending nor keep this
+        // connection alive for its whole delay after the socket is gone.
+        auto timer = std::make_shared<Timer>(charger_->executor, mode.delay);
+        delayed_answers_.push_back(timer);
         timer->async_wait([timer, self = this->shared_from_this(), frame = std::move(frame), action,
                            message_id, summary](beast::error_code ec) mutable {
+            std::erase(self->delayed_answers_, timer);
             if (!ec) self->answer(std::move(frame), action, message_id, summary);
         });
     }
@@ -809,11 +815,17 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         heartbeat_timer_.cancel();
         meter_timer_.cancel();
         connect_timer_.cancel();
+        cancel_delayed_answers();
         if (open_) --shared_->connected;
         if (booted_) --shared_->booted;
         open_ = false;
         if (charger_->connection.get() == this) charger_->connection.reset();
         shared_->schedule_reconnect(charger_);
+    }
+
+    void cancel_delayed_answers() {
+        // A copy: each handler erases its own timer.
+        for (const auto& timer : std::vector(delayed_answers_)) timer->cancel();
     }
 
     std::shared_ptr<detail::FleetShared> shared_;
@@ -831,6 +843,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     std::string in_flight_action_;
     // The connectors of the StartTransaction calls not answered yet, in order.
     std::deque<int> starting_;
+    // The timers of answers held back by AnswerMode::Kind::Delay.
+    std::vector<std::shared_ptr<Timer>> delayed_answers_;
     std::uint64_t next_id_ = 1;
     bool open_ = false;
     bool upgrading_ = false;
