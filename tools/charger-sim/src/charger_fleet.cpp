@@ -33,6 +33,7 @@
 #include "gridgate/ocpp/json_arena.hpp"
 #include "gridgate/ocpp/messages.hpp"
 #include "gridgate/ocpp/rpc.hpp"
+#include "gridgate/ocpp/schema.hpp"
 
 namespace gridgate::sim {
 
@@ -531,9 +532,31 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             on_call(*call, call_payload_text(text), received);
         } else if (auto* result = std::get_if<ocpp::CallResult>(&frame)) {
             if (result->message_id != in_flight_id_) return;
-            on_result(in_flight_action_, *result->payload);
+            // Read only once its schema holds: a central system that answers
+            // with a payload missing a field must not crash the fleet.
+            if (auto violation = ocpp::SchemaRegistry::v16().validate(
+                    in_flight_action_, ocpp::PayloadKind::Response, *result->payload)) {
+                if (in_flight_action_ == "StartTransaction" && !starting_.empty())
+                    starting_.pop_front();
+                shared_->emit({id(), "call_error", in_flight_action_, in_flight_id_, "",
+                               "invalid answer: " + violation->message});
+            } else {
+                on_result(in_flight_action_, *result->payload);
+            }
             in_flight_id_.clear();
             pump();
+        } else if (auto* broken = std::get_if<ocpp::FrameError>(&frame)) {
+            // A CALL we cannot read is answered as a charger would; a broken
+            // answer is never answered (OCPP-J).
+            shared_->emit(
+                {id(), "malformed_frame", "", broken->message_id, "",
+                 std::string(ocpp::to_string(broken->code)) + ": " + broken->description});
+            if (broken->answer_expected &&
+                charger_->options.answer.kind != AnswerMode::Kind::Silent)
+                write(ocpp::serialize_call_error(broken->message_id.empty()
+                                                     ? ocpp::kUnknownMessageId
+                                                     : std::string_view(broken->message_id),
+                                                 broken->code, broken->description));
         } else if (auto* error = std::get_if<ocpp::CallError>(&frame)) {
             if (error->message_id != in_flight_id_) return;
             if (in_flight_action_ == "StartTransaction" && !starting_.empty())
@@ -556,6 +579,15 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                  "", received});
         AnswerMode mode = charger_->options.answer;
         if (mode.kind == AnswerMode::Kind::Silent) return;
+        // A charger checks a call before it acts on it; so does the
+        // simulator, which reads the payload's fields below.
+        if (auto violation = ocpp::SchemaRegistry::v16().validate(
+                action, ocpp::PayloadKind::Request, *call.payload);
+            violation && violation->code != ocpp::ErrorCode::NotImplemented) {
+            return answer(
+                ocpp::serialize_call_error(message_id, violation->code, violation->message), action,
+                message_id, std::string(ocpp::to_string(violation->code)));
+        }
         if (mode.kind != AnswerMode::Kind::Invalid && refuses_profile(action, *call.payload))
             mode.kind = AnswerMode::Kind::Reject;
         // Every 1.6 response schema refuses a property it does not name.
