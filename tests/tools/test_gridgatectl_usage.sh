@@ -58,7 +58,19 @@ python3 - "$servers" <<'PY' &
 import os, socket, sys, threading
 silent = socket.socket(); silent.bind(("127.0.0.1", 0)); silent.listen()
 broken = socket.socket(); broken.bind(("127.0.0.1", 0)); broken.listen()
+foreign = socket.socket(); foreign.bind(("127.0.0.1", 0)); foreign.listen()
 held = []
+def serve_foreign():  # some other web server: a large HTML page for every path
+    page = b"<html>" + b"x" * 1000000 + b"</html>"
+    while True:
+        c = foreign.accept()[0]
+        c.recv(4096)
+        try:
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                      + str(len(page)).encode() + b"\r\n\r\n" + page)
+        except OSError:
+            pass
+        c.close()
 def serve_silent():
     while True:
         held.append(silent.accept()[0])
@@ -70,17 +82,63 @@ def serve_broken():
         c.close()
 threading.Thread(target=serve_silent, daemon=True).start()
 threading.Thread(target=serve_broken, daemon=True).start()
+threading.Thread(target=serve_foreign, daemon=True).start()
 with open(os.path.join(sys.argv[1], "ports.tmp"), "w") as f:
-    f.write(f"{silent.getsockname()[1]} {broken.getsockname()[1]}\n")
+    f.write(f"{silent.getsockname()[1]} {broken.getsockname()[1]} {foreign.getsockname()[1]}\n")
 os.rename(os.path.join(sys.argv[1], "ports.tmp"), os.path.join(sys.argv[1], "ports"))
 threading.Event().wait(60)
 PY
 server_pid=$!
 for _ in $(seq 100); do [[ -f $servers/ports ]] && break; sleep 0.05; done
-read -r silent_port broken_port <"$servers/ports"
+read -r silent_port broken_port foreign_port <"$servers/ports"
 expect 3 "GET /healthz: no answer within 0.5 s" --url "http://127.0.0.1:$silent_port" --timeout 0.5 health
 expect 3 "GET /healthz: the connection failed: IncompleteRead" --url "http://127.0.0.1:$broken_port" health
+
+# Another server on the port: named, exit 3, no traceback.
+expect 3 "GET /api/v1/assets: the answer is not gridgate's API (got '<html>xxx" --url "http://127.0.0.1:$foreign_port" assets
+expect 3 "the answer is not gridgate's API" --url "http://127.0.0.1:$foreign_port" commands
+expect 3 "the answer is not gridgate's API" --url "http://127.0.0.1:$foreign_port" command cmd_0123456789ab
+
+# Ctrl-C while waiting for an answer: exit 130, no traceback. (A background
+# job of a script ignores SIGINT, so it is started with SIGINT restored.)
+python3 - "$ctl" "$silent_port" "$servers/int.out" <<'PY'
+import signal, subprocess, sys, time
+ctl, port, out = sys.argv[1:]
+p = subprocess.Popen([sys.executable, ctl, "--url", "http://127.0.0.1:" + port, "health"],
+                     stderr=subprocess.PIPE,
+                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+time.sleep(1.0)
+p.send_signal(signal.SIGINT)
+_, err = p.communicate(timeout=30)
+open(out, "w").write(f"exit {p.returncode}\n" + err.decode())
+PY
+if [[ $(head -1 "$servers/int.out") != "exit 130" ]] || grep -q Traceback "$servers/int.out"; then
+    echo "FAILED: Ctrl-C:"
+    sed 's/^/    /' "$servers/int.out"
+    failures=$((failures + 1))
+else
+    echo "ok: Ctrl-C while waiting: exit 130, no traceback"
+fi
 kill "$server_pid" 2>/dev/null
 rm -rf "$servers"
+
+# --map with a JSON file that is not JSON, or not an object.
+bad="$(mktemp -d)"
+printf '{"columns": [' >"$bad/broken.json"
+printf '[1, 2]' >"$bad/list.json"
+expect 2 "broken.json: not JSON" post "$bad/broken.json" --map a=b
+expect 2 "list.json: a JSON schedule is an object" post "$bad/list.json" --map a=b
+rm -rf "$bad"
+
+# A bad GRIDGATE_URL is named as the environment's.
+out="$(GRIDGATE_URL=localhost:8080 python3 "$ctl" health 2>&1)"
+status=$?
+if ((status != 2)) || [[ $out != *"GRIDGATE_URL: 'localhost:8080' is not an http"* ]] || [[ $out == *Traceback* ]]; then
+    echo "FAILED: GRIDGATE_URL=localhost:8080: exit $status, output:"
+    sed 's/^/    /' <<<"$out"
+    failures=$((failures + 1))
+else
+    echo "ok: GRIDGATE_URL=localhost:8080: $out"
+fi
 
 exit $((failures > 0))
