@@ -31,7 +31,13 @@ expect 0 "2024-01-15T08:00:00Z      cmd_" "$schedule" --site "$site"
 expect 0 "ignored columns: price_eur_mwh" "$schedule" --site "$site"
 # --map alone maps the columns; it wins over the site file.
 expect 0 "-> 13 commands" "$schedule" --map ev_001=a1 --map ev_002=a2 --map battery=b1
-expect 0 "ast_other" "$schedule" --site "$site" --map ev_001=ast_other
+expect 0 "ast_other" "$schedule" --map ev_001=ast_other --map ev_002=a2 --map battery=b1
+expect 2 "columns 'ev_002_kw' and 'battery_charge_kw' both drive SET_CHARGE_RATE of asset 'ast_batt_001'" \
+    "$schedule" --site "$site" --map ev_002=ast_batt_001
+# With a site file, a column must name one of the site's assets, as the
+# gateway running that site insists (422).
+expect 2 "names unknown asset 'ast_other' ($site has no such asset)" \
+    "$schedule" --site "$site" --map ev_001=ast_other
 expect 0 "Shows the commands a schedule turns into" --help
 
 expect 2 "no --site or --map given" "$schedule"
@@ -42,5 +48,6 @@ expect 2 "--site needs a value" "$schedule" --site
 expect 2 "--map 'ev_001': expected KEY=ASSET" "$schedule" --map ev_001
 expect 2 "unknown option '--sites'" "$schedule" --sites "$site"
 expect 2 "one schedule at a time" "$schedule" "$schedule"
+expect 2 "config/examples: is a directory, not a schedule file" "$src/config/examples" --site "$site"
 
 exit $((failures > 0))

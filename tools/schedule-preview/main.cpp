@@ -8,8 +8,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -82,6 +84,10 @@ int main(int argc, char** argv) {
     if (schedule_path.empty()) return usage_error("no schedule file given");
 
     engine::AssetMap site_map;
+    // With a site file, a column must name one of its assets, as the
+    // gateway running that site would insist (422).
+    std::set<std::string, std::less<>> site_assets;
+    engine::AssetPredicate known_asset;
     if (!site_path.empty()) {
         auto loaded = config::load_site_file(site_path, {});
         const auto* site = loaded.config    ? &*loaded.config
@@ -92,9 +98,16 @@ int main(int argc, char** argv) {
             return 2;
         }
         site_map = site->asset_map;
+        for (const auto& asset : site->assets) site_assets.insert(asset.id);
+        known_asset = [&site_assets](std::string_view id) { return site_assets.count(id) > 0; };
     }
     for (auto& [k, v] : map) site_map[k] = v;  // --map wins over the site file
 
+    std::error_code ec;
+    if (std::filesystem::is_directory(schedule_path, ec)) {
+        std::cerr << schedule_path << ": is a directory, not a schedule file\n";
+        return 2;
+    }
     std::ifstream in(schedule_path, std::ios::binary);
     if (!in) {
         std::cerr << schedule_path << ": cannot open: " << std::strerror(errno) << "\n";
@@ -113,7 +126,7 @@ int main(int argc, char** argv) {
         else
             request.schedule = engine::parse_schedule_csv(text.str());
         for (auto& [k, v] : request.asset_map) site_map[k] = v;
-        auto result = dispatch.schedule_to_commands(request.schedule, site_map);
+        auto result = dispatch.schedule_to_commands(request.schedule, site_map, known_asset);
 
         std::printf("%s: %zu rows x %zu columns -> %zu commands\n", schedule_path.c_str(),
                     request.schedule.rows(), request.schedule.cols(), result.commands.size());
@@ -136,7 +149,10 @@ int main(int argc, char** argv) {
                         c.parameters.power_kw ? fixed(*c.parameters.power_kw).c_str() : "-");
         }
     } catch (const engine::ScheduleError& e) {
-        std::cerr << schedule_path << ": " << e.what() << "\n";
+        std::cerr << schedule_path << ": " << e.what();
+        if (known_asset && e.kind() == engine::ScheduleError::Kind::UnknownAsset)
+            std::cerr << " (" << site_path << " has no such asset)";
+        std::cerr << "\n";
         if (site_map.empty())
             std::cerr
                 << "schedule-preview: no --site or --map given, so no column names an asset\n";
