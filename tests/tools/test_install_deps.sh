@@ -97,4 +97,17 @@ check "apt-get failing: exit 1 naming the command to run by hand" \
     bash -c '[[ $0 -eq 1 && $1 == *"apt-get failed"* && $1 == *"apt-get install"*"libmodbus-dev"* ]]' \
     "$status" "$out"
 
+# Arguments: --help says what it does; anything else is a mistake, and
+# nothing is installed either way.
+out="$(env -i PATH="$plain" FAKE_LOG="$work/help.log" FAKE_UID=0 "$plain/bash" "$script" --help 2>&1)"
+status=$?
+check "--help: exit 0, says what it does, installs nothing" \
+    bash -c '[[ $0 -eq 0 && $1 == *"usage: tools/install-deps"* && ! -s $2 ]]' \
+    "$status" "$out" "$work/help.log"
+out="$(env -i PATH="$plain" FAKE_LOG="$work/bad.log" FAKE_UID=0 "$plain/bash" "$script" -y 2>&1)"
+status=$?
+check "an unknown argument: exit 2 naming it, installs nothing" \
+    bash -c '[[ $0 -eq 2 && $1 == *"unknown argument '"'-y'"'"* && ! -s $2 ]]' \
+    "$status" "$out" "$work/bad.log"
+
 exit $((failures > 0))
