@@ -4,7 +4,7 @@
 # before anything runs ("abc" used to abort on an uncaught std::stoi
 # exception, "-1" devices to become a huge count, "12abc" to be 12).
 #
-#   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS
+#   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS BENCH_OCPP
 set -uo pipefail
 failures=0
 # check PROGRAM WANT ARGS...: exit 2 and WANT in the output, no abort.
@@ -20,7 +20,9 @@ check() {
         echo "ok: $(basename "$program") $*: $out"
     fi
 }
-gateway="$1" modbus="$2"
+gateway="$1" modbus="$2" ocpp="$3"
+check "$ocpp" "--storms wants a whole number of at least 1, not '0'" --storms 0
+check "$ocpp" "usage: bench-ocpp" --chargers
 check "$gateway" "--devices wants a whole number from 1 to 1000, not 'x'" --devices x
 check "$gateway" "--devices wants a whole number from 1 to 1000, not '-1'" --devices -1
 check "$gateway" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
@@ -30,7 +32,7 @@ check "$modbus" "--devices wants a whole number from 0 to 1000, not '-3'" --devi
 check "$modbus" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
 check "$modbus" "--round-trips wants a whole number from 1 to 1000000, not '12abc'" --round-trips 12abc
 check "$modbus" "--poll-seconds wants a number of seconds from 0.01 to 3600, not 'nan'" --poll-seconds nan
-for program in "$gateway" "$modbus"; do
+for program in "$gateway" "$modbus" "$ocpp"; do
     out="$(timeout 10 "$program" --help 2>/dev/null)"
     status=$?
     if ((status != 0)) || [[ $out != usage:* ]]; then
