@@ -299,6 +299,19 @@ std::vector<double> wire_times(const std::string& report, std::streamoff offset,
     return out;
 }
 
+// Ctrl-C or a SIGTERM ends the benchmark: the fleet is a process of its own
+// and would go on reconnecting for minutes, and its report would stay in the
+// temporary directory. The handler does only what is async-signal-safe.
+volatile sig_atomic_t g_fleet = 0;
+char g_report[4096] = {};
+
+extern "C" void on_stop_signal(int signal_number) {
+    if (g_fleet > 0) ::kill(static_cast<pid_t>(g_fleet), SIGTERM);
+    if (g_report[0]) ::unlink(g_report);
+    ::signal(signal_number, SIG_DFL);
+    ::raise(signal_number);
+}
+
 std::streamoff file_size(const std::string& path) {
     std::error_code ec;
     auto size = std::filesystem::file_size(path, ec);
@@ -425,6 +438,11 @@ int main(int argc, char** argv) {
     const std::string report = (std::filesystem::temp_directory_path() /
                                 ("bench-ocpp-" + std::to_string(getpid()) + ".jsonl"))
                                    .string();
+    if (report.size() < sizeof g_report) std::memcpy(g_report, report.c_str(), report.size() + 1);
+    struct sigaction stop {};
+    stop.sa_handler = on_stop_signal;
+    sigemptyset(&stop.sa_mask);
+    for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal_number, &stop, nullptr);
     posix_spawn_file_actions_addopen(&actions, 1, report.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0600);
     pid_t fleet = -1;
@@ -435,6 +453,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     posix_spawn_file_actions_destroy(&actions);
+    g_fleet = fleet;
 
     auto connect_start = std::chrono::steady_clock::now();
     double connected = 0;
@@ -464,10 +483,12 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(300ms);
     auto wire = wire_times(report, before_small, little.scheduled_at);
     std::filesystem::remove(report);
+    g_report[0] = '\0';
 
     kill(fleet, SIGTERM);
     int status = 0;
     waitpid(fleet, &status, 0);
+    g_fleet = 0;
     gw.stop();
     runner.join();
 

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# bench-ocpp stopped half-way (Ctrl-C, SIGTERM) takes its charger fleet down
+# with it and leaves no report behind. The fleet is a process of its own: it
+# used to stay on, reconnecting to the gone gateway for minutes, and its
+# report stayed in the temporary directory.
+#
+#   test_bench_ocpp_stop.sh BENCH_OCPP
+set -uo pipefail
+bench="$1"
+work="$(mktemp -d)"
+bench_pid=""
+cleanup() {
+    [[ -n $bench_pid ]] && pkill -KILL -P "$bench_pid" 2>/dev/null
+    [[ -n $bench_pid ]] && kill -KILL "$bench_pid" 2>/dev/null
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+failures=0
+
+for signal in TERM INT; do
+    # A job started from a script ignores SIGINT unless told otherwise, so
+    # bench-ocpp is started with the default restored.
+    TMPDIR="$work" python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 3 \
+        >"$work/bench.out" 2>&1 &
+    bench_pid=$!
+    fleet=""
+    for _ in $(seq 300); do
+        fleet="$(pgrep -P "$bench_pid" -f charger-sim)"
+        [[ -n $fleet ]] && ls "$work"/bench-ocpp-*.jsonl >/dev/null 2>&1 && break
+        sleep 0.05
+    done
+    if [[ -z $fleet ]]; then
+        echo "FAILED: SIG$signal: the fleet did not start; bench-ocpp said:"
+        sed 's/^/    /' "$work/bench.out"
+        failures=$((failures + 1))
+        continue
+    fi
+    sleep 0.5
+    kill "-$signal" "$bench_pid"
+    gone=""
+    for _ in $(seq 200); do
+        if ! kill -0 "$bench_pid" 2>/dev/null && ! kill -0 "$fleet" 2>/dev/null; then
+            gone=yes
+            break
+        fi
+        sleep 0.05
+    done
+    wait "$bench_pid" 2>/dev/null
+    left="$(ls "$work"/bench-ocpp-*.jsonl 2>/dev/null)"
+    if [[ -z $gone ]] || [[ -n $left ]]; then
+        echo "FAILED: SIG$signal: bench-ocpp $(kill -0 "$bench_pid" 2>/dev/null && echo runs || echo ended)," \
+            "its fleet $(kill -0 "$fleet" 2>/dev/null && echo runs || echo ended), report left: ${left:-none}"
+        kill -KILL "$fleet" 2>/dev/null
+        failures=$((failures + 1))
+    else
+        echo "ok: SIG$signal ends bench-ocpp and its fleet, and removes the report"
+    fi
+    bench_pid=""
+done
+exit $((failures > 0))
