@@ -28,6 +28,7 @@
 #include <vector>
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -275,8 +276,12 @@ RoundTripFigures measure_round_trips(const Settings& s, const Layout& layout) {
 std::vector<std::uint16_t> spawn_simulators(int devices, pid_t& child) {
     int pipe_fds[2];
     if (pipe(pipe_fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t parent = getpid();
     child = fork();
     if (child == 0) {
+        // Ends with the benchmark, however that ends (Ctrl-C, SIGTERM, a
+        // crash): left behind, its devices would keep their ports.
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(0);
         close(pipe_fds[0]);
         std::vector<std::unique_ptr<battery_sim::BatterySimulator>> sims;
         for (int i = 0; i < devices; ++i) {
