@@ -136,6 +136,30 @@ TEST(ModbusBatterySim, ClosedConnectionsDoNotKeepTheirThreads) {
     EXPECT_EQ(sim.server_threads(), 1u);
 }
 
+TEST(ModbusBatterySim, KeepsOnlyTheLatestWrites) {
+    // A simulator under a gateway's heartbeat for days must not keep every
+    // write it was sent: it keeps the latest max_recorded_writes.
+    SimulatorOptions options;
+    options.max_recorded_writes = 3;
+    BatterySimulator sim(options);
+    sim.start();
+    ModbusConnection c({"127.0.0.1", sim.port()}, fast_options());
+    for (std::uint16_t v = 1; v <= 5; ++v)
+        ASSERT_FALSE(write_sync(c, {1, Table::holding, 100, {0, v}, true}));
+    const auto writes = sim.writes();
+    ASSERT_EQ(writes.size(), 3u);
+    EXPECT_EQ(writes.front().values, (std::vector<std::uint16_t>{0, 3}));
+    EXPECT_EQ(writes.back().values, (std::vector<std::uint16_t>{0, 5}));
+
+    options.max_recorded_writes = 0;
+    BatterySimulator none(options);
+    none.start();
+    ModbusConnection n({"127.0.0.1", none.port()}, fast_options());
+    ASSERT_FALSE(write_sync(n, {1, Table::holding, 100, {0, 7000}, true}));
+    EXPECT_TRUE(none.writes().empty());
+    EXPECT_DOUBLE_EQ(none.setpoint_kw(), 7.0);  // the write itself was taken
+}
+
 TEST(ModbusBatterySim, RefusesAnInvalidMap) {
     SimulatorOptions options;
     options.map.points.push_back(RegisterPoint{.name = "clash", .address = 101});

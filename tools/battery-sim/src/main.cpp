@@ -46,6 +46,9 @@ double number(const std::string& option, const char* text) {
 int main(int argc, char** argv) {
     using namespace gridgate;
     battery_sim::SimulatorOptions options;
+    // The program never shows what writes() records: keep none, so that a
+    // simulator run for weeks stays the size it started.
+    options.max_recorded_writes = 0;
     options.port = 1502;
     bool units_given = false;
     try {

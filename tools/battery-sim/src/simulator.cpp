@@ -404,7 +404,10 @@ void BatterySimulator::serve(std::shared_ptr<Client> client) {
             continue;
         }
         if (touch && touch->is_write) {
-            writes_.push_back(parse_write(query.data(), unit_id, *touch));
+            if (options_.max_recorded_writes > 0) {
+                if (writes_.size() >= options_.max_recorded_writes) writes_.pop_front();
+                writes_.push_back(parse_write(query.data(), unit_id, *touch));
+            }
             const auto& setpoint = unit->setpoint_addresses[index_of(touch->table)];
             for (std::uint32_t a = touch->address; a < std::uint32_t{touch->address} + touch->count;
                  ++a) {
@@ -533,7 +536,7 @@ void BatterySimulator::clear_faults() {
 
 std::vector<ReceivedWrite> BatterySimulator::writes() const {
     std::lock_guard lock(mutex_);
-    return writes_;
+    return {writes_.begin(), writes_.end()};
 }
 
 void BatterySimulator::clear_writes() {

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,10 @@ struct SimulatorOptions {
     std::optional<std::chrono::milliseconds> revert_after;
     /// Refuse (exception 2) requests touching addresses the map does not define.
     bool strict_addresses = true;
+    /// How many of the latest writes writes() keeps (older ones are
+    /// forgotten): a simulator left running for days under a gateway's
+    /// heartbeat writes must not grow without bound. 0 keeps none.
+    std::size_t max_recorded_writes = 100000;
 
     SimulatorOptions();
 };
@@ -92,6 +97,7 @@ class BatterySimulator {
     void clear_faults();
 
     // --- Observation --------------------------------------------------------
+    /// The latest writes received (at most options.max_recorded_writes), oldest first.
     std::vector<ReceivedWrite> writes() const;
     void clear_writes();
     std::uint64_t requests_served() const noexcept { return requests_.load(); }
@@ -138,7 +144,7 @@ class BatterySimulator {
     bool stopping_ = false;
     bool started_ = false;
     std::vector<std::unique_ptr<Unit>> units_;
-    std::vector<ReceivedWrite> writes_;
+    std::deque<ReceivedWrite> writes_;  // the latest max_recorded_writes
     std::vector<std::shared_ptr<Client>> clients_;
 
     struct ExceptionRule {
