@@ -26,4 +26,9 @@ check "--unit must be a whole number" --unit 1.5
 check "must be >= 0" --max-charge-kw -5
 check "--time-scale must be > 0" --time-scale 0
 check "--revert-after must be > 0" --revert-after 0
+# stod reads inf and nan; neither is a battery's value.
+check "--max-charge-kw needs a finite number, got 'inf'" --max-charge-kw inf
+check "--capacity-kwh needs a finite number, got 'inf'" --capacity-kwh inf
+check "--revert-after needs a finite number, got 'nan'" --revert-after nan
+check "--time-scale needs a finite number, got 'infinity'" --time-scale infinity
 exit $((failures > 0))

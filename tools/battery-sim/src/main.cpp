@@ -35,10 +35,12 @@ double number(const std::string& option, const char* text) {
     try {
         std::size_t used = 0;
         const double v = std::stod(text, &used);
-        if (used == std::string(text).size()) return v;
+        // stod reads "inf" and "nan": no battery has an infinite limit, and
+        // an infinite --revert-after would overflow its conversion.
+        if (used == std::string(text).size() && std::isfinite(v)) return v;
     } catch (const std::exception&) {
     }
-    throw std::invalid_argument(option + " needs a number, got '" + text + "'");
+    throw std::invalid_argument(option + " needs a finite number, got '" + text + "'");
 }
 
 }  // namespace
