@@ -364,7 +364,8 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
           ws_(std::forward<Args>(stream_args)...),
           heartbeat_timer_(charger_->executor),
           meter_timer_(charger_->executor),
-          connect_timer_(charger_->executor) {}
+          connect_timer_(charger_->executor),
+          close_timer_(charger_->executor) {}
 
     void start() {
         connect_timer_.expires_after(shared_->options.connect_timeout);
@@ -382,6 +383,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     void send_raw(std::string frame) override { write(std::move(frame)); }
 
     void close() override {
+        if (closing_ || ended_) return;
+        // A timer's handler already queued when it is cancelled still runs,
+        // successful: closing_ keeps it from arming its timer again.
+        closing_ = true;
         heartbeat_timer_.cancel();
         meter_timer_.cancel();
         connect_timer_.cancel();
@@ -395,10 +400,19 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                         [self = this->shared_from_this()](beast::error_code ec) {
                             if (ec) beast::get_lowest_layer(self->ws_).close(ec);
                         });
+        // A central system that never answers the close frame would hold
+        // the connection, and the run, for Beast's 30 s handshake timeout.
+        close_timer_.expires_after(kCloseTimeout);
+        close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) return;
+            beast::get_lowest_layer(self->ws_).close(ec);
+        });
     }
 
   private:
     static constexpr bool kTls = std::is_same_v<Stream, beast::ssl_stream<TcpStream>>;
+    // How long close() waits for the central system's close frame.
+    static constexpr std::chrono::seconds kCloseTimeout{2};
     const std::string& id() const { return charger_->options.identity; }
 
     void fail(std::string_view stage, beast::error_code ec, std::string detail = {}) {
@@ -771,7 +785,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     void schedule_meter_values() {
         meter_timer_.expires_after(*charger_->options.meter_interval);
         meter_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-            if (ec || !self->open_) return;
+            if (ec || !self->open_ || self->closing_) return;
             self->send_meter_values();
             self->schedule_meter_values();
         });
@@ -802,7 +816,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     void schedule_heartbeat() {
         heartbeat_timer_.expires_after(heartbeat_every_);
         heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
-            if (ec || !self->open_) return;
+            if (ec || !self->open_ || self->closing_) return;
             self->queue_call("Heartbeat", "{}");
             self->schedule_heartbeat();
         });
@@ -815,7 +829,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
 
     void pump() {
-        if (!in_flight_id_.empty() || outgoing_.empty() || !open_) return;
+        if (!in_flight_id_.empty() || outgoing_.empty() || !open_ || closing_) return;
         auto [action, payload] = std::move(outgoing_.front());
         outgoing_.pop_front();
         in_flight_id_ = std::to_string(next_id_++);
@@ -826,7 +840,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
 
     void write(std::string frame) {
-        if (!open_) return;
+        if (!open_ || closing_) return;
         writes_.push_back(std::move(frame));
         if (writes_.size() == 1) do_write();
     }
@@ -847,6 +861,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
         heartbeat_timer_.cancel();
         meter_timer_.cancel();
         connect_timer_.cancel();
+        close_timer_.cancel();
         cancel_delayed_answers();
         if (open_) --shared_->connected;
         if (booted_) --shared_->booted;
@@ -868,6 +883,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     Timer heartbeat_timer_;
     Timer meter_timer_;
     Timer connect_timer_;
+    Timer close_timer_;
     std::chrono::milliseconds heartbeat_every_{1000};
     std::deque<std::string> writes_;
     std::deque<std::pair<std::string, std::string>> outgoing_;
@@ -883,6 +899,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     bool connect_timed_out_ = false;
     bool booted_ = false;
     bool ended_ = false;
+    bool closing_ = false;  // close() has begun: nothing new is sent or armed
 };
 
 void detail::FleetShared::connect(const std::shared_ptr<ChargerState>& charger) {

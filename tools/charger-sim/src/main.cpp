@@ -280,12 +280,17 @@ int main(int argc, char** argv) {
         ChargerFleet fleet(context_list, options, std::move(chargers), std::move(observer));
         fleet.start();
 
+        // Set by finish(); read and written on io's thread only.
+        bool stopping = false;
         boost::asio::steady_timer flush_timer(io);
         std::function<void()> schedule_flush = [&] {
             flush_timer.expires_after(std::chrono::milliseconds(100));
             flush_timer.async_wait([&](const boost::system::error_code& ec) {
                 flush_output();
-                if (!ec) schedule_flush();
+                // A cancel does not reach a handler already queued (the
+                // deadline and this timer due together on a busy machine):
+                // without the flag it armed the timer again, for ever.
+                if (!ec && !stopping) schedule_flush();
             });
         };
         schedule_flush();
@@ -293,8 +298,14 @@ int main(int argc, char** argv) {
         boost::asio::signal_set signals(io, SIGINT, SIGTERM);
         boost::asio::steady_timer deadline(io);
         auto finish = [&] {
+            if (stopping) return;
+            stopping = true;
             fleet.stop();
-            signals.cancel();
+            boost::system::error_code ignored;
+            signals.cancel(ignored);
+            // SIGINT and SIGTERM take their default action again: should the
+            // stop ever hang, a second one ends the process.
+            signals.clear(ignored);
             deadline.cancel();
             flush_timer.cancel();
         };
