@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <iostream>
 #include <stdexcept>
 
 #include <arpa/inet.h>
@@ -296,16 +297,36 @@ void BatterySimulator::stop() {
 }
 
 void BatterySimulator::accept_loop() {
+    bool failing = false;  // an accept failed and no connection came since
     for (;;) {
         const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-        std::lock_guard lock(mutex_);
+        const int error = errno;
+        std::unique_lock lock(mutex_);
         if (stopping_) {
             if (fd >= 0) ::close(fd);
             return;
         }
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            return;
+            // A connection reset while queued, or a network error Linux
+            // hands on from it: the next one may be fine.
+            if (error == EINTR || error == ECONNABORTED || error == EPROTO || error == ENETDOWN ||
+                error == ENOPROTOOPT || error == EHOSTDOWN || error == ENONET ||
+                error == EHOSTUNREACH || error == EOPNOTSUPP || error == ENETUNREACH)
+                continue;
+            // Out of descriptors (EMFILE, ENFILE) or memory: the connection
+            // waits in the listen backlog until one is freed. Never give up
+            // while running: retry every 100 ms, saying so once.
+            if (!failing) {
+                std::cerr << "battery simulator: accept failed: " << std::strerror(error)
+                          << "; retrying every 100 ms" << std::endl;
+                failing = true;
+            }
+            stop_cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_; });
+            continue;
+        }
+        if (failing) {
+            std::cerr << "battery simulator: accepting connections again" << std::endl;
+            failing = false;
         }
         const int yes = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
