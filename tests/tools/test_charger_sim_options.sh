@@ -7,7 +7,8 @@
 # stoi", or ":9000x" taken as 9000), --threads -1 (4294967295 event loops:
 # gigabytes in seconds), a --duration or --heartbeat that is negative, not
 # finite or absurd (ignored, or "inf" ending the run at once), and a delay
-# past a day.
+# past a day. And TLS options (--ca-file, --insecure) with a ws:// URL,
+# which were silently ignored.
 #
 #   test_charger_sim_options.sh CHARGER_SIM
 set -uo pipefail
@@ -64,6 +65,11 @@ value_refused "--duration: seconds from 0 to 1e+08, got inf" --duration inf
 value_refused "--heartbeat: seconds from 0.1 to 86400, got -5" --heartbeat -5
 value_refused "--heartbeat: seconds from 0.1 to 86400, got nan" --heartbeat nan
 value_refused "got 'delay:99999999999999999'" --answer delay:99999999999999999
+# TLS options with a ws:// URL were ignored without a word.
+value_refused "--ca-file: only for a wss:// --url (no TLS over ws://127.0.0.1:1/ocpp)" \
+    --url ws://127.0.0.1:1/ocpp --ca-file /etc/ssl/certs/ca-certificates.crt --duration 1
+value_refused "--insecure: only for a wss:// --url" --url ws://127.0.0.1:1/ocpp --insecure \
+    --duration 1
 
 # An IPv6 address in brackets is connected to, not looked up as a name.
 out="$(timeout 10 "$CHARGER_SIM" --no-reconnect --url "ws://[::1]:1/ocpp" --duration 1 2>&1)"

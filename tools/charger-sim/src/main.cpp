@@ -158,6 +158,15 @@ int main(int argc, char** argv) {
 
     try {
         const Url url = parse_url(url_text);
+        // Over ws:// they would be ignored without a word.
+        if (!url.tls) {
+            for (const char* tls_only : {"ca-file", "insecure"}) {
+                if (vm.count(tls_only))
+                    throw std::invalid_argument(std::string("--") + tls_only +
+                                                ": only for a wss:// --url (no TLS over " +
+                                                url_text + ")");
+            }
+        }
         // Read as text: program_options would take "-1" as a huge unsigned count.
         const auto threads_given = gridgate::tools::whole_number(threads_text, 1, 256);
         if (!threads_given)
