@@ -550,10 +550,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
             // with a payload missing a field must not crash the fleet.
             if (auto violation = ocpp::SchemaRegistry::v16().validate(
                     in_flight_action_, ocpp::PayloadKind::Response, *result->payload)) {
-                if (in_flight_action_ == "StartTransaction" && !starting_.empty())
-                    starting_.pop_front();
-                shared_->emit({id(), "call_error", in_flight_action_, in_flight_id_, "",
-                               "invalid answer: " + violation->message});
+                call_failed("invalid answer: " + violation->message);
             } else {
                 on_result(in_flight_action_, *result->payload);
             }
@@ -573,13 +570,18 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
                                                  broken->code, broken->description));
         } else if (auto* error = std::get_if<ocpp::CallError>(&frame)) {
             if (error->message_id != in_flight_id_) return;
-            if (in_flight_action_ == "StartTransaction" && !starting_.empty())
-                starting_.pop_front();
-            shared_->emit({id(), "call_error", in_flight_action_, in_flight_id_, "",
-                           std::string(error->code_text) + ": " + std::string(error->description)});
+            call_failed(std::string(error->code_text) + ": " + std::string(error->description));
             in_flight_id_.clear();
             pump();
         }
+    }
+
+    // The call in flight got a CALLERROR or an answer it cannot use: a
+    // transaction it was to start does not start.
+    void call_failed(std::string detail) {
+        if (in_flight_action_ == "StartTransaction" && !starting_.empty()) starting_.pop_front();
+        shared_->emit(
+            {id(), "call_error", in_flight_action_, in_flight_id_, "", std::move(detail)});
     }
 
     void on_call(const ocpp::Call& call, std::string_view raw_payload,
