@@ -395,7 +395,7 @@ void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view id
     detail::PendingCall call;
     call.message_id = slot->next_message_id();
     call.frame = state_->frames.take();
-    // The frame is written as the payload is validated: one pass for both.
+    // The payload is validated, then written into the frame.
     std::optional<SchemaViolation> violation;
     detail::write_call(call.frame, call.message_id, action, [&](detail::StringWriter& writer) {
         violation = state_->schemas->validate_into(action, PayloadKind::Request, payload, writer);

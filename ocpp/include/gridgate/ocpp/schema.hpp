@@ -72,9 +72,9 @@ class SchemaRegistry {
     std::optional<SchemaViolation> validate(std::string_view action, PayloadKind kind,
                                             const rapidjson::Value& payload) const;
 
-    // validate(), writing the payload's JSON text to `writer` in the same
-    // pass (the library's frame serializer). On a violation, whatever was
-    // written is to be thrown away. A payload holding NaN or infinity is a
+    // validate(), then the payload's JSON text to `writer` (the library's
+    // frame serializer). On a violation, whatever was written is to be
+    // thrown away. A payload holding NaN or infinity is a
     // TypeConstraintViolation.
     std::optional<SchemaViolation> validate_into(std::string_view action, PayloadKind kind,
                                                  const rapidjson::Value& payload,
