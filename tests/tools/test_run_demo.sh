@@ -95,6 +95,34 @@ if start_demo "$work/sigterm.out"; then
     check_stopped_demo "SIGTERM to the script" "$work/sigterm.out"
 fi
 
+# A gateway that starts but never answers: the demo says so, shows the end of
+# its log, and stops what it started.
+fake="$work/fake-build"
+mkdir -p "$fake/bin" "$fake/lib/gridgate/plugins"
+touch "$fake/lib/gridgate/plugins/ocpp16.so"
+for program in gridgate battery-sim charger-sim; do
+    printf '#!/bin/sh\necho "%s started"\necho $$ >"%s/%s.pid"\nexec sleep 300\n' \
+        "$program" "$fake" "$program" >"$fake/bin/$program"
+done
+printf '#!/bin/sh\nexit 3\n' >"$fake/bin/gridgatectl"
+chmod +x "$fake/bin/"*
+GRIDGATE_BUILD_DIR="$fake" "$demo" --no-build >"$work/silent.out" 2>&1
+status=$?
+if ((status != 1)) ||
+    ! grep -q "did not answer http://127.0.0.1:8080/healthz within 15 s" "$work/silent.out" ||
+    ! grep -q "^gridgate started" "$work/silent.out"; then
+    fail "a gateway that never answers: exit $status, expected 1 naming /healthz and its log" \
+        "$work/silent.out"
+else
+    echo "ok: a gateway that never answers: $(grep -m1 "^run-demo: " "$work/silent.out")"
+fi
+for pidfile in "$fake"/*.pid; do
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+        fail "a gateway that never answers: $(basename "$pidfile" .pid) still running" ""
+        kill "$(cat "$pidfile")"
+    fi
+done
+
 for args in "--duration" "--slot 0" "--slot 1.5" "--duration x" "--duration 0" "--bogus"; do
     # shellcheck disable=SC2086
     "$demo" --no-build $args >"$work/args.out" 2>&1
