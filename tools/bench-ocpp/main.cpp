@@ -16,8 +16,8 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <spdlog/spdlog.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,8 +46,6 @@
 #include "gridgate/gateway/process.hpp"
 #include "gridgate/sim/charger_fleet.hpp"
 #include "http_client.hpp"
-
-extern char** environ;
 
 using namespace gridgate;
 using namespace std::chrono_literals;
@@ -312,6 +310,29 @@ extern "C" void on_stop_signal(int signal_number) {
     ::raise(signal_number);
 }
 
+// Starts the fleet with its standard output into `report`. It gets SIGTERM
+// when this process ends, however it ends (PR_SET_PDEATHSIG), also killed
+// outright or by a signal that comes before g_fleet names it. The main
+// thread forks, and lives as long as the process: the signal follows the
+// death of the forking thread. Between fork and exec only async-signal-safe
+// calls: this process runs other threads.
+pid_t start_fleet(const std::string& path, std::vector<char*>& argv, const std::string& report) {
+    const int out = ::open(report.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) return -1;
+    const pid_t parent = ::getpid();
+    const pid_t child = ::fork();
+    if (child == 0) {
+        if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != parent) ::_exit(127);
+        if (::dup2(out, STDOUT_FILENO) < 0) ::_exit(127);  // the copy is not close-on-exec
+        ::execv(path.c_str(), argv.data());
+        ::_exit(127);
+    }
+    const int saved = errno;
+    ::close(out);
+    errno = saved;
+    return child;
+}
+
 std::streamoff file_size(const std::string& path) {
     std::error_code ec;
     auto size = std::filesystem::file_size(path, ec);
@@ -432,8 +453,6 @@ int main(int argc, char** argv) {
     std::vector<char*> argv_sim;
     for (auto& a : args) argv_sim.push_back(a.data());
     argv_sim.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
     // The fleet's report of every call it receives, with its arrival time.
     const std::string report = (std::filesystem::temp_directory_path() /
                                 ("bench-ocpp-" + std::to_string(getpid()) + ".jsonl"))
@@ -443,22 +462,32 @@ int main(int argc, char** argv) {
     stop.sa_handler = on_stop_signal;
     sigemptyset(&stop.sa_mask);
     for (int signal_number : {SIGINT, SIGTERM, SIGHUP}) sigaction(signal_number, &stop, nullptr);
-    posix_spawn_file_actions_addopen(&actions, 1, report.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0600);
-    pid_t fleet = -1;
-    if (posix_spawn(&fleet, sim_path.c_str(), &actions, nullptr, argv_sim.data(), environ) != 0) {
-        std::fprintf(stderr, "bench-ocpp: cannot start %s\n", sim_path.c_str());
+    const pid_t fleet = start_fleet(sim_path, argv_sim, report);
+    if (fleet < 0) {
+        std::fprintf(stderr, "bench-ocpp: cannot start %s: %s\n", sim_path.c_str(),
+                     std::strerror(errno));
+        std::filesystem::remove(report);
         gw.stop();
         runner.join();
         return 1;
     }
-    posix_spawn_file_actions_destroy(&actions);
     g_fleet = fleet;
 
     auto connect_start = std::chrono::steady_clock::now();
     double connected = 0;
     for (auto until = connect_start + 120s; std::chrono::steady_clock::now() < until;) {
         std::this_thread::sleep_for(250ms);
+        if (int status = 0; waitpid(fleet, &status, WNOHANG) == fleet) {
+            // It could not run (exit 127: the exec failed), or gave up.
+            std::fprintf(stderr, "bench-ocpp: %s ended before its chargers connected (%s %d)\n",
+                         sim_path.c_str(), WIFEXITED(status) ? "exit" : "signal",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+            g_fleet = 0;
+            std::filesystem::remove(report);
+            gw.stop();
+            runner.join();
+            return 1;
+        }
         connected = metric(tools::http_request(api, "GET", "/metrics").body,
                            "gridgate_assets_connected{adapter=\"ocpp\"}");
         if (connected >= static_cast<double>(chargers)) break;
