@@ -31,4 +31,20 @@ check "--max-charge-kw needs a finite number, got 'inf'" --max-charge-kw inf
 check "--capacity-kwh needs a finite number, got 'inf'" --capacity-kwh inf
 check "--revert-after needs a finite number, got 'nan'" --revert-after nan
 check "--time-scale needs a finite number, got 'infinity'" --time-scale infinity
+# Refused at start: named once as the program's ("battery-sim: battery
+# simulator: ..." said it twice).
+check "battery-sim: bad IPv4 address notanip" --bind notanip
+work="$(mktemp -d)"
+python3 -c 'import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1]))
+time.sleep(30)' "$work/port" &
+holder=$!
+for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.05; done
+busy="$(cat "$work/port")"
+check "battery-sim: cannot listen on 127.0.0.1:$busy: Address already in use" --port "$busy"
+kill "$holder"
+rm -rf "$work"
 exit $((failures > 0))

@@ -6,6 +6,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include "gridgate/battery_sim/map_file.hpp"
 #include "gridgate/battery_sim/simulator.hpp"
@@ -143,7 +144,11 @@ int main(int argc, char** argv) {
         sim.stop();
         return 0;
     } catch (const std::exception& e) {
-        std::cerr << "battery-sim: " << e.what() << "\n";
+        // The library names itself; the program's name says it once.
+        std::string_view what = e.what();
+        constexpr std::string_view kLibrary = "battery simulator: ";
+        if (what.starts_with(kLibrary)) what.remove_prefix(kLibrary.size());
+        std::cerr << "battery-sim: " << what << "\n";
         return 2;
     }
 }
