@@ -2,6 +2,7 @@
 # tools/run-demo's build step as a newcomer meets it: a build that fails must
 # show why (the compiler's message, which ninja writes to stdout), and the
 # demo must not start; with --no-build and nothing built it says what to do.
+# And tools/run-tests --help shows its usage without building first.
 # cmake and dpkg-query are stand-ins (a real failing build would take minutes).
 #
 #   test_run_demo_build.sh SOURCE_DIR
@@ -47,6 +48,17 @@ if ((status != 1)) || [[ $out != *"gridgate is missing; build first (tools/build
     failures=$((failures + 1))
 else
     echo "ok: --no-build with nothing built: $out"
+fi
+
+out="$(PATH="$work/bin:$PATH" GRIDGATE_BUILD_DIR="$work/build" "$1/tools/run-tests" --help 2>&1)"
+status=$?
+if ((status != 0)) || [[ $out != *"tools/run-tests [CTEST_ARGUMENTS...]"* ]] ||
+    [[ $out == *"FAILED"* ]]; then
+    echo "FAILED: run-tests --help: exit $status, expected 0 and its usage, no build; output:"
+    sed 's/^/    /' <<<"$out"
+    failures=$((failures + 1))
+else
+    echo "ok: run-tests --help shows its usage, without building"
 fi
 
 exit $((failures > 0))
