@@ -59,7 +59,18 @@ import os, socket, sys, threading
 silent = socket.socket(); silent.bind(("127.0.0.1", 0)); silent.listen()
 broken = socket.socket(); broken.bind(("127.0.0.1", 0)); broken.listen()
 foreign = socket.socket(); foreign.bind(("127.0.0.1", 0)); foreign.listen()
+api = socket.socket(); api.bind(("127.0.0.1", 0)); api.listen()
 held = []
+def serve_api():  # GET /api/v1/assets of a gateway with one battery
+    body = (b'{"assets":[{"id":"ast_batt_001","type":"battery","adapter":"modbus",'
+            b'"connected":true,"last_seen":"2026-11-29T07:00:00Z",'
+            b'"telemetry":{"soc_percent":55.5,"power_kw":-3}}]}')
+    while True:
+        c = api.accept()[0]
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+        c.close()
 def serve_foreign():  # some other web server: a large HTML page for every path
     page = b"<html>" + b"x" * 1000000 + b"</html>"
     while True:
@@ -83,14 +94,16 @@ def serve_broken():
 threading.Thread(target=serve_silent, daemon=True).start()
 threading.Thread(target=serve_broken, daemon=True).start()
 threading.Thread(target=serve_foreign, daemon=True).start()
+threading.Thread(target=serve_api, daemon=True).start()
 with open(os.path.join(sys.argv[1], "ports.tmp"), "w") as f:
-    f.write(f"{silent.getsockname()[1]} {broken.getsockname()[1]} {foreign.getsockname()[1]}\n")
+    f.write(f"{silent.getsockname()[1]} {broken.getsockname()[1]} {foreign.getsockname()[1]}"
+            f" {api.getsockname()[1]}\n")
 os.rename(os.path.join(sys.argv[1], "ports.tmp"), os.path.join(sys.argv[1], "ports"))
 threading.Event().wait(60)
 PY
 server_pid=$!
 for _ in $(seq 100); do [[ -f $servers/ports ]] && break; sleep 0.05; done
-read -r silent_port broken_port foreign_port <"$servers/ports"
+read -r silent_port broken_port foreign_port api_port <"$servers/ports"
 expect 3 "GET /healthz: no answer within 0.5 s" --url "http://127.0.0.1:$silent_port" --timeout 0.5 health
 expect 3 "GET /healthz: the connection failed: IncompleteRead" --url "http://127.0.0.1:$broken_port" health
 
@@ -98,6 +111,18 @@ expect 3 "GET /healthz: the connection failed: IncompleteRead" --url "http://127
 expect 3 "GET /api/v1/assets: the answer is not gridgate's API (got '<html>xxx" --url "http://127.0.0.1:$foreign_port" assets
 expect 3 "the answer is not gridgate's API" --url "http://127.0.0.1:$foreign_port" commands
 expect 3 "the answer is not gridgate's API" --url "http://127.0.0.1:$foreign_port" command cmd_0123456789ab
+
+# The assets table: a header and a row, no line ending in blanks.
+out="$(python3 "$ctl" --url "http://127.0.0.1:$api_port" assets 2>&1)"
+status=$?
+if ((status != 0)) || [[ $out != *"ast_batt_001  battery  modbus"*"soc_percent=55.5 power_kw=-3"* ]] ||
+    grep -q ' $' <<<"$out"; then
+    echo "FAILED: assets: exit $status, expected a table without trailing blanks; output:"
+    sed 's/^/    |/; s/$/|/' <<<"$out"
+    failures=$((failures + 1))
+else
+    echo "ok: assets: a table without trailing blanks"
+fi
 
 # Ctrl-C while waiting for an answer: exit 130, no traceback. (A background
 # job of a script ignores SIGINT, so it is started with SIGINT restored.)
