@@ -11,18 +11,12 @@
 #   test_battery_sim_fd_limit.sh BATTERY_SIM
 set -uo pipefail
 sim="$1"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 (ulimit -n 24 && exec "$sim" --port 0) >"$work/sim.out" 2>"$work/sim.err" &
 sim_pid=$!
-pids+=($sim_pid)
+pids+=("$sim_pid")
 port=""
 for _ in $(seq 400); do
     port="$(sed -n 's/^battery-sim: map .* on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$work/sim.out")"
@@ -31,8 +25,7 @@ for _ in $(seq 400); do
     sleep 0.05
 done
 if [[ -z $port ]]; then
-    echo "FAILED: battery-sim did not start:"
-    sed 's/^/    /' "$work/sim.out" "$work/sim.err"
+    fail "battery-sim did not start:" "$work/sim.out" "$work/sim.err"
     exit 1
 fi
 
@@ -82,11 +75,9 @@ if not answered([s], 15):
 print("ok: a new client, after the others closed, is served")
 PY
 status=$?
-failures=0
 ((status != 0)) && failures=1
 if ! kill -0 "$sim_pid" 2>/dev/null; then
-    echo "FAILED: battery-sim is gone:"
-    sed 's/^/    /' "$work/sim.err"
+    fail "battery-sim is gone:" "$work/sim.err"
     exit 1
 fi
 kill -TERM "$sim_pid"
@@ -98,11 +89,10 @@ n="$(grep -c 'accept failed: Too many open files; retrying every 100 ms' "$work/
 # can be a few outages, but each ends with 'accepting connections again'.
 m="$(grep -c 'accepting connections again' "$work/sim.err")"
 if ((sim_status != 0)) || ((n < 1 || n > 5 || m != n)); then
-    echo "FAILED: battery-sim exit $sim_status at SIGTERM; expected each 'accept failed' line" \
-        "($n) followed by one 'accepting connections again' ($m), a few at most; its log:"
-    sed 's/^/    /' "$work/sim.err"
-    failures=1
+    expected="each 'accept failed' line ($n) followed by one 'accepting connections again' ($m)"
+    fail "battery-sim exit $sim_status at SIGTERM; expected $expected, a few at most; its log:" \
+        "$work/sim.err"
 else
     echo "ok: logged each outage once ($n), and that it accepts again; exit 0 at SIGTERM"
 fi
-exit "$failures"
+exit $((failures > 0))

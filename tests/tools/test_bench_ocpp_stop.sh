@@ -7,16 +7,8 @@
 #   test_bench_ocpp_stop.sh BENCH_OCPP
 set -uo pipefail
 bench="$1"
-work="$(mktemp -d)"
-bench_pid=""
-cleanup() {
-    [[ -n $bench_pid ]] && pkill -KILL -P "$bench_pid" 2>/dev/null
-    [[ -n $bench_pid ]] && kill -KILL "$bench_pid" 2>/dev/null
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 for signal in TERM INT; do
     # A job started from a script ignores SIGINT unless told otherwise, so
@@ -26,6 +18,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 3 \
         >"$work/bench.out" 2>&1 &
     bench_pid=$!
+    pids+=("$bench_pid") # killed at exit with its children, the fleet
     fleet=""
     for _ in $(seq 300); do
         fleet="$(pgrep -P "$bench_pid" -f charger-sim)"
@@ -33,9 +26,7 @@ os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 
         sleep 0.05
     done
     if [[ -z $fleet ]]; then
-        echo "FAILED: SIG$signal: the fleet did not start; bench-ocpp said:"
-        sed 's/^/    /' "$work/bench.out"
-        failures=$((failures + 1))
+        fail "SIG$signal: the fleet did not start; bench-ocpp said:" "$work/bench.out"
         continue
     fi
     sleep 0.5
@@ -51,13 +42,13 @@ os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 
     wait "$bench_pid" 2>/dev/null
     left="$(ls "$work"/bench-ocpp-*.jsonl 2>/dev/null)"
     if [[ -z $gone ]] || [[ -n $left ]]; then
-        echo "FAILED: SIG$signal: bench-ocpp $(kill -0 "$bench_pid" 2>/dev/null && echo runs || echo ended)," \
-            "its fleet $(kill -0 "$fleet" 2>/dev/null && echo runs || echo ended), report left: ${left:-none}"
+        bench_state="$(kill -0 "$bench_pid" 2>/dev/null && echo runs || echo ended)"
+        fleet_state="$(kill -0 "$fleet" 2>/dev/null && echo runs || echo ended)"
+        fail "SIG$signal: bench-ocpp $bench_state, its fleet $fleet_state, report left: ${left:-none}"
         kill -KILL "$fleet" 2>/dev/null
-        failures=$((failures + 1))
     else
         echo "ok: SIG$signal ends bench-ocpp and its fleet, and removes the report"
     fi
-    bench_pid=""
+    pids=() # reaped, and its fleet gone
 done
 exit $((failures > 0))

@@ -17,14 +17,8 @@
 set -uo pipefail
 sim="$1"
 here="$(cd "$(dirname "$0")" && pwd)"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$here/lib.sh"
 
 # start_peer NAME ARGS...: an ocpp_peer.py central system; its port in $port.
 start_peer() {
@@ -33,13 +27,8 @@ start_peer() {
     python3 "$here/ocpp_peer.py" --mode serve --port-file "$work/$name.port" "$@" \
         >"$work/$name.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 400); do
-        [[ -s $work/$name.port ]] && break
-        sleep 0.05
-    done
-    if [[ ! -s $work/$name.port ]]; then
-        echo "FAILED: the peer $name did not start:"
-        sed 's/^/    /' "$work/$name.log"
+    if ! wait_line "$work/$name.port" '^[0-9]+$' 20; then
+        fail "the peer $name did not start:" "$work/$name.log"
         exit 1
     fi
     port="$(cat "$work/$name.port")"
@@ -49,7 +38,6 @@ polite_port="$port"
 start_peer deaf --ignore-close
 deaf_port="$port"
 
-failures=0
 runs=20
 for i in $(seq "$runs"); do
     if ((i % 2)); then port="$polite_port" peer=polite; else port="$deaf_port" peer=deaf; fi
@@ -57,35 +45,25 @@ for i in $(seq "$runs"); do
     "$sim" --url "ws://127.0.0.1:$port/ocpp" --duration 1 --heartbeat 0.1 \
         >"$work/sim.$i.log" 2>&1 &
     sim_pid=$!
-    pids+=($sim_pid)
+    pids+=("$sim_pid")
     # A pause from 0.90 to 1.09 s after the start, 0.3 s long.
     pause_ms=$((900 + (i * 70) % 200))
     sleep "$(printf '%d.%03d' $((pause_ms / 1000)) $((pause_ms % 1000)))"
     kill -STOP "$sim_pid" 2>/dev/null
     sleep 0.3
     kill -CONT "$sim_pid" 2>/dev/null
-    # Polled, so a quick run is not held up.
-    for _ in $(seq 200); do
-        kill -0 "$sim_pid" 2>/dev/null || break
-        (($(date +%s%N) - start > 10000000000)) && break
-        sleep 0.05
-    done
-    if kill -0 "$sim_pid" 2>/dev/null; then
-        echo "FAILED: run $i ($peer peer): charger-sim still runs 10 s after its start" \
-            "with --duration 1; its output:"
-        sed 's/^/    /' "$work/sim.$i.log"
+    # Polled, so a quick run is not held up; 9 s on from the pause's end is
+    # 10 s and more after the start.
+    if ! wait_exit "$sim_pid" 9; then
+        what="run $i ($peer peer): charger-sim still runs 10 s after its start"
+        fail "$what with --duration 1; its output:" "$work/sim.$i.log"
         kill -KILL "$sim_pid"
         wait "$sim_pid" 2>/dev/null
-        failures=$((failures + 1))
         continue
     fi
-    wait "$sim_pid"
-    status=$?
     took=$((($(date +%s%N) - start) / 1000000))
     if ((status != 0)) || ! grep -q '"event":"booted"' "$work/sim.$i.log"; then
-        echo "FAILED: run $i ($peer peer): exit $status after $took ms; its output:"
-        sed 's/^/    /' "$work/sim.$i.log"
-        failures=$((failures + 1))
+        fail "run $i ($peer peer): exit $status after $took ms; its output:" "$work/sim.$i.log"
     else
         echo "ok: run $i ($peer peer): booted, and exit 0 after $took ms"
     fi
@@ -93,14 +71,6 @@ done
 
 # SIGTERM ends a run too, also against the central system that never
 # answers the close frame: exit 0 within 10 s.
-# wait_for FILE PATTERN: polls up to 20 s for PATTERN in FILE.
-wait_for() {
-    for _ in $(seq 400); do
-        grep -q "$2" "$1" && return 0
-        sleep 0.05
-    done
-    return 1
-}
 # stop_run SIGNALS...: a charger-sim against the deaf peer, booted, then
 # given each signal in turn, the second once the peer has its close frame.
 # Leaves its exit status in $status ("hung" if it is still running 10 s on).
@@ -109,8 +79,8 @@ stop_run() {
     before="$(grep -c 'close frame ignored' "$work/deaf.log")"
     "$sim" --url "ws://127.0.0.1:$deaf_port/ocpp" >"$log" 2>&1 &
     sim_pid=$!
-    pids+=($sim_pid)
-    if ! wait_for "$log" '"event":"booted"'; then
+    pids+=("$sim_pid")
+    if ! wait_line "$log" '"event":"booted"' 20; then
         status="not booted"
         return
     fi
@@ -122,25 +92,16 @@ stop_run() {
         done
         kill "-$2" "$sim_pid"
     fi
-    for _ in $(seq 200); do
-        kill -0 "$sim_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    if kill -0 "$sim_pid" 2>/dev/null; then
+    if ! wait_exit "$sim_pid" 10; then
         status=hung
         kill -KILL "$sim_pid"
         wait "$sim_pid" 2>/dev/null
-        return
     fi
-    wait "$sim_pid"
-    status=$?
 }
 stop_run TERM
 if [[ $status != 0 ]]; then
-    echo "FAILED: SIGTERM against a central system that never answers the close frame:" \
-        "exit $status"
-    sed 's/^/    /' "$work/sim.stop.log"
-    failures=$((failures + 1))
+    fail "SIGTERM against a central system that never answers the close frame: exit $status" \
+        "$work/sim.stop.log"
 else
     echo "ok: SIGTERM against a central system that never answers the close frame: exit 0"
 fi
@@ -148,10 +109,8 @@ fi
 # action (it used to be swallowed): killed by SIGINT, 128 + 2.
 stop_run TERM INT
 if [[ $status != 130 ]]; then
-    echo "FAILED: a second signal (SIGINT) while stopping: exit $status, expected 130" \
-        "(killed by it)"
-    sed 's/^/    /' "$work/sim.stop.log"
-    failures=$((failures + 1))
+    fail "a second signal (SIGINT) while stopping: exit $status, expected 130 (killed by it)" \
+        "$work/sim.stop.log"
 else
     echo "ok: a second signal (SIGINT) while stopping ends it at once (exit 130)"
 fi

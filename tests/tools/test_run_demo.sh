@@ -9,37 +9,15 @@
 set -uo pipefail
 demo="$1/tools/run-demo"
 export GRIDGATE_BUILD_DIR="$2"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in 8080 9000 1502; do
     if port_open "$port"; then
         echo "SKIPPED: port $port is in use"
         exit 77
     fi
 done
-
-fail() {
-    echo "FAILED: $1"
-    [[ -f $2 ]] && sed 's/^/    /' "$2"
-    failures=$((failures + 1))
-}
-
-# Waits up to $2 s for $1 to exit; sets $status (124 when it did not).
-wait_for() {
-    local pid="$1" limit=$(($2 * 10))
-    for ((i = 0; i < limit; i++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            status=$?
-            return
-        fi
-        sleep 0.1
-    done
-    status=124
-}
 
 # The final table must come from the gateway: both commands of the first slot
 # (at start + 5 s) COMPLETED, no "cannot reach".
@@ -48,7 +26,7 @@ check_stopped_demo() {
     if ((status == 124)); then
         # Still running: SIGTERM to the script alone (its clean-up stops the rest).
         kill -TERM "$pid"
-        wait_for "$pid" 15
+        wait_exit "$pid" 15
         fail "$what: still running 15 s after the stop" "$out"
     elif ((status != 0)); then
         fail "$what: exit $status" "$out"
@@ -61,7 +39,7 @@ check_stopped_demo() {
     fi
     for port in 8080 9000 1502; do
         for _ in $(seq 50); do port_open "$port" || break; sleep 0.1; done
-        if port_open "$port"; then fail "$what: port $port still listening after the demo" ""; fi
+        if port_open "$port"; then fail "$what: port $port still listening after the demo"; fi
     done
 }
 
@@ -73,6 +51,7 @@ signal.signal(signal.SIGINT, signal.SIG_DFL)
 os.setsid()
 os.execv(sys.argv[1], sys.argv[1:])' "$demo" --no-build --slot 1 --duration 600 >"$1" 2>&1 &
     pid=$!
+    pids+=("$pid")
     for _ in $(seq 300); do
         grep -qE "COMMAND_COMPLETED .*ast_batt_001" "$1" && return 0
         kill -0 "$pid" 2>/dev/null || break
@@ -85,13 +64,13 @@ os.execv(sys.argv[1], sys.argv[1:])' "$demo" --no-build --slot 1 --duration 600 
 
 if start_demo "$work/ctrl-c.out"; then
     kill -INT -- "-$pid"   # what Ctrl-C does: the whole foreground group
-    wait_for "$pid" 15
+    wait_exit "$pid" 15
     check_stopped_demo "Ctrl-C" "$work/ctrl-c.out"
 fi
 
 if start_demo "$work/sigterm.out"; then
     kill -TERM "$pid"      # the script alone, as kill PID does
-    wait_for "$pid" 15
+    wait_exit "$pid" 15
     check_stopped_demo "SIGTERM to the script" "$work/sigterm.out"
 fi
 
@@ -118,7 +97,7 @@ else
 fi
 for pidfile in "$fake"/*.pid; do
     if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-        fail "a gateway that never answers: $(basename "$pidfile" .pid) still running" ""
+        fail "a gateway that never answers: $(basename "$pidfile" .pid) still running"
         kill "$(cat "$pidfile")"
     fi
 done
