@@ -2,7 +2,8 @@
 # bench-ocpp stopped half-way (Ctrl-C, SIGTERM) takes its charger fleet down
 # with it and leaves no report behind. The fleet is a process of its own: it
 # used to stay on, reconnecting to the gone gateway for minutes, and its
-# report stayed in the temporary directory.
+# report stayed in the temporary directory. Killed outright (SIGKILL), it can
+# remove nothing, but its fleet still ends (it is told by the kernel).
 #
 #   test_bench_ocpp_stop.sh BENCH_OCPP
 set -uo pipefail
@@ -51,4 +52,28 @@ os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 
     fi
     pids=() # reaped, and its fleet gone
 done
+
+"$bench" --chargers 40 --small 10 --storms 3 >"$work/bench.out" 2>&1 &
+bench_pid=$!
+pids+=("$bench_pid")
+fleet=""
+for _ in $(seq 300); do
+    fleet="$(pgrep -P "$bench_pid" -f charger-sim)"
+    [[ -n $fleet ]] && break
+    sleep 0.05
+done
+if [[ -z $fleet ]]; then
+    fail "SIGKILL: the fleet did not start; bench-ocpp said:" "$work/bench.out"
+else
+    sleep 0.5
+    kill -KILL "$bench_pid"
+    wait "$bench_pid" 2>/dev/null
+    for _ in $(seq 200); do kill -0 "$fleet" 2>/dev/null || break; sleep 0.05; done
+    if kill -0 "$fleet" 2>/dev/null; then
+        fail "SIGKILL: bench-ocpp ended, its fleet (pid $fleet) still runs 10 s on"
+        kill -KILL "$fleet"
+    else
+        echo "ok: SIGKILL to bench-ocpp ends its fleet too"
+    fi
+fi
 exit $((failures > 0))
