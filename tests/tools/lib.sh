@@ -41,17 +41,18 @@ fail() {
 
 # wait_exit PID SECONDS: polls for PID, a child of this shell, to end; then
 # reaps it and sets $status to its exit status. After SECONDS (whole) it sets
-# status=124 and returns 1, leaving it running.
+# status=124 and returns 1, leaving it running. Quiet: bash's "Killed" notice
+# for a child killed on purpose would come out here.
 wait_exit() {
     local tries=$(($2 * 20))
-    while kill -0 "$1" 2>/dev/null; do
+    while kill -0 "$1"; do
         ((tries-- > 0)) || { status=124; return 1; }
         sleep 0.05
     done
     wait "$1"
     status=$?
     return 0
-}
+} 2>/dev/null
 
 # wait_line FILE PATTERN SECONDS: polls for a line matching PATTERN (grep -E)
 # in FILE, which may not exist yet; returns 1 if none comes within SECONDS.

@@ -81,8 +81,8 @@ if ! kill -0 "$sim_pid" 2>/dev/null; then
     exit 1
 fi
 kill -TERM "$sim_pid"
-wait "$sim_pid"
-sim_status=$?
+wait_exit "$sim_pid" 10  # 124 if it still runs; killed at exit
+sim_status=$status
 n="$(grep -c 'accept failed: Too many open files; retrying every 100 ms' "$work/sim.err")"
 # Once per outage, not once per retry: the clients still queued when the
 # first connection is taken may run it out of descriptors again, so there

@@ -40,13 +40,14 @@ os.execv(sys.argv[1], sys.argv[1:])' "$bench" --chargers 40 --small 10 --storms 
         fi
         sleep 0.05
     done
-    wait "$bench_pid" 2>/dev/null
+    [[ -n $gone ]] && wait "$bench_pid" 2>/dev/null
     left="$(ls "$work"/bench-ocpp-*.jsonl 2>/dev/null)"
     if [[ -z $gone ]] || [[ -n $left ]]; then
         bench_state="$(kill -0 "$bench_pid" 2>/dev/null && echo runs || echo ended)"
         fleet_state="$(kill -0 "$fleet" 2>/dev/null && echo runs || echo ended)"
         fail "SIG$signal: bench-ocpp $bench_state, its fleet $fleet_state, report left: ${left:-none}"
-        kill -KILL "$fleet" 2>/dev/null
+        kill -KILL "$fleet" "$bench_pid" 2>/dev/null
+        wait "$bench_pid" 2>/dev/null
     else
         echo "ok: SIG$signal ends bench-ocpp and its fleet, and removes the report"
     fi
@@ -67,7 +68,7 @@ if [[ -z $fleet ]]; then
 else
     sleep 0.5
     kill -KILL "$bench_pid"
-    wait "$bench_pid" 2>/dev/null
+    wait_exit "$bench_pid" 10
     for _ in $(seq 200); do kill -0 "$fleet" 2>/dev/null || break; sleep 0.05; done
     if kill -0 "$fleet" 2>/dev/null; then
         fail "SIGKILL: bench-ocpp ended, its fleet (pid $fleet) still runs 10 s on"
