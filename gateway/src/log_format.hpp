@@ -1,8 +1,10 @@
 // The daemon's log line: "2026-11-27T23:59:59.000Z info  message", one line
 // per message whatever the message holds. Messages carry peer-controlled text
 // (a charger's identity, a CALLERROR description, a plugin's words); a newline
-// in one must not forge a second line for the tools that read the log, so
-// control characters in the message are written escaped (\n, \r, \t, \xNN).
+// in one must not forge a second line for the tools that read the log, nor
+// a byte reach a terminal that acts on it. So control characters (C0, DEL
+// and the C1 controls U+0080 to U+009F) and bytes that are not UTF-8 are
+// written escaped (\n, \r, \t, \xNN); other UTF-8 text stays as it is.
 #pragma once
 
 #include <memory>

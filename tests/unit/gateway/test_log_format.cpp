@@ -40,5 +40,27 @@ TEST(LogFormat, OneMessageIsOneLine) {
     EXPECT_EQ(after_time(line_of("Ladesäule Süd", spdlog::level::info)), "info  Ladesäule Süd\n");
 }
 
+// A terminal showing the log acts on C1 controls too (U+009B is CSI, the
+// start of an escape sequence), and on a lone 0x9b byte in an 8-bit
+// locale; a byte that is not UTF-8 makes the line one no UTF-8 reader takes.
+TEST(LogFormat, C1ControlsAndBytesThatAreNotUtf8AreEscaped) {
+    EXPECT_EQ(after_time(line_of("a\xc2\x9b"
+                                 "31mb",
+                                 spdlog::level::info)),
+              "info  a\\xc2\\x9b31mb\n");
+    EXPECT_EQ(after_time(line_of("x\xc2\x85y\xc2\x80", spdlog::level::info)),
+              "info  x\\xc2\\x85y\\xc2\\x80\n");
+    EXPECT_EQ(after_time(line_of("raw \x9b and \xff", spdlog::level::info)),
+              "info  raw \\x9b and \\xff\n");
+    // A sequence cut short, an overlong form, a surrogate: each byte escaped,
+    // and what follows them read afresh.
+    EXPECT_EQ(after_time(line_of("cut \xe2\x82", spdlog::level::info)), "info  cut \\xe2\\x82\n");
+    EXPECT_EQ(after_time(line_of("\xc0\xafä", spdlog::level::info)), "info  \\xc0\\xafä\n");
+    EXPECT_EQ(after_time(line_of("\xed\xa0\x80!", spdlog::level::info)),
+              "info  \\xed\\xa0\\x80!\n");
+    // U+00A0 and above are text: two, three and four bytes.
+    EXPECT_EQ(after_time(line_of("\xc2\xa0€ 🔌", spdlog::level::info)), "info  \xc2\xa0€ 🔌\n");
+}
+
 }  // namespace
 }  // namespace gridgate::gateway
