@@ -1,5 +1,7 @@
 #include "event_log.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 
@@ -24,6 +26,21 @@ void append_quoted(std::string& out, std::string_view text) {
         out += c;
     }
     out += '"';
+}
+
+// A name as a reader of key=value text takes it: as it is when it could not
+// be read otherwise, else quoted. A schedule's column names are its
+// sender's to choose ("x commands=9" would forge a field).
+void append_name(std::string& out, std::string_view name) {
+    const bool plain = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+               c == ':';
+    });
+    if (plain) {
+        out += name;
+    } else {
+        append_quoted(out, name);
+    }
 }
 
 bool is_command_event(engine::EventType t) {
@@ -51,8 +68,10 @@ std::string format_event(const engine::Event& e) {
                " cancelled=" + std::to_string(e.cancelled_count);
         if (!e.ignored_columns.empty()) {
             out += " ignored_columns=";
-            for (std::size_t i = 0; i < e.ignored_columns.size(); ++i)
-                out += (i ? "," : "") + e.ignored_columns[i];
+            for (std::size_t i = 0; i < e.ignored_columns.size(); ++i) {
+                if (i > 0) out += ',';
+                append_name(out, e.ignored_columns[i]);
+            }
         }
         return out;
     }

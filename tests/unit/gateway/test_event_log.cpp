@@ -18,5 +18,19 @@ TEST(EventLog, TelemetryNamesTheValuesThatAreStale) {
               "stale=soc,active_power");
 }
 
+// Column names are the schedule sender's: one that holds a blank, '=', ','
+// or a quote cannot pass for fields of its own.
+TEST(EventLog, IgnoredColumnsThatCouldForgeFieldsAreQuoted) {
+    engine::Event e;
+    e.type = engine::EventType::ScheduleReceived;
+    e.schedule_id = "sch_0123456789ab";
+    e.command_count = 2;
+    e.ignored_columns = {"price_eur", "pv_forecast.kw", "x commands=9", "a,b", "say \"hi\"", ""};
+    EXPECT_EQ(format_event(e),
+              "SCHEDULE_RECEIVED schedule_id=sch_0123456789ab commands=2 cancelled=0 "
+              "ignored_columns=price_eur,pv_forecast.kw,\"x commands=9\",\"a,b\","
+              "\"say \\\"hi\\\"\",\"\"");
+}
+
 }  // namespace
 }  // namespace gridgate::gateway
