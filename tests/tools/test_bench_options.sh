@@ -4,7 +4,10 @@
 # before anything runs ("abc" used to abort on an uncaught std::stoi
 # exception, "-1" devices to become a huge count, "12abc" to be 12).
 #
-#   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS BENCH_OCPP
+# bench-engine's options are Google Benchmark's; an unknown one is bad
+# usage too (exit 2), as for the others.
+#
+#   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS BENCH_OCPP BENCH_ENGINE
 set -uo pipefail
 failures=0
 # check PROGRAM WANT ARGS...: exit 2 and WANT in the output, no abort.
@@ -20,7 +23,7 @@ check() {
         echo "ok: $(basename "$program") $*: $out"
     fi
 }
-gateway="$1" modbus="$2" ocpp="$3"
+gateway="$1" modbus="$2" ocpp="$3" engine="$4"
 check "$ocpp" "--storms wants a whole number of at least 1, not '0'" --storms 0
 check "$ocpp" "usage: bench-ocpp" --chargers
 check "$gateway" "--devices wants a whole number from 1 to 1000, not 'x'" --devices x
@@ -31,6 +34,7 @@ check "$modbus" "--rounds wants a whole number from 1 to 100000, not 'x'" --roun
 check "$modbus" "--devices wants a whole number from 0 to 1000, not '-3'" --devices -3
 check "$modbus" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
 check "$modbus" "--round-trips wants a whole number from 1 to 1000000, not '12abc'" --round-trips 12abc
+check "$engine" "unrecognized command-line flag: --bogus" --bogus
 check "$modbus" "--poll-seconds wants a number of seconds from 0.01 to 3600, not 'nan'" --poll-seconds nan
 for program in "$gateway" "$modbus" "$ocpp"; do
     out="$(timeout 10 "$program" --help 2>/dev/null)"
