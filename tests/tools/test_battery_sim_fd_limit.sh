@@ -11,6 +11,13 @@
 #   test_battery_sim_fd_limit.sh BATTERY_SIM
 set -uo pipefail
 sim="$1"
+if [[ -n ${GRIDGATE_SANITIZED:-} ]]; then
+    # The sanitizers' runtime needs descriptors of its own: UBSan's vptr
+    # check opens a pipe to test whether memory is readable, and when none
+    # is left it reports "invalid vptr" for std::cerr's own locale facet.
+    echo "SKIPPED: under the sanitizers (their runtime needs file descriptors too)"
+    exit 77
+fi
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
