@@ -25,7 +25,11 @@ check "--port must be a whole number" --port 1.5
 check "--unit must be a whole number" --unit 1.5
 check "must be >= 0" --max-charge-kw -5
 check "--time-scale must be > 0" --time-scale 0
-check "--revert-after must be > 0" --revert-after 0
+check "--revert-after must be from 0.001 to 1000000 seconds, got '0'" --revert-after 0
+# Below a millisecond it became 0 ms ("must be > 0" for a positive value);
+# beyond the range its conversion to milliseconds overflowed.
+check "--revert-after must be from 0.001 to 1000000 seconds, got '0.0001'" --revert-after 0.0001
+check "--revert-after must be from 0.001 to 1000000 seconds, got '1e300'" --revert-after 1e300
 # stod reads inf and nan; neither is a battery's value.
 check "--max-charge-kw needs a finite number, got 'inf'" --max-charge-kw inf
 check "--capacity-kwh needs a finite number, got 'inf'" --capacity-kwh inf

@@ -27,7 +27,8 @@ setpoint and its state of charge integrates that power.
   --max-discharge-kw X   physical discharge limit (default 100)
   --rated-kw X           rated power for percent setpoints (default 100)
   --time-scale X         simulated seconds per real second (default 1)
-  --revert-after S       fall back to idle after S seconds without a setpoint write
+  --revert-after S       fall back to idle after S seconds (0.001 to 1000000)
+                         without a setpoint write
   --lenient              answer reads of addresses the map does not define
   --help                 this text
 )";
@@ -108,8 +109,14 @@ int main(int argc, char** argv) {
             } else if (arg == "--time-scale") {
                 options.time_scale = number(arg, value);
             } else if (arg == "--revert-after") {
-                options.revert_after =
-                    std::chrono::milliseconds(static_cast<long>(number(arg, value) * 1000));
+                // Whole milliseconds: below one it would be 0, and a value
+                // beyond the range would overflow the conversion.
+                const double seconds = number(arg, value);
+                if (!(seconds >= 0.001 && seconds <= 1e6))
+                    throw std::invalid_argument(
+                        "--revert-after must be from 0.001 to 1000000 seconds, got '" +
+                        std::string(value) + "'");
+                options.revert_after = std::chrono::milliseconds(std::llround(seconds * 1000));
             } else {
                 throw std::invalid_argument("unknown option " + arg + " (see --help)");
             }
@@ -123,8 +130,6 @@ int main(int argc, char** argv) {
             (limits.rated_power_kw && !(*limits.rated_power_kw >= 0)))
             throw std::invalid_argument(
                 "--max-charge-kw, --max-discharge-kw and --rated-kw must be >= 0");
-        if (options.revert_after && options.revert_after->count() <= 0)
-            throw std::invalid_argument("--revert-after must be > 0 seconds");
 
         // Block the stop signals before any thread starts, then wait for one.
         sigset_t stop_signals;
