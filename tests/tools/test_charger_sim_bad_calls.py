@@ -181,6 +181,18 @@ def main():
         answer = peer.answer_calls_until(lambda m: m[0] in (3, 4))
         if answer != [3, "ok2", {"status": "Accepted"}]:
             fail("a valid SetChargingProfile was answered %r" % (answer,))
+        # Valid too, though it leaves no limit to read: a schedule without
+        # periods (the schema sets no minimum). It used to crash charger-sim.
+        peer.send('[2,"ok3","SetChargingProfile",{"connectorId":1,"csChargingProfiles":'
+                  '{"chargingProfileId":1,"stackLevel":0,"chargingProfilePurpose":'
+                  '"TxDefaultProfile","chargingProfileKind":"Relative","chargingSchedule":'
+                  '{"chargingRateUnit":"W","chargingSchedulePeriod":[]}}}]')
+        answer = peer.answer_calls_until(lambda m: m[0] in (3, 4))
+        if answer != [3, "ok3", {"status": "Accepted"}]:
+            fail("a SetChargingProfile without periods was answered %r" % (answer,))
+        if process.poll() is not None:
+            fail("charger-sim ended (status %s) after a schedule without periods" %
+                 process.returncode)
 
         # An answer that breaks its schema (a Heartbeat without currentTime)
         # is reported, not read; the charger goes on with its next call.

@@ -756,10 +756,14 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     }
 
     // An accepted profile's first period, in W, is what the car is offered.
+    // A schedule without periods (valid: the schema sets no minimum) offers
+    // nothing new.
     void note_profile(const rapidjson::Value& payload) {
         const auto& profile = payload["csChargingProfiles"];
         const auto& schedule = profile["chargingSchedule"];
-        const auto& period = schedule["chargingSchedulePeriod"][0];
+        const auto& periods = schedule["chargingSchedulePeriod"];
+        if (periods.Empty()) return;
+        const auto& period = periods[0];
         double w = period["limit"].GetDouble();
         if (std::string_view(schedule["chargingRateUnit"].GetString()) == "A") {
             const int phases =
