@@ -7,9 +7,8 @@
 #   test_run_interop_deps.sh SOURCE_DIR
 set -uo pipefail
 script="$1/tools/run-interop"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # fake_path NAME [sudo]: bash and dirname, a stand-in id (uid 1000) and
 # apt-get (fails), and with "sudo" a stand-in sudo that logs and runs.
@@ -44,18 +43,13 @@ out="$(env -i PATH="$path" "$path/bash" "$script" 2>&1)"
 status=$?
 expect "not root, no sudo" 1 "not root and sudo is not installed; as root, run:
     apt-get update && apt-get install --no-install-recommends nodejs npm"
-if [[ -e $work/apt.log ]]; then
-    echo "FAILED: not root, no sudo: apt-get ran anyway"
-    failures=$((failures + 1))
-fi
+[[ -e $work/apt.log ]] && fail "not root, no sudo: apt-get ran anyway"
 
 path="$(fake_path withsudo sudo)"
 out="$(env -i PATH="$path" "$path/bash" "$script" 2>&1)"
 status=$?
 expect "apt-get fails" 1 "run-interop: apt-get failed (see above)"
 if ! grep -q "^sudo env DEBIAN_FRONTEND=noninteractive apt-get update" "$work/apt.log"; then
-    echo "FAILED: apt-get fails: not run through sudo with DEBIAN_FRONTEND; the log:"
-    sed 's/^/    /' "$work/apt.log"
-    failures=$((failures + 1))
+    fail "apt-get fails: not run through sudo with DEBIAN_FRONTEND; the log:" "$work/apt.log"
 fi
 exit $((failures > 0))
