@@ -600,6 +600,10 @@ std::optional<TimePoint> DispatchEngine::next_wakeup() const {
     return due ? due : deadline;
 }
 
+std::optional<TimePoint> DispatchEngine::next_due() const {
+    return store_.next_due();
+}
+
 void DispatchEngine::complete(Slot slot) {
     const TimePoint now = clock_();
     store_.set_error(slot, {});  // an earlier attempt's error no longer describes the command

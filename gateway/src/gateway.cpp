@@ -24,6 +24,7 @@
 #include "gridgate/http/api_server.hpp"
 #include "gridgate/http/metrics.hpp"
 #include "gridgate/sdk/string_map.hpp"
+#include "retention.hpp"
 
 namespace gridgate::gateway {
 
@@ -402,13 +403,33 @@ class Gateway::Impl {
     }
 
     // Finished commands are kept for the API for options_.retention, then
-    // dropped, so a gateway that runs for months holds bounded memory.
+    // dropped, so a gateway that runs for months holds bounded memory. Once
+    // an hour, at a moment when no command is about to fall due (see
+    // retention.hpp).
     void forget_old_commands() {
         if (shutting_down_) return;
-        auto dropped = engine_->forget_finished_before(sdk::Clock::now() - options_.retention);
+        const TimePoint now = sdk::Clock::now();
+        if (!retention_first_try_) retention_first_try_ = now;
+        const auto plan = retention_policy_.plan(now, engine_->next_due(), *retention_first_try_,
+                                                 retention_last_pass_);
+        if (!plan.run_now) return forget_old_commands_after(plan.retry_at - now);
+        if (plan.forced)
+            spdlog::info(
+                "retention: no quiet moment in {} min; forgetting now",
+                std::chrono::duration_cast<std::chrono::minutes>(retention_policy_.max_wait)
+                    .count());
+        retention_first_try_.reset();
+        const auto t0 = std::chrono::steady_clock::now();
+        auto dropped = engine_->forget_finished_before(now - options_.retention);
+        retention_last_pass_ = std::chrono::steady_clock::now() - t0;
         if (dropped)
-            spdlog::info("forgot {} finished command(s) older than the retention", dropped);
-        retention_timer_.expires_after(std::chrono::hours(1));
+            spdlog::info("forgot {} finished command(s) older than the retention in {} ms", dropped,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(retention_last_pass_)
+                             .count());
+        forget_old_commands_after(std::chrono::hours(1));
+    }
+    void forget_old_commands_after(sdk::Clock::duration delay) {
+        retention_timer_.expires_after(delay);
         retention_timer_.async_wait([this](const boost::system::error_code& ec) {
             if (!ec) forget_old_commands();
         });
@@ -456,6 +477,9 @@ class Gateway::Impl {
     asio::system_timer timer_;
     asio::steady_timer drain_timer_;
     asio::steady_timer retention_timer_;
+    RetentionPolicy retention_policy_;
+    std::optional<TimePoint> retention_first_try_;  // this hour's pass, waiting
+    sdk::Clock::duration retention_last_pass_{};
     asio::steady_timer watchdog_timer_;  // watch_execute(), off the strand
     sdk::CommandId last_stall_;          // touched by watch_execute() only
     asio::signal_set signals_;

@@ -8,6 +8,8 @@
 //                     among 1,000,000 held, < 5 ms.
 //   TimeoutsDue       check_timeouts() ending 10,000 expired commands among
 //                     1,000,000 held.
+//   ForgetAnHour      the hourly retention pass: 1,000,000 held, 10,000 of
+//                     them ended more than the retention ago and forgotten.
 //   ScheduleInPieces  a schedule applied as the HTTP API applies it, a piece
 //                     of 20,000 commands per strand hop (or whole, piece 0):
 //                     longest_hop_ms = the longest the strand is held (the
@@ -187,6 +189,37 @@ void TimeoutsDue(benchmark::State& state) {
     state.counters["timed_out"] = double(timed_out);
 }
 BENCHMARK(TimeoutsDue)->Unit(benchmark::kMillisecond)->Iterations(20);
+
+// Retention as the daemon runs it each hour: 1,000,000 commands held (100
+// hourly slots x 10,000 chargers), and each pass forgets the hour that ended
+// longest ago (10,000 commands timed out). The strand is held for all of it.
+void ForgetAnHour(benchmark::State& state) {
+    TimePoint now = kStart;
+    DispatchEngine engine(EngineOptions{.max_retries = 0}, quiet_hooks(&now));
+    engine.schedule_to_commands(make_schedule(100), make_asset_map());
+    SilentAdapter adapter;
+    auto end_hour = [&](int hour) {
+        now = kStart + std::chrono::hours(hour);
+        for (const auto& c : engine.get_pending_commands(now))
+            engine.dispatch_command(c.command_id, adapter);
+        now += std::chrono::seconds(30);
+        engine.check_timeouts(now);
+    };
+    end_hour(0);
+    int hour = 0;
+    std::size_t forgotten = 0, held = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        end_hour(++hour);
+        held = engine.size();
+        state.ResumeTiming();
+        forgotten = engine.forget_finished_before(kStart + std::chrono::hours(hour));
+    }
+    if (forgotten != kColumns) throw std::runtime_error("expected 10000 forgotten");
+    state.counters["held"] = double(held);
+    state.counters["forgotten"] = double(forgotten);
+}
+BENCHMARK(ForgetAnHour)->Unit(benchmark::kMillisecond)->Iterations(10);
 
 // Args: columns, rows, commands per piece (0: the whole schedule in one hop,
 // as before pieces). The engine's clock stands before the first row, as for

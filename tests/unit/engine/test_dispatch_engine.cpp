@@ -537,6 +537,20 @@ TEST_F(DispatchEngineTest, NextWakeupIsTheEarliestDueTimeOrDeadline) {
     EXPECT_EQ(engine->next_wakeup(), hour(2));
 }
 
+TEST_F(DispatchEngineTest, NextDueIsTheEarliestPendingCommandTimeoutsAside) {
+    EXPECT_FALSE(engine->next_due());
+    auto r = engine->schedule_to_commands(make_schedule(hours(1, 2), {{"ev_001_kw", {1, 2}}}), map);
+    EXPECT_EQ(engine->next_due(), hour(1));
+    ScriptedAdapter adapter;
+    now = hour(1) + 10ms;
+    ASSERT_TRUE(engine->dispatch_command(r.commands[0], adapter));
+    EXPECT_EQ(engine->next_due(), hour(2));  // the dispatched one's timeout is not a due time
+    now = hour(2);
+    ASSERT_TRUE(engine->dispatch_command(r.commands[1], adapter));
+    EXPECT_FALSE(engine->next_due());
+    EXPECT_TRUE(engine->next_wakeup());
+}
+
 // ------------------------------------------------------------------ lifecycle
 
 TEST_F(DispatchEngineTest, DispatchThenCompletePublishesEachStepWithItsPayload) {

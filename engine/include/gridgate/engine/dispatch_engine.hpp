@@ -237,6 +237,9 @@ class DispatchEngine {
     /// The earliest instant at which get_pending_commands() or
     /// check_timeouts() has something to do; nullopt when nothing is waiting.
     std::optional<TimePoint> next_wakeup() const;
+    /// When the earliest PENDING command falls due (timeouts aside); nullopt
+    /// when none is pending.
+    std::optional<TimePoint> next_due() const;
 
     // ---- lookups (indexed; cost follows the size of the answer)
 
