@@ -10,6 +10,8 @@
 //                     1,000,000 held.
 //   ForgetAnHour      the hourly retention pass: 1,000,000 held, 10,000 of
 //                     them ended more than the retention ago and forgotten.
+//   CommandsJson      GET /api/v1/commands' body for 100,000 finished
+//                     commands; time_per_cmd is the time per command.
 //   ScheduleInPieces  a schedule applied as the HTTP API applies it, a piece
 //                     of 20,000 commands per strand hop (or whole, piece 0):
 //                     longest_hop_ms = the longest the strand is held (the
@@ -220,6 +222,36 @@ void ForgetAnHour(benchmark::State& state) {
     state.counters["forgotten"] = double(forgotten);
 }
 BENCHMARK(ForgetAnHour)->Unit(benchmark::kMillisecond)->Iterations(10);
+
+// GET /api/v1/commands' body for 100,000 finished commands (three times each,
+// two parameters): what a listing costs the API's thread per command.
+void CommandsJson(benchmark::State& state) {
+    std::vector<gridgate::sdk::Command> commands(100'000);
+    for (std::size_t i = 0; i < commands.size(); ++i) {
+        auto& c = commands[i];
+        c.command_id = gridgate::sdk::CommandId{0x1000 + i};
+        c.asset_id = "ast_ev_" + std::to_string(i % kColumns);
+        c.command_type = gridgate::sdk::CommandType::SetChargeRate;
+        c.parameters.power_kw = 7.4;
+        c.parameters.connector_id = 1;
+        c.scheduled_at = kStart + std::chrono::seconds(i);
+        c.dispatched_at = c.scheduled_at + std::chrono::microseconds(1'250);
+        c.completed_at = *c.dispatched_at + std::chrono::milliseconds(180);
+        c.status = CommandStatus::Completed;
+    }
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        auto body = gridgate::http::commands_to_json(commands);
+        bytes = body.size();
+        benchmark::DoNotOptimize(body);
+    }
+    state.counters["commands"] = double(commands.size());
+    state.counters["bytes_per_cmd"] = double(bytes) / double(commands.size());
+    state.counters["time_per_cmd"] =
+        benchmark::Counter(double(commands.size()), benchmark::Counter::kIsIterationInvariantRate |
+                                                        benchmark::Counter::kInvert);
+}
+BENCHMARK(CommandsJson)->Unit(benchmark::kMillisecond)->MinTime(0.5);
 
 // Args: columns, rows, commands per piece (0: the whole schedule in one hop,
 // as before pieces). The engine's clock stands before the first row, as for

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -156,6 +155,23 @@ std::string take(const rapidjson::StringBuffer& buffer) {
 
 }  // namespace
 
+namespace {
+
+char* put_2_digits(char* p, unsigned v) {
+    p[0] = static_cast<char>('0' + v / 10 % 10);
+    p[1] = static_cast<char>('0' + v % 10);
+    return p + 2;
+}
+
+char* put_digits(char* p, long long v, int digits) {
+    for (int i = digits - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+    return p + digits;
+}
+
+}  // namespace
+
+// Digit by digit rather than with snprintf: a listing of commands writes
+// three of these per command, and snprintf's were half of its time.
 std::string format_utc(sdk::TimePoint t) {
     using namespace std::chrono;
     const auto ns = time_point_cast<nanoseconds>(t);
@@ -163,25 +179,28 @@ std::string format_utc(sdk::TimePoint t) {
     const year_month_day date{day};
     const hh_mm_ss time{ns - day};
     char text[48];
-    int n = std::snprintf(text, sizeof text, "%04d-%02u-%02uT%02d:%02d:%02lld",
-                          static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
-                          static_cast<unsigned>(date.day()), static_cast<int>(time.hours().count()),
-                          static_cast<int>(time.minutes().count()),
-                          static_cast<long long>(time.seconds().count()));
-    std::string out(text, static_cast<std::size_t>(n));
+    char* p = text;
+    // A TimePoint counts nanoseconds in 64 bits: years 1677 to 2262.
+    p = put_digits(p, static_cast<int>(date.year()), 4);
+    *p++ = '-';
+    p = put_2_digits(p, static_cast<unsigned>(date.month()));
+    *p++ = '-';
+    p = put_2_digits(p, static_cast<unsigned>(date.day()));
+    *p++ = 'T';
+    p = put_2_digits(p, static_cast<unsigned>(time.hours().count()));
+    *p++ = ':';
+    p = put_2_digits(p, static_cast<unsigned>(time.minutes().count()));
+    *p++ = ':';
+    p = put_2_digits(p, static_cast<unsigned>(time.seconds().count()));
     // At most microseconds, cut rather than rounded (a time never moves
     // later): what Python's datetime and most ISO 8601 readers take.
     const long long micros = time.subseconds().count() / 1'000;
     if (micros != 0) {
-        if (micros % 1'000 == 0) {
-            std::snprintf(text, sizeof text, ".%03lld", micros / 1'000);
-        } else {
-            std::snprintf(text, sizeof text, ".%06lld", micros);
-        }
-        out += text;
+        *p++ = '.';
+        p = micros % 1'000 == 0 ? put_digits(p, micros / 1'000, 3) : put_digits(p, micros, 6);
     }
-    out += 'Z';
-    return out;
+    *p++ = 'Z';
+    return std::string(text, p);
 }
 
 std::string error_json(std::string_view message) {

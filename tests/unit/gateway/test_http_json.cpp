@@ -34,6 +34,16 @@ TEST(FormatUtc, InstantsBeforeTheEpoch) {
     EXPECT_EQ(format_utc(TimePoint{} - milliseconds(500)), "1969-12-31T23:59:59.500Z");
 }
 
+TEST(FormatUtc, EveryFieldKeepsItsWidth) {
+    EXPECT_EQ(format_utc(at(2038, 11, 9, 13, 5, 7) + microseconds(120'034)),
+              "2038-11-09T13:05:07.120034Z");
+    EXPECT_EQ(format_utc(at(1700, 3, 1, 0, 0, 0)), "1700-03-01T00:00:00Z");
+    EXPECT_EQ(format_utc(at(2261, 12, 31, 23, 59, 59) + milliseconds(999)),
+              "2261-12-31T23:59:59.999Z");
+    EXPECT_EQ(format_utc(at(2024, 1, 1, 0, 0, 0) + microseconds(999'999)),
+              "2024-01-01T00:00:00.999999Z");
+}
+
 sdk::Command sample_command() {
     sdk::Command c;
     c.command_id = sdk::CommandId{0xabcdef012345};
