@@ -196,7 +196,7 @@ class SiteReader {
         for (const auto& s : kSections) names.emplace_back(s.name);
         for (const auto& [key, value] : root.entries()) {
             auto known = std::find_if(std::begin(kSections), std::end(kSections),
-                                      [&](const Section& s) { return s.name == key; });
+                                      [&key = key](const Section& s) { return s.name == key; });
             if (known == std::end(kSections)) {
                 std::string message =
                     value.is_table() ? "unknown table [" + key + "]" : "unknown key '" + key + "'";
@@ -346,8 +346,9 @@ class SiteReader {
             AssetConfig asset{.options = ConfigTable(table->where()), .where = table->where()};
             ConfigTable host_part(table->where());
             for (const auto& [key, v] : table->entries()) {
-                bool is_host_key = std::any_of(kAssetHostKeys.begin(), kAssetHostKeys.end(),
-                                               [&](const ConfigKey& k) { return k.name == key; });
+                bool is_host_key =
+                    std::any_of(kAssetHostKeys.begin(), kAssetHostKeys.end(),
+                                [&key = key](const ConfigKey& k) { return k.name == key; });
                 if (is_host_key)
                     host_part.add(key, v);
                 else
