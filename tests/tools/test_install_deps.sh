@@ -97,6 +97,15 @@ check "apt-get failing: exit 1 naming the command to run by hand" \
     bash -c '[[ $0 -eq 1 && $1 == *"apt-get failed"* && $1 == *"apt-get install"*"libmodbus-dev"* ]]' \
     "$status" "$out"
 
+# --fuzz adds clang and libFuzzer to what is installed; without it they stay out.
+out="$(env -i PATH="$plain" FAKE_LOG="$work/fuzz.log" FAKE_UID=0 "$plain/bash" "$script" --fuzz 2>&1)"
+status=$?
+log="$(cat "$work/fuzz.log")"
+check "--fuzz: clang and libclang-rt-14-dev installed with the rest" \
+    bash -c '[[ $0 -eq 0 && $1 == *"libmodbus-dev"*"clang libclang-rt-14-dev"* ]]' "$status" "$log"
+check "without --fuzz: no clang" \
+    bash -c '[[ $0 != *clang* ]]' "$(cat "$work/root.log")"
+
 # Arguments: --help says what it does; anything else is a mistake, and
 # nothing is installed either way.
 out="$(env -i PATH="$plain" FAKE_LOG="$work/help.log" FAKE_UID=0 "$plain/bash" "$script" --help 2>&1)"
