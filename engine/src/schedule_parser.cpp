@@ -1,7 +1,10 @@
 #include "gridgate/engine/schedule_parser.hpp"
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 
 #include <algorithm>
 #include <charconv>
@@ -318,18 +321,82 @@ std::string text_position(std::string_view text, std::size_t offset) {
            std::to_string(offset) + ")";
 }
 
+// Hands a JSON text's events to a Document, reading each number as
+// from_chars reads a CSV cell, so a number is the same double in both forms.
+// (RapidJSON 1.1.0's own exact reading has a bug besides: a zero with a large
+// exponent, "0e42", comes out as whatever its count of leading zeros of 0
+// happens to give, -1.5e231 on one build.)
+class ExactNumbers : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ExactNumbers> {
+  public:
+    explicit ExactNumbers(rapidjson::Document& doc) : doc_(doc) {}
+
+    bool Null() { return doc_.Null(); }
+    bool Bool(bool b) { return doc_.Bool(b); }
+    bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+    bool StartObject() { return doc_.StartObject(); }
+    bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+    bool EndObject(rapidjson::SizeType members) { return doc_.EndObject(members); }
+    bool StartArray() { return doc_.StartArray(); }
+    bool EndArray(rapidjson::SizeType elements) { return doc_.EndArray(elements); }
+
+    bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+        const std::string_view text(s, n);
+        // The tokens kParseNanAndInfFlag lets through (pandas writes NaN).
+        if (text == "NaN") return doc_.Double(std::numeric_limits<double>::quiet_NaN());
+        if (text == "Infinity" || text == "Inf")
+            return doc_.Double(std::numeric_limits<double>::infinity());
+        if (text == "-Infinity" || text == "-Inf")
+            return doc_.Double(-std::numeric_limits<double>::infinity());
+        const char* const end = s + n;
+        // An integer stays one (the index's epoch milliseconds); one too
+        // large for 64 bits becomes a double, as RapidJSON makes it.
+        if (text.find_first_of(".eE") == std::string_view::npos) {
+            if (text.front() == '-') {
+                std::int64_t v = 0;
+                if (auto r = std::from_chars(s, end, v); r.ec == std::errc{} && r.ptr == end)
+                    return doc_.Int64(v);
+            } else {
+                std::uint64_t v = 0;
+                if (auto r = std::from_chars(s, end, v); r.ec == std::errc{} && r.ptr == end)
+                    return doc_.Uint64(v);
+            }
+        }
+        double v = 0.0;
+        const auto r = std::from_chars(s, end, v, std::chars_format::general);
+        if (r.ec != std::errc{} || r.ptr != end) {
+            problem = "the number " + std::string(text) + " is out of the range of a double";
+            return false;
+        }
+        return doc_.Double(v);
+    }
+
+    std::string problem;  // why a number stopped the parse
+
+  private:
+    rapidjson::Document& doc_;
+};
+
 void parse_json_document(std::string_view text, rapidjson::Document& doc) {
     if (auto at = too_deep_at(text)) {
         refuse("JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
                text_position(text, *at));
     }
-    // Full precision so a JSON number reads as the same double as from_chars
-    // reads it from CSV; NaN tokens because pandas writes them when asked to.
-    doc.Parse<rapidjson::kParseFullPrecisionFlag | rapidjson::kParseNanAndInfFlag>(text.data(),
-                                                                                   text.size());
-    if (!doc.HasParseError()) return;
-    refuse("invalid JSON at " + text_position(text, doc.GetErrorOffset()) + ": " +
-           rapidjson::GetParseError_En(doc.GetParseError()));
+    rapidjson::MemoryStream bytes(text.data(), text.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+    rapidjson::Reader reader;
+    ExactNumbers numbers(doc);
+    auto parse = [&](rapidjson::Document&) {
+        return !reader
+                    .Parse<rapidjson::kParseNumbersAsStringsFlag | rapidjson::kParseNanAndInfFlag>(
+                        in, numbers)
+                    .IsError();
+    };
+    doc.Populate(parse);
+    if (!reader.HasParseError()) return;
+    refuse("invalid JSON at " + text_position(text, reader.GetErrorOffset()) + ": " +
+           (numbers.problem.empty()
+                ? std::string(rapidjson::GetParseError_En(reader.GetParseErrorCode()))
+                : numbers.problem));
 }
 
 std::vector<std::string> read_json_columns(const rapidjson::Value& v, const std::string& path) {

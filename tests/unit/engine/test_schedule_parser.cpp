@@ -412,6 +412,43 @@ TEST(ScheduleJson, SameFrameAsCsvGivesTheSameSchedule) {
     }
 }
 
+// Every number reads as from_chars reads it from a CSV cell, also where
+// RapidJSON's own reading goes wrong (a zero with a large exponent).
+TEST(ScheduleJson, NumbersReadAsInCsv) {
+    const std::vector<std::string> numbers{"0e42",
+                                           "0.0e-30",
+                                           "-0e99",
+                                           "0.000e23",
+                                           "9.1",
+                                           "0.1",
+                                           "22.05",
+                                           "1e-3",
+                                           "5e-324",
+                                           "1.7976931348623157e308",
+                                           "123456789012345678901234567890",
+                                           "7",
+                                           "-7",
+                                           "18446744073709551616"};
+    std::string csv = ",a\n";
+    std::string data;
+    std::string index;
+    for (std::size_t i = 0; i < numbers.size(); ++i) {
+        const std::string day =
+            "2024-01-" + std::string(i + 1 < 10 ? "0" : "") + std::to_string(i + 1);
+        csv += day + "," + numbers[i] + "\n";
+        index += (i ? ",\"" : "\"") + day + "\"";
+        data += (i ? ",[" : "[") + numbers[i] + "]";
+    }
+    const Schedule from_csv = parse_schedule_csv(csv);
+    const Schedule from_json = parse_schedule_json(R"({"columns":["a"],"index":[)" + index +
+                                                   R"(],"data":[)" + data + "]}");
+    ASSERT_EQ(from_json.values.size(), numbers.size());
+    for (std::size_t i = 0; i < numbers.size(); ++i)
+        EXPECT_EQ(from_json.values[i], from_csv.values[i]) << numbers[i];
+    EXPECT_EQ(from_json.values[0], 0.0);
+    EXPECT_EQ(from_json.values[4], 9.1);
+}
+
 TEST(ScheduleRequestJson, BareSplitHasNoAssetMap) {
     const auto request =
         parse_schedule_request_json(R"({"columns":["a"],"index":["2024-01-15"],"data":[[1]]})");
@@ -546,6 +583,9 @@ TEST(ScheduleJsonErrors, Data) {
               "$.data[1][1]: infinite value; a missing value is null");
     EXPECT_EQ(json_refusal(head + "[[1,2],[3,4],[5,-Infinity]]}"),
               "$.data[2][1]: infinite value; a missing value is null");
+    EXPECT_EQ(json_refusal(head + "[[1,2],[3,4],[5,2e308]]}"),
+              "invalid JSON at line 1, column 106 (offset 105): the number 2e308 is out of the "
+              "range of a double");
 }
 
 TEST(ScheduleRequestJsonErrors, WrappedPathsStartAtSchedule) {
