@@ -18,7 +18,7 @@
 #include <string_view>
 #include <variant>
 
-#include "fuzz_check.hpp"
+#include "fuzz_support.hpp"
 #include "gridgate/ocpp/central_system_core.hpp"
 #include "gridgate/ocpp/rpc.hpp"
 #include "gridgate/ocpp/schema.hpp"

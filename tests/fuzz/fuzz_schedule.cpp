@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "fuzz_check.hpp"
+#include "fuzz_support.hpp"
 #include "gridgate/engine/dispatch_engine.hpp"
 #include "gridgate/engine/schedule_parser.hpp"
 

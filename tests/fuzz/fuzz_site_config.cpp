@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "fuzz_check.hpp"
+#include "fuzz_support.hpp"
 #include "gridgate/config/site_loader.hpp"
 
 using gridgate::fuzz::broken;

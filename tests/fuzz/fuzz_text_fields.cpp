@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "fuzz_check.hpp"
+#include "fuzz_support.hpp"
 #include "gridgate/engine/timestamp.hpp"
 #include "gridgate/http/detail/request_target.hpp"
 #include "gridgate/ocpp/datetime.hpp"
