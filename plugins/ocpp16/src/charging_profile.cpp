@@ -84,9 +84,15 @@ ChargingRateUnit resolve_unit(RateUnitSetting setting, std::optional<ChargingRat
 }
 
 double round_down_to_tenth(double value) {
-    // The epsilon keeps 9.1 at 9.1 (9.1 * 10 is 90.99999999999999); it is
-    // far below the 0.1 step, so the limit never ends up above the value.
-    return std::floor(value * 10.0 + 1e-9) / 10.0;
+    // From 2^53 on every double is a whole number: a multiple of 0.1 as it is.
+    if (std::fabs(value) >= 9007199254740992.0) return value;
+    // The epsilon keeps 9.1 at 9.1 (9.1 * 10 is 90.99999999999999).
+    const double tenths = std::floor(value * 10.0 + 1e-9);
+    const double rounded = tenths / 10.0;
+    // A value within the epsilon below a tenth (0.29999999999), or one the
+    // rounding of * 10 and / 10 carried up, would end above itself: the limit
+    // never does.
+    return rounded > value ? (tenths - 1.0) / 10.0 : rounded;
 }
 
 std::int32_t charging_profile_id(std::int32_t connector_id, ChargingProfilePurpose purpose) {

@@ -74,6 +74,25 @@ TEST(Ocpp16ChargingProfile, WattsAreRoundedDownToATenth) {
     EXPECT_DOUBLE_EQ(limit_of(r), 7385.6);
 }
 
+// Found by fuzz_ocpp_outbound: the limit never ends up above the setpoint,
+// also for a value a hair below a tenth, or too large for tenths to exist.
+TEST(Ocpp16ChargingProfile, RoundingDownNeverGoesAboveTheValue) {
+    EXPECT_EQ(round_down_to_tenth(9.1), 9.1);
+    EXPECT_EQ(round_down_to_tenth(0.29999999999), 0.2);
+    EXPECT_EQ(round_down_to_tenth(15.94), 15.9);
+    EXPECT_EQ(round_down_to_tenth(0.0), 0.0);
+    for (double v : {0.29999999999, 1e17 + 0.3, 9.8e129, 4.46e46, 123456789.123456789}) {
+        EXPECT_LE(round_down_to_tenth(v), v) << v;
+        EXPECT_GT(round_down_to_tenth(v), v - 0.1 - 1e-9 * v) << v;
+    }
+    // As the charger is sent it: 2.2e130 kW on 3 phases at 753.127 V.
+    ChargerProfileSettings settings;
+    settings.voltage = 753.1270220624579;
+    const double kw = 2.2181357596864767e+130;
+    const auto r = valid(charge_rate_profile(kw, settings, ChargingRateUnit::A, {}, kNow));
+    EXPECT_LE(limit_of(r), kw * 1000.0 / (settings.voltage * 3));
+}
+
 TEST(Ocpp16ChargingProfile, RelativeHasNoStartSchedule) {
     ChargerProfileSettings settings;
     settings.profile_kind = ChargingProfileKind::Relative;
