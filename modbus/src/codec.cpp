@@ -180,6 +180,8 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
     // + 0.0 turns a -0.0 (0 kW with a negative scale) into 0: a float
     // register gets no sign bit a device might read as "discharge".
     const double raw = (value - p.offset) / p.scale + 0.0;
+    // A scale and offset far apart can carry a finite value past a double.
+    if (!std::isfinite(raw)) return Result::failure(out_of_range(p, value, raw));
     if (is_bit_table(p.table) || p.type == PointType::boolean) {
         const double r = std::nearbyint(raw);
         if (p.type != PointType::boolean && r != 0 && r != 1) {
@@ -240,7 +242,8 @@ std::optional<double> decode(const RegisterPoint& p, std::span<const std::uint16
         }
     }
     const double value = engineering_value(p, raw);
-    if (!within_limits(p, value)) return std::nullopt;
+    // An infinite float, or a reading the scale carries past a double.
+    if (!std::isfinite(value) || !within_limits(p, value)) return std::nullopt;
     return value;
 }
 

@@ -1,3 +1,4 @@
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -237,6 +238,35 @@ TEST(ModbusCodec, RefusesValuesThatDoNotFitTheType) {
     EXPECT_FALSE(encode(point(PointType::float32), 1e39));
     EXPECT_FALSE(encode(point(PointType::int32), std::nan("")));
     EXPECT_FALSE(encode(point(PointType::float64), std::numeric_limits<double>::infinity()));
+}
+
+// Found by fuzz_modbus_codec: a finite value a tiny scale carries past a
+// double was written as infinity to a float64 register.
+TEST(ModbusCodec, NeverWritesInfinityOnceScaled) {
+    auto p = point(PointType::float64);
+    p.scale = 1e-300;
+    auto words = encode(p, 1e10);  // raw 1e310
+    ASSERT_FALSE(words);
+    EXPECT_NE(words.error().find("does not fit"), std::string::npos) << words.error();
+    p.scale = 1;
+    p.offset = 1e308;
+    EXPECT_FALSE(encode(p, -1.7e308));  // (value - offset) is -inf
+}
+
+// ... and a reading that is infinite, or that the scale carries past a
+// double, was handed on as a value.
+TEST(ModbusCodec, AnInfiniteReadingIsNoValue) {
+    const auto inf32 = std::bit_cast<std::uint32_t>(std::numeric_limits<float>::infinity());
+    EXPECT_FALSE(
+        decode(point(PointType::float32), Words{static_cast<std::uint16_t>(inf32 >> 16),
+                                                static_cast<std::uint16_t>(inf32 & 0xFFFF)}));
+    const auto minus_inf64 = std::bit_cast<std::uint64_t>(-std::numeric_limits<double>::infinity());
+    EXPECT_FALSE(decode(point(PointType::float64),
+                        Words{static_cast<std::uint16_t>(minus_inf64 >> 48), 0, 0, 0}));
+    auto huge = point(PointType::uint16);
+    huge.scale = 1e308;
+    EXPECT_FALSE(decode(huge, Words{65535}));
+    EXPECT_EQ(decode(huge, Words{1}), 1e308);
 }
 
 TEST(ModbusCodec, NanSentinelReadsAsNoValue) {
