@@ -90,7 +90,8 @@ stop_run() {
             (($(grep -c 'close frame ignored' "$work/deaf.log") > before)) && break
             sleep 0.05
         done
-        kill "-$2" "$sim_pid"
+        # Gone already (it ended at the first signal): its status says so.
+        kill "-$2" "$sim_pid" 2>/dev/null
     fi
     if ! wait_exit "$sim_pid" 10; then
         status=hung
