@@ -5,7 +5,8 @@
 # exception, "-1" devices to become a huge count, "12abc" to be 12).
 #
 # bench-engine's options are Google Benchmark's; an unknown one is bad
-# usage too (exit 2), as for the others.
+# usage too (exit 2), as for the others. So are tools/bench-ab's and
+# tools/run-fuzz's.
 #
 #   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS BENCH_OCPP BENCH_ENGINE
 set -uo pipefail
@@ -36,6 +37,14 @@ check "$modbus" "--slots wants a whole number from 1 to 1000, not '0'" --slots 0
 check "$modbus" "--round-trips wants a whole number from 1 to 1000000, not '12abc'" --round-trips 12abc
 check "$engine" "unrecognized command-line flag: --bogus" --bogus
 check "$modbus" "--poll-seconds wants a number of seconds from 0.01 to 3600, not 'nan'" --poll-seconds nan
+# The scripts beside them: bench-ab (both spellings of --rounds) and run-fuzz
+# refuse before they build or run anything.
+tools="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../tools" && pwd)"
+check "$tools/bench-ab" "--rounds wants a positive number, not 'x'" --rounds=x a b
+check "$tools/bench-ab" "--rounds wants a positive number, not '0'" --rounds 0 a b
+check "$tools/run-fuzz" "--seconds needs a whole number of seconds above 0" --seconds 0
+check "$tools/run-fuzz" "no fuzz target 'nope'" nope
+check "$tools/run-fuzz" "unknown option --bogus" --bogus
 for program in "$gateway" "$modbus" "$ocpp"; do
     out="$(timeout 10 "$program" --help 2>/dev/null)"
     status=$?
