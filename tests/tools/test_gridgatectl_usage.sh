@@ -124,6 +124,20 @@ else
     echo "ok: assets: a table without trailing blanks"
 fi
 
+# A reader that is gone before the table is written (`gridgatectl assets |
+# head`, here one that reads nothing): exit 141 as a shell reports SIGPIPE,
+# and nothing on stderr (Python would print a traceback, then complain again
+# at exit while flushing stdout).
+python3 "$ctl" --url "http://127.0.0.1:$api_port" assets 2>"$servers/pipe.err" | true
+status="${PIPESTATUS[0]}"
+if ((status != 141)) || [[ -s $servers/pipe.err ]]; then
+    echo "FAILED: assets into a closed pipe: exit $status, stderr:"
+    sed 's/^/    /' "$servers/pipe.err"
+    failures=$((failures + 1))
+else
+    echo "ok: assets into a closed pipe: exit 141, nothing on stderr"
+fi
+
 # Ctrl-C while waiting for an answer: exit 130, no traceback. (A background
 # job of a script ignores SIGINT, so it is started with SIGINT restored.)
 python3 - "$ctl" "$silent_port" "$servers/int.out" <<'PY'
