@@ -396,7 +396,7 @@ int run(const Settings& s) {
 
     std::lock_guard lock(latencies_mutex);
     row(std::to_string(s.devices) + " devices: point readings/s", fixed(polled / wall, 0),
-        "(" + fixed(2.0 * s.devices / s.poll_seconds, 0) + " expected)");
+        std::string("(") + fixed(2.0 * s.devices / s.poll_seconds, 0) + " expected)");
     row("setpoint commands acknowledged", std::to_string(latencies_ms.size() - failures) + " of " +
                                               std::to_string(2 * s.devices * s.slots));
     row("scheduled_at -> write acked, p50", fixed(percentile(latencies_ms, 50), 2) + " ms");
