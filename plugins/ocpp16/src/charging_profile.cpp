@@ -84,8 +84,9 @@ ChargingRateUnit resolve_unit(RateUnitSetting setting, std::optional<ChargingRat
 }
 
 double round_down_to_tenth(double value) {
-    // From 2^53 on every double is a whole number: a multiple of 0.1 as it is.
-    if (std::fabs(value) >= 9007199254740992.0) return value;
+    // Where tenths no longer fit a double's 53 bits, the whole number below
+    // (from 2^53 on, the value itself) is a multiple of 0.1 all the same.
+    if (std::fabs(value) >= 9007199254740992.0 / 10) return std::floor(value);
     // The epsilon keeps 9.1 at 9.1 (9.1 * 10 is 90.99999999999999).
     const double tenths = std::floor(value * 10.0 + 1e-9);
     const double rounded = tenths / 10.0;

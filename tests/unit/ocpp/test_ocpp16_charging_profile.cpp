@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <iomanip>
 
 #include "charging_profile.hpp"
 #include "gridgate/ocpp/schema.hpp"
@@ -84,6 +85,11 @@ TEST(Ocpp16ChargingProfile, RoundingDownNeverGoesAboveTheValue) {
     for (double v : {0.29999999999, 1e17 + 0.3, 9.8e129, 4.46e46, 123456789.123456789}) {
         EXPECT_LE(round_down_to_tenth(v), v) << v;
         EXPECT_GT(round_down_to_tenth(v), v - 0.1 - 1e-9 * v) << v;
+    }
+    // Where value * 10 passes 2^53 (tenths no longer exact), up to 2^53.
+    for (double v = 9.007199254740992e14 / 1.001; v < 1e16; v *= 1.0007) {
+        ASSERT_LE(round_down_to_tenth(v), v) << std::setprecision(17) << v;
+        ASSERT_GE(round_down_to_tenth(v), v - 1.0) << std::setprecision(17) << v;
     }
     // As the charger is sent it: 2.2e130 kW on 3 phases at 753.127 V.
     ChargerProfileSettings settings;
