@@ -76,11 +76,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
               "what encode() wrote to a bool reads back as neither false nor true");
         return 0;
     }
+    // Half a scale step for an integer register; float32's precision for a
+    // float32 one; and the rounding of (value - offset) / scale and back,
+    // which grows with the offset as much as with the value.
+    const double magnitude = std::fabs(value) + std::fabs(p.offset);
     double tolerance = std::fabs(p.scale) / 2;
     if (p.type == PointType::float32)
-        tolerance = std::fabs(value) * 1e-6 + std::numeric_limits<float>::denorm_min();
+        tolerance =
+            magnitude * 1e-6 + std::fabs(p.scale) * std::numeric_limits<float>::denorm_min();
     if (p.type == PointType::float64) tolerance = 0;
-    tolerance += std::fabs(value) * 1e-12;  // scale and offset's own rounding
+    tolerance += magnitude * 1e-12;
     check(std::fabs(*back - value) <= tolerance, "what encode() wrote reads back as another value");
     return 0;
 }
