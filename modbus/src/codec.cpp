@@ -6,7 +6,7 @@
 #include <cassert>
 #include <cmath>
 #include <optional>
-#include <sstream>
+#include "number_text.hpp"
 
 namespace gridgate::modbus {
 namespace {
@@ -51,10 +51,7 @@ std::uint64_t from_words(const RegisterPoint& p, std::span<const std::uint16_t> 
 }
 
 std::string format(double v) {
-    std::ostringstream out;
-    out.precision(10);
-    out << v;
-    return out.str();
+    return detail::number_text(v, 10);
 }
 
 std::string out_of_range(const RegisterPoint& p, double value, double raw) {

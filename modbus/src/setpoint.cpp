@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <sstream>
 #include <utility>
+#include "number_text.hpp"
 
 #include "gridgate/modbus/codec.hpp"
 
@@ -12,10 +12,7 @@ namespace gridgate::modbus {
 namespace {
 
 std::string format(double v) {
-    std::ostringstream out;
-    out.precision(6);
-    out << v;
-    return out.str();
+    return detail::number_text(v, 6);
 }
 
 std::string map_prefix(const RegisterMap& map) {

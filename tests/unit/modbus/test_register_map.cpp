@@ -124,6 +124,34 @@ TEST(ModbusMapValidation, PointRangeScaleAndLimits) {
     EXPECT_NE(errors[2].message.find("min is greater than max"), std::string::npos);
 }
 
+// Found by fuzz_modbus_setpoint: with charge_setpoint min = 5 %, a command
+// to discharge wrote the charge side as 5 % (clamped up from 0), and the
+// device saw both sides above 0. A power point's range must hold 0.
+TEST(ModbusMapValidation, APowerPointsRangeMustHoldZero) {
+    RegisterMap map;
+    map.name = "m";
+    auto charge = pt("charge_setpoint", 40, PointType::uint16, Table::holding, "f:1:1");
+    charge.min = 5;
+    charge.max = 100;
+    auto discharge = pt("discharge_setpoint", 41, PointType::uint16, Table::holding, "f:2:1");
+    discharge.min = 0;
+    auto limit = pt("power_limit", 42, PointType::int16, Table::holding, "f:3:1");
+    limit.max = -1;
+    auto soc_target = pt("soc_target", 43, PointType::uint16, Table::holding, "f:4:1");
+    soc_target.min = 10;  // not a power: a range without 0 is fine
+    map.points = {charge, discharge, limit, soc_target};
+    const auto errors = validate(map);
+    ASSERT_EQ(errors.size(), 2U) << all(errors);
+    EXPECT_EQ(errors[0].where, "f:1:1");
+    EXPECT_NE(errors[0].message.find("'charge_setpoint'"), std::string::npos) << errors[0].message;
+    EXPECT_NE(errors[0].message.find("its range [5, 100] leaves out 0, so the device could not be "
+                                     "told to stop"),
+              std::string::npos)
+        << errors[0].message;
+    EXPECT_EQ(errors[1].where, "f:3:1");
+    EXPECT_NE(errors[1].message.find("[-inf, -1]"), std::string::npos) << errors[1].message;
+}
+
 TEST(ModbusMapValidation, PreWritesAndHeartbeatNameWritablePoints) {
     RegisterMap map;
     map.name = "m";
