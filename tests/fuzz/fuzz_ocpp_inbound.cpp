@@ -11,7 +11,9 @@
 //  - an answer (CALLRESULT or CALLERROR) that does not parse back as one,
 //    with the charger's message id;
 //  - a CALLRESULT whose payload passed the schema of the call it answers
-//    and still does not fit the typed response the adapter reads.
+//    and still does not fit the typed response the adapter reads;
+//  - a StartTransaction sent again (its answer lost) getting another
+//    transaction id.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -79,6 +81,15 @@ void handle(CentralSystemCore& core, std::string_view text) {
         if (auto violation = schemas.validate(call->action, PayloadKind::Response, response))
             broken(std::string(call->action) +
                    ": the core's answer breaks its schema: " + violation->message);
+        if (call->action == "StartTransaction") {
+            // A charger that did not get the answer sends the same start again.
+            rapidjson::Document again;
+            again.SetObject();
+            if (core.on_call("CP1", call->action, *call->payload, again))
+                broken("a replayed StartTransaction was refused");
+            check(again["transactionId"] == response["transactionId"],
+                  "a replayed StartTransaction got another transaction id");
+        }
         check_answer(serialize_call_result(call->message_id, response), call->message_id, true);
     } else if (const auto* result = std::get_if<CallResult>(&frame)) {
         // Which call it answers is the session's to know; try every call the
