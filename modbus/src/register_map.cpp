@@ -69,22 +69,29 @@ class Checker {
         if (p.min && p.max && *p.min > *p.max) {
             add(p.where, prefix(p) + "min is greater than max");
         }
-        check_power_range(p);
+        check_power_point(p);
         if (p.poll_interval && p.poll_interval->count() <= 0) {
             add(p.where, prefix(p) + "poll interval must be positive");
         }
     }
 
-    /// A power written to the device must be able to say 0 (stop, or the
-    /// side not in use): the planner clamps to a point's range last, and a
-    /// range without 0 turned "stop" into the nearest end, a battery
-    /// charging at 5 % while told to discharge.
-    void check_power_range(const RegisterPoint& p) {
+    /// A power point holds a number of kW or percent, and must be able to
+    /// say 0 (stop, or the side not in use): the planner clamps to a point's
+    /// range last, and a range without 0 turned "stop" into the nearest end,
+    /// a battery charging at 5 % while told to discharge. A bit would hold
+    /// any power as 1.
+    void check_power_point(const RegisterPoint& p) {
         static constexpr std::array<std::string_view, 5> kPowers{
             point_names::power_setpoint, point_names::charge_setpoint,
             point_names::discharge_setpoint, point_names::power_magnitude,
             point_names::power_limit};
         if (std::find(kPowers.begin(), kPowers.end(), p.name) == kPowers.end()) return;
+        if (p.type == PointType::boolean || is_bit_table(p.table)) {
+            add(p.where, prefix(p) +
+                             "a power cannot be a bit (a bool, or a coil or discrete "
+                             "input): it would hold any power as 1");
+            return;
+        }
         if ((p.min && *p.min > 0) || (p.max && *p.max < 0)) {
             add(p.where, prefix(p) + "its range [" +
                              (p.min ? detail::number_text(*p.min, 10) : "-inf") + ", " +

@@ -152,6 +152,24 @@ TEST(ModbusMapValidation, APowerPointsRangeMustHoldZero) {
     EXPECT_NE(errors[1].message.find("[-inf, -1]"), std::string::npos) << errors[1].message;
 }
 
+// Found by fuzz_modbus_setpoint: a discharge_setpoint declared as a bool coil
+// was written 1 for any discharge power.
+TEST(ModbusMapValidation, APowerPointIsNotABit) {
+    RegisterMap map;
+    map.name = "m";
+    map.points = {pt("charge_setpoint", 40, PointType::uint16, Table::holding, "f:1:1"),
+                  pt("discharge_setpoint", 2, PointType::boolean, Table::coil, "f:2:1"),
+                  pt("power_limit", 3, PointType::uint16, Table::coil, "f:3:1"),
+                  pt("enable", 4, PointType::boolean, Table::coil, "f:4:1")};
+    const auto errors = validate(map);
+    ASSERT_EQ(errors.size(), 2U) << all(errors);
+    EXPECT_EQ(errors[0].where, "f:2:1");
+    EXPECT_NE(errors[0].message.find("'discharge_setpoint': a power cannot be a bit"),
+              std::string::npos)
+        << errors[0].message;
+    EXPECT_EQ(errors[1].where, "f:3:1");
+}
+
 TEST(ModbusMapValidation, PreWritesAndHeartbeatNameWritablePoints) {
     RegisterMap map;
     map.name = "m";
