@@ -195,7 +195,19 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
         case PointType::float64:
             return to_words(p, std::bit_cast<std::uint64_t>(raw));
         default: {
-            auto bits = integer_bits(p, value, raw);
+            // The nearest step of an integer register may lie just past the
+            // point's own range (scale 0.1 and max 10.06: 10.06 is raw
+            // 100.6, and 101 reads 10.1): then the step on the range's side.
+            double step = std::nearbyint(raw);
+            if ((p.min || p.max) && !within_limits(p, engineering_value(p, step))) {
+                const double other = step > raw ? step - 1 : step + 1;
+                if (!within_limits(p, engineering_value(p, other))) {
+                    return Result::failure(out_of_range(p, value, raw) + "; no step of scale " +
+                                           format(p.scale) + " lies within its range there");
+                }
+                step = other;
+            }
+            auto bits = integer_bits(p, value, step);
             if (!bits) return Result::failure(bits.error());
             return to_words(p, *bits);
         }

@@ -269,6 +269,32 @@ TEST(ModbusCodec, AnInfiniteReadingIsNoValue) {
     EXPECT_EQ(decode(huge, Words{1}), 1e308);
 }
 
+// Found by fuzz_modbus_codec: the nearest step of an integer register could
+// lie past the point's own range, so what was written read back as no value
+// (and a device that checks its range refuses it).
+TEST(ModbusCodec, AnIntegerStepStaysWithinThePointsRange) {
+    auto p = point(PointType::uint16);
+    p.scale = 0.1;
+    p.max = 10.06;
+    const auto words = encode(p, 10.06);  // raw 100.6: 101 would read 10.1
+    ASSERT_TRUE(words) << words.error();
+    EXPECT_EQ(*words, Words{100});
+    EXPECT_EQ(decode(p, *words), 10.0);
+    p.max.reset();
+    EXPECT_EQ(*encode(p, 10.06), Words{101});  // without a range, the nearest step
+
+    auto narrow = point(PointType::int16);
+    narrow.scale = 65528;
+    narrow.offset = 1234.567;
+    narrow.min = 0;
+    narrow.max = 0;
+    const auto refused = encode(narrow, 0);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().find("no step of scale 65528 lies within its range"),
+              std::string::npos)
+        << refused.error();
+}
+
 TEST(ModbusCodec, NanSentinelReadsAsNoValue) {
     auto p = point(PointType::uint16);
     p.nan_value = 0xFFFF;
