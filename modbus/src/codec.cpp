@@ -184,7 +184,12 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
         if (p.type != PointType::boolean && r != 0 && r != 1) {
             return Result::failure(out_of_range(p, value, raw) + "; a bit holds 0 or 1");
         }
-        return std::vector<std::uint16_t>{static_cast<std::uint16_t>(r != 0 ? 1 : 0)};
+        const double bit = r != 0 ? 1 : 0;
+        // As for an integer register: what the device will hold is in range.
+        if ((p.min || p.max) && !within_limits(p, engineering_value(p, bit)))
+            return Result::failure(out_of_range(p, value, raw) + "; the bit reads " +
+                                   format(engineering_value(p, bit)) + ", outside its range");
+        return std::vector<std::uint16_t>{static_cast<std::uint16_t>(bit)};
     }
     switch (p.type) {
         case PointType::float32: {

@@ -295,6 +295,22 @@ TEST(ModbusCodec, AnIntegerStepStaysWithinThePointsRange) {
         << refused.error();
 }
 
+// ... and a bit too: one whose engineering value lies outside the point's
+// range is refused rather than written.
+TEST(ModbusCodec, ABitOutsideThePointsRangeIsRefused) {
+    auto p = point(PointType::boolean);
+    p.table = Table::coil;
+    p.offset = 1234.5;
+    p.min = 0;
+    p.max = 0;
+    const auto refused = encode(p, 0);
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().find("the bit reads 1235.5, outside its range"), std::string::npos)
+        << refused.error();
+    p.max = 2000;
+    EXPECT_EQ(*encode(p, 1234.5), Words{0});
+}
+
 TEST(ModbusCodec, NanSentinelReadsAsNoValue) {
     auto p = point(PointType::uint16);
     p.nan_value = 0xFFFF;
