@@ -10,8 +10,9 @@
 //    min/max;
 //  - encode() giving other than the point's width in registers, or
 //    registers that do not decode to the value written (within half a
-//    scale step, or float32's precision; a bool to false or true), unless
-//    they are the no-value marker.
+//    scale step, a whole one next to the point's min or max, or float32's
+//    precision; a bool to false or true), unless they are the no-value
+//    marker.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -80,7 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // float32 one; and the rounding of (value - offset) / scale and back,
     // which grows with the offset as much as with the value.
     const double magnitude = std::fabs(value) + std::fabs(p.offset);
-    double tolerance = std::fabs(p.scale) / 2;
+    // (A whole step when the nearest one lay outside the point's range and
+    // the step on the range's side was written.)
+    double tolerance = std::fabs(p.scale) / (p.min || p.max ? 1 : 2);
     if (p.type == PointType::float32)
         tolerance =
             magnitude * 1e-6 + std::fabs(p.scale) * std::numeric_limits<float>::denorm_min();
