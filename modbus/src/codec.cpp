@@ -5,6 +5,7 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <limits>
 #include <optional>
 #include "number_text.hpp"
 
@@ -163,6 +164,37 @@ bool within_limits(const RegisterPoint& p, double value) {
 
 }  // namespace
 
+namespace {
+
+// What a register will hold can lie just past the point's range while the
+// value asked for lies within it: an integer step rounded up (max 10.06 at
+// scale 0.1: 10.06 is raw 100.6, and 101 reads 10.1), 99.9 as the float
+// 99.90000153, the rounding of a large offset. The neighbouring raw value on
+// the range's side is written then; nullopt when that one is outside too,
+// or when what the register holds reads back as no finite number.
+// `next(x, up)` is the raw value one step above or below x.
+template <class T, class Next>
+std::optional<T> within_range(const RegisterPoint& p, T x, Next next) {
+    const auto fits = [&p](double held) { return std::isfinite(held) && within_limits(p, held); };
+    const double held = engineering_value(p, static_cast<double>(x));
+    if (fits(held)) return x;
+    if (!p.min && !p.max) return std::nullopt;  // it reads back as no number at all
+    const bool too_high =
+        (p.max && held > *p.max) || held == std::numeric_limits<double>::infinity();
+    const bool raw_up = too_high == (p.scale < 0);  // a negative scale turns it round
+    const T other = next(x, raw_up);
+    if (fits(engineering_value(p, static_cast<double>(other)))) return other;
+    return std::nullopt;
+}
+
+template <class F>
+F next_float(F x, bool up) {
+    return std::nextafter(
+        x, up ? std::numeric_limits<F>::infinity() : -std::numeric_limits<F>::infinity());
+}
+
+}  // namespace
+
 Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value) {
     using Result = Expected<std::vector<std::uint16_t>>;
     if (!std::isfinite(value)) {
@@ -186,33 +218,40 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
         }
         const double bit = r != 0 ? 1 : 0;
         // As for an integer register: what the device will hold is in range.
-        if ((p.min || p.max) && !within_limits(p, engineering_value(p, bit)))
-            return Result::failure(out_of_range(p, value, raw) + "; the bit reads " +
-                                   format(engineering_value(p, bit)) + ", outside its range");
+        const double held = engineering_value(p, bit);
+        if (!std::isfinite(held) || !within_limits(p, held))
+            return Result::failure(out_of_range(p, value, raw) + "; the bit reads " + format(held) +
+                                   ", outside its range");
         return std::vector<std::uint16_t>{static_cast<std::uint16_t>(bit)};
     }
     switch (p.type) {
         case PointType::float32: {
             const auto f = static_cast<float>(raw);
             if (!std::isfinite(f)) return Result::failure(out_of_range(p, value, raw));
-            return to_words(p, std::bit_cast<std::uint32_t>(f));
-        }
-        case PointType::float64:
-            return to_words(p, std::bit_cast<std::uint64_t>(raw));
-        default: {
-            // The nearest step of an integer register may lie just past the
-            // point's own range (scale 0.1 and max 10.06: 10.06 is raw
-            // 100.6, and 101 reads 10.1): then the step on the range's side.
-            double step = std::nearbyint(raw);
-            if ((p.min || p.max) && !within_limits(p, engineering_value(p, step))) {
-                const double other = step > raw ? step - 1 : step + 1;
-                if (!within_limits(p, engineering_value(p, other))) {
-                    return Result::failure(out_of_range(p, value, raw) + "; no step of scale " +
-                                           format(p.scale) + " lies within its range there");
-                }
-                step = other;
+            const auto held = within_range(p, f, next_float<float>);
+            if (!held) {
+                return Result::failure(out_of_range(p, value, raw) +
+                                       "; no float32 near it reads back within the point's range");
             }
-            auto bits = integer_bits(p, value, step);
+            return to_words(p, std::bit_cast<std::uint32_t>(*held));
+        }
+        case PointType::float64: {
+            const auto held = within_range(p, raw, next_float<double>);
+            if (!held) {
+                return Result::failure(out_of_range(p, value, raw) +
+                                       "; no float64 near it reads back within the point's range");
+            }
+            return to_words(p, std::bit_cast<std::uint64_t>(*held));
+        }
+        default: {
+            const auto step = within_range(p, std::nearbyint(raw),
+                                           [](double r, bool up) { return up ? r + 1 : r - 1; });
+            if (!step) {
+                return Result::failure(out_of_range(p, value, raw) + "; no step of scale " +
+                                       format(p.scale) +
+                                       " near it reads back within the point's range");
+            }
+            auto bits = integer_bits(p, value, *step);
             if (!bits) return Result::failure(bits.error());
             return to_words(p, *bits);
         }

@@ -290,9 +290,34 @@ TEST(ModbusCodec, AnIntegerStepStaysWithinThePointsRange) {
     narrow.max = 0;
     const auto refused = encode(narrow, 0);
     ASSERT_FALSE(refused);
-    EXPECT_NE(refused.error().find("no step of scale 65528 lies within its range"),
-              std::string::npos)
+    EXPECT_NE(
+        refused.error().find("no step of scale 65528 near it reads back within the point's range"),
+        std::string::npos)
         << refused.error();
+}
+
+// ... and a float32 too: 99.9 is 99.90000153 as a float, past a max of 99.9.
+TEST(ModbusCodec, AFloatStaysWithinThePointsRange) {
+    auto p = point(PointType::float32);
+    p.min = 0;
+    p.max = 99.9;
+    const auto words = encode(p, 99.9);
+    ASSERT_TRUE(words) << words.error();
+    const auto back = decode(p, *words);
+    ASSERT_TRUE(back) << "what was written reads back as no value";
+    EXPECT_LE(*back, 99.9);
+    EXPECT_NEAR(*back, 99.9, 1e-5);
+}
+
+// ... and a float64 whose offset's rounding carries it past the range.
+TEST(ModbusCodec, AnOffsetsRoundingStaysWithinTheRange) {
+    auto p = point(PointType::float64);
+    p.scale = 0.0009999992544417182;
+    p.offset = -3.3110257710303393e+239;
+    p.min = 1.9137488309972837e+214;
+    const auto words = encode(p, 1.9137488320965074e+214);
+    ASSERT_TRUE(words) << words.error();
+    EXPECT_TRUE(decode(p, *words)) << "what was written reads back as no value";
 }
 
 // ... and a bit too: one whose engineering value lies outside the point's
