@@ -28,17 +28,6 @@ using namespace gridgate::http::detail;
 using gridgate::fuzz::broken;
 using gridgate::fuzz::check;
 
-namespace {
-
-std::optional<std::string_view> header(const http::request<http::string_body>& req,
-                                       http::field field) {
-    auto it = req.find(field);
-    if (it == req.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string_view token = data[0] & 1 ? "s3cret-token" : "";
@@ -52,12 +41,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!parser.is_header_done()) return 0;
     const auto& req = parser.get();
 
-    RequestHead head;
-    head.method = req.method();
-    head.method_text = std::string_view(req.method_string().data(), req.method_string().size());
-    head.target = std::string_view(req.target().data(), req.target().size());
-    head.authorization = header(req, http::field::authorization);
-    head.content_type = header(req, http::field::content_type);
+    const RequestHead head = request_head(req);
     RouteDecision decision;
     try {
         decision = route_request(head, token);

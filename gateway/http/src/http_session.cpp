@@ -47,13 +47,6 @@ bool is_http_error(const beast::error_code& ec) {
     return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category();
 }
 
-std::optional<std::string_view> header(const bhttp::request<bhttp::string_body>& req,
-                                       bhttp::field field) {
-    auto it = req.find(field);
-    if (it == req.end()) return std::nullopt;
-    return std::string_view(it->value().data(), it->value().size());
-}
-
 }  // namespace
 
 HttpSession::HttpSession(tcp::socket&& socket, std::shared_ptr<ServerState> state)
@@ -113,14 +106,9 @@ void HttpSession::on_read_header(beast::error_code ec, std::size_t) {
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     head_request_ = req.method() == bhttp::verb::head;
-    RequestHead head;
-    head.method = req.method();
-    head.method_text = std::string_view(req.method_string().data(), req.method_string().size());
-    head.target = std::string_view(req.target().data(), req.target().size());
-    head.authorization = header(req, bhttp::field::authorization);
-    head.content_type = header(req, bhttp::field::content_type);
+    const RequestHead head = request_head(req);
 
-    auto expect = header(req, bhttp::field::expect);
+    auto expect = header_value(req, bhttp::field::expect);
     const bool awaits_continue =
         expect &&
         beast::iequals(beast::string_view(expect->data(), expect->size()), "100-continue");

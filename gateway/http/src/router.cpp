@@ -113,6 +113,22 @@ RouteDecision route_no_query(std::string_view query, Endpoint endpoint) {
 
 }  // namespace
 
+std::optional<std::string_view> header_value(const Request& req, boost::beast::http::field field) {
+    auto it = req.find(field);
+    if (it == req.end()) return std::nullopt;
+    return std::string_view(it->value().data(), it->value().size());
+}
+
+RequestHead request_head(const Request& req) {
+    RequestHead head;
+    head.method = req.method();
+    head.method_text = std::string_view(req.method_string().data(), req.method_string().size());
+    head.target = std::string_view(req.target().data(), req.target().size());
+    head.authorization = header_value(req, boost::beast::http::field::authorization);
+    head.content_type = header_value(req, boost::beast::http::field::content_type);
+    return head;
+}
+
 RouteDecision route_request(const RequestHead& head, std::string_view token) {
     auto target = split_target(head.target);
     if (!target) return refuse(400, "request target must be a path starting with '/'");

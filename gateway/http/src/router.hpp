@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
 
 #include "gridgate/http/api_backend.hpp"
@@ -42,6 +44,14 @@ struct RouteDecision {
     std::optional<Route> route;  // set: ask the backend
     Refusal refusal;             // otherwise: send this
 };
+
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+/// A header's value, if the request has it (a view into `req`).
+std::optional<std::string_view> header_value(const Request& req, boost::beast::http::field field);
+
+/// What the router reads of a parsed request (views into `req`).
+RequestHead request_head(const Request& req);
 
 /// `token` empty means no authentication.
 RouteDecision route_request(const RequestHead& head, std::string_view token);
