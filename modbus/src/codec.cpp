@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+
 #include "number_text.hpp"
 
 namespace gridgate::modbus {
@@ -162,9 +163,11 @@ bool within_limits(const RegisterPoint& p, double value) {
            (!p.max || value <= *p.max + slack(*p.max));
 }
 
-}  // namespace
-
-namespace {
+// A value a register's contents may stand for: finite, within the point's
+// range. decode() gives no other; encode() writes no other.
+bool holds_within(const RegisterPoint& p, double held) {
+    return std::isfinite(held) && within_limits(p, held);
+}
 
 // What a register will hold can lie just past the point's range while the
 // value asked for lies within it: an integer step rounded up (max 10.06 at
@@ -175,15 +178,14 @@ namespace {
 // `next(x, up)` is the raw value one step above or below x.
 template <class T, class Next>
 std::optional<T> within_range(const RegisterPoint& p, T x, Next next) {
-    const auto fits = [&p](double held) { return std::isfinite(held) && within_limits(p, held); };
     const double held = engineering_value(p, static_cast<double>(x));
-    if (fits(held)) return x;
+    if (holds_within(p, held)) return x;
     if (!p.min && !p.max) return std::nullopt;  // it reads back as no number at all
     const bool too_high =
         (p.max && held > *p.max) || held == std::numeric_limits<double>::infinity();
     const bool raw_up = too_high == (p.scale < 0);  // a negative scale turns it round
     const T other = next(x, raw_up);
-    if (fits(engineering_value(p, static_cast<double>(other)))) return other;
+    if (holds_within(p, engineering_value(p, static_cast<double>(other)))) return other;
     return std::nullopt;
 }
 
@@ -219,7 +221,7 @@ Expected<std::vector<std::uint16_t>> encode(const RegisterPoint& p, double value
         const double bit = r != 0 ? 1 : 0;
         // As for an integer register: what the device will hold is in range.
         const double held = engineering_value(p, bit);
-        if (!std::isfinite(held) || !within_limits(p, held))
+        if (!holds_within(p, held))
             return Result::failure(out_of_range(p, value, raw) + "; the bit reads " + format(held) +
                                    ", outside its range");
         return std::vector<std::uint16_t>{static_cast<std::uint16_t>(bit)};
@@ -295,8 +297,8 @@ std::optional<double> decode(const RegisterPoint& p, std::span<const std::uint16
         }
     }
     const double value = engineering_value(p, raw);
-    // An infinite float, or a reading the scale carries past a double.
-    if (!std::isfinite(value) || !within_limits(p, value)) return std::nullopt;
+    // Not an infinite float either, nor a reading the scale carries past a double.
+    if (!holds_within(p, value)) return std::nullopt;
     return value;
 }
 

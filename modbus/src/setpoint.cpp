@@ -4,9 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <utility>
-#include "number_text.hpp"
 
 #include "gridgate/modbus/codec.hpp"
+#include "number_text.hpp"
 
 namespace gridgate::modbus {
 namespace {
