@@ -153,16 +153,6 @@ std::string take(const rapidjson::StringBuffer& buffer) {
     return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-}  // namespace
-
-namespace {
-
-char* put_2_digits(char* p, unsigned v) {
-    p[0] = static_cast<char>('0' + v / 10 % 10);
-    p[1] = static_cast<char>('0' + v % 10);
-    return p + 2;
-}
-
 char* put_digits(char* p, long long v, int digits) {
     for (int i = digits - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
     return p + digits;
@@ -183,15 +173,15 @@ std::string format_utc(sdk::TimePoint t) {
     // A TimePoint counts nanoseconds in 64 bits: years 1677 to 2262.
     p = put_digits(p, static_cast<int>(date.year()), 4);
     *p++ = '-';
-    p = put_2_digits(p, static_cast<unsigned>(date.month()));
+    p = put_digits(p, static_cast<unsigned>(date.month()), 2);
     *p++ = '-';
-    p = put_2_digits(p, static_cast<unsigned>(date.day()));
+    p = put_digits(p, static_cast<unsigned>(date.day()), 2);
     *p++ = 'T';
-    p = put_2_digits(p, static_cast<unsigned>(time.hours().count()));
+    p = put_digits(p, static_cast<unsigned>(time.hours().count()), 2);
     *p++ = ':';
-    p = put_2_digits(p, static_cast<unsigned>(time.minutes().count()));
+    p = put_digits(p, static_cast<unsigned>(time.minutes().count()), 2);
     *p++ = ':';
-    p = put_2_digits(p, static_cast<unsigned>(time.seconds().count()));
+    p = put_digits(p, static_cast<unsigned>(time.seconds().count()), 2);
     // At most microseconds, cut rather than rounded (a time never moves
     // later): what Python's datetime and most ISO 8601 readers take.
     const long long micros = time.subseconds().count() / 1'000;
