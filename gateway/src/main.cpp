@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -136,6 +137,7 @@ sdk::LogLevel plugin_level(spdlog::level::level_enum l) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    gateway::tune_malloc(argv);  // may run this program again, tuned; first of all
     po::options_description opts("Usage: gridgate --config FILE [options]\n\nOptions");
     opts.add_options()("config,c", po::value<std::string>(), "the site file (TOML)")(
         "check-config",
@@ -209,6 +211,8 @@ int main(int argc, char** argv) {
     }
 
     spdlog::info("open-file limit {}", gateway::raise_open_file_limit());
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    spdlog::info("malloc: GLIBC_TUNABLES={}", tunables ? tunables : "(unset)");
     gateway::GatewayOptions options;
     options.plugin_log_level = plugin_level(*level);
     gateway::Gateway gw(std::move(*checked.config), catalog, options);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
@@ -389,6 +390,24 @@ TEST(GatewayDaemon, DispatchesAScheduleOnTimeAndReportsEachOutcome) {
                                          " asset_id=ast_ok command_type=SET_CHARGE_RATE"),
               std::string::npos)
         << gw.process().output();
+}
+
+// The daemon runs with glibc's malloc tuned (gateway::tune_malloc): it
+// executed itself again with the settings, under its own name.
+TEST(GatewayDaemon, RunsWithMallocTunedUnderItsOwnName) {
+    ::unsetenv("GLIBC_TUNABLES");  // this test's own environment; the child inherits it
+    Daemon gw;
+    // Its environment as glibc read it: /proc/PID/environ shows the text
+    // glibc's own parse of GLIBC_TUNABLES leaves behind, not the setting.
+    EXPECT_NE(gw.process().output().find(
+                  "malloc: GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1\n"),
+              std::string::npos)
+        << gw.process().output();
+    const auto proc = "/proc/" + std::to_string(gw.process().pid());
+    std::ifstream comm(proc + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    EXPECT_EQ(name, "gridgate") << "pgrep and ps find it by its name";
 }
 
 // A signal that arrives while the adapters start is not the default action

@@ -24,6 +24,7 @@ class ChildProcess {
     ChildProcess(const ChildProcess&) = delete;
     ChildProcess& operator=(const ChildProcess&) = delete;
 
+    pid_t pid() const { return pid_; }
     /// Everything the process printed so far.
     std::string output() const;
     /// Waits until the output contains `text`; false on timeout or exit.

@@ -342,6 +342,7 @@ std::streamoff file_size(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    gateway::tune_malloc(argv);  // as the daemon does; the fleet inherits it
     std::size_t chargers = 10000, small = 1000, storms = 3, io_threads = 1;
     constexpr const char* kUsage =
         "usage: bench-ocpp [--chargers N] [--small N] [--storms N] [--io-threads N]\n";

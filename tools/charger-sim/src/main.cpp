@@ -16,6 +16,7 @@
 #include <boost/program_options.hpp>
 
 #include "cli_number.hpp"
+#include "gridgate/gateway/process.hpp"
 #include "gridgate/sim/charger_fleet.hpp"
 
 namespace po = boost::program_options;
@@ -87,6 +88,7 @@ std::chrono::milliseconds seconds_option(const char* name, double value, double 
 }  // namespace
 
 int main(int argc, char** argv) {
+    gridgate::gateway::tune_malloc(argv);  // a fleet holds as many connections as a gateway
     po::options_description description(
         "charger-sim: simulated OCPP 1.6-J charge points (ids PREFIX0001, PREFIX0002, ...)\n"
         "Prints one JSON line per event (connected, booted, call, answered, disconnected, ...)");

@@ -1,6 +1,7 @@
 // Process-wide settings for a gateway serving thousands of connections; the
-// daemon applies them before it starts, and so do the benchmarks that run a
-// Gateway in their own process, so that they measure what the daemon does.
+// daemon applies them before it starts, and so do the benchmarks and the
+// charger simulator, which hold as many connections, so that they measure
+// what the daemon does.
 #pragma once
 
 namespace gridgate::gateway {
@@ -9,5 +10,30 @@ namespace gridgate::gateway {
 // holds a socket, and a shell's default soft limit (1024) would refuse the
 // thousandth. Returns the soft limit now in force (0 if it cannot be read).
 unsigned long long raise_open_file_limit();
+
+// The glibc malloc settings this program asks for (see tune_malloc()).
+inline constexpr const char* kMallocTunables = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1";
+
+// Sets glibc's malloc up as a server with thousands of mostly idle
+// connections wants it: every thread allocates from the main heap (one
+// arena), and that heap is advised into transparent huge pages. A storm
+// touches each connection's state once after seconds of idleness; with 4 KiB
+// pages every touch costs a TLB miss, and on a virtual machine far more (on
+// the development VM, 20 us for a page idle for a second, 0.6 us with huge
+// pages; the README's Performance section has the figures).
+//
+// glibc reads these settings (GLIBC_TUNABLES) only when a program starts, so
+// this adds kMallocTunables to the environment and executes the program
+// again, with the same arguments, process id and descriptors: when it
+// re-executes, it does not return. Call it first in main(), before any
+// thread starts or any descriptor opens.
+//
+// It returns having changed nothing when GLIBC_TUNABLES already names
+// glibc.malloc.hugetlb or glibc.malloc.arena_max (the user's choice stands:
+// `GLIBC_TUNABLES=glibc.malloc.hugetlb=0` turns this off), under valgrind or
+// a sanitizer (they bring their own allocator), in a set-user-ID program
+// (glibc ignores the environment there), when the program's file cannot be
+// found again, or when the exec fails.
+void tune_malloc(char** argv);
 
 }  // namespace gridgate::gateway
