@@ -25,19 +25,6 @@ unsigned long long raise_open_file_limit() {
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
-    __has_feature(memory_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // True if the colon-separated `tunables` set glibc.malloc.hugetlb or
 // glibc.malloc.arena_max, to any value.
 bool names_ours(std::string_view tunables) {
@@ -56,7 +43,7 @@ bool names_ours(std::string_view tunables) {
 
 void tune_malloc(char** argv) {
 #ifdef __GLIBC__
-    if (kSanitized || argv == nullptr || argv[0] == nullptr) return;
+    if (!kMallocTuningBuiltIn || argv == nullptr || argv[0] == nullptr) return;
     if (getauxval(AT_SECURE) != 0) return;  // glibc would drop the setting: no loop
     if (const char* preload = std::getenv("LD_PRELOAD");
         preload != nullptr && std::strstr(preload, "vgpreload") != nullptr)

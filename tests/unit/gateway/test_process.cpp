@@ -24,6 +24,7 @@ struct Probe {
 // Runs the probe under `env` with `environment` (NAME=VALUE words; GLIBC_TUNABLES
 // is unset first).
 Probe run_probe(std::vector<std::string> environment) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) return {};
     std::vector<std::string> args{"-u", "GLIBC_TUNABLES"};
     args.insert(args.end(), environment.begin(), environment.end());
     args.push_back(MALLOC_PROBE);
@@ -40,6 +41,9 @@ Probe run_probe(std::vector<std::string> environment) {
     return probe;
 }
 
+constexpr const char* kSanitizerNote =
+    "a sanitizer build: its allocator replaces glibc's, and tune_malloc() does nothing";
+
 // glibc advises its heap into huge pages only when the system leaves it to
 // the program ("madvise"); under "always" it needs no advice, under "never"
 // it gets none.
@@ -51,6 +55,7 @@ bool thp_left_to_programs() {
 }
 
 TEST(TuneMalloc, ReExecutesOnceWithTheTunablesInTheSameProcess) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
     const Probe probe = run_probe({});
     ASSERT_EQ(probe.starts.size(), 2u) << "one execution, then one more with the tunables";
     EXPECT_EQ(probe.starts[0], probe.starts[1]) << "an exec keeps the process id";
@@ -59,6 +64,7 @@ TEST(TuneMalloc, ReExecutesOnceWithTheTunablesInTheSameProcess) {
 }
 
 TEST(TuneMalloc, TheSettingsTakeEffect) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
     const Probe probe = run_probe({});
     EXPECT_EQ(probe.values.at("arenas"), "1") << "four threads, one arena";
     if (thp_left_to_programs()) {
@@ -67,6 +73,7 @@ TEST(TuneMalloc, TheSettingsTakeEffect) {
 }
 
 TEST(TuneMalloc, KeepsOtherTunablesAndAddsItsOwn) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
     const Probe probe = run_probe({"GLIBC_TUNABLES=glibc.malloc.tcache_count=3"});
     ASSERT_EQ(probe.starts.size(), 2u);
     EXPECT_EQ(probe.values.at("tunables"),
@@ -75,6 +82,7 @@ TEST(TuneMalloc, KeepsOtherTunablesAndAddsItsOwn) {
 }
 
 TEST(TuneMalloc, TheUsersChoiceStands) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
     // Naming either tunable, to any value, leaves everything to the user:
     // here the default arenas (one per thread), and no huge pages.
     Probe probe = run_probe({"GLIBC_TUNABLES=glibc.malloc.hugetlb=0"});
@@ -90,6 +98,7 @@ TEST(TuneMalloc, TheUsersChoiceStands) {
 }
 
 TEST(TuneMalloc, ANameThatOnlyStartsLikeOursIsNotOurs) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
     const Probe probe = run_probe({"GLIBC_TUNABLES=glibc.malloc.hugetlbx=1"});
     ASSERT_EQ(probe.starts.size(), 2u);
     EXPECT_EQ(probe.values.at("tunables"),

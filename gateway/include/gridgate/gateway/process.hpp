@@ -14,6 +14,21 @@ unsigned long long raise_open_file_limit();
 // The glibc malloc settings this program asks for (see tune_malloc()).
 inline constexpr const char* kMallocTunables = "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=1";
 
+// False in a sanitizer build: the sanitizer's allocator replaces glibc's, and
+// tune_malloc() leaves the program as it is.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kMallocTuningBuiltIn = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+inline constexpr bool kMallocTuningBuiltIn = false;
+#else
+inline constexpr bool kMallocTuningBuiltIn = true;
+#endif
+#else
+inline constexpr bool kMallocTuningBuiltIn = true;
+#endif
+
 // Sets glibc's malloc up as a server with thousands of mostly idle
 // connections wants it: every thread allocates from the main heap (one
 // arena), and that heap is advised into transparent huge pages. A storm
