@@ -3,8 +3,13 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <string>
 #include <string_view>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include <rapidjson/writer.h>
 
@@ -33,12 +38,73 @@ class StringOutput {
         out_.append(buffer_, used_);
         used_ = 0;
     }
+    // A run of characters at once (see ScanWriteUnescapedString below).
+    void Append(const char* text, std::size_t length) {
+        if (length > sizeof buffer_ - used_) Flush();
+        if (length > sizeof buffer_) {
+            out_.append(text, length);
+            return;
+        }
+        std::memcpy(buffer_ + used_, text, length);
+        used_ += length;
+    }
 
   private:
     std::string& out_;
     std::size_t used_ = 0;
     char buffer_[256];
 };
+
+}  // namespace gridgate::ocpp::detail
+
+// RapidJSON writes a string one character at a time, looking each up in its
+// escape table. Its own writer skips ahead over the characters that need no
+// escape only for StringBuffer (and with SSE); this does the same for ours:
+// the run up to the next '"', '\\' or control character (RapidJSON's escape
+// table exactly) is appended at once, and RapidJSON writes that one as
+// before. Same text, with 16 characters looked at per step where SSE2 is.
+// Declared before any use of the writer: every file that writes with a
+// StringWriter includes this header.
+template <>
+inline bool rapidjson::Writer<
+    gridgate::ocpp::detail::StringOutput, rapidjson::UTF8<>, rapidjson::UTF8<>,
+    rapidjson::MemoryPoolAllocator<>,
+    rapidjson::kWriteDefaultFlags>::ScanWriteUnescapedString(rapidjson::StringStream& is,
+                                                             std::size_t length) {
+    const char* p = is.src_;
+    const char* const end = is.head_ + length;
+    const char* const run = p;
+#ifdef __SSE2__
+    // 16 at a time: a byte is escaped if it is '"', '\\' or at most 0x1f
+    // (unsigned: max(c, 0x1f) == 0x1f).
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i control = _mm_set1_epi8(0x1f);
+    while (end - p >= 16) {
+        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        const __m128i hit =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)),
+                         _mm_cmpeq_epi8(_mm_max_epu8(s, control), control));
+        if (const int mask = _mm_movemask_epi8(hit)) {
+            p += __builtin_ctz(static_cast<unsigned>(mask));
+            os_->Append(run, static_cast<std::size_t>(p - run));
+            is.src_ = p;
+            return true;
+        }
+        p += 16;
+    }
+#endif
+    while (p != end) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c < 0x20 || c == '"' || c == '\\') break;
+        ++p;
+    }
+    os_->Append(run, static_cast<std::size_t>(p - run));
+    is.src_ = p;
+    return p != end;
+}
+
+namespace gridgate::ocpp::detail {
 
 // Room for a StringWriter's nesting stack (32 levels of 16 bytes) where the
 // writer is: with the default allocator every frame written would take it,
