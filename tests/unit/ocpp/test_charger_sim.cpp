@@ -1,7 +1,11 @@
 // The charger simulator against the real central system, in one process.
 #include <gtest/gtest.h>
 
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
 #include <future>
+#include <random>
 #include <thread>
 
 #include "gridgate/sim/charger_fleet.hpp"
@@ -316,6 +320,65 @@ TEST(ChargerSim, ReportLinesCarryTheTimeToTheMicrosecond) {
               R"("action":"SetChargingProfile","message_id":"7","payload":{"connectorId":1}})");
     call.at = std::chrono::sys_days{std::chrono::November / 27 / 2026} + std::chrono::seconds(5);
     EXPECT_NE(call.to_json_line().find(R"("t":"2026-11-27T00:00:05.000000Z")"), std::string::npos);
+}
+
+// The report line as a RapidJSON writer writes it: what the lines were, and
+// what programs reading them were written against.
+std::string line_by_rapidjson(const sim::SimEvent& e, const std::string& time) {
+    rapidjson::StringBuffer buffer;
+    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
+    auto put = [&writer](const char* key, const std::string& value) {
+        writer.Key(key);
+        writer.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
+    };
+    writer.StartObject();
+    put("t", time);
+    put("cp", e.identity);
+    put("event", e.kind);
+    if (!e.action.empty()) put("action", e.action);
+    if (!e.message_id.empty()) put("message_id", e.message_id);
+    if (!e.payload.empty()) {
+        writer.Key("payload");
+        writer.RawValue(e.payload.c_str(), e.payload.size(), rapidjson::kObjectType);
+    }
+    if (!e.detail.empty()) put("detail", e.detail);
+    writer.EndObject();
+    return {buffer.GetString(), buffer.GetSize()};
+}
+
+TEST(ChargerSim, ReportLinesEscapeAsRapidJsonDoes) {
+    std::mt19937 random(29112026);
+    std::uniform_int_distribution<int> length(0, 40), byte(1, 255), plain(0x20, 0x7e), kind(0, 5);
+    auto text = [&] {
+        std::string s(static_cast<std::size_t>(length(random)), ' ');
+        for (char& c : s) c = static_cast<char>(kind(random) == 0 ? byte(random) : plain(random));
+        return s;
+    };
+    for (int round = 0; round < 3000; ++round) {
+        sim::SimEvent e{text(),
+                        text(),
+                        round % 3 ? text() : "",
+                        round % 2 ? text() : "",
+                        round % 4 ? R"({"a":[1,"\u00e9"]})" : "",
+                        round % 5 ? text() : ""};
+        e.at = std::chrono::sys_days{std::chrono::March / 1 / 2024} +
+               std::chrono::microseconds(
+                   std::uniform_int_distribution<long long>(0, 400LL * 86400 * 1000000)(random));
+        const auto line = e.to_json_line();
+        ASSERT_GT(line.size(), 40u);
+        const std::string time = line.substr(6, 27);  // {"t":"...": the time as written
+        ASSERT_EQ(line, line_by_rapidjson(e, time)) << "round " << round;
+        // And the time is `at`, to the microsecond.
+        const auto micros =
+            std::chrono::duration_cast<std::chrono::microseconds>(e.at.time_since_epoch()) %
+            std::chrono::seconds(1);
+        char fraction[16];
+        std::snprintf(fraction, sizeof fraction, ".%06lldZ",
+                      static_cast<long long>(micros.count()));
+        EXPECT_EQ(time.substr(19), fraction);
+        EXPECT_EQ(parse_timestamp(time.substr(0, 19) + "Z"),
+                  std::chrono::floor<std::chrono::seconds>(e.at));
+    }
 }
 
 TEST(ChargerSim, AnswerModeParsing) {

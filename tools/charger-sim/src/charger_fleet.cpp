@@ -238,48 +238,97 @@ std::string_view call_payload_text(std::string_view frame) {
     return payload;
 }
 
+namespace {
+
+// `s` as a JSON string, spelled as RapidJSON's writer spells it (the report
+// was written with it): \" \\ \b \f \n \r \t, other control characters as
+// \u00XX, everything else as it is.
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    out += '"';
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                out += "\\u00";
+                out += kHex[c >> 4];
+                out += kHex[c & 0xf];
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out += '"';
+}
+
+}  // namespace
+
+// Written by hand, not with a RapidJSON writer: the fleet writes one line
+// per call it receives, and a benchmark's storm is thousands at once.
 std::string SimEvent::to_json_line() const {
-    rapidjson::StringBuffer buffer;
-    rapidjson::Writer<rapidjson::StringBuffer> writer(buffer);
     // Microseconds, so a benchmark can time a call's arrival to well under
     // a millisecond (RFC 3339 allows any number of fraction digits).
     const auto when =
         at == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now() : at;
+    const auto second = std::chrono::floor<std::chrono::seconds>(when);
     const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(when.time_since_epoch()).count() %
-        1'000'000;
-    // ...SS.mmmZ, or ...SSZ on a whole second: keep up to the seconds.
-    std::string time =
-        ocpp::format_timestamp(std::chrono::time_point_cast<std::chrono::milliseconds>(when))
-            .substr(0, 19);
-    char fraction[16];
-    std::snprintf(fraction, sizeof fraction, ".%06lldZ", static_cast<long long>(micros));
-    time += fraction;
-    writer.StartObject();
-    writer.Key("t");
-    writer.String(time.c_str(), static_cast<rapidjson::SizeType>(time.size()));
-    writer.Key("cp");
-    writer.String(identity.c_str(), static_cast<rapidjson::SizeType>(identity.size()));
-    writer.Key("event");
-    writer.String(kind.c_str(), static_cast<rapidjson::SizeType>(kind.size()));
+        std::chrono::duration_cast<std::chrono::microseconds>(when - second).count();
+    char stamp[ocpp::kTimestampBufferSize];
+    ocpp::format_timestamp(std::chrono::time_point_cast<std::chrono::milliseconds>(second), stamp);
+    char fraction[] = ".000000Z";  // micros is within [0, 999999]
+    auto digits = static_cast<unsigned>(micros);
+    for (int i = 6; i >= 1; --i, digits /= 10) fraction[i] = static_cast<char>('0' + digits % 10);
+    std::string line;
+    line.reserve(96 + identity.size() + action.size() + message_id.size() + payload.size() +
+                 detail.size());
+    line += R"({"t":")";
+    line.append(stamp, 19);  // YYYY-MM-DDTHH:MM:SS
+    line.append(fraction, 8);
+    line += R"(","cp":)";
+    append_json_string(line, identity);
+    line += R"(,"event":)";
+    append_json_string(line, kind);
     if (!action.empty()) {
-        writer.Key("action");
-        writer.String(action.c_str(), static_cast<rapidjson::SizeType>(action.size()));
+        line += R"(,"action":)";
+        append_json_string(line, action);
     }
     if (!message_id.empty()) {
-        writer.Key("message_id");
-        writer.String(message_id.c_str(), static_cast<rapidjson::SizeType>(message_id.size()));
+        line += R"(,"message_id":)";
+        append_json_string(line, message_id);
     }
     if (!payload.empty()) {
-        writer.Key("payload");
-        writer.RawValue(payload.c_str(), payload.size(), rapidjson::kObjectType);
+        line += R"(,"payload":)";
+        line += payload;
     }
     if (!detail.empty()) {
-        writer.Key("detail");
-        writer.String(detail.c_str(), static_cast<rapidjson::SizeType>(detail.size()));
+        line += R"(,"detail":)";
+        append_json_string(line, detail);
     }
-    writer.EndObject();
-    return buffer.GetString();
+    line += '}';
+    return line;
 }
 
 class ConnectionBase {
