@@ -30,12 +30,13 @@ inline constexpr bool kMallocTuningBuiltIn = true;
 #endif
 
 // Sets glibc's malloc up as a server with thousands of mostly idle
-// connections wants it: every thread allocates from the main heap (one
-// arena), and that heap is advised into transparent huge pages. A storm
-// touches each connection's state once after seconds of idleness; with 4 KiB
-// pages every touch costs a TLB miss, and on a virtual machine far more (on
-// the development VM, 20 us for a page idle for a second, 0.6 us with huge
-// pages; the README's Performance section has the figures).
+// connections wants it: the heap is advised into transparent huge pages, and
+// every thread allocates from it (one arena: glibc advises only its main
+// heap, not the heaps it makes for other threads). A storm touches each
+// connection's state once after seconds of idleness; with 4 KiB pages every
+// touch costs a TLB miss, and on a virtual machine far more (on the
+// development VM, 20 us for a page idle for a second, 0.6 us with huge
+// pages; the README has the figures, beside the open-file limit).
 //
 // glibc reads these settings (GLIBC_TUNABLES) only when a program starts, so
 // this adds kMallocTunables to the environment and executes the program
