@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 
 #include "ocpp_test_support.hpp"
+#include "tcp_socket.hpp"
 
 namespace gridgate::ocpp {
 namespace {
@@ -909,6 +910,103 @@ TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
     EXPECT_EQ(*code, 1009);
     EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
     EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+}
+
+// A charger still sending a frame far over the limit when the central system
+// closes: the close (1009) reaches it, not a reset. The central system reads
+// and drops the rest of what it sends until it closes too; a socket closed
+// with unread bytes sends a reset, which fails the charger's write and can
+// overtake the close frame.
+TEST_F(CentralSystemTest, OversizeFrameStillBeingSentGetsTheCloseNotAReset) {
+    TestServer server({.max_frame_bytes = 1024});
+    TestClient client(server.server->port(), {});
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    std::string big =
+        R"([2,"1","DataTransfer",{"vendorId":"v","data":")" + std::string(4 << 20, 'x') + "\"}]";
+    client.send(big);
+    auto code = client.wait_closed();
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 1009);
+    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+}
+
+// The same, step by step over a bare socket, so that nothing depends on
+// timing: the charger reads the close (1009) while its frame is still coming
+// in at the central system, waits, then answers the close as RFC 6455 asks.
+// The central system's socket must still be there to take the answer (a
+// socket closed with 64 KiB unread would have sent a reset: the answer fails
+// with "connection reset"), and it ends with a clean FIN.
+TEST_F(CentralSystemTest, AClosedChargerStillSendingIsReadToItsEndNotReset) {
+    TestServer server({.max_frame_bytes = 1024});
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
+    socket.connect({net::ip::make_address("127.0.0.1"), server.server->port()});
+    net::write(socket,
+               net::buffer(std::string_view(
+                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
+    beast::flat_buffer buffer;
+    http::response<http::empty_body> response;
+    http::read(socket, buffer, response);
+    ASSERT_EQ(response.result_int(), 101u);
+    ASSERT_EQ(buffer.size(), 0u);
+
+    // A text frame announcing 1 MiB (masked, with a zero key), 64 KiB of it sent.
+    std::string frame = {'\x81', '\xff'};
+    for (int shift = 56; shift >= 0; shift -= 8)
+        frame += static_cast<char>(((std::uint64_t{1} << 20) >> shift) & 0xff);
+    frame += std::string(4, '\0') + std::string(64 << 10, 'x');
+    net::write(socket, net::buffer(frame));
+
+    // The close: 0x88, length 2 or more, code 1009 first.
+    std::array<unsigned char, 4> close{};
+    net::read(socket, net::buffer(close));
+    EXPECT_EQ(close[0], 0x88);
+    EXPECT_EQ((close[2] << 8) | close[3], 1009);
+    std::vector<char> rest(close[1] & 0x7f);
+    if (rest.size() >= 2) {
+        rest.resize(rest.size() - 2);
+        net::read(socket, net::buffer(rest));
+    }
+    std::this_thread::sleep_for(200ms);  // a reset, had one been sent, is here by now
+
+    const std::string answer = {'\x88', '\x82', 0, 0, 0, 0, '\x03', '\xf1'};
+    beast::error_code ec;
+    net::write(socket, net::buffer(answer), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    socket.shutdown(net::socket_base::shutdown_send, ec);
+    char byte = 0;
+    socket.read_some(net::buffer(&byte, 1), ec);
+    EXPECT_EQ(ec, net::error::eof) << ec.message();
+    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
+    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+}
+
+// A charger that neither answers the close nor closes its side is let go
+// after detail::kTeardownTimeout: reading it to its end has a limit.
+TEST_F(CentralSystemTest, AClosedChargerThatNeverClosesIsLetGo) {
+    TestServer server({.ping_interval = std::chrono::milliseconds(0), .max_frame_bytes = 1024});
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
+    socket.connect({net::ip::make_address("127.0.0.1"), server.server->port()});
+    net::write(socket,
+               net::buffer(std::string_view(
+                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
+    beast::flat_buffer buffer;
+    http::response<http::empty_body> response;
+    http::read(socket, buffer, response);
+    ASSERT_EQ(response.result_int(), 101u);
+    std::string frame = {'\x81', '\x7e', '\x10', '\x00', 0, 0, 0, 0};  // 4 KiB announced
+    frame += std::string(100, 'x');
+    net::write(socket, net::buffer(frame));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); },
+                           detail::kTeardownTimeout + 3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, detail::kTeardownTimeout + 3s);
 }
 
 // A charger that sends but never reads: its answers pile up behind a write
