@@ -898,37 +898,44 @@ TEST_F(CentralSystemTest, ACallWhoseConnectionClosesBeforeItIsSentFailsDisconnec
     EXPECT_NE(outcome.message.find("SetChargingProfile"), std::string::npos) << outcome.message;
 }
 
+// Also when the charger is still sending a frame far over the limit as the
+// central system closes (4 MiB here): the close (1009) must reach it, not a
+// reset. The central system reads and drops the rest of what it sends until
+// it closes too; a socket closed with unread bytes sends a reset, which
+// fails the charger's write and can overtake the close frame.
 TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
-    TestServer server({.max_frame_bytes = 1024});
-    TestClient client(server.server->port(), {});
-    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
-    std::string big =
-        R"([2,"1","DataTransfer",{"vendorId":"v","data":")" + std::string(4096, 'x') + "\"}]";
-    client.send(big);
-    auto code = client.wait_closed();
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, 1009);
-    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
-    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+    for (std::size_t data_bytes : {std::size_t{4096}, std::size_t{4} << 20}) {
+        SCOPED_TRACE(data_bytes);
+        TestServer server({.max_frame_bytes = 1024});
+        TestClient client(server.server->port(), {});
+        ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+        client.send(R"([2,"1","DataTransfer",{"vendorId":"v","data":")" +
+                    std::string(data_bytes, 'x') + "\"}]");
+        auto code = client.wait_closed();
+        ASSERT_TRUE(code);
+        EXPECT_EQ(*code, 1009);
+        EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
+        EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+    }
 }
 
-// A charger still sending a frame far over the limit when the central system
-// closes: the close (1009) reaches it, not a reset. The central system reads
-// and drops the rest of what it sends until it closes too; a socket closed
-// with unread bytes sends a reset, which fails the charger's write and can
-// overtake the close frame.
-TEST_F(CentralSystemTest, OversizeFrameStillBeingSentGetsTheCloseNotAReset) {
-    TestServer server({.max_frame_bytes = 1024});
-    TestClient client(server.server->port(), {});
-    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
-    std::string big =
-        R"([2,"1","DataTransfer",{"vendorId":"v","data":")" + std::string(4 << 20, 'x') + "\"}]";
-    client.send(big);
-    auto code = client.wait_closed();
-    ASSERT_TRUE(code);
-    EXPECT_EQ(*code, 1009);
-    EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
-    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
+// CP001's WebSocket upgrade request, for tests that speak over a bare socket.
+constexpr std::string_view kUpgradeCp001 =
+    "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n";
+
+// Connects `socket` as charge point CP001 and upgrades it to WebSocket,
+// with no WebSocket library on this side: the test writes its frames byte by
+// byte.
+void upgrade_bare_socket(net::ip::tcp::socket& socket, std::uint16_t port) {
+    socket.connect({net::ip::make_address("127.0.0.1"), port});
+    net::write(socket, net::buffer(kUpgradeCp001));
+    beast::flat_buffer buffer;
+    http::response<http::empty_body> response;
+    http::read(socket, buffer, response);
+    ASSERT_EQ(response.result_int(), 101u);
+    ASSERT_EQ(buffer.size(), 0u) << "nothing comes before the client's first frame";
 }
 
 // The same, step by step over a bare socket, so that nothing depends on
@@ -941,17 +948,7 @@ TEST_F(CentralSystemTest, AClosedChargerStillSendingIsReadToItsEndNotReset) {
     TestServer server({.max_frame_bytes = 1024});
     net::io_context io;
     net::ip::tcp::socket socket(io);
-    socket.connect({net::ip::make_address("127.0.0.1"), server.server->port()});
-    net::write(socket,
-               net::buffer(std::string_view(
-                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
-    beast::flat_buffer buffer;
-    http::response<http::empty_body> response;
-    http::read(socket, buffer, response);
-    ASSERT_EQ(response.result_int(), 101u);
-    ASSERT_EQ(buffer.size(), 0u);
+    ASSERT_NO_FATAL_FAILURE(upgrade_bare_socket(socket, server.server->port()));
 
     // A text frame announcing 1 MiB (masked, with a zero key), 64 KiB of it sent.
     std::string frame = {'\x81', '\xff'};
@@ -990,16 +987,7 @@ TEST_F(CentralSystemTest, AClosedChargerThatNeverClosesIsLetGo) {
     TestServer server({.ping_interval = std::chrono::milliseconds(0), .max_frame_bytes = 1024});
     net::io_context io;
     net::ip::tcp::socket socket(io);
-    socket.connect({net::ip::make_address("127.0.0.1"), server.server->port()});
-    net::write(socket,
-               net::buffer(std::string_view(
-                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
-    beast::flat_buffer buffer;
-    http::response<http::empty_body> response;
-    http::read(socket, buffer, response);
-    ASSERT_EQ(response.result_int(), 101u);
+    ASSERT_NO_FATAL_FAILURE(upgrade_bare_socket(socket, server.server->port()));
     std::string frame = {'\x81', '\x7e', '\x10', '\x00', 0, 0, 0, 0};  // 4 KiB announced
     frame += std::string(100, 'x');
     net::write(socket, net::buffer(frame));
@@ -1331,11 +1319,7 @@ TEST(ListenerTest, ListenerBacksOffWhileOutOfDescriptors) {
     net::io_context io;
     net::ip::tcp::socket socket(io);
     socket.connect({net::ip::make_address("127.0.0.1"), port});
-    net::write(socket,
-               net::buffer(std::string_view(
-                   "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ocpp1.6\r\n\r\n")));
+    net::write(socket, net::buffer(kUpgradeCp001));
     const char go = 1;
     ASSERT_EQ(::write(down[1], &go, 1), 1);
     DescriptorReport report;
