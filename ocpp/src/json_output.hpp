@@ -7,14 +7,11 @@
 #include <string>
 #include <string_view>
 
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include <rapidjson/writer.h>
 
 #include "gridgate/ocpp/rpc.hpp"
 #include "gridgate/ocpp/schema.hpp"
+#include "json_scan.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -62,7 +59,8 @@ class StringOutput {
 // escape only for StringBuffer (and with SSE); this does the same for ours:
 // the run up to the next '"', '\\' or control character (RapidJSON's escape
 // table exactly) is appended at once, and RapidJSON writes that one as
-// before. Same text, with 16 characters looked at per step where SSE2 is.
+// before. Same text, with 16 characters looked at per step where SSE2 is
+// (json_scan.hpp).
 // Declared before any use of the writer: every file that writes with a
 // StringWriter includes this header.
 template <>
@@ -71,34 +69,9 @@ inline bool rapidjson::Writer<
     rapidjson::MemoryPoolAllocator<>,
     rapidjson::kWriteDefaultFlags>::ScanWriteUnescapedString(rapidjson::StringStream& is,
                                                              std::size_t length) {
-    const char* p = is.src_;
+    const char* const run = is.src_;
     const char* const end = is.head_ + length;
-    const char* const run = p;
-#ifdef __SSE2__
-    // 16 at a time: a byte is escaped if it is '"', '\\' or at most 0x1f
-    // (unsigned: max(c, 0x1f) == 0x1f).
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i control = _mm_set1_epi8(0x1f);
-    while (end - p >= 16) {
-        const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        const __m128i hit =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)),
-                         _mm_cmpeq_epi8(_mm_max_epu8(s, control), control));
-        if (const int mask = _mm_movemask_epi8(hit)) {
-            p += __builtin_ctz(static_cast<unsigned>(mask));
-            os_->Append(run, static_cast<std::size_t>(p - run));
-            is.src_ = p;
-            return true;
-        }
-        p += 16;
-    }
-#endif
-    while (p != end) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c < 0x20 || c == '"' || c == '\\') break;
-        ++p;
-    }
+    const char* const p = gridgate::ocpp::detail::find_string_special(run, end);
     os_->Append(run, static_cast<std::size_t>(p - run));
     is.src_ = p;
     return p != end;

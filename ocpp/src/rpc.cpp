@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <utility>
 
@@ -12,6 +13,29 @@
 
 #include "gridgate/ocpp/json_arena.hpp"
 #include "json_output.hpp"
+#include "json_scan.hpp"
+
+// parse_json()'s reader takes a string's characters one at a time through its
+// input stream and onto its stack; it skips ahead only for its own string
+// streams (and with SSE). This does the same for ours: the run up to the next
+// '"', '\\' or control character is copied at once, and the reader takes that
+// one as before (an escape, the end, or an error at the same offset).
+// Declared before parse_json() instantiates the reader; no other file uses
+// this reader with this stream.
+using JsonReader = rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>,
+                                            rapidjson::MemoryPoolAllocator<>>;
+using JsonInput = rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream>;
+
+template <>
+template <>
+inline void JsonReader::ScanCopyUnescapedString(JsonInput& is, JsonReader::StackStream<char>& os) {
+    const char* const run = is.is_.src_;
+    const char* const p = gridgate::ocpp::detail::find_string_special(run, is.is_.end_);
+    if (p == run) return;
+    const auto length = static_cast<rapidjson::SizeType>(p - run);
+    std::memcpy(os.Push(length), run, length);
+    is.is_.src_ = p;
+}
 
 namespace gridgate::ocpp {
 namespace {
@@ -116,10 +140,9 @@ std::optional<std::string> parse_json(std::string_view text, rapidjson::Document
     // default reader takes it from the heap for every parse.
     alignas(std::max_align_t) char stack[256];
     rapidjson::MemoryPoolAllocator<> stack_pool(stack, sizeof stack);
-    rapidjson::GenericReader<rapidjson::UTF8<>, rapidjson::UTF8<>, rapidjson::MemoryPoolAllocator<>>
-        reader(&stack_pool, sizeof stack / 2);
+    JsonReader reader(&stack_pool, sizeof stack / 2);
     rapidjson::MemoryStream bytes(text.data(), text.size());
-    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(bytes);
+    JsonInput in(bytes);
     bool too_deep = false;
     build_value(document, document.GetAllocator(), [&](StackDocument& into) {
         DepthLimited limited(into);

@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
+
+#include <rapidjson/error/en.h>
 
 #include "gridgate/ocpp/rpc.hpp"
 
@@ -76,6 +79,48 @@ TEST(Rpc, ParseJsonNamesTheProblemAndWhere) {
               "array element. (offset 4)");
     EXPECT_EQ(parse_json(R"(["a\u00e9\n"])", doc), std::nullopt);  // escapes use the reader's stack
     EXPECT_EQ(doc[0].GetString(), std::string("a\xc3\xa9\n"));
+}
+
+// parse_json() copies a string's plain runs at once: it reads strings as
+// RapidJSON's own Document::Parse does, values and errors (with their
+// offsets) alike, for strings with escapes, control characters, UTF-8, NUL
+// bytes, no closing quote, and runs longer than 16 bytes.
+TEST(Rpc, ParseJsonReadsStringsAsRapidJsonDoes) {
+    std::mt19937 random(112926);
+    std::uniform_int_distribution<int> length(0, 60), kind(0, 9), plain(0x20, 0x7e), any(0, 255);
+    const std::vector<std::string> pieces = {"\\n",   "\\\"", "\\u00e9", "\\ud83d\\ude00",    "\\x",
+                                             "\\u12", "\\",   "\"",      std::string(1, '\0')};
+    for (int round = 0; round < 5000; ++round) {
+        std::string inner;
+        const int n = length(random);
+        for (int i = 0; i < n; ++i) {
+            const int k = kind(random);
+            if (k == 0)
+                inner += pieces[static_cast<std::size_t>(any(random)) % pieces.size()];
+            else if (k == 1)
+                inner += static_cast<char>(any(random));
+            else
+                inner += static_cast<char>(plain(random));
+        }
+        // A string as a key and as a value; one in eight left unterminated.
+        std::string text = "{\"" + inner + "\":[\"" + inner + "\",1]}";
+        if (round % 8 == 0) text = "[\"" + inner;
+
+        rapidjson::Document reference;
+        reference.Parse(text.data(), text.size());
+        rapidjson::Document ours;
+        const auto problem = parse_json(text, ours);
+        if (reference.HasParseError()) {
+            ASSERT_TRUE(problem) << "round " << round;
+            EXPECT_EQ(*problem, std::string("not valid JSON: ") +
+                                    rapidjson::GetParseError_En(reference.GetParseError()) +
+                                    " (offset " + std::to_string(reference.GetErrorOffset()) + ")")
+                << "round " << round;
+        } else {
+            ASSERT_FALSE(problem) << "round " << round << ": " << *problem;
+            EXPECT_TRUE(ours == reference) << "round " << round;
+        }
+    }
 }
 
 TEST(Rpc, ParseJsonBuildsDocumentsBeyondItsStackBufferAndKeepsTheOldOneOnFailure) {
