@@ -36,7 +36,8 @@ inline constexpr bool kMallocTuningBuiltIn = true;
 // connection's state once after seconds of idleness; with 4 KiB pages every
 // touch costs a TLB miss, and on a virtual machine far more (on the
 // development VM, 20 us for a page idle for a second, 0.6 us with huge
-// pages; the README has the figures, beside the open-file limit).
+// pages; the README has the figures, under "Under systemd, with thousands
+// of chargers").
 //
 // glibc reads these settings (GLIBC_TUNABLES) only when a program starts, so
 // this adds kMallocTunables to the environment and executes the program
