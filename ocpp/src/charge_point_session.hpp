@@ -32,15 +32,13 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 
-// Every connection runs on its io_context's executor (Executor, in
+// Every connection runs on its io_context's executor (Executor and Timer, in
 // tcp_socket.hpp), named by its concrete type: the type-erased executor of
 // beast::tcp_stream costs a good part of a call's CPU time in a storm
 // (executor copies, work counting, timeout bookkeeping), and a strand would
 // add a second scheduler hop to every completion. One thread runs each
 // io_context, so none is needed. Socket is tcp_socket.hpp's, for its
 // WebSocket teardown.
-using Timer = net::basic_waitable_timer<std::chrono::steady_clock,
-                                        net::wait_traits<std::chrono::steady_clock>, Executor>;
 using PlainStream = Socket;
 using TlsStream = beast::ssl_stream<Socket>;
 

@@ -33,6 +33,8 @@ namespace gridgate::ocpp::detail {
 // Every connection runs on its io_context's executor, named by its concrete
 // type (see charge_point_session.hpp).
 using Executor = boost::asio::io_context::executor_type;
+using Timer = boost::asio::basic_waitable_timer<
+    std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
 
 class Socket : public boost::asio::basic_stream_socket<boost::asio::ip::tcp, Executor> {
   public:
@@ -107,8 +109,6 @@ class TeardownDrain {
     }
 
   private:
-    using Timer = boost::asio::basic_waitable_timer<
-        std::chrono::steady_clock, boost::asio::wait_traits<std::chrono::steady_clock>, Executor>;
     struct State {
         explicit State(const Executor& executor) : timer(executor) {}
         Timer timer;
