@@ -69,7 +69,21 @@ TEST(TuneMalloc, TheSettingsTakeEffect) {
     EXPECT_EQ(probe.values.at("arenas"), "1") << "four threads, one arena";
     if (thp_left_to_programs()) {
         EXPECT_EQ(probe.values.at("heap_advised"), "1") << "the heap is advised into huge pages";
+        EXPECT_EQ(probe.values.at("first_on_huge_pages"), "1")
+            << "what the program allocates first is not left on the heap's start, which "
+               "cannot have huge pages";
     }
+}
+
+// A user who asks for huge pages gets the heap's start set aside too.
+TEST(TuneMalloc, TheUsersOwnHugePagesStartPastTheHeapsStart) {
+    if (!gridgate::gateway::kMallocTuningBuiltIn) GTEST_SKIP() << kSanitizerNote;
+    if (!thp_left_to_programs()) GTEST_SKIP() << "the kernel's THP mode is not madvise";
+    const Probe probe = run_probe({"GLIBC_TUNABLES=glibc.malloc.hugetlb=0:glibc.malloc.hugetlb=1"});
+    EXPECT_EQ(probe.starts.size(), 1u) << "not executed again";
+    EXPECT_EQ(probe.values.at("arenas"), "5");
+    EXPECT_EQ(probe.values.at("heap_advised"), "1");
+    EXPECT_EQ(probe.values.at("first_on_huge_pages"), "1");
 }
 
 // Other tunables stay, ours follow; a name that only begins like one of
@@ -93,6 +107,7 @@ TEST(TuneMalloc, TheUsersChoiceStands) {
     EXPECT_EQ(probe.values.at("tunables"), "glibc.malloc.hugetlb=0");
     EXPECT_EQ(probe.values.at("arenas"), "5");
     EXPECT_EQ(probe.values.at("heap_advised"), "0");
+    EXPECT_EQ(probe.values.at("first_on_huge_pages"), "0");
 
     probe = run_probe({"GLIBC_TUNABLES=glibc.malloc.check=0:glibc.malloc.arena_max=2"});
     EXPECT_EQ(probe.starts.size(), 1u);

@@ -45,6 +45,11 @@ inline constexpr bool kMallocTuningBuiltIn = true;
 // re-executes, it does not return. Call it first in main(), before any
 // thread starts or any descriptor opens.
 //
+// In the program so tuned it returns at once, having first set aside the
+// heap's first stretch, which glibc cannot put on huge pages (it starts on no
+// huge-page boundary): what the program allocates next, such as the site's
+// assets, lands on huge pages.
+//
 // It returns having changed nothing when GLIBC_TUNABLES already names
 // glibc.malloc.hugetlb or glibc.malloc.arena_max (the user's choice stands:
 // `GLIBC_TUNABLES=glibc.malloc.hugetlb=0` turns this off), under valgrind or
