@@ -281,6 +281,7 @@ CentralSystem::CentralSystem(std::vector<boost::asio::io_context*> contexts,
       state_(std::make_shared<detail::ServerState>(std::move(options), std::move(authorizer),
                                                    std::move(handler))) {
     if (contexts_.empty()) throw std::invalid_argument("CentralSystem needs an io_context");
+    state_->drain_context = contexts_.front();
 }
 
 CentralSystem::~CentralSystem() {
@@ -414,20 +415,21 @@ void CentralSystem::call_slot(detail::ChargePointSlot* slot, std::string_view id
         std::lock_guard lock(state_->submissions_mutex);
         first = state_->submissions.empty();
         state_->submissions.push_back({slot, *connection, std::move(call)});
+        state_->calls_waiting.store(true, std::memory_order_relaxed);
     }
-    if (first) net::post(*contexts_.front(), [state = state_] { drain_submissions(*state); });
+    if (first) net::post(*contexts_.front(), [state = state_] { state->drain_submissions(); });
 }
 
-// On the first I/O thread: hands each call made since the last drain to its
-// session, or fails it when the connection it was made for is gone.
-void CentralSystem::drain_submissions(detail::ServerState& state) {
-    auto& batch = state.draining;
+void detail::ServerState::drain_submissions() {
+    auto& batch = draining;
     {
-        std::lock_guard lock(state.submissions_mutex);
-        batch.swap(state.submissions);
+        std::lock_guard lock(submissions_mutex);
+        batch.swap(submissions);
+        calls_waiting.store(false, std::memory_order_relaxed);
     }
-    auto& sessions = state.draining_sessions;
-    state.sessions_of(batch, sessions);
+    if (batch.empty()) return;  // taken by send_waiting_calls()
+    auto& sessions = draining_sessions;
+    sessions_of(batch, sessions);
     for (std::size_t i = 0; i < batch.size(); ++i) {
         detail::PendingCall& call = batch[i].call;
         if (sessions[i]) {
@@ -439,7 +441,7 @@ void CentralSystem::drain_submissions(detail::ServerState& state) {
         outcome.kind = CallOutcome::Kind::Disconnected;
         outcome.message = who + ": connection closed before " + std::string(call.action) +
                           " (message id " + call.message_id + ") was sent";
-        state.deliver(call.callback, std::move(outcome), [&who] { return who; });
+        deliver(call.callback, std::move(outcome), [&who] { return who; });
     }
     batch.clear();
     sessions.clear();

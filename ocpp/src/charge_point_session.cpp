@@ -365,6 +365,7 @@ void ChargePointSession<Stream>::on_read(beast::error_code ec) {
         return;
     }
     last_heard_ = std::chrono::steady_clock::now();
+    state_->send_waiting_calls();
     if (!ws_.got_text()) {
         buffer_.consume(buffer_.size());
         do_close(websocket::close_code::unknown_data, "OCPP-J frames are text, not binary");

@@ -196,6 +196,11 @@ struct ServerState {
     }
     std::mutex submissions_mutex;
     std::vector<Submission> submissions;
+    // Set with the first submission of a batch, cleared by the drain that
+    // takes it: read without the lock by send_waiting_calls().
+    std::atomic<bool> calls_waiting{false};
+    // The first I/O thread's, where the drain runs.
+    boost::asio::io_context* drain_context = nullptr;
     // The drain's own list, swapped with `submissions`: both keep their
     // capacity, so a storm does not grow a vector from nothing per batch.
     // Only the drain (on the first I/O thread) touches it.
@@ -237,6 +242,23 @@ struct ServerState {
         std::vector<std::string> kept_;
     };
     FramePool frames;
+
+    // On the first I/O thread: hands each call made since the last drain to
+    // its session, or fails it when the connection it was made for is gone.
+    void drain_submissions();
+
+    // On an I/O thread about to read a charger's message: the calls made
+    // since the last drain go out first, when this is the drain's thread. In
+    // a slot change the thread would otherwise read a batch of answers
+    // between two batches of calls, and the last call would go out after
+    // most of the answers were read: getting every charger its new limit
+    // comes first. A relaxed load: a set flag missed here only leaves the
+    // calls to the drain already posted.
+    void send_waiting_calls() {
+        if (calls_waiting.load(std::memory_order_relaxed) && drain_context != nullptr &&
+            drain_context->get_executor().running_in_this_thread())
+            drain_submissions();
+    }
 
     mutable std::mutex mutex;
     // Looked up by string_view without a temporary string.

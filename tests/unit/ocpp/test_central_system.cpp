@@ -763,6 +763,88 @@ TEST_F(CentralSystemTest, InboundIsAnsweredWhileAnOutboundCallWaits) {
     EXPECT_TRUE(pending.outcome.get().ok());
 }
 
+// Calls made while chargers' messages wait to be read go out before the
+// next of those messages is handled. In a slot change the I/O thread would
+// otherwise read a whole batch of answers between two batches of calls, and
+// the last calls would wait for most of the answers.
+TEST_F(CentralSystemTest, CallsWaitingGoOutBeforeTheNextMessageIsHandled) {
+    // CP001's Heartbeat makes a call to CP002; CP003's Heartbeat, handled
+    // next, looks whether CP002 has that call already.
+    struct Handler : RecordingHandler {
+        CentralSystem* server = nullptr;
+        TestClient* callee = nullptr;
+        std::atomic<bool> first_handled{false};
+        std::atomic<int> call_out_before_second{-1};  // -1: not handled yet
+        std::optional<HandlerError> on_call(std::string_view identity, std::string_view action,
+                                            const rapidjson::Value& payload,
+                                            rapidjson::Document& response) override {
+            if (identity == "CP001") {
+                server->call("CP002", "RemoteStopTransaction", parse(R"({"transactionId":7})"),
+                             [](CallOutcome) {});
+                first_handled = true;
+            } else if (identity == "CP003") {
+                // This thread is the only I/O thread: a call not sent yet
+                // cannot go out while it waits here.
+                const bool out = callee->next(std::chrono::seconds(1)).has_value();
+                call_out_before_second = first_handled && out ? 1 : 0;
+            }
+            return RecordingHandler::on_call(identity, action, payload, response);
+        }
+    };
+    // One I/O thread for all three connections (TestServer has two).
+    net::io_context io;
+    auto work = net::make_work_guard(io);
+    auto handler = std::make_shared<Handler>();
+    CentralSystemOptions options;
+    options.listen_address = "127.0.0.1";
+    options.port = 0;
+    CentralSystem server(
+        {&io}, options, [](const HandshakeRequest&) { return HandshakeDecision::Accept; }, handler);
+    handler->server = &server;
+    server.start();
+    std::thread runner([&io] { io.run(); });
+
+    auto options_for = [](const char* identity) {
+        ClientOptions client;
+        client.target = std::string("/ocpp/") + identity;
+        return client;
+    };
+    {
+        TestClient first(server.port(), options_for("CP001"));
+        TestClient callee(server.port(), options_for("CP002"));
+        TestClient second(server.port(), options_for("CP003"));
+        handler->callee = &callee;
+        ASSERT_TRUE(wait_until([&] {
+            return server.is_connected("CP001") && server.is_connected("CP002") &&
+                   server.is_connected("CP003");
+        }));
+
+        // Both messages arrive while the I/O thread is busy, so that it reads
+        // them one after the other, CP001's first.
+        std::promise<void> entered, release;
+        auto released = release.get_future();
+        net::post(io, [&entered, &released] {
+            entered.set_value();
+            released.wait();
+        });
+        entered.get_future().wait();
+        first.send(R"([2,"a1","Heartbeat",{}])");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        second.send(R"([2,"c1","Heartbeat",{}])");
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        release.set_value();
+
+        EXPECT_EQ(reply_of(first.next()).type, 3);
+        EXPECT_EQ(reply_of(second.next()).type, 3);
+        EXPECT_TRUE(handler->first_handled) << "CP001's message was read first";
+        EXPECT_EQ(handler->call_out_before_second, 1)
+            << "the call made while CP003's message waited went out before it was handled";
+        server.stop();
+    }
+    work.reset();
+    runner.join();
+}
+
 TEST_F(CentralSystemTest, CallsBeyondTheQueueCapFailAtOnce) {
     TestServer server({.max_queued_calls = 2});
     TestClient client(server.server->port(), {});

@@ -282,7 +282,6 @@ class CentralSystem {
                    std::string_view action, const rapidjson::Value& payload, CallCallback callback,
                    std::optional<std::chrono::milliseconds> timeout,
                    std::optional<CallDeadline> deadline);
-    static void drain_submissions(detail::ServerState& state);
 
     std::vector<boost::asio::io_context*> contexts_;
     std::shared_ptr<detail::ServerState> state_;
