@@ -124,6 +124,12 @@ class Listener : public std::enable_shared_from_this<Listener> {
             accept_failing_ = false;
             state_->log(LogLevel::Info, "accepting connections again");
         }
+        // Every frame goes out in one write, so Nagle's algorithm saves no
+        // packet; it would only hold a call sent right after an answer until
+        // the charger acknowledges the answer (a delayed ACK: 40 ms here,
+        // 200 ms on some chargers).
+        beast::error_code no_delay_ec;
+        socket.set_option(tcp::no_delay(true), no_delay_ec);
         if (state_->tls) {
             std::make_shared<ChargePointSession<TlsStream>>(state_, std::move(socket), *state_->tls)
                 ->run();
