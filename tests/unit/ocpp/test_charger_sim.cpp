@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <future>
 #include <random>
 #include <thread>
@@ -173,6 +174,54 @@ TEST(ChargerSim, BootStatusAndTransactionReachTheCore) {
                               R"({"key":["ChargingScheduleAllowedChargingRateUnit"]})");
     ASSERT_TRUE(config.ok()) << config.reason();
     EXPECT_STREQ(config.payload["configurationKey"][0]["value"].GetString(), "Current");
+}
+
+// The simulator's StartTransaction, sent right after its answer to the
+// remote start, goes out at once: not held back by Nagle's algorithm until
+// the central system acknowledges the answer (a delayed ACK, 40 ms).
+TEST(ChargerSim, AStartRightAfterItsAnswerIsNotHeldForAnAcknowledgement) {
+    struct Handler : RecordingHandler {
+        std::optional<HandlerError> on_call(std::string_view identity, std::string_view action,
+                                            const rapidjson::Value& payload,
+                                            rapidjson::Document& response) override {
+            if (action == "StartTransaction") {
+                std::lock_guard lock(mutex);
+                starts.push_back(std::chrono::steady_clock::now());
+            }
+            return RecordingHandler::on_call(identity, action, payload, response);
+        }
+        std::size_t start_count() const {
+            std::lock_guard lock(mutex);
+            return starts.size();
+        }
+        std::vector<std::chrono::steady_clock::time_point> starts;
+    };
+    auto handler = std::make_shared<Handler>();
+    TestServer server({}, handler);
+    SimRun run(server.server->port(), chargers(1));
+    ASSERT_TRUE(wait_until([&] { return run.fleet->booted_count() == 1; }));
+    std::vector<double> gaps;
+    for (int connector = 1; connector <= 6; ++connector) {
+        auto answered = std::make_shared<std::promise<std::chrono::steady_clock::time_point>>();
+        auto when = answered->get_future();
+        server.server->call(
+            "CP0001", "RemoteStartTransaction",
+            parse(R"({"idTag":"TAG","connectorId":)" + std::to_string(connector) + "}"),
+            [answered](CallOutcome) { answered->set_value(std::chrono::steady_clock::now()); });
+        const auto answer_time = when.get();
+        ASSERT_TRUE(wait_until(
+            [&] { return handler->start_count() == static_cast<std::size_t>(connector); }));
+        std::lock_guard lock(handler->mutex);
+        gaps.push_back(
+            std::chrono::duration<double, std::milli>(handler->starts.back() - answer_time)
+                .count());
+    }
+    // Held back, a start comes a delayed ACK (at least 40 ms) after its
+    // answer: every other one of these, as the central system's ACKs
+    // alternate between delayed and quick. One slow gap is let pass, for a
+    // noisy moment.
+    EXPECT_LE(std::count_if(gaps.begin(), gaps.end(), [](double gap) { return gap > 30.0; }), 1)
+        << "milliseconds from the answer to the StartTransaction";
 }
 
 TEST(ChargerSim, ReconnectsAfterTheServerDropsIt) {

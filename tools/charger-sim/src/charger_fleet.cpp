@@ -477,6 +477,10 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
     void on_connect(beast::error_code ec) {
         if (ec) return fail("connect", ec);
         beast::get_lowest_layer(ws_).stamp_arrivals();
+        // A call right after an answer (StartTransaction after a remote
+        // start) goes out at once, not when the answer is acknowledged.
+        beast::error_code no_delay_ec;
+        beast::get_lowest_layer(ws_).set_option(net::ip::tcp::no_delay(true), no_delay_ec);
         if constexpr (kTls) {
             SSL_set_tlsext_host_name(ws_.next_layer().native_handle(),
                                      shared_->options.host.c_str());
