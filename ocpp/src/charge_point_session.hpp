@@ -24,6 +24,7 @@
 #include "fifo.hpp"
 #include "server_state.hpp"
 #include "tcp_socket.hpp"
+#include "tls_teardown.hpp"
 
 namespace gridgate::ocpp::detail {
 
@@ -38,9 +39,9 @@ namespace net = boost::asio;
 // (executor copies, work counting, timeout bookkeeping), and a strand would
 // add a second scheduler hop to every completion. One thread runs each
 // io_context, so none is needed. Socket is tcp_socket.hpp's, for its
-// WebSocket teardown.
+// WebSocket teardown (and tls_teardown.hpp's over TLS).
 using PlainStream = Socket;
-using TlsStream = beast::ssl_stream<Socket>;
+using TlsStream = TlsSocketStream;
 
 template <class Stream>
 class ChargePointSession : public SessionBase,

@@ -1044,6 +1044,35 @@ TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
     }
 }
 
+// The same over TLS (security profile 2): the charger gets its 1009, and the
+// central system reports it (not the TLS shutdown's failure on the rest of
+// the frame) once the charger has closed.
+TEST_F(CentralSystemTest, OversizeFrameOverTlsClosesWith1009) {
+    TestCertificate certificate;
+    for (std::size_t data_bytes : {std::size_t{4096}, std::size_t{4} << 20}) {
+        SCOPED_TRACE(data_bytes);
+        TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                           .tls_certificate = certificate.certificate,
+                           .tls_private_key = certificate.private_key,
+                           .max_frame_bytes = 1024});
+        {
+            ClientOptions options;
+            options.tls = true;
+            TestClient client(server.server->port(), options);
+            ASSERT_TRUE(client.open()) << client.handshake_error().message();
+            ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+            client.send(R"([2,"1","DataTransfer",{"vendorId":"v","data":")" +
+                        std::string(data_bytes, 'x') + "\"}]");
+            auto code = client.wait_closed();
+            ASSERT_TRUE(code);
+            EXPECT_EQ(*code, 1009);
+        }  // the charger closes its socket
+        ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
+        EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos)
+            << server.handler->disconnect_list()[0];
+    }
+}
+
 // CP001's WebSocket upgrade request, for tests that speak over a bare socket.
 constexpr std::string_view kUpgradeCp001 =
     "GET /ocpp/CP001 HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
@@ -1120,6 +1149,39 @@ TEST_F(CentralSystemTest, AClosedChargerThatNeverClosesIsLetGo) {
     EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); },
                            detail::kTeardownTimeout + 3s));
     EXPECT_LT(std::chrono::steady_clock::now() - start, detail::kTeardownTimeout + 3s);
+}
+
+// The same over TLS: a charger that answers neither the close nor the TLS
+// close_notify, and never closes, is let go all the same.
+TEST_F(CentralSystemTest, AClosedTlsChargerThatNeverClosesIsLetGo) {
+    TestCertificate certificate;
+    TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                       .tls_certificate = certificate.certificate,
+                       .tls_private_key = certificate.private_key,
+                       .ping_interval = std::chrono::milliseconds(0),
+                       .max_frame_bytes = 1024});
+    net::io_context io;
+    net::ssl::context tls_context{net::ssl::context::tls_client};
+    tls_context.set_verify_mode(net::ssl::verify_none);
+    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, tls_context);
+    beast::get_lowest_layer(ws).connect(
+        {net::ip::make_address("127.0.0.1"), server.server->port()});
+    ws.next_layer().handshake(net::ssl::stream_base::client);
+    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+        request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+    }));
+    ws.handshake("127.0.0.1", "/ocpp/CP001");
+    ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
+    // The head of a frame over the limit (2 KiB, masked with a zero key),
+    // then silence: the TLS shutdown gets no answer and nothing to fail on.
+    const std::string head = {'\x81', '\xfe', '\x08', '\x00', 0, 0, 0, 0};
+    net::write(ws.next_layer(), net::buffer(head));
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); },
+                           detail::kTeardownTimeout + 3s));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, detail::kTeardownTimeout + 3s);
+    EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos)
+        << server.handler->disconnect_list()[0];
 }
 
 // A charger that sends but never reads: its answers pile up behind a write
