@@ -498,29 +498,41 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(2s);  // let boots and status notifications settle
     const long rss1 = rss_bytes();
 
+    // The fleet, its report and the gateway end however the storms end.
+    auto stop_all = [&] {
+        std::error_code ignored;
+        std::filesystem::remove(report, ignored);
+        g_report[0] = '\0';
+        kill(fleet, SIGTERM);
+        int status = 0;
+        waitpid(fleet, &status, 0);
+        g_fleet = 0;
+        gw.stop();
+        runner.join();
+    };
     std::vector<Storm> big;
-    for (std::size_t i = 0; i < storms; ++i) {
-        big.push_back(storm(api, ids, chargers, i % 2 ? 7.4 : 7.3, fleet));
-        std::fprintf(stderr, "storm %zu: last answer %.0f ms, %.1f us CPU per call (", i + 1,
-                     big.back().last_answer_ms, big.back().cpu_us_per_call);
-        for (const auto& [name, us] : big.back().cpu_us_per_call_by_thread)
-            if (us > 0.05) std::fprintf(stderr, " %s %.1f", name.c_str(), us);
-        std::fprintf(stderr, " ), the fleet %.1f us\n", big.back().fleet_cpu_us_per_call);
+    Storm little;
+    std::vector<double> wire;
+    try {
+        for (std::size_t i = 0; i < storms; ++i) {
+            big.push_back(storm(api, ids, chargers, i % 2 ? 7.4 : 7.3, fleet));
+            std::fprintf(stderr, "storm %zu: last answer %.0f ms, %.1f us CPU per call (", i + 1,
+                         big.back().last_answer_ms, big.back().cpu_us_per_call);
+            for (const auto& [name, us] : big.back().cpu_us_per_call_by_thread)
+                if (us > 0.05) std::fprintf(stderr, " %s %.1f", name.c_str(), us);
+            std::fprintf(stderr, " ), the fleet %.1f us\n", big.back().fleet_cpu_us_per_call);
+        }
+        std::this_thread::sleep_for(300ms);  // the fleet writes its report every 100 ms
+        const auto before_small = file_size(report);
+        little = storm(api, ids, small, 11.0, fleet);
+        std::this_thread::sleep_for(300ms);
+        wire = wire_times(report, before_small, little.scheduled_at);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "bench-ocpp: %s\n", e.what());
+        stop_all();
+        return 1;
     }
-    std::this_thread::sleep_for(300ms);  // the fleet writes its report every 100 ms
-    const auto before_small = file_size(report);
-    Storm little = storm(api, ids, small, 11.0, fleet);
-    std::this_thread::sleep_for(300ms);
-    auto wire = wire_times(report, before_small, little.scheduled_at);
-    std::filesystem::remove(report);
-    g_report[0] = '\0';
-
-    kill(fleet, SIGTERM);
-    int status = 0;
-    waitpid(fleet, &status, 0);
-    g_fleet = 0;
-    gw.stop();
-    runner.join();
+    stop_all();
 
     // The floor, with the gateway and the fleet gone: their descriptors are
     // free, and no other thread runs while it forks its far end.
