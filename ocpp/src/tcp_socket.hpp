@@ -65,6 +65,17 @@ inline void teardown(boost::beast::role_type role, Socket& socket, boost::beast:
     socket.close(ignored);
 }
 
+// Arms `timer` to close `socket` after kTeardownTimeout unless cancelled
+// first: the operation pending on the socket then fails, and its step ends.
+inline void close_on_timeout(Timer& timer, Socket& socket) {
+    timer.expires_after(kTeardownTimeout);
+    timer.async_wait([&socket](boost::beast::error_code ec) {
+        if (ec) return;  // cancelled: the step ended first
+        boost::beast::error_code ignored;
+        socket.close(ignored);
+    });
+}
+
 // async_teardown()'s steps: shut our side (a server), read and drop until
 // the peer closes, the limits pass or the socket is closed, then close.
 class TeardownDrain {
@@ -82,12 +93,7 @@ class TeardownDrain {
                 boost::beast::error_code ignored;  // a read below says what is wrong
                 socket_.shutdown(net::socket_base::shutdown_send, ignored);
             }
-            state_->timer.expires_after(kTeardownTimeout);
-            state_->timer.async_wait([&socket = socket_](boost::beast::error_code wait_ec) {
-                if (wait_ec) return;  // cancelled: the drain ended first
-                boost::beast::error_code ignored;
-                socket.close(ignored);  // the pending read fails and ends the drain
-            });
+            close_on_timeout(state_->timer, socket_);
         } else {
             state_->drained += bytes;
             if (ec || state_->drained >= kTeardownDrainBytes) {

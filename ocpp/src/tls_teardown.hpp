@@ -57,13 +57,7 @@ class TlsTeardown {
                 // A peer that neither answers the close_notify nor closes would
                 // hold the shutdown for ever.
                 timer_ = std::make_unique<Timer>(stream_.get_executor());
-                timer_->expires_after(kTeardownTimeout);
-                timer_->async_wait(
-                    [&socket = stream_.next_layer()](boost::beast::error_code wait_ec) {
-                        if (wait_ec) return;  // cancelled: the shutdown ended first
-                        boost::beast::error_code ignored;
-                        socket.close(ignored);  // the shutdown fails, the drain ends at once
-                    });
+                close_on_timeout(*timer_, stream_.next_layer());
                 stream_.async_shutdown(std::move(self));
                 return;
             case Step::Shutdown:

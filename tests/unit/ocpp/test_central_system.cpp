@@ -1023,42 +1023,22 @@ TEST_F(CentralSystemTest, ACallWhoseConnectionClosesBeforeItIsSentFailsDisconnec
     EXPECT_NE(outcome.message.find("SetChargingProfile"), std::string::npos) << outcome.message;
 }
 
-// Also when the charger is still sending a frame far over the limit as the
-// central system closes (4 MiB here): the close (1009) must reach it, not a
-// reset. The central system reads and drops the rest of what it sends until
-// it closes too; a socket closed with unread bytes sends a reset, which
-// fails the charger's write and can overtake the close frame.
-TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
+// Sends frames of 4 KiB and 4 MiB over a limit of 1 KiB, each on a new
+// connection: the charger gets its 1009, and the central system reports the
+// 1009 once the charger has closed. Also when the charger is still sending
+// a frame far over the limit as the central system closes (4 MiB): the close
+// must reach it, not a reset. The central system reads and drops the rest
+// of what it sends until it closes too; a socket closed with unread bytes
+// sends a reset, which fails the charger's write and can overtake the close
+// frame.
+void expect_oversize_frames_closed_with_1009(CentralSystemOptions options,
+                                             ClientOptions client_options) {
+    options.max_frame_bytes = 1024;
     for (std::size_t data_bytes : {std::size_t{4096}, std::size_t{4} << 20}) {
         SCOPED_TRACE(data_bytes);
-        TestServer server({.max_frame_bytes = 1024});
-        TestClient client(server.server->port(), {});
-        ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
-        client.send(R"([2,"1","DataTransfer",{"vendorId":"v","data":")" +
-                    std::string(data_bytes, 'x') + "\"}]");
-        auto code = client.wait_closed();
-        ASSERT_TRUE(code);
-        EXPECT_EQ(*code, 1009);
-        EXPECT_TRUE(wait_until([&] { return !server.handler->disconnect_list().empty(); }));
-        EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos);
-    }
-}
-
-// The same over TLS (security profile 2): the charger gets its 1009, and the
-// central system reports it (not the TLS shutdown's failure on the rest of
-// the frame) once the charger has closed.
-TEST_F(CentralSystemTest, OversizeFrameOverTlsClosesWith1009) {
-    TestCertificate certificate;
-    for (std::size_t data_bytes : {std::size_t{4096}, std::size_t{4} << 20}) {
-        SCOPED_TRACE(data_bytes);
-        TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
-                           .tls_certificate = certificate.certificate,
-                           .tls_private_key = certificate.private_key,
-                           .max_frame_bytes = 1024});
+        TestServer server(options);
         {
-            ClientOptions options;
-            options.tls = true;
-            TestClient client(server.server->port(), options);
+            TestClient client(server.server->port(), client_options);
             ASSERT_TRUE(client.open()) << client.handshake_error().message();
             ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
             client.send(R"([2,"1","DataTransfer",{"vendorId":"v","data":")" +
@@ -1071,6 +1051,22 @@ TEST_F(CentralSystemTest, OversizeFrameOverTlsClosesWith1009) {
         EXPECT_NE(server.handler->disconnect_list()[0].find("1009"), std::string::npos)
             << server.handler->disconnect_list()[0];
     }
+}
+
+TEST_F(CentralSystemTest, OversizeFrameClosesWith1009) {
+    expect_oversize_frames_closed_with_1009({}, {});
+}
+
+// The same over TLS (security profile 2), where the rest of the frame after
+// our close_notify must not fail the TLS shutdown in place of the 1009.
+TEST_F(CentralSystemTest, OversizeFrameOverTlsClosesWith1009) {
+    TestCertificate certificate;
+    ClientOptions client;
+    client.tls = true;
+    expect_oversize_frames_closed_with_1009({.security_profile = SecurityProfile::TlsBasicAuth,
+                                             .tls_certificate = certificate.certificate,
+                                             .tls_private_key = certificate.private_key},
+                                            client);
 }
 
 // CP001's WebSocket upgrade request, for tests that speak over a bare socket.
@@ -1151,6 +1147,28 @@ TEST_F(CentralSystemTest, AClosedChargerThatNeverClosesIsLetGo) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, detail::kTeardownTimeout + 3s);
 }
 
+// CP001 over TLS, upgraded to WebSocket by Beast, for tests that write raw
+// frames under its WebSocket layer (ws.next_layer()).
+struct RawTlsCharger {
+    explicit RawTlsCharger(std::uint16_t port) {
+        beast::get_lowest_layer(ws).connect({net::ip::make_address("127.0.0.1"), port});
+        ws.next_layer().handshake(net::ssl::stream_base::client);
+        ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+            request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+        }));
+        ws.handshake("127.0.0.1", "/ocpp/CP001");
+    }
+    static net::ssl::context unverified() {
+        net::ssl::context context{net::ssl::context::tls_client};
+        context.set_verify_mode(net::ssl::verify_none);
+        return context;
+    }
+
+    net::io_context io;
+    net::ssl::context tls_context = unverified();
+    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws{io, tls_context};
+};
+
 // The same over TLS: a charger that answers neither the close nor the TLS
 // close_notify, and never closes, is let go all the same.
 TEST_F(CentralSystemTest, AClosedTlsChargerThatNeverClosesIsLetGo) {
@@ -1160,17 +1178,8 @@ TEST_F(CentralSystemTest, AClosedTlsChargerThatNeverClosesIsLetGo) {
                        .tls_private_key = certificate.private_key,
                        .ping_interval = std::chrono::milliseconds(0),
                        .max_frame_bytes = 1024});
-    net::io_context io;
-    net::ssl::context tls_context{net::ssl::context::tls_client};
-    tls_context.set_verify_mode(net::ssl::verify_none);
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, tls_context);
-    beast::get_lowest_layer(ws).connect(
-        {net::ip::make_address("127.0.0.1"), server.server->port()});
-    ws.next_layer().handshake(net::ssl::stream_base::client);
-    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
-        request.set(http::field::sec_websocket_protocol, "ocpp1.6");
-    }));
-    ws.handshake("127.0.0.1", "/ocpp/CP001");
+    RawTlsCharger charger(server.server->port());
+    auto& ws = charger.ws;
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
     // The head of a frame over the limit (2 KiB, masked with a zero key),
     // then silence: the TLS shutdown gets no answer and nothing to fail on.
@@ -1315,17 +1324,8 @@ TEST_F(CentralSystemTest, ACloseFrameThenADroppedTlsConnectionIsReportedAsTheClo
     TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
                        .tls_certificate = certificate.certificate,
                        .tls_private_key = certificate.private_key});
-    net::io_context io;
-    net::ssl::context tls_context{net::ssl::context::tls_client};
-    tls_context.set_verify_mode(net::ssl::verify_none);
-    websocket::stream<beast::ssl_stream<beast::tcp_stream>> ws(io, tls_context);
-    beast::get_lowest_layer(ws).connect(
-        {net::ip::make_address("127.0.0.1"), server.server->port()});
-    ws.next_layer().handshake(net::ssl::stream_base::client);
-    ws.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
-        request.set(http::field::sec_websocket_protocol, "ocpp1.6");
-    }));
-    ws.handshake("127.0.0.1", "/ocpp/CP001");
+    RawTlsCharger charger(server.server->port());
+    auto& ws = charger.ws;
     ASSERT_TRUE(wait_until([&] { return server.server->is_connected("CP001"); }));
     // A masked close frame with code 1000 (mask 0), then FIN without close_notify.
     const unsigned char close_frame[] = {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xE8};
