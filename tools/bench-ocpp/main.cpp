@@ -11,6 +11,8 @@
 //
 // To profile the storms only: mkfifo /tmp/ctl; GRIDGATE_PERF_CTL=/tmp/ctl
 //   perf record -g -D -1 --control fifo:/tmp/ctl -- bench-ocpp
+// Under valgrind's callgrind with --instr-atstart=no, it counts the storms
+// only (tools/bench-instructions).
 #include <fcntl.h>
 #include <rapidjson/document.h>
 
@@ -22,6 +24,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <boost/asio/ip/tcp.hpp>
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define GRIDGATE_CALLGRIND_CONTROL 1
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -179,8 +185,17 @@ double metric(const std::string& text, const std::string& prefix) {
 }
 
 // With GRIDGATE_PERF_CTL naming the control FIFO of `perf record -D -1
-// --control fifo:FIFO`, the profile covers the storms only.
+// --control fifo:FIFO`, the profile covers the storms only. Under callgrind
+// started with --instr-atstart=no, so does its count: its client requests
+// take effect at once (outside valgrind they are a few no-op instructions).
 void perf_control(const char* command) {
+#ifdef GRIDGATE_CALLGRIND_CONTROL
+    if (std::strcmp(command, "enable") == 0) {
+        CALLGRIND_START_INSTRUMENTATION;
+    } else {
+        CALLGRIND_STOP_INSTRUMENTATION;
+    }
+#endif
     static const char* fifo = std::getenv("GRIDGATE_PERF_CTL");
     if (!fifo) return;
     if (std::FILE* f = std::fopen(fifo, "w")) {
