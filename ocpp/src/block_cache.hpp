@@ -33,8 +33,9 @@ class BlockCache {
 
     static void* allocate(std::size_t bytes) {
         const int c = size_class(bytes);
-        if (!kEnabled || c < 0 || !alive()) return ::operator new(c < 0 ? bytes : class_bytes(c));
-        auto& lists = local();
+        if (!kEnabled || c < 0) return ::operator new(c < 0 ? bytes : class_bytes(c));
+        Lists& lists = local();
+        if (!lists.open && !open(lists)) return ::operator new(class_bytes(c));
         if (Block* block = lists.head[c]) {
             lists.head[c] = block->next;
             --lists.count[c];
@@ -45,11 +46,17 @@ class BlockCache {
 
     static void deallocate(void* p, std::size_t bytes) noexcept {
         const int c = size_class(bytes);
-        if (!kEnabled || c < 0 || !alive()) return ::operator delete(p);
-        auto& lists = local();
-        if (lists.count[c] >= kKeep) return ::operator delete(p);
+        if (!kEnabled || c < 0) return ::operator delete(p);
+        Lists& lists = local();
+        if ((!lists.open && !open(lists)) || lists.count[c] >= kKeep) return ::operator delete(p);
         lists.head[c] = new (p) Block{lists.head[c]};
         ++lists.count[c];
+    }
+
+    // How many blocks of `bytes`' class the calling thread keeps (for tests).
+    static unsigned kept(std::size_t bytes) {
+        const int c = size_class(bytes);
+        return kEnabled && c >= 0 ? local().count[c] : 0;
     }
 
   private:
@@ -61,25 +68,40 @@ class BlockCache {
     struct Block {
         Block* next;
     };
+    // A thread's lists. Trivially destructible and constant-initialized, so
+    // reaching them is one thread-local lookup, with no guard to test: this
+    // runs for every read, write and timer of every connection.
     struct Lists {
         std::array<Block*, kClasses> head{};
         std::array<unsigned, kClasses> count{};
-        ~Lists() {
-            alive() = false;
-            for (Block* block : head) {
-                while (block) ::operator delete(std::exchange(block, block->next));
+        bool open = false;    // in use, with a Closer to empty them at thread exit
+        bool closed = false;  // emptied at thread exit: blocks go to the heap
+    };
+    // Empties the thread's lists when the thread ends; from then on its blocks
+    // go straight back to the heap (a thread-local destroyed after this one
+    // may still free some).
+    struct Closer {
+        ~Closer() {
+            Lists& lists = local();
+            lists.open = false;
+            lists.closed = true;
+            for (Block*& head : lists.head) {
+                while (head) ::operator delete(std::exchange(head, head->next));
             }
+            lists.count = {};
         }
     };
-
-    // False once this thread's lists are destroyed (at thread exit): blocks
-    // freed later go straight back to the heap.
-    static bool& alive() {
-        thread_local bool flag = true;
-        return flag;
+    // The thread's first use of its lists: makes its Closer. False once the
+    // thread is ending.
+    static bool open(Lists& lists) {
+        if (lists.closed) return false;
+        thread_local Closer closer;
+        (void)closer;
+        lists.open = true;
+        return true;
     }
     static Lists& local() {
-        thread_local Lists lists;
+        thread_local constinit Lists lists;
         return lists;
     }
     static constexpr std::size_t class_bytes(int c) {

@@ -79,6 +79,33 @@ TEST(BlockCache, ABlockFreedOnAnotherThreadJoinsThatThreadsCache) {
     EXPECT_EQ(reused, p);
 }
 
+// At thread exit the lists are emptied, and a block freed after that (by a
+// thread-local destroyed later) goes to the heap instead of a list no one
+// will empty again.
+TEST(BlockCache, AThreadsListsCloseWhenItEnds) {
+    if (!BlockCache::kEnabled) GTEST_SKIP() << "no cache under AddressSanitizer";
+    unsigned while_running = 0;
+    unsigned at_exit = 99;
+    std::thread([&] {
+        struct Late {
+            unsigned* out;
+            ~Late() {
+                void* p = BlockCache::allocate(100);
+                BlockCache::deallocate(p, 100);
+                *out = BlockCache::kept(100);
+            }
+        };
+        // Made before the thread's first block, so destroyed after its lists
+        // are closed (thread-locals go in the reverse order).
+        thread_local Late late{&at_exit};
+        void* p = BlockCache::allocate(100);
+        BlockCache::deallocate(p, 100);
+        while_running = BlockCache::kept(100);
+    }).join();
+    EXPECT_EQ(while_running, 1u);
+    EXPECT_EQ(at_exit, 0u);
+}
+
 TEST(BlockCache, CachedHandlersCarryTheCachingAllocatorThroughAsio) {
     auto handler = Cached{[] {}};
     static_assert(std::is_same_v<boost::asio::associated_allocator_t<decltype(handler)>,
