@@ -685,12 +685,12 @@ void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
 // Every outcome of this session's calls goes through here (and the calls the
 // drain cannot hand to a session through ServerState::deliver directly).
 template <class Stream>
-void ChargePointSession<Stream>::deliver(CallCallback& callback, CallOutcome outcome) {
+void ChargePointSession<Stream>::deliver(CallCallback& callback, CallOutcome&& outcome) {
     state_->deliver(callback, std::move(outcome), [this] { return who(); });
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::finish_call(CallOutcome outcome) {
+void ChargePointSession<Stream>::finish_call(CallOutcome&& outcome) {
     CallCallback callback = std::move(in_flight_->callback);
     in_flight_.reset();
     deliver(callback, std::move(outcome));

@@ -91,8 +91,8 @@ class ChargePointSession : public SessionBase,
     void on_call_timer();
     void arm_ping_timer(std::chrono::steady_clock::time_point at);
     void on_ping_timer();
-    void finish_call(CallOutcome outcome);
-    void deliver(CallCallback& callback, CallOutcome outcome);
+    void finish_call(CallOutcome&& outcome);
+    void deliver(CallCallback& callback, CallOutcome&& outcome);
     void do_close(websocket::close_code code, std::string reason);
     void on_end(std::string reason);
     std::string describe_read_error(beast::error_code ec) const;

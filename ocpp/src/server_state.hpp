@@ -99,7 +99,7 @@ struct ServerState {
     // from it is logged as `who()`'s, never let loose on the thread. `who`
     // makes the name only then: a string per answer is an allocation.
     template <class Who>
-    void deliver(CallCallback& callback, CallOutcome outcome, Who&& who) const {
+    void deliver(CallCallback& callback, CallOutcome&& outcome, Who&& who) const {
         try {
             if (callback) callback(std::move(outcome));
         } catch (const std::exception& e) {
