@@ -566,7 +566,7 @@ void ChargePointSession<Stream>::on_write(beast::error_code ec) {
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::submit_call(PendingCall call) {
+void ChargePointSession<Stream>::submit_call(PendingCall&& call) {
     // CentralSystem::call's batches are handed over on an I/O thread: with
     // one thread, always this session's own.
     if (ws_.get_executor().running_in_this_thread()) return enqueue_call(std::move(call));
@@ -577,7 +577,7 @@ void ChargePointSession<Stream>::submit_call(PendingCall call) {
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::enqueue_call(PendingCall call) {
+void ChargePointSession<Stream>::enqueue_call(PendingCall&& call) {
     if (!ended_ && !closing_ && calls_.size() < state_->options.max_queued_calls) {
         if (!in_flight_ && calls_.empty())  // no queue
             return start_call(std::move(call), std::chrono::steady_clock::now());
@@ -606,7 +606,7 @@ void ChargePointSession<Stream>::pump_calls() {
 }
 
 template <class Stream>
-void ChargePointSession<Stream>::start_call(PendingCall call,
+void ChargePointSession<Stream>::start_call(PendingCall&& call,
                                             std::chrono::steady_clock::time_point now) {
     if (call.deadline <= now) return expire_unsent(std::move(call));
     in_flight_ = make_cached<PendingCall>(std::move(call));
@@ -670,7 +670,7 @@ void ChargePointSession<Stream>::on_call_timer() {
 // made it has given up on it (the engine has, and may have sent its retry
 // since).
 template <class Stream>
-void ChargePointSession<Stream>::expire_unsent(PendingCall call) {
+void ChargePointSession<Stream>::expire_unsent(PendingCall&& call) {
     CallOutcome outcome;
     outcome.kind = CallOutcome::Kind::Timeout;
     const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(

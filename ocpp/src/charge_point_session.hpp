@@ -56,7 +56,7 @@ class ChargePointSession : public SessionBase,
           ping_timer_(ws_.get_executor()) {}
 
     void run();
-    void submit_call(PendingCall call) override;
+    void submit_call(PendingCall&& call) override;
     void close(std::string reason) override;
 
   private:
@@ -83,10 +83,10 @@ class ChargePointSession : public SessionBase,
     void send_frame(std::string frame);
     void do_write();
     void on_write(beast::error_code ec);
-    void enqueue_call(PendingCall call);
+    void enqueue_call(PendingCall&& call);
     void pump_calls();
-    void start_call(PendingCall call, std::chrono::steady_clock::time_point now);
-    void expire_unsent(PendingCall call);
+    void start_call(PendingCall&& call, std::chrono::steady_clock::time_point now);
+    void expire_unsent(PendingCall&& call);
     void arm_call_timer(std::chrono::steady_clock::time_point at);
     void on_call_timer();
     void arm_ping_timer(std::chrono::steady_clock::time_point at);

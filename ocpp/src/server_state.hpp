@@ -46,7 +46,7 @@ struct PendingCall {
 class SessionBase {
   public:
     virtual ~SessionBase() = default;
-    virtual void submit_call(PendingCall call) = 0;
+    virtual void submit_call(PendingCall&& call) = 0;
     virtual void close(std::string reason) = 0;
 };
 
