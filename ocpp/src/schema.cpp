@@ -1,5 +1,6 @@
 #include "gridgate/ocpp/schema.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -418,6 +419,7 @@ std::vector<std::string> SchemaRegistry::actions() const {
     for (const auto& [name, schema] : requests_) {
         if (responses_.find(name) != responses_.end()) names.push_back(name);
     }
+    std::sort(names.begin(), names.end());
     return names;
 }
 
