@@ -529,17 +529,31 @@ LoadResult parse_site(std::string_view text, std::string_view file_name,
     return SiteReader(file, options).read(*doc.root, std::move(doc.errors));
 }
 
-LoadResult check_site_file(const std::string& path, const LoadOptions& options,
-                           const PluginKeysProvider& plugins) {
-    LoadResult result = load_site_file(path, options);
+namespace {
+
+// The declared-key half of check_site_file() and check_site().
+LoadResult with_plugin_keys(LoadResult result, std::string_view file_name,
+                            const PluginKeysProvider& plugins) {
     if (!result.partial) return result;
     auto plugin_errors = validate_adapter_keys(*result.partial, plugins(*result.partial));
     if (plugin_errors.empty()) return result;
     result.errors.insert(result.errors.end(), std::make_move_iterator(plugin_errors.begin()),
                          std::make_move_iterator(plugin_errors.end()));
-    sort_diagnostics(result.errors, path);
+    sort_diagnostics(result.errors, file_name);
     result.config.reset();
     return result;
+}
+
+}  // namespace
+
+LoadResult check_site_file(const std::string& path, const LoadOptions& options,
+                           const PluginKeysProvider& plugins) {
+    return with_plugin_keys(load_site_file(path, options), path, plugins);
+}
+
+LoadResult check_site(std::string_view text, std::string_view file_name, const LoadOptions& options,
+                      const PluginKeysProvider& plugins) {
+    return with_plugin_keys(parse_site(text, file_name, options), file_name, plugins);
 }
 
 void sort_diagnostics(std::vector<sdk::ConfigDiagnostic>& diagnostics,

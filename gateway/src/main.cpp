@@ -7,7 +7,6 @@
 // Exit status: 0 clean stop or valid file, 1 failure to start, 2 invalid site
 // file or usage.
 
-#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -18,11 +17,11 @@
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/program_options.hpp>
 
-#include "gridgate/config/plugin_keys.hpp"
 #include "gridgate/config/site_loader.hpp"
 #include "gridgate/gateway/gateway.hpp"
 #include "gridgate/gateway/plugin_loader.hpp"
 #include "gridgate/gateway/process.hpp"
+#include "gridgate/gateway/site_check.hpp"
 #include "gridgate/sdk/plugin.hpp"
 #include "log_format.hpp"
 
@@ -45,68 +44,6 @@ fs::path executable_path() {
     auto p = boost::dll::program_location(ec);
     if (ec) return fs::read_symlink("/proc/self/exe", ec);
     return p;
-}
-
-// Loads the built-in plugin directory, then the site file's [plugins] dirs.
-void load_plugins(gateway::PluginCatalog& catalog, const config::SiteConfig* site) {
-    catalog.load_directory(gateway::PluginCatalog::default_directory());
-    if (site)
-        for (const auto& dir : site->plugins.dirs) catalog.load_directory(dir);
-}
-
-config::PluginKeyLookup key_lookup(const gateway::PluginCatalog& catalog,
-                                   std::vector<fs::path> searched) {
-    config::PluginKeyLookup lookup;
-    lookup.find = [&catalog](std::string_view name) -> std::optional<config::PluginKeys> {
-        const auto* plugin = catalog.find(name);
-        if (!plugin) return std::nullopt;
-        return config::PluginKeys{plugin->plugin().adapter_keys(), plugin->plugin().asset_keys()};
-    };
-    for (const auto& p : catalog.plugins()) lookup.available.push_back(p->name());
-    lookup.searched_dirs = std::move(searched);
-    lookup.refusals = [&catalog](std::string_view name) { return catalog.refusals(name); };
-    return lookup;
-}
-
-// The whole check `--check-config` runs: the host's keys, each plugin's keys,
-// then each plugin's own checks (register maps, TLS files, ...).
-config::LoadResult check_site(const std::string& path, gateway::PluginCatalog& catalog) {
-    config::LoadOptions options;
-    options.register_map_dirs = config::default_register_map_dirs(executable_path());
-    auto result = config::check_site_file(path, options, [&](const config::SiteConfig& partial) {
-        load_plugins(catalog, &partial);
-        std::vector<fs::path> searched{gateway::PluginCatalog::default_directory()};
-        for (const auto& d : partial.plugins.dirs) searched.push_back(d);
-        return key_lookup(catalog, std::move(searched));
-    });
-    // The plugins check what the file could give them even when the host
-    // found errors, so one run reports all of a file's problems. Their key
-    // checks, repeated by LoadedPlugin::validate, were reported above.
-    const config::SiteConfig* site = result.config ? &*result.config : nullptr;
-    if (!site && result.partial) site = &*result.partial;
-    if (!site) return result;
-    auto reported = [&](const sdk::ConfigDiagnostic& d) {
-        return std::any_of(result.errors.begin(), result.errors.end(), [&](const auto& e) {
-            return e.where.str() == d.where.str() && e.message == d.message;
-        });
-    };
-    // (Two adapters of one plugin may also both see a site-wide table.)
-    bool added = false;
-    for (const auto& adapter : site->adapters) {
-        const auto* plugin = catalog.find(adapter.plugin);
-        if (!plugin) continue;  // reported above
-        auto cfg = gateway::adapter_config_for(*site, adapter, *plugin);
-        for (auto& d : plugin->validate(cfg)) {
-            if (reported(d)) continue;
-            result.errors.push_back(std::move(d));
-            added = true;
-        }
-    }
-    if (!added) return result;
-    config::sort_diagnostics(result.errors, path);
-    if (result.config) result.partial = std::move(result.config);
-    result.config.reset();
-    return result;
 }
 
 std::optional<spdlog::level::level_enum> parse_level(const std::string& s) {
@@ -191,7 +128,7 @@ int main(int argc, char** argv) {
             else if (loaded.partial)
                 site = std::move(loaded.partial);
         }
-        load_plugins(catalog, site ? &*site : nullptr);
+        gateway::load_plugins(catalog, site ? &*site : nullptr);
         std::cout << catalog.render_report();
         return kExitOk;
     }
@@ -200,7 +137,9 @@ int main(int argc, char** argv) {
         return kExitInvalid;
     }
     const std::string path = vm["config"].as<std::string>();
-    auto checked = check_site(path, catalog);
+    config::LoadOptions load_options;
+    load_options.register_map_dirs = config::default_register_map_dirs(executable_path());
+    auto checked = gateway::check_site_file(path, load_options, catalog);
     if (!checked.ok()) {
         for (const auto& e : checked.errors) std::cerr << e.str() << "\n";
         return kExitInvalid;

@@ -258,3 +258,21 @@ TEST(CheckSiteFile, SyntaxErrorLoadsNoPlugins) {
     ASSERT_EQ(result.errors.size(), 1u);
     EXPECT_THAT(result.errors[0].str(), StartsWith(file.path() + ":1:"));
 }
+
+// check_site(): the same check for text, as the site_config fuzz target feeds it.
+TEST(CheckSite, TextGetsTheHostAndPluginKeyChecksUnderItsName) {
+    const std::string text =
+        "[site]\nname = \"x\"\n[engine]\nmax_retries = -1\n[adapters.m]\nplugin = "
+        "\"modbus_tcp\"\npoll = 1\n";
+    auto result =
+        check_site(text, "given.toml", {}, [](const SiteConfig&) { return bundled_plugins(); });
+    EXPECT_FALSE(result.ok());
+    EXPECT_FALSE(result.config.has_value());
+    EXPECT_THAT(lines(result.errors),
+                ElementsAre("given.toml:4:1: 'max_retries' must be from 0 to 100, got -1",
+                            "given.toml:7:1: unknown key 'poll' in [adapters.m]"));
+    auto valid = check_site("[site]\nname = \"x\"\n[adapters.m]\nplugin = \"modbus_tcp\"\n",
+                            "given.toml", {}, [](const SiteConfig&) { return bundled_plugins(); });
+    ASSERT_TRUE(valid.ok()) << ::testing::PrintToString(lines(valid.errors));
+    EXPECT_EQ(valid.config->adapters.at(0).plugin, "modbus_tcp");
+}

@@ -71,6 +71,10 @@ using PluginKeysProvider = std::function<PluginKeyLookup(const SiteConfig& parti
 LoadResult check_site_file(const std::string& path, const LoadOptions& options,
                            const PluginKeysProvider& plugins);
 
+/// check_site_file() for site file text, named `file_name` as in parse_site().
+LoadResult check_site(std::string_view text, std::string_view file_name, const LoadOptions& options,
+                      const PluginKeysProvider& plugins);
+
 /// Orders diagnostics by file (those of `primary_file` first), line, column;
 /// equal positions keep their order.
 void sort_diagnostics(std::vector<sdk::ConfigDiagnostic>& diagnostics,
