@@ -5,20 +5,15 @@
 #
 #   test_battery_sim_options.sh BATTERY_SIM
 set -uo pipefail
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+BATTERY_SIM="$1"
+# check TEXT ARGS...: battery-sim ARGS exits 2 saying TEXT.
 check() {
     local want="$1"
     shift
-    out="$(timeout 10 "$BATTERY_SIM" --port 0 "$@" 2>&1)"
-    status=$?
-    if ((status != 2)) || [[ $out != *"$want"* ]]; then
-        echo "FAILED: $*: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $*: $out"
-    fi
+    expect_exit 2 "$want" "$BATTERY_SIM" --port 0 "$@"
 }
-BATTERY_SIM="$1"
 check "--soc must be 0..100" --soc 150
 check "--soc must be 0..100" --soc -1
 check "--port must be a whole number" --port 1.5
@@ -38,17 +33,14 @@ check "--time-scale needs a finite number, got 'infinity'" --time-scale infinity
 # Refused at start: named once as the program's ("battery-sim: battery
 # simulator: ..." said it twice).
 check "battery-sim: bad IPv4 address notanip" --bind notanip
-work="$(mktemp -d)"
 python3 -c 'import socket, sys, time
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 s.listen()
 open(sys.argv[1], "w").write(str(s.getsockname()[1]))
 time.sleep(30)' "$work/port" &
-holder=$!
-for _ in $(seq 100); do [[ -s $work/port ]] && break; sleep 0.05; done
+pids+=($!)
+wait_line "$work/port" '^[0-9]+$' 5 || fail "the port holder did not start"
 busy="$(cat "$work/port")"
 check "battery-sim: cannot listen on 127.0.0.1:$busy: Address already in use" --port "$busy"
-kill "$holder"
-rm -rf "$work"
 exit $((failures > 0))

@@ -10,19 +10,13 @@
 #
 #   test_bench_options.sh BENCH_GATEWAY BENCH_MODBUS BENCH_OCPP BENCH_ENGINE
 set -uo pipefail
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 # check PROGRAM WANT ARGS...: exit 2 and WANT in the output, no abort.
 check() {
     local program="$1" want="$2"
     shift 2
-    out="$(timeout 10 "$program" "$@" 2>&1)"
-    status=$?
-    if ((status != 2)) || [[ $out != *"$want"* ]] || [[ $out == *terminate* ]]; then
-        echo "FAILED: $(basename "$program") $*: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $(basename "$program") $*: $out"
-    fi
+    expect_exit 2 "$want" "$program" "$@"
 }
 gateway="$1" modbus="$2" ocpp="$3" engine="$4"
 check "$ocpp" "--storms wants a whole number of at least 1, not '0'" --storms 0
@@ -46,13 +40,6 @@ check "$tools/run-fuzz" "--seconds needs a whole number of seconds above 0" --se
 check "$tools/run-fuzz" "no fuzz target 'nope'" nope
 check "$tools/run-fuzz" "unknown option --bogus" --bogus
 for program in "$gateway" "$modbus" "$ocpp"; do
-    out="$(timeout 10 "$program" --help 2>/dev/null)"
-    status=$?
-    if ((status != 0)) || [[ $out != usage:* ]]; then
-        echo "FAILED: $(basename "$program") --help: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $(basename "$program") --help"
-    fi
+    expect_exit 0 "usage: $(basename "$program")" "$program" --help
 done
 exit $((failures > 0))

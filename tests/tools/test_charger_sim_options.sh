@@ -12,48 +12,28 @@
 #
 #   test_charger_sim_options.sh CHARGER_SIM
 set -uo pipefail
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+CHARGER_SIM="$1"
 for count in -1 0 x 1.5; do
-    out="$(timeout 10 "$1" --url ws://127.0.0.1:1/ocpp --count "$count" --duration 1 2>&1)"
-    status=$?
-    if ((status != 2)) || [[ $out != *"--count"*"'$count'"* ]]; then
-        echo "FAILED: --count $count: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: --count $count: $out"
-    fi
+    expect_exit 2 "--count: a whole number from 1 to 9999999, got '$count'" \
+        "$CHARGER_SIM" --url ws://127.0.0.1:1/ocpp --count "$count" --duration 1
 done
 
-scratch="$(mktemp -d)"
-echo "not a certificate" >"$scratch/not-a-ca.pem"
-for case in "$scratch/missing.pem|cannot read the CA file: No such file or directory" \
-    "$scratch/not-a-ca.pem|cannot load the CA file: no certificate or crl found"; do
+echo "not a certificate" >"$work/not-a-ca.pem"
+for case in "$work/missing.pem|cannot read the CA file: No such file or directory" \
+    "$work/not-a-ca.pem|cannot load the CA file: no certificate or crl found"; do
     file="${case%%|*}" want="${case#*|}"
-    out="$(timeout 10 "$1" --url wss://127.0.0.1:1/ocpp --ca-file "$file" --duration 1 2>&1)"
-    status=$?
-    if ((status != 2)) || [[ $out != *"$file: $want"* ]]; then
-        echo "FAILED: --ca-file $file: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: --ca-file $file: $out"
-    fi
+    expect_exit 2 "$file: $want" \
+        "$CHARGER_SIM" --url wss://127.0.0.1:1/ocpp --ca-file "$file" --duration 1
 done
-rm -rf "$scratch"
 
 # value_refused WANT ARGS...: exit 2 naming the problem, promptly.
 value_refused() {
     local want="$1"
     shift
-    out="$(timeout 10 "$CHARGER_SIM" --no-reconnect "$@" 2>&1)"
-    status=$?
-    if ((status != 2)) || [[ $out != *"$want"* ]]; then
-        echo "FAILED: $*: exit $status, output: $out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $*: $out"
-    fi
+    expect_exit 2 "$want" "$CHARGER_SIM" --no-reconnect "$@"
 }
-CHARGER_SIM="$1"
 value_refused "--url: the port must be a whole number from 1 to 65535, got 'abc'" \
     --url ws://127.0.0.1:abc/ocpp
 value_refused "got '9000x'" --url ws://127.0.0.1:9000x/ocpp
@@ -72,12 +52,6 @@ value_refused "--insecure: only for a wss:// --url" --url ws://127.0.0.1:1/ocpp 
     --duration 1
 
 # An IPv6 address in brackets is connected to, not looked up as a name.
-out="$(timeout 10 "$CHARGER_SIM" --no-reconnect --url "ws://[::1]:1/ocpp" --duration 1 2>&1)"
-status=$?
-if ((status != 0)) || [[ $out != *'"event":"handshake_failed","detail":"connect: '* ]]; then
-    echo "FAILED: --url ws://[::1]:1/ocpp: exit $status, output: $out"
-    failures=$((failures + 1))
-else
-    echo "ok: --url ws://[::1]:1/ocpp: $out"
-fi
+expect_exit 0 '"event":"handshake_failed","detail":"connect: ' \
+    "$CHARGER_SIM" --no-reconnect --url "ws://[::1]:1/ocpp" --duration 1
 exit $((failures > 0))

@@ -5,45 +5,27 @@
 #
 #   test_gridgatectl_usage.sh GRIDGATECTL
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 ctl="$1"
-failures=0
-
-out="$(python3 "$ctl" 2>&1)"
-status=$?
-if ((status != 2)) || [[ $out != *"list assets with their connection and telemetry"* ]] ||
-    [[ $out != *"post a schedule"* ]]; then
-    echo "FAILED: no arguments: exit $status, output:"
-    sed 's/^/    /' <<<"$out"
-    failures=$((failures + 1))
-else
-    echo "ok: no arguments lists the commands (exit 2)"
-fi
-
-out="$(python3 "$ctl" --url http://127.0.0.1:1 2>&1)"
-status=$?
-if ((status != 2)) || [[ $out != *"required: COMMAND"* ]] || [[ $out == *"what"* ]]; then
-    echo "FAILED: options without a command: exit $status, output:"
-    sed 's/^/    /' <<<"$out"
-    failures=$((failures + 1))
-else
-    echo "ok: options without a command: $(tail -1 <<<"$out")"
-fi
 
 # expect STATUS TEXT ARGS...: gridgatectl exits STATUS and says TEXT, no traceback.
 expect() {
     local want_status="$1" want_text="$2"
     shift 2
-    local out status
-    out="$(python3 "$ctl" "$@" 2>&1)"
-    status=$?
-    if ((status != want_status)) || [[ $out != *"$want_text"* ]] || [[ $out == *Traceback* ]]; then
-        echo "FAILED: $*: exit $status (want $want_status and '$want_text'), output:"
-        sed 's/^/    /' <<<"$out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $*: $(tail -1 <<<"$out")"
-    fi
+    expect_exit "$want_status" "$want_text" python3 "$ctl" "$@"
 }
+
+expect 2 "list assets with their connection and telemetry"
+expect 2 "post a schedule"
+
+out="$(python3 "$ctl" --url http://127.0.0.1:1 2>&1)"
+status=$?
+if ((status != 2)) || [[ $out != *"required: COMMAND"* ]] || [[ $out == *"what"* ]]; then
+    fail "options without a command: exit $status, output: $out"
+else
+    echo "ok: options without a command: $(tail -1 <<<"$out")"
+fi
 
 # Bad option values are usage errors.
 expect 2 "'0': must be more than 0 seconds" --timeout 0 health
@@ -53,7 +35,7 @@ expect 2 "'localhost:8080' is not an http:// or https:// URL with a host" --url 
 
 # A gateway that accepts and never answers, and one whose answer breaks
 # off: exit 3, named, within the timeout.
-servers="$(mktemp -d)"
+servers="$work"
 python3 - "$servers" <<'PY' &
 import os, socket, sys, threading
 silent = socket.socket(); silent.bind(("127.0.0.1", 0)); silent.listen()
@@ -101,8 +83,8 @@ with open(os.path.join(sys.argv[1], "ports.tmp"), "w") as f:
 os.rename(os.path.join(sys.argv[1], "ports.tmp"), os.path.join(sys.argv[1], "ports"))
 threading.Event().wait(60)
 PY
-server_pid=$!
-for _ in $(seq 100); do [[ -f $servers/ports ]] && break; sleep 0.05; done
+pids+=($!)
+wait_line "$servers/ports" '^[0-9]' 5 || fail "the test servers did not start"
 read -r silent_port broken_port foreign_port api_port <"$servers/ports"
 expect 3 "GET /healthz: no answer within 0.5 s" --url "http://127.0.0.1:$silent_port" --timeout 0.5 health
 expect 3 "GET /healthz: the connection failed: IncompleteRead" --url "http://127.0.0.1:$broken_port" health
@@ -117,9 +99,8 @@ out="$(python3 "$ctl" --url "http://127.0.0.1:$api_port" assets 2>&1)"
 status=$?
 if ((status != 0)) || [[ $out != *"ast_batt_001  battery  modbus"*"soc_percent=55.5 power_kw=-3"* ]] ||
     grep -q ' $' <<<"$out"; then
-    echo "FAILED: assets: exit $status, expected a table without trailing blanks; output:"
-    sed 's/^/    |/; s/$/|/' <<<"$out"
-    failures=$((failures + 1))
+    fail "assets: exit $status, expected a table without trailing blanks; output:
+$(sed 's/^/    |/; s/$/|/' <<<"$out")"
 else
     echo "ok: assets: a table without trailing blanks"
 fi
@@ -131,9 +112,7 @@ fi
 python3 "$ctl" --url "http://127.0.0.1:$api_port" assets 2>"$servers/pipe.err" | true
 status="${PIPESTATUS[0]}"
 if ((status != 141)) || [[ -s $servers/pipe.err ]]; then
-    echo "FAILED: assets into a closed pipe: exit $status, stderr:"
-    sed 's/^/    /' "$servers/pipe.err"
-    failures=$((failures + 1))
+    fail "assets into a closed pipe: exit $status, stderr:" "$servers/pipe.err"
 else
     echo "ok: assets into a closed pipe: exit 141, nothing on stderr"
 fi
@@ -152,32 +131,20 @@ _, err = p.communicate(timeout=30)
 open(out, "w").write(f"exit {p.returncode}\n" + err.decode())
 PY
 if [[ $(head -1 "$servers/int.out") != "exit 130" ]] || grep -q Traceback "$servers/int.out"; then
-    echo "FAILED: Ctrl-C:"
-    sed 's/^/    /' "$servers/int.out"
-    failures=$((failures + 1))
+    fail "Ctrl-C:" "$servers/int.out"
 else
     echo "ok: Ctrl-C while waiting: exit 130, no traceback"
 fi
-kill "$server_pid" 2>/dev/null
-rm -rf "$servers"
 
 # --map with a JSON file that is not JSON, or not an object.
-bad="$(mktemp -d)"
+bad="$work"
 printf '{"columns": [' >"$bad/broken.json"
 printf '[1, 2]' >"$bad/list.json"
 expect 2 "broken.json: not JSON" post "$bad/broken.json" --map a=b
 expect 2 "list.json: a JSON schedule is an object" post "$bad/list.json" --map a=b
-rm -rf "$bad"
 
 # A bad GRIDGATE_URL is named as the environment's.
-out="$(GRIDGATE_URL=localhost:8080 python3 "$ctl" health 2>&1)"
-status=$?
-if ((status != 2)) || [[ $out != *"GRIDGATE_URL: 'localhost:8080' is not an http"* ]] || [[ $out == *Traceback* ]]; then
-    echo "FAILED: GRIDGATE_URL=localhost:8080: exit $status, output:"
-    sed 's/^/    /' <<<"$out"
-    failures=$((failures + 1))
-else
-    echo "ok: GRIDGATE_URL=localhost:8080: $out"
-fi
+expect_exit 2 "GRIDGATE_URL: 'localhost:8080' is not an http" \
+    env GRIDGATE_URL=localhost:8080 python3 "$ctl" health
 
 exit $((failures > 0))

@@ -6,22 +6,14 @@
 set -uo pipefail
 preview="$1"
 src="$2"
-failures=0
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # expect STATUS TEXT ARGS...: schedule-preview exits STATUS and says TEXT.
 expect() {
     local want_status="$1" want_text="$2"
     shift 2
-    local out status
-    out="$("$preview" "$@" 2>&1)"
-    status=$?
-    if ((status != want_status)) || [[ $out != *"$want_text"* ]]; then
-        echo "FAILED: $*: exit $status (want $want_status and '$want_text'), output:"
-        sed 's/^/    /' <<<"$out"
-        failures=$((failures + 1))
-    else
-        echo "ok: $*"
-    fi
+    expect_exit "$want_status" "$want_text" "$preview" "$@"
 }
 
 schedule="$src/config/examples/demo-schedule.csv"
