@@ -213,6 +213,7 @@ struct Storm {
     double fleet_cpu_us_per_call = 0;
     double last_answer_ms = 0, p50_ms = 0, p99_ms = 0, cpu_us_per_call = 0;
     double handed_p50_ms = 0, handed_p99_ms = 0;  // scheduled_at -> dispatched_at
+    double handed_first_ms = 0, handed_p10_ms = 0, handed_p90_ms = 0;
     std::size_t completed = 0, total = 0;
 };
 
@@ -283,6 +284,9 @@ Storm storm(unsigned short port, const std::vector<std::string>& ids, std::size_
     s.p99_ms = percentile(answered, 0.99);
     s.handed_p50_ms = percentile(handed, 0.5);
     s.handed_p99_ms = percentile(handed, 0.99);
+    s.handed_first_ms = percentile(handed, 0.0);
+    s.handed_p10_ms = percentile(handed, 0.1);
+    s.handed_p90_ms = percentile(handed, 0.9);
     s.cpu_us_per_call = (cpu1 - cpu0) * us_per_call;
     return s;
 }
@@ -624,10 +628,18 @@ int main(int argc, char** argv) {
         bare + ", sent, p50 / p99", floor_small, "%.2f / %.2f ms",
         [](const tools::FloorRound& r) { return percentile(r.sent_ms, 0.5); },
         [](const tools::FloorRound& r) { return percentile(r.sent_ms, 0.99); });
+    // Where the time goes: a late first call is a slow start (a wake-up,
+    // cold code), a wide p10-p90 a slow pace.
+    std::snprintf(buf, sizeof buf, "%.2f / %.2f / %.2f ms", percentile(wire, 0.0),
+                  percentile(wire, 0.1), percentile(wire, 0.9));
+    row("  on the wire: the first, p10 / p90", buf, "");
     std::snprintf(buf, sizeof buf, "%zu of %zu", wire.size(), small);
     row("  calls seen by the fleet", buf, "all");
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.handed_p50_ms, little.handed_p99_ms);
     row("  of which scheduled_at -> handed to the plugin, p50 / p99", buf, "");
+    std::snprintf(buf, sizeof buf, "%.2f / %.2f / %.2f ms", little.handed_first_ms,
+                  little.handed_p10_ms, little.handed_p90_ms);
+    row("  handed over: the first, p10 / p90", buf, "");
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", little.p50_ms, little.p99_ms);
     row("at " + std::to_string(small) + " chargers: scheduled_at -> answer, p50 / p99", buf, "");
     std::printf(
