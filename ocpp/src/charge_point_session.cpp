@@ -215,24 +215,35 @@ void ChargePointSession<Stream>::reject(http::status status, std::string text, b
     response->keep_alive(false);
     response->body() = std::move(text) + "\n";
     response->prepare_payload();
-    http::async_write(ws_.next_layer(), *response,
-                      [self = this->shared_from_this(), response, unread_input](
-                          beast::error_code ec, std::size_t) {
-                          beast::error_code ignored;
-                          if (!ec && unread_input) {
-                              // Closing with input unread would send a reset,
-                              // which can destroy the answer before the peer
-                              // reads it: say FIN, then read until the peer
-                              // closes (bounded by the handshake timer).
-                              beast::get_lowest_layer(self->ws_).shutdown(
-                                  net::ip::tcp::socket::shutdown_send, ignored);
-                              return self->drain_then_end();
-                          }
-                          beast::get_lowest_layer(self->ws_).shutdown(
-                              net::ip::tcp::socket::shutdown_both, ignored);
-                          self->close_socket();
-                          self->on_end("handshake refused");
-                      });
+    http::async_write(
+        ws_.next_layer(), *response,
+        [self = this->shared_from_this(), response, unread_input](beast::error_code ec,
+                                                                  std::size_t) {
+            if constexpr (kTls) {
+                if (!ec) {
+                    // The answer ends with a close_notify, so the charger's TLS
+                    // stack sees its end rather than a cut connection; the
+                    // teardown waits for the charger's (bounded) and reads what
+                    // it still sends (tls_teardown.hpp).
+                    return async_teardown(
+                        beast::role_type::server, self->ws_.next_layer(),
+                        [self](beast::error_code) { self->on_end("handshake refused"); });
+                }
+            }
+            beast::error_code ignored;
+            if (!ec && unread_input) {
+                // Closing with input unread would send a reset, which can
+                // destroy the answer before the peer reads it: say FIN, then
+                // read until the peer closes (bounded by the handshake timer).
+                beast::get_lowest_layer(self->ws_).shutdown(net::ip::tcp::socket::shutdown_send,
+                                                            ignored);
+                return self->drain_then_end();
+            }
+            beast::get_lowest_layer(self->ws_).shutdown(net::ip::tcp::socket::shutdown_both,
+                                                        ignored);
+            self->close_socket();
+            self->on_end("handshake refused");
+        });
 }
 
 template <class Stream>

@@ -7,6 +7,8 @@
 // unread: a reset, which can overtake the close frame the charger has not
 // read yet.
 //
+// A refused upgrade request ends the same way (charge_point_session.cpp).
+//
 // Here the shutdown runs as Beast's does (at most kTeardownTimeout); when
 // the peer answered with its close_notify, nothing more is to come and the
 // socket closes; when it failed, the TCP socket below is read to its end as

@@ -363,6 +363,56 @@ TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
     EXPECT_TRUE(good.next());
 }
 
+// A refusal over TLS ends with the server's close_notify, so a charger
+// reads the whole answer and then a clean end of the TLS stream, not a cut
+// one (stream_truncated); also when it sent more than the server read.
+TEST(HandshakeOverSockets, Profile2RefusalsEndWithCloseNotify) {
+    TestCertificate certificate;
+    TestServer server({.security_profile = SecurityProfile::TlsBasicAuth,
+                       .tls_certificate = certificate.certificate,
+                       .tls_private_key = certificate.private_key},
+                      std::make_shared<RecordingHandler>(), password_check);
+    const std::string upgrade =
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: ocpp1.6\r\n";
+    struct Case {
+        std::string request;
+        unsigned status;
+    };
+    const std::vector<Case> cases{
+        {"GET /ocpp/CP001 HTTP/1.1\r\nHost: x\r\n" + upgrade +
+             "Authorization: " + basic("CP001:bad") + "\r\n\r\n",
+         401},
+        {"GET /ocpp/CPX HTTP/1.1\r\nHost: x\r\n" + upgrade + "\r\n", 404},
+        // Unread input: the rest of a malformed request, still arriving.
+        {"GET /ocpp/CP001 HTTP/1.1\r\nno colon here\r\n" + std::string(20000, 'x'), 400},
+    };
+    for (const auto& c : cases) {
+        SCOPED_TRACE(c.status);
+        net::io_context io;
+        net::ssl::context context{net::ssl::context::tls_client};
+        context.set_verify_mode(net::ssl::verify_none);
+        beast::ssl_stream<beast::tcp_stream> stream(io, context);
+        beast::get_lowest_layer(stream).expires_after(10s);
+        beast::get_lowest_layer(stream).connect(
+            {net::ip::make_address("127.0.0.1"), server.server->port()});
+        stream.handshake(net::ssl::stream_base::client);
+        beast::error_code ec;
+        net::write(stream, net::buffer(c.request), ec);
+        beast::flat_buffer buffer;
+        http::response<http::string_body> response;
+        http::read(stream, buffer, response, ec);
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_EQ(response.result_int(), c.status);
+        char byte;
+        stream.read_some(net::buffer(&byte, 1), ec);
+        EXPECT_EQ(ec, net::error::eof) << ec.message();  // the close_notify
+        stream.shutdown(ec);                             // ours, answering it
+        EXPECT_FALSE(ec) << ec.message();
+    }
+}
+
 TEST(HandshakeOverSockets, Profile2WithoutCertificateFailsToStart) {
     net::io_context io;
     CentralSystem server(io, {.security_profile = SecurityProfile::TlsBasicAuth}, password_check,
