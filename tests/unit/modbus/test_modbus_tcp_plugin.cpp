@@ -445,6 +445,54 @@ TEST_F(ModbusTcpPlugin, DrivesTheSimulatedBatteryEndToEnd) {
     registry.clear();
 }
 
+// A battery whose device nothing reaches between commands (no polled
+// point, no heartbeat, no refresh) would not notice a reboot that lost its
+// setpoint until the next write: the adapter says so at start, once per
+// such asset, and not for an asset that any of the three keeps watched.
+TEST_F(ModbusTcpPlugin, WarnsAtStartAboutABatteryNothingWatches) {
+    sdk::ConfigTable unwatched({"site.toml", 40, 1});
+    unwatched.add("power_setpoint", point(41, {{"address", std::int64_t{100}},
+                                               {"type", std::string("int32")},
+                                               {"scale", 0.001}}));
+    unwatched.add("soc", point(42, {{"address", std::int64_t{200}},
+                                    {"type", std::string("uint16")},
+                                    {"table", std::string("input")},
+                                    {"poll", false}}));
+    const std::string warning =
+        "asset 'ast_batt_001': register map 'generic_battery' polls no point and has no "
+        "heartbeat, and refresh_seconds is not set: a lost connection, or a device that "
+        "rebooted and lost its setpoint, is noticed only at the next write";
+    struct Case {
+        std::string name;
+        sdk::AdapterConfig config;
+        bool warned;
+    };
+    std::vector<Case> cases;
+    cases.push_back({"nothing watches", site(1, unwatched), true});
+    cases.push_back({"soc polled", site(1), false});
+    auto refreshed = site(1, unwatched);
+    refreshed.assets[0].table.add("refresh_seconds", value(60.0, 18));
+    cases.push_back({"refresh_seconds", std::move(refreshed), false});
+    auto fed = unwatched;
+    auto heartbeat = std::make_shared<sdk::ConfigTable>(sdk::SourceLocation{"site.toml", 44, 13});
+    heartbeat->add("point", value(std::string("power_setpoint"), 44, 20));
+    heartbeat->add("mode", value(std::string("constant"), 44, 40));
+    heartbeat->add("value", value(0.0, 44, 60));
+    fed.add("heartbeat", value(sdk::ConfigValue::TablePtr(heartbeat), 44, 13));
+    cases.push_back({"heartbeat", site(1, fed), false});
+    for (auto& c : cases) {
+        SCOPED_TRACE(c.name);
+        gateway::AdapterRegistry registry;
+        Events events;
+        auto errors = registry.add(plugin, std::move(c.config), events.hooks());
+        ASSERT_TRUE(errors.empty()) << errors.front();
+        ASSERT_TRUE(registry.start());
+        EXPECT_EQ(events.logged(warning), c.warned);
+        registry.stop();
+        registry.clear();
+    }
+}
+
 TEST_F(ModbusTcpPlugin, ReportsTheLostConnection) {
     auto sim = std::make_unique<BatterySimulator>();
     sim->start();
