@@ -46,6 +46,13 @@ fs::path executable_path() {
     return p;
 }
 
+// How the site file is read: register maps beside the executable too.
+config::LoadOptions site_load_options() {
+    config::LoadOptions options;
+    options.register_map_dirs = config::default_register_map_dirs(executable_path());
+    return options;
+}
+
 std::optional<spdlog::level::level_enum> parse_level(const std::string& s) {
     if (s == "trace") return spdlog::level::trace;
     if (s == "debug") return spdlog::level::debug;
@@ -120,9 +127,8 @@ int main(int argc, char** argv) {
     if (vm.count("list-plugins")) {
         std::optional<config::SiteConfig> site;
         if (vm.count("config")) {
-            config::LoadOptions options;
-            options.register_map_dirs = config::default_register_map_dirs(executable_path());
-            auto loaded = config::load_site_file(vm["config"].as<std::string>(), options);
+            auto loaded =
+                config::load_site_file(vm["config"].as<std::string>(), site_load_options());
             if (loaded.config)
                 site = std::move(loaded.config);
             else if (loaded.partial)
@@ -137,9 +143,7 @@ int main(int argc, char** argv) {
         return kExitInvalid;
     }
     const std::string path = vm["config"].as<std::string>();
-    config::LoadOptions load_options;
-    load_options.register_map_dirs = config::default_register_map_dirs(executable_path());
-    auto checked = gateway::check_site_file(path, load_options, catalog);
+    auto checked = gateway::check_site_file(path, site_load_options(), catalog);
     if (!checked.ok()) {
         for (const auto& e : checked.errors) std::cerr << e.str() << "\n";
         return kExitInvalid;
