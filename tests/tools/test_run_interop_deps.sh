@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/run-interop without Node.js, as a user meets it: not root and no
+# tools/run-interop without Node.js (nor openssl), as a user meets it: not root and no
 # sudo (it names the command to run as root), or apt-get failing (it says
 # so). id, sudo and apt-get are stand-ins on a PATH of their own; no package
 # is installed and nothing reaches the network.
@@ -42,7 +42,7 @@ path="$(fake_path nosudo)"
 out="$(env -i PATH="$path" "$path/bash" "$script" 2>&1)"
 status=$?
 expect "not root, no sudo" 1 "not root and sudo is not installed; as root, run:
-    apt-get update && apt-get install --no-install-recommends nodejs npm"
+    apt-get update && apt-get install --no-install-recommends nodejs npm openssl"
 [[ -e $work/apt.log ]] && fail "not root, no sudo: apt-get ran anyway"
 
 path="$(fake_path withsudo sudo)"

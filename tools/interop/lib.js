@@ -3,6 +3,7 @@
 // bookkeeping (an ocpp-rpc validation failure counts as a failed check).
 'use strict';
 const { RPCClient } = require('ocpp-rpc');
+const fs = require('fs');
 const http = require('http');
 
 const issues = [];      // every discrepancy / failed check
@@ -25,6 +26,12 @@ function check(cond, msg, extra) {
     return cond;
 }
 const sleep = ms => new Promise(r => setTimeout(r, ms));
+
+// Under security profile 2: trust the gateway's certificate (INTEROP_CA,
+// written by tools/run-interop), and nothing else, name checked.
+function tlsOptions() {
+    return process.env.INTEROP_CA ? { ca: fs.readFileSync(process.env.INTEROP_CA) } : {};
+}
 const nowIso = () => new Date().toISOString();
 
 // A charger: RPCClient + handlers for every Central System call.
@@ -44,6 +51,7 @@ class Charger {
             password: opts.password,
             reconnect: false,
             callTimeoutMs: 15000,
+            wsOpts: tlsOptions(),
         });
         const c = this.client;
         c.on('message', ({ message, outbound }) => {
@@ -142,4 +150,4 @@ async function waitCommands(port, ids, timeoutMs = 30000) {
 
 function isoPlus(ms) { return new Date(Date.now() + ms).toISOString().replace(/\.\d+Z$/, 'Z'); }
 
-module.exports = { Charger, api, waitCommands, sleep, nowIso, isoPlus, check, issue, note, issues, notes, counts };
+module.exports = { Charger, tlsOptions, api, waitCommands, sleep, nowIso, isoPlus, check, issue, note, issues, notes, counts };

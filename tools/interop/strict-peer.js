@@ -14,11 +14,11 @@
 // message.
 'use strict';
 const L = require('./lib');
-const { Charger, api, waitCommands, sleep, nowIso, isoPlus, check, issue, note } = L;
+const { Charger, tlsOptions, api, waitCommands, sleep, nowIso, isoPlus, check, issue, note } = L;
 const { RPCClient } = require('ocpp-rpc');
 
 const [ocppPort, apiPort, profile] = process.argv.slice(2).map(Number);
-const endpoint = `ws://127.0.0.1:${ocppPort}/ocpp`;
+const endpoint = `${profile >= 2 ? 'wss' : 'ws'}://127.0.0.1:${ocppPort}/ocpp`;
 const pw = { CPW: 'pw-w-secret', CPA: 'pw-a-secret', CPAUTO: 'pw-auto-secret' };
 const HB = 120;
 
@@ -140,8 +140,8 @@ async function postSchedule(csv, label) {
 // (null if it connected).
 async function refused(identity, opts = {}) {
     const client = new RPCClient({
-        endpoint, identity, protocols: opts.protocols || ['ocpp1.6'], strictMode: false,
-        password: opts.password, reconnect: false,
+        endpoint: opts.endpoint || endpoint, identity, protocols: opts.protocols || ['ocpp1.6'],
+        strictMode: false, password: opts.password, reconnect: false, wsOpts: tlsOptions(),
     });
     try {
         await client.connect();
@@ -174,6 +174,10 @@ async function misbehave(chs) {
         check(wrong && wrong.code === 401, '[CPW] a wrong password is refused with 401', wrong && wrong.message);
         const none = await refused('CPW');
         check(none && none.code === 401, '[CPW] no password is refused with 401', none && none.message);
+    }
+    if (profile >= 2) {
+        const plain = await refused('CPW', { password: pw.CPW, endpoint: endpoint.replace('wss:', 'ws:') });
+        check(plain !== null, '[CPW] plain ws on the TLS port does not get a connection', plain && plain.message);
     }
     const noProtocol = await refused('CPA', { password: profile >= 1 ? pw.CPA : undefined, protocols: ['ocpp2.0.1'] });
     check(noProtocol !== null, '[CPA] a client that does not offer ocpp1.6 does not get a connection', noProtocol && noProtocol.message);
