@@ -176,6 +176,8 @@ std::optional<HandlerError> CentralSystemCore::on_call(std::string_view identity
                                                     : state.diagnostics_status) = status;
         }
         if (observers_.on_notification) observers_.on_notification(identity, action, status);
+    } else if (action == "SecurityEventNotification") {
+        security_event(identity, from_json<SecurityEventNotificationRequest>(payload));
     } else {
         // Known to OCPP 1.6 (the library answers NotImplemented for the
         // rest before asking): recognised, not supported.
@@ -183,6 +185,23 @@ std::optional<HandlerError> CentralSystemCore::on_call(std::string_view identity
                             "the central system does not handle " + std::string(action)};
     }
     return std::nullopt;
+}
+
+// Logged, and answered: a security event is for the site's operator to see.
+// The charger's routine life (a start, a reboot, its clock set, new
+// firmware) at info; anything else, such as a tamper alarm, a certificate
+// or message it refused, or a type of its own, at warning.
+void CentralSystemCore::security_event(std::string_view identity,
+                                       const SecurityEventNotificationRequest& event) {
+    if (!options_.log) return;
+    static constexpr std::string_view kRoutine[] = {"StartupOfTheDevice", "ResetOrReboot",
+                                                    "SettingSystemTime", "FirmwareUpdated"};
+    const bool routine =
+        std::find(std::begin(kRoutine), std::end(kRoutine), event.type) != std::end(kRoutine);
+    options_.log(routine ? LogLevel::Info : LogLevel::Warning,
+                 detail::printable(identity) + ": SecurityEventNotification: " +
+                     detail::printable(event.type) + " at " + format_timestamp(event.timestamp) +
+                     (event.tech_info ? " (" + detail::printable(*event.tech_info) + ")" : ""));
 }
 
 void CentralSystemCore::boot_notification(std::string_view identity,

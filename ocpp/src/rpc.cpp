@@ -252,8 +252,8 @@ Frame parse_frame(std::string_view text, rapidjson::Document& document) {
 bool sent_by_charge_point(std::string_view action) noexcept {
     for (std::string_view a :
          {"Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNotification",
-          "FirmwareStatusNotification", "Heartbeat", "MeterValues", "StartTransaction",
-          "StatusNotification", "StopTransaction"})
+          "FirmwareStatusNotification", "Heartbeat", "MeterValues", "SecurityEventNotification",
+          "StartTransaction", "StatusNotification", "StopTransaction"})
         if (a == action) return true;
     return false;
 }

@@ -1,9 +1,10 @@
 // The charger side of OCPP 1.6 Core, played by ocpp-rpc in strict mode (every
 // message both ways checked against the OCA's JSON schemas) against a running
-// gridgate: three chargers with different quirk options boot, report status
-// and meter values, authorize, start (and replay) transactions, take two
-// schedules' SetChargingProfiles, reconnect (one booting with a changed
-// unit), stop their transactions and take a schedule outside them. Then
+// gridgate: three chargers with different quirk options boot (and report a
+// security event), report status and meter values, authorize, start (and
+// replay) transactions, take two schedules' SetChargingProfiles, reconnect
+// (one booting with a changed unit), stop their transactions and take a
+// schedule outside them. Then
 // misbehaviour: refused handshakes, a second connection of one identity,
 // invalid payloads, an unknown action and a frame that is not JSON.
 // tools/run-interop starts the gateway on site.toml.in and runs this.
@@ -36,6 +37,9 @@ async function boot(ch) {
     check(r.status === 'Accepted', `[${ch.id}] BootNotification Accepted`, r);
     check(r.interval === HB, `[${ch.id}] BootNotification interval == heartbeat_interval_seconds (${HB})`, r);
     check(Math.abs(Date.parse(r.currentTime) - Date.now()) < 5000, `[${ch.id}] BootNotification currentTime is now`, r);
+    // The security extension's one message a charger sends unasked.
+    const e = await ch.call('SecurityEventNotification', { type: 'StartupOfTheDevice', timestamp: nowIso() });
+    check(e && Object.keys(e).length === 0, `[${ch.id}] SecurityEventNotification -> {}`, e);
     return r;
 }
 

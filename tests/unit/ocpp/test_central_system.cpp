@@ -115,7 +115,11 @@ INSTANTIATE_TEST_SUITE_P(
         InboundCase{"FirmwareStatusNotification", R"({"status":"Installed"})",
                     R"({"status":"Melted"})", "PropertyConstraintViolation"},
         InboundCase{"DiagnosticsStatusNotification", R"({"status":"Uploaded"})", R"({})",
-                    "OccurenceConstraintViolation"}),
+                    "OccurenceConstraintViolation"},
+        InboundCase{"SecurityEventNotification",
+                    R"({"type":"StartupOfTheDevice","timestamp":"2026-11-26T10:00:00Z"})",
+                    R"({"type":"StartupOfTheDevice","timestamp":"yesterday"})",
+                    "PropertyConstraintViolation"}),
     [](const auto& info) { return std::string(info.param.action); });
 
 // Limits of the OCA's schemas that the copy gridgate had before

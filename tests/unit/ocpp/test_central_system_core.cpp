@@ -123,6 +123,29 @@ TEST_F(CentralSystemCoreTest, PerPhaseValuesMakeATotalWhenNoneIsGiven) {
     EXPECT_EQ(totals(Quantity::PowerKw), std::vector<double>{3.0});
 }
 
+// A security event (OCPP 1.6 security extension) is answered and logged:
+// the charger's routine life at info, anything else at warning, its texts
+// escaped.
+TEST_F(CentralSystemCoreTest, SecurityEventsAreLoggedAndAnswered) {
+    make();
+    auto answer = call("SecurityEventNotification",
+                       R"({"type":"StartupOfTheDevice","timestamp":"2026-11-29T10:00:00Z"})");
+    EXPECT_TRUE(answer.IsObject() && answer.ObjectEmpty());
+    EXPECT_TRUE(logged(LogLevel::Info,
+                       "CP1: SecurityEventNotification: StartupOfTheDevice at "
+                       "2026-11-29T10:00:00Z"));
+    call("SecurityEventNotification",
+         R"({"type":"TamperDetectionActivated","timestamp":"2026-11-29T10:05:00+01:00",)"
+         R"("techInfo":"door\nopened"})");
+    EXPECT_TRUE(logged(LogLevel::Warning,
+                       "CP1: SecurityEventNotification: TamperDetectionActivated at "
+                       "2026-11-29T09:05:00Z (door\\nopened)"));
+    call("SecurityEventNotification",
+         R"({"type":"VendorAlarm","timestamp":"2026-11-29T10:00:00Z"})");
+    EXPECT_TRUE(logged(LogLevel::Warning, "CP1: SecurityEventNotification: VendorAlarm at"));
+    EXPECT_EQ(log.size(), 3u);
+}
+
 // Values that are no reading are dropped, and said so at debug level; a
 // value with spaces around it is read.
 TEST_F(CentralSystemCoreTest, ValuesThatAreNoReadingAreDroppedAndLogged) {

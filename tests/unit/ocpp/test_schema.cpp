@@ -43,14 +43,15 @@ std::string profile_with_limit(std::string_view limit) {
 
 TEST(Schema, EmbedsEveryOcpp16Action) {
     const auto& registry = SchemaRegistry::v16();
-    for (auto action : {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues",
-                        "Authorize", "StartTransaction", "StopTransaction", "DataTransfer",
-                        "FirmwareStatusNotification", "DiagnosticsStatusNotification",
-                        "SetChargingProfile", "RemoteStartTransaction", "RemoteStopTransaction",
-                        "ChangeAvailability", "GetConfiguration", "ClearChargingProfile"}) {
+    for (auto action :
+         {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "Authorize",
+          "StartTransaction", "StopTransaction", "DataTransfer", "FirmwareStatusNotification",
+          "DiagnosticsStatusNotification", "SetChargingProfile", "RemoteStartTransaction",
+          "RemoteStopTransaction", "ChangeAvailability", "GetConfiguration", "ClearChargingProfile",
+          "SecurityEventNotification"}) {
         EXPECT_TRUE(registry.has_action(action)) << action;
     }
-    EXPECT_EQ(registry.actions().size(), 28u);
+    EXPECT_EQ(registry.actions().size(), 29u);
 }
 
 TEST(Schema, DecimalLimitsWithOnePlaceAreMultiplesOfPointOne) {
@@ -176,9 +177,23 @@ TEST(Schema, ValidateIntoRefusesNumbersJsonCannotCarry) {
 
 // The OCA's own header on every file: draft-04, its urn id and its title.
 TEST(Schema, EveryFileIsTheOcaSchemaOfItsName) {
-    ASSERT_EQ(detail::kEmbeddedSchemasV16Count, 56u);
+    // The 28 actions' 56 files, and the security extension's two as
+    // ocpp-rpc carries them (schemas/v16/README.md).
+    ASSERT_EQ(detail::kEmbeddedSchemasV16Count, 58u);
+    int security_extension = 0;
     for (std::size_t i = 0; i < detail::kEmbeddedSchemasV16Count; ++i) {
         const std::string name = detail::kEmbeddedSchemasV16[i].name;
+        if (name.starts_with("SecurityEventNotification")) {
+            rapidjson::Document doc;
+            doc.Parse(detail::kEmbeddedSchemasV16[i].text);
+            ASSERT_FALSE(doc.HasParseError()) << name;
+            ASSERT_TRUE(doc.HasMember("$id") && doc["$id"].IsString()) << name;
+            EXPECT_EQ(std::string(doc["$id"].GetString()),
+                      name.ends_with("Response") ? "urn:SecurityEventNotification.conf"
+                                                 : "urn:SecurityEventNotification.req");
+            ++security_extension;
+            continue;
+        }
         rapidjson::Document doc;
         doc.Parse(detail::kEmbeddedSchemasV16[i].text);
         ASSERT_FALSE(doc.HasParseError()) << name;
@@ -193,6 +208,7 @@ TEST(Schema, EveryFileIsTheOcaSchemaOfItsName) {
         EXPECT_EQ(text_of("id"), "urn:OCPP:1.6:2019:12:" + title) << name;
         EXPECT_EQ(text_of("title"), title) << name;
     }
+    EXPECT_EQ(security_extension, 2);
 }
 
 // A BootNotification whose `field` holds `length` characters.

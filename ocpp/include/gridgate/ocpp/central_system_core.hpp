@@ -162,6 +162,7 @@ class CentralSystemCore : public CallHandler {
     static const ConnectorState* find_connector(const ChargePointState& charge_point,
                                                 std::int32_t connector_id);
 
+    void security_event(std::string_view identity, const SecurityEventNotificationRequest& event);
     void boot_notification(std::string_view identity, const rapidjson::Value& payload,
                            rapidjson::Document& response);
     void status_notification(std::string_view identity, const rapidjson::Value& payload);

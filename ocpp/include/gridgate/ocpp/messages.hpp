@@ -324,8 +324,23 @@ struct DiagnosticsStatusNotificationRequest {
         std::tuple{field("status", &DiagnosticsStatusNotificationRequest::status)};
 };
 
+// From the OCPP 1.6 security extension (security whitepaper, edition 2): a
+// charger reports a security event (`type` such as TamperDetectionActivated
+// or StartupOfTheDevice, at most 50 characters; `techInfo` at most 255).
+struct SecurityEventNotificationRequest {
+    static constexpr std::string_view action = "SecurityEventNotification";
+    std::string type;
+    Timestamp timestamp{};
+    std::optional<std::string> tech_info;
+    static constexpr auto fields =
+        std::tuple{field("type", &SecurityEventNotificationRequest::type),
+                   field("timestamp", &SecurityEventNotificationRequest::timestamp),
+                   field("techInfo", &SecurityEventNotificationRequest::tech_info)};
+};
+
 // The empty confirmation of StatusNotification, MeterValues,
-// FirmwareStatusNotification and DiagnosticsStatusNotification.
+// FirmwareStatusNotification, DiagnosticsStatusNotification and
+// SecurityEventNotification.
 struct EmptyResponse {
     static constexpr auto fields = std::tuple{};
 };
