@@ -2,8 +2,9 @@
 // send: BootNotification, Heartbeat, StatusNotification, MeterValues,
 // Authorize, Start/StopTransaction, DataTransfer and the firmware and
 // diagnostics notifications, with the per-charge-point state they imply
-// (connector states, running transactions). Observers hear about boots,
-// status changes, transactions and meter readings.
+// (connector states, running transactions); and the security extension's
+// SecurityEventNotification, logged. Observers hear about boots, status
+// changes, transactions and meter readings.
 #pragma once
 
 #include <chrono>
