@@ -413,6 +413,42 @@ TEST(HandshakeOverSockets, Profile2RefusalsEndWithCloseNotify) {
     }
 }
 
+// The server stops at once, not after the teardown's wait, while a refused
+// charger neither answers the close_notify nor closes.
+TEST(HandshakeOverSockets, AStopDoesNotWaitForARefusedTlsChargersCloseNotify) {
+    TestCertificate certificate;
+    auto server = std::make_unique<TestServer>(
+        CentralSystemOptions{.security_profile = SecurityProfile::TlsBasicAuth,
+                             .tls_certificate = certificate.certificate,
+                             .tls_private_key = certificate.private_key},
+        std::make_shared<RecordingHandler>(), password_check);
+    net::io_context io;
+    net::ssl::context context{net::ssl::context::tls_client};
+    context.set_verify_mode(net::ssl::verify_none);
+    beast::ssl_stream<beast::tcp_stream> stream(io, context);
+    beast::get_lowest_layer(stream).expires_after(10s);
+    beast::get_lowest_layer(stream).connect(
+        {net::ip::make_address("127.0.0.1"), server->server->port()});
+    stream.handshake(net::ssl::stream_base::client);
+    http::request<http::empty_body> request{http::verb::get, "/ocpp/CP001", 11};
+    request.set(http::field::host, "127.0.0.1");
+    request.set(http::field::upgrade, "websocket");
+    request.set(http::field::connection, "Upgrade");
+    request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    request.set(http::field::sec_websocket_version, "13");
+    request.set(http::field::sec_websocket_protocol, "ocpp1.6");
+    request.set(http::field::authorization, basic("CP001:bad"));
+    http::write(stream, request);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> response;
+    http::read(stream, buffer, response);
+    ASSERT_EQ(response.result_int(), 401u);
+    // Silent from here on: the server's teardown waits for our close_notify.
+    const auto started = std::chrono::steady_clock::now();
+    server.reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
+}
+
 TEST(HandshakeOverSockets, Profile2WithoutCertificateFailsToStart) {
     net::io_context io;
     CentralSystem server(io, {.security_profile = SecurityProfile::TlsBasicAuth}, password_check,
