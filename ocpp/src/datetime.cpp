@@ -81,7 +81,13 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
     using namespace std::chrono;
     const auto local =
         sys_days{date} + hours{hour} + minutes{minute} + seconds{second} + milliseconds{millis};
-    return time_point_cast<milliseconds>(local - minutes{offset_minutes});
+    const Timestamp utc = time_point_cast<milliseconds>(local - minutes{offset_minutes});
+    // A zone offset can carry year 0000 or 9999 past the range RFC 3339 can
+    // write: such a time could not be written back, so it is no time.
+    if (utc < Timestamp{sys_days{year_month_day{std::chrono::year{0}, January, 1d}}} ||
+        utc >= Timestamp{sys_days{year_month_day{std::chrono::year{10000}, January, 1d}}})
+        return std::nullopt;
+    return utc;
 }
 
 std::size_t format_timestamp(Timestamp time, char (&out)[kTimestampBufferSize]) {

@@ -17,8 +17,20 @@ TEST(DateTime, ParsesRfc3339) {
 
 TEST(DateTime, RefusesNonsense) {
     for (auto text : {"", "2026-11-26", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
-                      "2026-11-26T24:00:00Z", "2026-11-26T10:30:00Q", "2026-11-26T10:30:00Zjunk"}) {
+                      "2026-11-26T24:00:00Z", "2026-11-26T10:30:00Q", "2026-11-26T10:30:00Zjunk",
+                      // An offset carrying the time out of the years 0000-9999.
+                      "0000-01-01T00:01:00+05:10", "9999-12-31T23:59:59-05:00"}) {
         EXPECT_FALSE(parse_timestamp(text)) << text;
+    }
+}
+
+// The first and last times RFC 3339 can write, with and without an offset.
+TEST(DateTime, ReadsTheEdgesOfTheYears0000To9999) {
+    for (auto text : {"0000-01-01T00:00:00Z", "0000-01-01T05:10:00+05:10",
+                      "9999-12-31T23:59:59.999Z", "9999-12-31T18:59:59.999-05:00"}) {
+        const auto t = parse_timestamp(text);
+        ASSERT_TRUE(t) << text;
+        EXPECT_EQ(parse_timestamp(format_timestamp(*t)), t) << text;
     }
 }
 
