@@ -18,6 +18,12 @@ bool read_digits(std::string_view text, std::size_t& pos, std::size_t count, int
     return true;
 }
 
+// The years RFC 3339 can write: 0000 to 9999.
+constexpr Timestamp kFirstWritable{
+    std::chrono::sys_days{std::chrono::year{0} / std::chrono::January / 1}};
+constexpr Timestamp kPastLastWritable{
+    std::chrono::sys_days{std::chrono::year{10000} / std::chrono::January / 1}};
+
 bool expect(std::string_view text, std::size_t& pos, char c) {
     if (pos >= text.size() || text[pos] != c) return false;
     ++pos;
@@ -84,9 +90,7 @@ std::optional<Timestamp> parse_timestamp(std::string_view text) {
     const Timestamp utc = time_point_cast<milliseconds>(local - minutes{offset_minutes});
     // A zone offset can carry year 0000 or 9999 past the range RFC 3339 can
     // write: such a time could not be written back, so it is no time.
-    if (utc < Timestamp{sys_days{year_month_day{std::chrono::year{0}, January, 1d}}} ||
-        utc >= Timestamp{sys_days{year_month_day{std::chrono::year{10000}, January, 1d}}})
-        return std::nullopt;
+    if (utc < kFirstWritable || utc >= kPastLastWritable) return std::nullopt;
     return utc;
 }
 
