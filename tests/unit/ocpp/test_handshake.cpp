@@ -363,6 +363,37 @@ TEST(HandshakeOverSockets, Profile2IsTlsOnly) {
     EXPECT_TRUE(good.next());
 }
 
+// A TLS client of `port` with its handshake done (the certificate not
+// checked), to send an upgrade request by hand and read past the answer.
+struct TlsClient {
+    explicit TlsClient(std::uint16_t port) {
+        context.set_verify_mode(net::ssl::verify_none);
+        beast::get_lowest_layer(stream).expires_after(10s);
+        beast::get_lowest_layer(stream).connect({net::ip::make_address("127.0.0.1"), port});
+        stream.handshake(net::ssl::stream_base::client);
+    }
+    // The answer to `request`, read whole; its error in `ec`.
+    http::response<http::string_body> ask(const std::string& request, beast::error_code& ec) {
+        http::response<http::string_body> response;
+        net::write(stream, net::buffer(request), ec);
+        http::read(stream, buffer, response, ec);
+        return response;
+    }
+    net::io_context io;
+    net::ssl::context context{net::ssl::context::tls_client};
+    beast::ssl_stream<beast::tcp_stream> stream{io, context};
+    beast::flat_buffer buffer;
+};
+
+// An upgrade request for `target`, with `authorization` unless empty.
+std::string upgrade_text(std::string_view target, const std::string& authorization = {}) {
+    return "GET " + std::string(target) +
+           " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+           "Sec-WebSocket-Protocol: ocpp1.6\r\n" +
+           (authorization.empty() ? "" : "Authorization: " + authorization + "\r\n") + "\r\n";
+}
+
 // A refusal over TLS ends with the server's close_notify, so a charger
 // reads the whole answer and then a clean end of the TLS stream, not a cut
 // one (stream_truncated); also when it sent more than the server read.
@@ -372,37 +403,22 @@ TEST(HandshakeOverSockets, Profile2RefusalsEndWithCloseNotify) {
                        .tls_certificate = certificate.certificate,
                        .tls_private_key = certificate.private_key},
                       std::make_shared<RecordingHandler>(), password_check);
-    const std::string upgrade =
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-        "Sec-WebSocket-Protocol: ocpp1.6\r\n";
     struct Case {
         std::string request;
         unsigned status;
     };
     const std::vector<Case> cases{
-        {"GET /ocpp/CP001 HTTP/1.1\r\nHost: x\r\n" + upgrade +
-             "Authorization: " + basic("CP001:bad") + "\r\n\r\n",
-         401},
-        {"GET /ocpp/CPX HTTP/1.1\r\nHost: x\r\n" + upgrade + "\r\n", 404},
+        {upgrade_text("/ocpp/CP001", basic("CP001:bad")), 401},
+        {upgrade_text("/ocpp/CPX"), 404},
         // Unread input: the rest of a malformed request, still arriving.
         {"GET /ocpp/CP001 HTTP/1.1\r\nno colon here\r\n" + std::string(20000, 'x'), 400},
     };
     for (const auto& c : cases) {
         SCOPED_TRACE(c.status);
-        net::io_context io;
-        net::ssl::context context{net::ssl::context::tls_client};
-        context.set_verify_mode(net::ssl::verify_none);
-        beast::ssl_stream<beast::tcp_stream> stream(io, context);
-        beast::get_lowest_layer(stream).expires_after(10s);
-        beast::get_lowest_layer(stream).connect(
-            {net::ip::make_address("127.0.0.1"), server.server->port()});
-        stream.handshake(net::ssl::stream_base::client);
+        TlsClient client(server.server->port());
+        auto& stream = client.stream;
         beast::error_code ec;
-        net::write(stream, net::buffer(c.request), ec);
-        beast::flat_buffer buffer;
-        http::response<http::string_body> response;
-        http::read(stream, buffer, response, ec);
+        const auto response = client.ask(c.request, ec);
         ASSERT_FALSE(ec) << ec.message();
         EXPECT_EQ(response.result_int(), c.status);
         char byte;
@@ -422,26 +438,10 @@ TEST(HandshakeOverSockets, AStopDoesNotWaitForARefusedTlsChargersCloseNotify) {
                              .tls_certificate = certificate.certificate,
                              .tls_private_key = certificate.private_key},
         std::make_shared<RecordingHandler>(), password_check);
-    net::io_context io;
-    net::ssl::context context{net::ssl::context::tls_client};
-    context.set_verify_mode(net::ssl::verify_none);
-    beast::ssl_stream<beast::tcp_stream> stream(io, context);
-    beast::get_lowest_layer(stream).expires_after(10s);
-    beast::get_lowest_layer(stream).connect(
-        {net::ip::make_address("127.0.0.1"), server->server->port()});
-    stream.handshake(net::ssl::stream_base::client);
-    http::request<http::empty_body> request{http::verb::get, "/ocpp/CP001", 11};
-    request.set(http::field::host, "127.0.0.1");
-    request.set(http::field::upgrade, "websocket");
-    request.set(http::field::connection, "Upgrade");
-    request.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
-    request.set(http::field::sec_websocket_version, "13");
-    request.set(http::field::sec_websocket_protocol, "ocpp1.6");
-    request.set(http::field::authorization, basic("CP001:bad"));
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
+    TlsClient client(server->server->port());
+    beast::error_code ec;
+    const auto response = client.ask(upgrade_text("/ocpp/CP001", basic("CP001:bad")), ec);
+    ASSERT_FALSE(ec) << ec.message();
     ASSERT_EQ(response.result_int(), 401u);
     // Silent from here on: the server's teardown waits for our close_notify.
     const auto started = std::chrono::steady_clock::now();
