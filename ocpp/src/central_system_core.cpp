@@ -198,10 +198,23 @@ void CentralSystemCore::security_event(std::string_view identity,
                                                     "SettingSystemTime", "FirmwareUpdated"};
     const bool routine =
         std::find(std::begin(kRoutine), std::end(kRoutine), event.type) != std::end(kRoutine);
-    options_.log(routine ? LogLevel::Info : LogLevel::Warning,
-                 detail::printable(identity) + ": SecurityEventNotification: " +
-                     detail::printable(event.type) + " at " + format_timestamp(event.timestamp) +
-                     (event.tech_info ? " (" + detail::printable(*event.tech_info) + ")" : ""));
+    const std::string who = detail::printable(identity);
+    std::string line = who + ": SecurityEventNotification: " + detail::printable(event.type) +
+                       " at " + format_timestamp(event.timestamp) +
+                       (event.tech_info ? " (" + detail::printable(*event.tech_info) + ")" : "");
+    // A charger that reports in a loop is held to its LogBudget: the count
+    // of the events not logged comes with the next one logged.
+    std::vector<std::string> lines;
+    {
+        std::lock_guard lock(mutex_);
+        write_within(charge_points_[std::string(identity)].security_log, LogBudget::Clock::now(),
+                     who, "security events", std::move(line),
+                     [&lines](std::string text) { lines.push_back(std::move(text)); });
+    }
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+        const bool the_event = i + 1 == lines.size();  // a count of unlogged ones comes first
+        options_.log(the_event && routine ? LogLevel::Info : LogLevel::Warning, lines[i]);
+    }
 }
 
 void CentralSystemCore::boot_notification(std::string_view identity,

@@ -18,6 +18,9 @@ namespace {
 // OCPP messages a charger sends fit with room to spare.
 constexpr std::size_t kParseArenaBytes = 4096;
 
+// What warn_about_message()'s lines are, to the line that counts them.
+constexpr std::string_view kMessageWarnings = "warnings about its messages";
+
 // "10 s", or "300 ms" when not whole seconds.
 std::string duration_text(std::chrono::milliseconds duration) {
     if (duration.count() % 1000 == 0) return std::to_string(duration.count() / 1000) + " s";
@@ -42,6 +45,13 @@ template <class Stream>
 std::string ChargePointSession<Stream>::who() const {
     if (!identity_.empty()) return "charge point '" + printable(identity_) + "'";
     return "connection from " + remote_;
+}
+
+template <class Stream>
+void ChargePointSession<Stream>::warn_about_message(std::string line) {
+    write_within(log_budget_, std::chrono::steady_clock::now(), who(), kMessageWarnings,
+                 std::move(line),
+                 [this](const std::string& text) { state_->log(LogLevel::Warning, text); });
 }
 
 template <class Stream>
@@ -413,9 +423,8 @@ void ChargePointSession<Stream>::handle_message(std::string_view text) {
             finish_call(std::move(outcome));
             return;
         }
-        state_->log(LogLevel::Warning, who() + ": malformed frame (" +
-                                           std::string(to_string(problem.code)) +
-                                           "): " + printable(problem.description));
+        warn_about_message(who() + ": malformed frame (" + std::string(to_string(problem.code)) +
+                           "): " + printable(problem.description));
         if (problem.answer_expected) {
             send_frame(serialize_call_error(
                 problem.message_id.empty() ? kUnknownMessageId : problem.message_id, problem.code,
@@ -441,13 +450,13 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
         // Refused before its payload is looked at: no payload makes it right.
         const std::string why = std::string(call.action) +
                                 " is sent by a central system to a charge point, not the other way";
-        state_->log(LogLevel::Warning, where + ": refused: " + why);
+        warn_about_message(where + ": refused: " + why);
         send_frame(serialize_call_error(call.message_id, ErrorCode::NotSupported, why));
         return;
     }
     if (auto violation =
             state_->schemas->validate(call.action, PayloadKind::Request, *call.payload)) {
-        state_->log(LogLevel::Warning, where + ": refused: " + printable(violation->message));
+        warn_about_message(where + ": refused: " + printable(violation->message));
         send_frame(serialize_call_error(call.message_id, violation->code, violation->message));
         return;
     }
@@ -484,9 +493,9 @@ void ChargePointSession<Stream>::handle_call(const Call& call) {
 template <class Stream>
 void ChargePointSession<Stream>::handle_result(const CallResult& result) {
     if (!in_flight_ || result.message_id != in_flight_->message_id) {
-        state_->log(LogLevel::Warning, who() + ": dropped a CALLRESULT for message id " +
-                                           printable(result.message_id) +
-                                           ", which is not the call in flight (late or unknown)");
+        warn_about_message(who() + ": dropped a CALLRESULT for message id " +
+                           printable(result.message_id) +
+                           ", which is not the call in flight (late or unknown)");
         return;
     }
     CallOutcome outcome;
@@ -506,9 +515,9 @@ void ChargePointSession<Stream>::handle_result(const CallResult& result) {
 template <class Stream>
 void ChargePointSession<Stream>::handle_error(const CallError& error) {
     if (!in_flight_ || error.message_id != in_flight_->message_id) {
-        state_->log(LogLevel::Warning, who() + ": dropped a CALLERROR for message id " +
-                                           printable(error.message_id) +
-                                           ", which is not the call in flight (late or unknown)");
+        warn_about_message(who() + ": dropped a CALLERROR for message id " +
+                           printable(error.message_id) +
+                           ", which is not the call in flight (late or unknown)");
         return;
     }
     CallOutcome outcome;
@@ -764,6 +773,8 @@ void ChargePointSession<Stream>::on_end(std::string reason) {
         deliver(call.callback, std::move(outcome));
     }
 
+    if (const auto unwritten = log_budget_.take_unwritten(); unwritten > 0)
+        state_->log(LogLevel::Warning, unwritten_line(who(), kMessageWarnings, unwritten));
     if (registered_ && state_->remove(identity_, this)) {
         state_->log(LogLevel::Info, who() + ": disconnected: " + reason);
         try {

@@ -22,6 +22,7 @@
 
 #include "block_cache.hpp"
 #include "fifo.hpp"
+#include "gridgate/ocpp/log_budget.hpp"
 #include "server_state.hpp"
 #include "tcp_socket.hpp"
 #include "tls_teardown.hpp"
@@ -97,6 +98,9 @@ class ChargePointSession : public SessionBase,
     void on_end(std::string reason);
     std::string describe_read_error(beast::error_code ec) const;
     std::string who() const;
+    // A warning the charger's own message caused (malformed, refused, an
+    // answer to no call): written within log_budget_.
+    void warn_about_message(std::string line);
 
     std::shared_ptr<ServerState> state_;
     websocket::stream<Stream> ws_;
@@ -130,6 +134,7 @@ class ChargePointSession : public SessionBase,
     std::chrono::steady_clock::time_point call_timer_at_{};
     std::uint64_t call_timer_waits_ = 0;  // tells a superseded wait from the current one
     bool call_timer_armed_ = false;
+    LogBudget log_budget_;
     std::string close_reason_;
     bool accepted_ = false;
     bool upgrade_read_ = false;

@@ -161,6 +161,52 @@ TEST_F(CentralSystemTest, MalformedFramesGetFrameLevelCallErrors) {
     EXPECT_EQ(exchange(client, R"([2,"m4","Heartbeat",{}])").type, 3);
 }
 
+// A charger that repeats a broken message in a loop gets every answer, but
+// only the first ten warnings of a minute reach the log; the rest are
+// counted, and the count is logged when it goes.
+TEST_F(CentralSystemTest, AChargerRepeatingBrokenMessagesIsLoggedTenTimesAMinuteThenCounted) {
+    TestServer server;
+    auto client = std::make_unique<TestClient>(server.server->port(), ClientOptions{});
+    ASSERT_TRUE(client->open());
+    // Each kind the budget covers: malformed, refused (twice over), and
+    // answers to no call.
+    const std::vector<std::string> broken{"this is not json", R"([2,"r1","Reset",{"type":"Soft"}])",
+                                          R"([2,"b1","BootNotification",{}])"};
+    for (int i = 0; i < 8; ++i)
+        for (const auto& frame : broken) EXPECT_EQ(exchange(*client, frame).type, 4) << frame;
+    client->send(R"([3,"nobody",{}])");
+    client->send(R"([4,"nobody","GenericError","",{}])");
+    EXPECT_EQ(exchange(*client, R"([2,"h","Heartbeat",{}])").type, 3);  // all of it read
+    client.reset();
+    ASSERT_TRUE(wait_until([&] { return server.handler->disconnect_list().size() == 1; }));
+
+    std::lock_guard lock(server.log_mutex);
+    std::vector<std::string> warnings;  // lines about its messages
+    std::size_t counted_at = 0, disconnected_at = 0;
+    for (std::size_t i = 0; i < server.log_lines.size(); ++i) {
+        const auto& line = server.log_lines[i];
+        if (line.find("malformed frame") != std::string::npos ||
+            line.find(": refused: ") != std::string::npos ||
+            line.find("dropped a CALL") != std::string::npos)
+            warnings.push_back(line);
+        if (line ==
+            "charge point 'CP001': 16 warnings about its messages were not logged "
+            "(over 10 a minute)")
+            counted_at = i;
+        if (line.starts_with("charge point 'CP001': disconnected")) disconnected_at = i;
+    }
+    ASSERT_EQ(warnings.size(), 10u);
+    EXPECT_NE(warnings[0].find("malformed frame"), std::string::npos);
+    EXPECT_NE(warnings[1].find("Reset (message id r1): refused"), std::string::npos);
+    EXPECT_NE(warnings[2].find("BootNotification (message id b1): refused"), std::string::npos);
+    EXPECT_TRUE(warnings[9].ends_with(
+        "(10 warnings about its messages this minute: the rest of the minute's are counted, "
+        "not logged)"))
+        << warnings[9];
+    EXPECT_GT(counted_at, 0u);
+    EXPECT_GT(disconnected_at, counted_at);
+}
+
 // OCPP's integer is 32-bit: a bigger one breaks the message's type, the
 // charger's mistake, not a failure of the central system.
 TEST_F(CentralSystemTest, IntegersBeyond32BitsAreATypeConstraintViolation) {

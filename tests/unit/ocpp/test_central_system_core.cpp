@@ -146,6 +146,34 @@ TEST_F(CentralSystemCoreTest, SecurityEventsAreLoggedAndAnswered) {
     EXPECT_EQ(log.size(), 3u);
 }
 
+// A charger reporting security events in a loop: the first ten of a
+// minute are logged, the tenth saying that the rest are counted (their count
+// comes with the next one logged: test_log_budget.cpp); every one is answered.
+TEST_F(CentralSystemCoreTest, SecurityEventsInALoopAreLoggedTenTimesAMinute) {
+    make();
+    for (int i = 0; i < 12; ++i) {
+        auto answer =
+            call("SecurityEventNotification", R"({"type":"InvalidCentralSystemCertificate",)"
+                                              R"("timestamp":"2026-11-29T10:00:00Z"})");
+        EXPECT_TRUE(answer.IsObject() && answer.ObjectEmpty());
+    }
+    ASSERT_EQ(log.size(), 10u);
+    EXPECT_EQ(log.back().first, LogLevel::Warning);
+    EXPECT_EQ(log.back().second,
+              "CP1: SecurityEventNotification: InvalidCentralSystemCertificate at "
+              "2026-11-29T10:00:00Z (10 security events this minute: the rest of the minute's "
+              "are counted, not logged)");
+    // Another charger's events have their own budget.
+    rapidjson::Document request, response;
+    request.Parse(R"({"type":"StartupOfTheDevice","timestamp":"2026-11-29T10:00:00Z"})");
+    response.SetObject();
+    EXPECT_FALSE(core->on_call("CP2", "SecurityEventNotification", request, response));
+    ASSERT_EQ(log.size(), 11u);
+    EXPECT_EQ(log.back().first, LogLevel::Info);
+    EXPECT_EQ(log.back().second,
+              "CP2: SecurityEventNotification: StartupOfTheDevice at 2026-11-29T10:00:00Z");
+}
+
 // Values that are no reading are dropped, and said so at debug level; a
 // value with spaces around it is read.
 TEST_F(CentralSystemCoreTest, ValuesThatAreNoReadingAreDroppedAndLogged) {

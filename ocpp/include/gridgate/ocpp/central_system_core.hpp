@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gridgate/ocpp/central_system.hpp"
+#include "gridgate/ocpp/log_budget.hpp"
 #include "gridgate/ocpp/messages.hpp"
 
 namespace gridgate::ocpp {
@@ -153,6 +154,7 @@ class CentralSystemCore : public CallHandler {
         std::vector<StartKey> start_order;
         std::optional<std::string> firmware_status;
         std::optional<std::string> diagnostics_status;
+        LogBudget security_log;  // its SecurityEventNotifications' lines
     };
 
     Timestamp now() const;
