@@ -122,10 +122,24 @@ struct BatteryController::State {
 
     std::mutex handler_mutex;  // serializes the handlers below
     bool handlers_off = false;
+    std::string heartbeat_error;  // the last heartbeat failure noted; under handler_mutex
 
     void note(const std::string& text) {
         std::lock_guard lock(handler_mutex);
         if (!handlers_off && handlers.on_note) handlers.on_note(text);
+    }
+    /// A heartbeat's failure (nullopt: it succeeded). Noted when it differs
+    /// from the last one noted, as a polled read's is: a device switched off
+    /// for a day costs a few lines, not one per beat.
+    void heartbeat_note(const std::optional<std::string>& failure) {
+        std::lock_guard lock(handler_mutex);
+        if (!failure) {
+            heartbeat_error.clear();
+            return;
+        }
+        if (*failure == heartbeat_error) return;
+        heartbeat_error = *failure;
+        if (!handlers_off && handlers.on_note) handlers.on_note("heartbeat failed: " + *failure);
     }
     void telemetry(const PointReading& reading) {
         std::lock_guard lock(handler_mutex);
@@ -294,17 +308,15 @@ void run_timer(const StatePtr& s) {
                 auto write = plan_heartbeat(s->options.map, s->beat++);
                 lock.unlock();
                 if (!write) {
-                    s->note("heartbeat failed: " + write.error());
+                    s->heartbeat_note(write.error());
                 } else if (!s->connection->write({s->options.unit, write->table, write->address,
                                                   write->values, write->write_multiple},
                                                  [s](std::optional<ModbusError> e) {
                                                      s->heartbeat_answered(e);
-                                                     if (e)
-                                                         s->note("heartbeat failed: " + e->message);
+                                                     s->heartbeat_note(e ? std::optional(e->message)
+                                                                         : std::nullopt);
                                                  })) {
-                    s->note(
-                        "heartbeat failed: not sent, the connection is stopped or its queue is "
-                        "full");
+                    s->heartbeat_note("not sent, the connection is stopped or its queue is full");
                 }
                 lock.lock();
                 continue;
