@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,7 +14,12 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <thread>
 #include <vector>
 
 namespace gridgate::tools {
@@ -197,6 +203,61 @@ FloorResult measure_floor(std::size_t connections, std::size_t rounds, std::size
     for (int fd : near.fds) ::shutdown(fd, SHUT_RDWR);
     ::waitpid(child.pid, nullptr, 0);
     child.pid = -1;
+    return out;
+}
+
+namespace {
+
+// AnonHugePages of this process, in KiB (smaps_rollup).
+long anon_huge_kib() {
+    std::ifstream rollup("/proc/self/smaps_rollup");
+    std::string line;
+    constexpr std::string_view kKey = "AnonHugePages:";
+    while (std::getline(rollup, line)) {
+        if (line.compare(0, kKey.size(), kKey) == 0) return std::atol(line.c_str() + kKey.size());
+    }
+    return 0;
+}
+
+}  // namespace
+
+ColdTouch measure_cold_touch(std::chrono::milliseconds idle, std::size_t bytes) {
+    ColdTouch out;
+    constexpr std::size_t kPage = 4096, kHuge = 2u << 20;
+    // Twice the room for the huge-page region, so that it can start on a
+    // huge-page boundary.
+    const std::size_t length = bytes + 2 * bytes + kHuge;
+    void* area =
+        ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (area == MAP_FAILED) {
+        out.error = std::string("mmap: ") + std::strerror(errno);
+        return out;
+    }
+    auto* small = static_cast<char*>(area);
+    const auto after = reinterpret_cast<std::uintptr_t>(small + bytes);
+    auto* huge = reinterpret_cast<char*>((after + kHuge - 1) / kHuge * kHuge);
+    ::madvise(small, bytes, MADV_NOHUGEPAGE);
+    ::madvise(huge, bytes, MADV_HUGEPAGE);
+    const long huge_before = anon_huge_kib();
+    std::memset(small, 1, bytes);
+    std::memset(huge, 1, bytes);
+    out.huge = anon_huge_kib() > huge_before;
+    std::this_thread::sleep_for(idle);
+    // One byte of each page, the two regions alike, one after the other.
+    auto touch = [&](char* region) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (std::size_t i = 0; i < bytes; i += kPage) {
+            volatile char* byte = region + i;
+            *byte = static_cast<char>(*byte + 1);
+        }
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                .count();
+        return us / static_cast<double>(bytes / kPage);
+    };
+    out.small_pages_us = touch(small);
+    out.huge_pages_us = touch(huge);
+    ::munmap(area, length);
     return out;
 }
 

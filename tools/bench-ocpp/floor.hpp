@@ -5,6 +5,7 @@
 // moment shows in both.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -36,5 +37,20 @@ constexpr std::size_t kFloorAnswerBytes = 60;
 FloorResult measure_floor(std::size_t connections, std::size_t rounds,
                           std::size_t frame_bytes = kFloorFrameBytes,
                           std::size_t answer_bytes = kFloorAnswerBytes);
+
+// What this machine charges for memory left untouched between storms: the
+// time to touch again, after `idle`, memory touched just before, per 4 KiB
+// page, mapped in 4 KiB pages and in huge pages. Where the kernel or the
+// host ages idle memory (this VM runs DAMON with a pageout scheme), the
+// first touch after an idle spell costs far more than a cache miss, and a
+// storm pays it for each page of code and data that sat idle since the last
+// one; the floor touches almost none.
+struct ColdTouch {
+    double small_pages_us = 0;  // per 4 KiB page, in 4 KiB pages
+    double huge_pages_us = 0;   // per 4 KiB page, in huge pages
+    bool huge = false;          // the kernel did give huge pages
+    std::string error;          // empty when measured
+};
+ColdTouch measure_cold_touch(std::chrono::milliseconds idle, std::size_t bytes = 8u << 20);
 
 }  // namespace gridgate::tools

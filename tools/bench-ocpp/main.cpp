@@ -565,6 +565,10 @@ int main(int argc, char** argv) {
     auto floor_small = tools::measure_floor(small, storms);
     for (const auto* f : {&floor_big, &floor_small})
         if (!f->error.empty()) std::fprintf(stderr, "bench-ocpp: floor: %s\n", f->error.c_str());
+    // Idle as long as the storms are apart (a schedule posted 2 s ahead).
+    const auto cold = tools::measure_cold_touch(2s);
+    if (!cold.error.empty())
+        std::fprintf(stderr, "bench-ocpp: cold touch: %s\n", cold.error.c_str());
 
     std::printf("| %-58s | %-16s | %-14s |\n", "measure", "result", "target");
     std::printf("|%s|%s|%s|\n", std::string(60, '-').c_str(), std::string(18, '-').c_str(),
@@ -627,6 +631,11 @@ int main(int argc, char** argv) {
         floor_row(bare + ", in the kernel", floor_big, "%.0f%%",
                   [](const tools::FloorRound& r) { return r.kernel_share_percent; });
     }
+    if (cold.error.empty()) {
+        std::snprintf(buf, sizeof buf, "%.1f us (huge: %.2f)", cold.small_pages_us,
+                      cold.huge_pages_us);
+        row("  this machine: memory idle 2 s, touched again (***)", buf, "");
+    }
     std::snprintf(buf, sizeof buf, "%.2f / %.2f ms", percentile(wire, 0.5), percentile(wire, 0.99));
     row("at " + std::to_string(small) + " chargers: scheduled_at -> on the wire, p50 / p99 (*)",
         buf, "p99 < 5 ms");
@@ -654,9 +663,13 @@ int main(int argc, char** argv) {
         "(**) one thread sends a %zu-byte frame on each of N plain loopback sockets in a\n"
         "    tight loop; a forked process answers each with %zu bytes. No WebSocket, JSON,\n"
         "    schema or engine: what this machine's kernel costs at this moment.\n"
+        "(***) per 4 KiB page, in 4 KiB pages and in huge pages%s: what a storm pays\n"
+        "    for each page of code or data untouched since the last storm, beyond its\n"
+        "    instructions, where the machine ages idle memory (the floor touches almost none).\n"
         "In the kernel: the kernel's own split of a thread's time, sampled at its clock\n"
         "    tick (10 ms); over the storms of one run, a few per cent either way.\n",
-        tools::kFloorFrameBytes, tools::kFloorAnswerBytes);
+        tools::kFloorFrameBytes, tools::kFloorAnswerBytes,
+        cold.huge ? "" : " (none given: the huge figure is for 4 KiB pages too)");
     return wire.size() == small && answered == sent && floor_big.error.empty() &&
                    floor_small.error.empty()
                ? 0
