@@ -13,10 +13,13 @@ std::vector<std::string> AdapterRegistry::add(std::shared_ptr<const LoadedPlugin
                                               sdk::AdapterConfig config, HostHooks hooks) {
     std::vector<std::string> errors;
     if (!plugin) return {"adapter '" + config.name + "': no plugin given"};
-    for (auto& d : plugin->validate(config)) errors.push_back(d.str());
+    std::vector<std::string> warnings;
+    for (auto& d : plugin->validate(config))
+        (plugin->is_warning(d) ? warnings : errors).push_back(d.str());
     if (!errors.empty()) return errors;
 
     auto host = std::make_unique<AdapterHost>(std::move(config), std::move(hooks));
+    for (const auto& w : warnings) host->log(sdk::LogLevel::Warn, w);
     AdapterInstance made = plugin->create_adapter(*host);
     if (!made.adapter) return {made.error};
 

@@ -144,11 +144,16 @@ int main(int argc, char** argv) {
     }
     const std::string path = vm["config"].as<std::string>();
     auto checked = gateway::check_site_file(path, site_load_options(), catalog);
+    // Warnings do not make the file invalid; the gateway logs them when it
+    // starts the adapters, so only a check prints them here.
+    const bool check_only = vm.count("check-config") > 0;
+    if (check_only)
+        for (const auto& w : checked.warnings) std::cerr << w.str() << "\n";
     if (!checked.ok()) {
         for (const auto& e : checked.errors) std::cerr << e.str() << "\n";
         return kExitInvalid;
     }
-    if (vm.count("check-config")) {
+    if (check_only) {
         std::cout << path << ": ok\n";
         return kExitOk;
     }

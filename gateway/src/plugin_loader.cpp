@@ -312,6 +312,7 @@ const PluginReport& PluginCatalog::load_file(const fs::path& file) {
     report.version = text_or_empty(descriptor.version);
     report.description = text_or_empty(descriptor.description);
     report.capabilities = descriptor.capabilities;
+    report.abi_minor = descriptor.abi_minor;
 
     if (const LoadedPlugin* other = find(report.name))
         return refuse("duplicate plugin name '" + report.name + "': already loaded from " +

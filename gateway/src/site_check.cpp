@@ -36,8 +36,9 @@ void add_plugin_checks(config::LoadResult& result, const PluginCatalog& catalog,
     // LoadedPlugin::validate() checks the declared keys again, which the
     // host reported already; and two adapters of one plugin may both see a
     // site-wide table.
-    const auto reported = [&](const sdk::ConfigDiagnostic& d) {
-        return std::any_of(result.errors.begin(), result.errors.end(), [&](const auto& e) {
+    const auto reported = [](const std::vector<sdk::ConfigDiagnostic>& in,
+                             const sdk::ConfigDiagnostic& d) {
+        return std::any_of(in.begin(), in.end(), [&](const auto& e) {
             return e.where.str() == d.where.str() && e.message == d.message;
         });
     };
@@ -47,11 +48,14 @@ void add_plugin_checks(config::LoadResult& result, const PluginCatalog& catalog,
         if (!plugin) continue;  // reported by the key check
         auto cfg = adapter_config_for(*site, adapter, *plugin);
         for (auto& d : plugin->validate(cfg)) {
-            if (reported(d)) continue;
-            result.errors.push_back(std::move(d));
-            added = true;
+            const bool warning = plugin->is_warning(d);
+            auto& into = warning ? result.warnings : result.errors;
+            if (reported(into, d)) continue;
+            into.push_back(std::move(d));
+            added = added || !warning;
         }
     }
+    config::sort_diagnostics(result.warnings, primary_file);
     if (!added) return;
     config::sort_diagnostics(result.errors, primary_file);
     if (result.config) result.partial = std::move(result.config);

@@ -166,6 +166,27 @@ TEST(GatewayCli, CheckConfigAcceptsAValidSite) {
     EXPECT_NE(stray.output.find("'stray'"), std::string::npos) << stray.output;
 }
 
+// A plugin's warning (sdk::warning()) is printed by --check-config, which
+// still passes, and logged once when the gateway starts the adapter.
+TEST(GatewayCli, CheckConfigPrintsAPluginsWarningAndPasses) {
+    const std::string text = site_file(free_tcp_port(), "", "warn = \"check the wiring\"\n");
+    auto site = write_temp_file("warned.toml", text);
+    const std::string warning =
+        at_line_of(site.string(), text, "warn =") + "warning: check the wiring";
+    auto r = run_to_completion(kBinary, {"--config", site.string(), "--check-config"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find(warning + "\n"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(site.string() + ": ok"), std::string::npos) << r.output;
+
+    ChildProcess gw(kBinary, {"--config", site.string()});
+    ASSERT_TRUE(gw.wait_for_output("HTTP API on")) << gw.output();
+    const std::string out = gw.output();
+    const auto first = out.find(warning);
+    ASSERT_NE(first, std::string::npos) << out;
+    EXPECT_NE(out.rfind("[sim] " + warning), std::string::npos) << out;
+    EXPECT_EQ(out.find(warning, first + 1), std::string::npos) << "logged twice:\n" << out;
+}
+
 // `--check-config` on the test site with a host key typo ([engine]'s
 // max_retries) and `edit`'s changes: exit 2, the typo at its line.
 struct BrokenSite {

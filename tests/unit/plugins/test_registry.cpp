@@ -337,6 +337,33 @@ TEST_F(Registry, RunsThePluginsOwnValidationAfterTheKeys) {
     EXPECT_EQ(errors[0], "site.toml:35:13: asset 'ast_fail': limit_kw exceeds site_limit_kw");
 }
 
+// A warning (sdk::warning()) does not refuse the configuration; the host
+// logs it, under the adapter's name, when it makes the adapter. From a
+// plugin built before ABI 1.1 the same message is an error.
+TEST_F(Registry, APluginsWarningIsLoggedNotRefused) {
+    sdk::AdapterConfig c = site();
+    c.table.add("warn", text("check the wiring", 12));
+    auto errors = registry.add(plugin, c, recorder.hooks());
+    ASSERT_TRUE(errors.empty()) << errors.front();
+    EXPECT_EQ(registry.adapter_count(), 1u);
+    {
+        std::lock_guard lock(recorder.mutex);
+        EXPECT_EQ(recorder.lines, std::vector<std::string>{
+                                      "warn test: site.toml:12:13: warning: check the wiring"});
+    }
+
+    catalog.load_file(kDir / "tp_old_minor.so");
+    auto old = catalog.find_shared("testold");
+    ASSERT_TRUE(old);
+    AdapterRegistry other;
+    c.name = "old";
+    c.plugin = "testold";
+    for (auto& a : c.assets) a.id += "_old";
+    EXPECT_EQ(other.add(old, c, recorder.hooks()),
+              std::vector<std::string>{"site.toml:12:13: warning: check the wiring"});
+    EXPECT_EQ(other.adapter_count(), 0u);
+}
+
 TEST_F(Registry, ReportsAnAdapterThatCannotBeCreatedOrStarted) {
     sdk::AdapterConfig refused = site();
     refused.table.add("refuse_create", boolean(true, 12));

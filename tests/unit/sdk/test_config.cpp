@@ -84,3 +84,13 @@ TEST(ConfigValidation, NanAndInfinityAreNotNumbersAKeyTakes) {
         EXPECT_EQ(d[1].str(), "site.toml:5:5: 'poll_interval_seconds' must be a finite number");
     }
 }
+
+// A warning is a diagnostic like any other, told apart by its message's
+// prefix; an error that merely mentions a warning is not one.
+TEST(ConfigDiagnostics, AWarningReadsAsOneAndIsToldApart) {
+    const ConfigDiagnostic w = warning({"site.toml", 7, 9}, "certificate expires in 3 days");
+    EXPECT_EQ(w.str(), "site.toml:7:9: warning: certificate expires in 3 days");
+    EXPECT_TRUE(is_warning(w));
+    EXPECT_FALSE(is_warning({{"site.toml", 7, 9}, "'warning' must be a boolean"}));
+    EXPECT_FALSE(is_warning({{"site.toml", 7, 9}, "warning:no space"}));
+}

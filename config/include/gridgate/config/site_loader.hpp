@@ -40,6 +40,9 @@ struct LoadResult {
     /// errors. Not for running anything.
     std::optional<SiteConfig> partial;
     std::vector<sdk::ConfigDiagnostic> errors;
+    /// What the plugins warn of (sdk::warning()): the site is valid all the
+    /// same. Filled by the gateway's plugin checks.
+    std::vector<sdk::ConfigDiagnostic> warnings;
 
     bool ok() const noexcept { return config.has_value(); }
 };

@@ -32,6 +32,7 @@ struct PluginReport {
     std::uint32_t capabilities = 0;
     /// Why it was refused (empty when loaded).
     std::string reason;
+    std::uint16_t abi_minor = 0;  // from the descriptor, when loaded
 };
 
 /// An adapter a plugin made, owning a reference to the plugin's library; or
@@ -62,8 +63,14 @@ class LoadedPlugin {
 
     /// Checks an adapter's configuration against the plugin's declared keys
     /// (the [adapters.NAME] table, each bound asset's table, the asset types)
-    /// and then its own validate() hook. Empty: valid.
+    /// and then its own validate() hook. No error (see is_warning()): valid.
     std::vector<sdk::ConfigDiagnostic> validate(const sdk::AdapterConfig& config) const;
+    /// True if `d`, which validate() returned, is a warning: made with
+    /// sdk::warning() by a plugin of ABI 1.1 or later (before, such a
+    /// message had no special meaning, and stays an error).
+    bool is_warning(const sdk::ConfigDiagnostic& d) const noexcept {
+        return report_.abi_minor >= 1 && sdk::is_warning(d);
+    }
 
     /// Asks the plugin for an adapter. The adapter keeps the library loaded;
     /// `host` must outlive it.

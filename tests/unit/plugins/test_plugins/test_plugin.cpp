@@ -18,7 +18,7 @@
 namespace sdk = gridgate::sdk;
 
 #if defined(TEST_PLUGIN_VARIANT_GOOD) || defined(TEST_PLUGIN_VARIANT_DUPLICATE) || \
-    defined(TEST_PLUGIN_VARIANT_NULL_FACTORY)
+    defined(TEST_PLUGIN_VARIANT_NULL_FACTORY) || defined(TEST_PLUGIN_VARIANT_OLD_MINOR)
 namespace {
 
 const std::vector<sdk::ConfigKey> kAdapterKeys = {
@@ -40,6 +40,10 @@ const std::vector<sdk::ConfigKey> kAdapterKeys = {
      .type = sdk::ConfigType::Boolean,
      .default_value = "false",
      .description = "create_adapter() fails"},
+    {.name = "warn",
+     .type = sdk::ConfigType::String,
+     .default_value = "",
+     .description = "validate() warns (sdk::warning()) with this text"},
 };
 const std::vector<sdk::ConfigKey> kAssetKeys = {
     {.name = "behaviour",
@@ -216,6 +220,8 @@ class TestPlugin final : public sdk::Plugin {
     std::vector<sdk::ConfigDiagnostic> validate(
         const sdk::AdapterConfig& config) const noexcept override {
         std::vector<sdk::ConfigDiagnostic> out;
+        if (auto* warn = config.table.find("warn"); warn && warn->as_string())
+            out.push_back(sdk::warning(warn->where(), *warn->as_string()));
         auto* site = config.table.find("site_limit_kw");
         double site_limit = site ? site->as_number().value_or(100.0) : 100.0;
         for (const auto& asset : config.assets) {
@@ -248,6 +254,22 @@ GRIDGATE_PLUGIN(TestPlugin, "testgood", "1.2.3", "Answers commands as each asset
 #elif defined(TEST_PLUGIN_VARIANT_DUPLICATE)
 GRIDGATE_PLUGIN(TestPlugin, "testgood", "9.9.9", "Same name as the good one",
                 sdk::capabilities(sdk::CommandType::SetChargeRate))
+#elif defined(TEST_PLUGIN_VARIANT_OLD_MINOR)
+// The good plugin as built against ABI 1.0, before warnings: what its
+// validate() returns is all errors to the host, "warning: " or not.
+namespace {
+constexpr sdk::PluginDescriptor abi_1_0() {
+    auto d = sdk::make_descriptor("testold", "1.0.0", "The good one, of ABI 1.0",
+                                  sdk::capabilities(sdk::CommandType::SetChargeRate));
+    d.abi_minor = 0;
+    return d;
+}
+sdk::Plugin* make_old(std::string&) {
+    return new TestPlugin();
+}
+}  // namespace
+GRIDGATE_PLUGIN_DESCRIPTOR(abi_1_0())
+GRIDGATE_PLUGIN_FACTORY(make_old)
 #else
 GRIDGATE_PLUGIN(TestPlugin, "tp_null_factory", "1.0.0", "Its constructor throws",
                 sdk::capabilities(sdk::CommandType::SetChargeRate))

@@ -34,13 +34,31 @@ struct SourceLocation {
     }
 };
 
-/// One error found in a configuration, printed as `FILE:LINE:COL: message`.
+/// One error found in a configuration, printed as `FILE:LINE:COL: message`;
+/// or a warning, whose message starts with kWarningPrefix (see warning()).
 struct ConfigDiagnostic {
     SourceLocation where;
     std::string message;
 
     std::string str() const { return where.str() + ": " + message; }
 };
+
+/// A warning is a diagnostic whose message starts with this (plugin ABI 1.1):
+/// a configuration that works but is most likely not what was meant (TLS
+/// files a profile without TLS ignores, a certificate that has expired). It
+/// does not make the site invalid: `gridgate --check-config` prints it and
+/// exits 0, and the gateway logs it when it starts the adapter.
+inline constexpr std::string_view kWarningPrefix = "warning: ";
+
+/// The warning `message` about the value at `where`.
+inline ConfigDiagnostic warning(SourceLocation where, std::string_view message) {
+    return {std::move(where), std::string(kWarningPrefix) + std::string(message)};
+}
+
+/// True for a diagnostic made by warning().
+inline bool is_warning(const ConfigDiagnostic& d) noexcept {
+    return std::string_view(d.message).starts_with(kWarningPrefix);
+}
 
 class ConfigTable;
 

@@ -88,7 +88,8 @@ namespace gridgate::sdk {
 /// descriptor field in reserved room). A host loads plugins of its own major
 /// and a minor up to its own.
 inline constexpr std::uint16_t kAbiMajor = 1;
-inline constexpr std::uint16_t kAbiMinor = 0;
+// 1.1: Plugin::validate() may return warnings (sdk::warning()).
+inline constexpr std::uint16_t kAbiMinor = 1;
 
 inline constexpr std::string_view kSdkVersion = GRIDGATE_SDK_VERSION;
 inline constexpr const char* kBuildFingerprint = GRIDGATE_SDK_FINGERPRINT;
@@ -194,7 +195,10 @@ class Plugin {
 
     /// Checks beyond the declared keys (a register map's points, a TLS file
     /// that must exist when a profile needs it). Runs before anything starts;
-    /// each diagnostic should point at the offending value's location.
+    /// each diagnostic should point at the offending value's location. Those
+    /// made with sdk::warning() are warnings: printed by --check-config and
+    /// logged at start, they do not make the site invalid (ABI 1.1: a host
+    /// of 1.0 refuses the plugin rather than take them for errors).
     virtual std::vector<ConfigDiagnostic> validate(const AdapterConfig& config) const noexcept {
         (void)config;
         return {};
