@@ -1,5 +1,6 @@
 #include "asset_settings.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -160,6 +161,29 @@ std::vector<AssetSettings> read_assets(const sdk::AdapterConfig& config,
             if (!map)
                 for (const auto& d : map.error()) problems.push_back(d);
         }
+    }
+    return out;
+}
+
+std::vector<sdk::ConfigDiagnostic> unwatched_batteries(const sdk::AdapterConfig& config,
+                                                       const std::vector<AssetSettings>& assets) {
+    std::vector<sdk::ConfigDiagnostic> out;
+    for (const auto& settings : assets) {
+        const auto& map = settings.controller.map;
+        const bool watched = map.heartbeat || settings.controller.refresh ||
+                             std::any_of(map.points.begin(), map.points.end(),
+                                         [](const modbus::RegisterPoint& p) { return p.poll; });
+        if (watched) continue;
+        const auto asset = std::find_if(config.assets.begin(), config.assets.end(),
+                                        [&](const auto& a) { return a.id == settings.id; });
+        if (asset == config.assets.end()) continue;
+        out.push_back(sdk::warning(
+            where(asset->table, "register_map"),
+            "asset '" + settings.id + "': register map '" + map.name +
+                "' polls no point and has no heartbeat, and refresh_seconds is not set: a lost "
+                "connection, or a device that rebooted and lost its setpoint, is noticed only at "
+                "the next write; poll a point (soc, say) so that the setpoint is written again "
+                "when it comes back"));
     }
     return out;
 }

@@ -23,4 +23,11 @@ struct AssetSettings {
 std::vector<AssetSettings> read_assets(const sdk::AdapterConfig& config,
                                        std::vector<sdk::ConfigDiagnostic>& problems);
 
+/// Warnings (sdk::warning()) for the batteries of `assets`, read from
+/// `config`, that nothing reaches between writes: no polled point, no
+/// heartbeat and no refresh_seconds, so a lost connection, or a device that
+/// rebooted and lost its setpoint, is noticed only at the next write.
+std::vector<sdk::ConfigDiagnostic> unwatched_batteries(const sdk::AdapterConfig& config,
+                                                       const std::vector<AssetSettings>& assets);
+
 }  // namespace gridgate::modbus_tcp

@@ -31,16 +31,6 @@ bool can_carry(const modbus::RegisterMap& map, sdk::CommandType type) {
     }
 }
 
-// Whether anything reaches the device between commands (a polled read, a
-// heartbeat or a refresh), so that a lost connection or a rebooted device
-// is noticed and the setpoint written again (battery_controller.hpp).
-bool watched_between_writes(const AssetSettings& settings) {
-    const auto& map = settings.controller.map;
-    return map.heartbeat || settings.controller.refresh ||
-           std::any_of(map.points.begin(), map.points.end(),
-                       [](const modbus::RegisterPoint& p) { return p.poll; });
-}
-
 }  // namespace
 
 ModbusAdapter::ModbusAdapter(sdk::HostContext& host, std::vector<AssetSettings> assets)
@@ -82,18 +72,6 @@ sdk::Status ModbusAdapter::start() noexcept {
                             host_.log(level, "asset '" + asset->settings.id + "': " + note);
                         }
                     }});
-        }
-        for (auto& a : assets_) {
-            if (!watched_between_writes(a->settings) && host_.enabled(sdk::LogLevel::Warn)) {
-                host_.log(sdk::LogLevel::Warn,
-                          "asset '" + a->settings.id + "': register map '" +
-                              a->settings.controller.map.name +
-                              "' polls no point and has no heartbeat, and refresh_seconds is "
-                              "not set: a lost connection, or a device that rebooted and lost "
-                              "its setpoint, is noticed only at the next write; poll a point "
-                              "(soc, say) so that the setpoint is written again when it comes "
-                              "back");
-            }
         }
         for (auto& a : assets_) a->controller->start();
         return sdk::Status::ok();

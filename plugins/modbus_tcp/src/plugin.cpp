@@ -122,7 +122,9 @@ class ModbusTcpPlugin final : public sdk::Plugin {
         const sdk::AdapterConfig& config) const noexcept override {
         std::vector<sdk::ConfigDiagnostic> problems;
         try {
-            gridgate::modbus_tcp::read_assets(config, problems);
+            const auto assets = gridgate::modbus_tcp::read_assets(config, problems);
+            if (problems.empty())
+                problems = gridgate::modbus_tcp::unwatched_batteries(config, assets);
         } catch (const std::exception& e) {
             problems.push_back({config.table.where(), std::string("modbus_tcp: ") + e.what()});
         }

@@ -200,7 +200,6 @@ sdk::Status Ocpp16Adapter::start() noexcept {
         std::lock_guard lock(lifecycle_);
         if (started_) return sdk::Status::failure("ocpp16: started twice");
         const auto& l = settings_.listener;
-        for (const auto& warning : settings_.warnings) log(sdk::LogLevel::Warn, warning.str());
         ocpp::CentralSystemOptions options;
         options.listen_address = l.host;
         options.port = l.port;

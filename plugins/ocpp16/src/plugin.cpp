@@ -144,7 +144,9 @@ class Ocpp16Plugin final : public sdk::Plugin {
         const sdk::AdapterConfig& config) const noexcept override {
         std::vector<sdk::ConfigDiagnostic> problems;
         try {
-            gridgate::ocpp16::read_settings(config, problems);
+            const auto settings = gridgate::ocpp16::read_settings(config, problems);
+            for (const auto& w : settings.warnings)
+                problems.push_back(sdk::warning(w.where, w.message));
         } catch (const std::exception& e) {
             problems.push_back({config.table.where(), std::string("ocpp16: ") + e.what()});
         }

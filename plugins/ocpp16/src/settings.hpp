@@ -42,7 +42,7 @@ struct ChargerSettings {
 struct Settings {
     ListenerSettings listener;
     std::vector<ChargerSettings> chargers;
-    // Not errors, but likely mistakes: the adapter logs them when it starts.
+    // Not errors, but likely mistakes: validate() returns them as warnings.
     std::vector<sdk::ConfigDiagnostic> warnings;
 };
 

@@ -1058,9 +1058,9 @@ TEST_F(Ocpp16Plugin, TlsFilesUnderAProfileWithoutTlsAreWarnedAbout) {
                           {"tls_private_key", certificate.private_key.string()}})),
               0);
     EXPECT_TRUE(host.logged(sdk::LogLevel::Warn,
-                            "site.toml:8:8: 'tls_certificate' and 'tls_private_key' ignored "
-                            "under security_profile 1: only security_profile 2 uses TLS (Basic "
-                            "auth passwords go in clear)"));
+                            "site.toml:8:8: warning: 'tls_certificate' and 'tls_private_key' "
+                            "ignored under security_profile 1: only security_profile 2 uses "
+                            "TLS (Basic auth passwords go in clear)"));
 }
 
 // An expired certificate loads, and every charger would then fail its TLS
