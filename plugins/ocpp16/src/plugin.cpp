@@ -145,8 +145,7 @@ class Ocpp16Plugin final : public sdk::Plugin {
         std::vector<sdk::ConfigDiagnostic> problems;
         try {
             const auto settings = gridgate::ocpp16::read_settings(config, problems);
-            for (const auto& w : settings.warnings)
-                problems.push_back(sdk::warning(w.where, w.message));
+            problems.insert(problems.end(), settings.warnings.begin(), settings.warnings.end());
         } catch (const std::exception& e) {
             problems.push_back({config.table.where(), std::string("ocpp16: ") + e.what()});
         }

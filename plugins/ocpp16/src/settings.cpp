@@ -62,7 +62,7 @@ void read_tls_files(const sdk::ConfigTable& table, ListenerSettings& l,
         return;
     }
     if (auto problem = ocpp::certificate_date_problem(l.tls_certificate))
-        warnings.push_back({given[0]->where(), "'tls_certificate': " + *problem});
+        warnings.push_back(sdk::warning(given[0]->where(), "'tls_certificate': " + *problem));
 }
 
 // TLS files under a profile without TLS: most likely a forgotten
@@ -78,10 +78,10 @@ void warn_unused_tls_files(const sdk::ConfigTable& table, int profile,
         named += (named.empty() ? "'" : " and '") + std::string(key) + "'";
     }
     if (!first) return;
-    warnings.push_back(
-        {first->where(), named + " ignored under security_profile " + std::to_string(profile) +
-                             ": only security_profile 2 uses TLS" +
-                             (profile == 1 ? " (Basic auth passwords go in clear)" : "")});
+    warnings.push_back(sdk::warning(
+        first->where(), named + " ignored under security_profile " + std::to_string(profile) +
+                            ": only security_profile 2 uses TLS" +
+                            (profile == 1 ? " (Basic auth passwords go in clear)" : "")));
 }
 
 // OCPP's IdToken: a CiString20Type, and a tag of no characters names no one.

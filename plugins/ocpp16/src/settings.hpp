@@ -42,7 +42,7 @@ struct ChargerSettings {
 struct Settings {
     ListenerSettings listener;
     std::vector<ChargerSettings> chargers;
-    // Not errors, but likely mistakes: validate() returns them as warnings.
+    // Not errors, but likely mistakes (sdk::warning()): validate() returns them.
     std::vector<sdk::ConfigDiagnostic> warnings;
 };
 
