@@ -224,9 +224,9 @@ long anon_huge_kib() {
 ColdTouch measure_cold_touch(std::chrono::milliseconds idle, std::size_t bytes) {
     ColdTouch out;
     constexpr std::size_t kPage = 4096, kHuge = 2u << 20;
-    // Twice the room for the huge-page region, so that it can start on a
-    // huge-page boundary.
-    const std::size_t length = bytes + 2 * bytes + kHuge;
+    // Room for both regions, and for the second to start on a huge-page
+    // boundary.
+    const std::size_t length = 2 * bytes + kHuge;
     void* area =
         ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (area == MAP_FAILED) {
